@@ -1,0 +1,69 @@
+"""Run parameters: the defaults of the embedded profile and loading of ``params/*.yaml``.
+
+The defaults below are the ``params/default.yaml`` profile; every notebook declares the
+same defaults in its ``parameters`` cell (both are checked by the tests), so a notebook
+run alone in JupyterLab computes what the default report computes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+__all__ = ["DEFAULTS", "load_params", "ParameterError"]
+
+#: The default profile: the embedded Complete Journey data as of 2017-12-31.
+DEFAULTS: dict[str, Any] = {
+    "dataset": "completejourney",
+    "sources": {},
+    "as_of": "2017-12-31",
+    "min_group_size": 10,
+    "top_n_categories": 10,
+    "horizon_days": 90,
+    "seed": 42,
+    "clv_time_unit": "days",
+    "clv_holdout_fraction": 0.25,
+    "clv_horizon_months": 12,
+    "annual_discount_rate": 0.10,
+    "margin": 1.0,
+}
+
+
+class ParameterError(ValueError):
+    """A parameter file or value that cannot be used as given."""
+
+
+def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """Read a parameter file and apply overrides on top of :data:`DEFAULTS`.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A YAML mapping of parameter names to values. ``None`` gives the defaults.
+    **overrides
+        Values that win over the file (``None`` values are ignored).
+
+    Returns
+    -------
+    dict
+        The complete parameter set. Keys the toolkit does not know raise
+        :class:`ParameterError` so that a typo never passes silently.
+    """
+    params = dict(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ParameterError(f"parameter file {path} does not exist; pass an existing YAML file")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ParameterError(f"{path}: expected a mapping of parameter names to values")
+        params.update(loaded)
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ParameterError(
+            f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}"
+        )
+    params["as_of"] = str(params["as_of"])
+    return params

@@ -1,0 +1,69 @@
+"""Which stage writes which artifact, and building missing upstream artifacts.
+
+A notebook run alone (in JupyterLab, or by nbval) calls :func:`ensure` for its inputs: an
+artifact already in the run folder is read; a missing one is built by the stage function
+that writes it, with the parameters recorded in the run folder or else the defaults.
+"""
+from __future__ import annotations
+
+import inspect
+from importlib import import_module
+from typing import Any, Callable
+
+from .artifacts import RunFolder
+from .config import DEFAULTS
+
+__all__ = ["STAGES", "PRODUCERS", "ensure", "stage_function"]
+
+#: Stage name -> module whose ``run_stage`` builds it, in run order.
+STAGES: dict[str, str] = {
+    "01_ingest": "ingest",
+    "02_eda": "eda",
+    "03_segmentation": "segment",
+    "04_prediction": "predict",
+    "05_clv": "clv",
+    "06_persona": "persona",
+}
+
+#: Artifact name -> stage that writes it.
+PRODUCERS: dict[str, str] = {
+    **dict.fromkeys(["transactions", "customers", "products", "campaigns", "quarantine", "quality"], "01_ingest"),
+    **dict.fromkeys(["features", "segments"], "03_segmentation"),
+    **dict.fromkeys(["predictions", "prediction_metrics"], "04_prediction"),
+    **dict.fromkeys(["clv", "clv_model"], "05_clv"),
+    **dict.fromkeys(["personas", "personas_md", "audience"], "06_persona"),
+}
+OPTIONAL = {"campaigns"}
+
+
+def stage_function(stage: str) -> Callable[..., Any]:
+    """The ``run_stage`` function of ``stage`` (e.g. ``"03_segmentation"``)."""
+    return import_module(f"cp_toolkit.{STAGES[stage]}").run_stage
+
+
+def ensure(run: RunFolder, name: str) -> Any:
+    """Load artifact ``name`` from ``run``, building it (and what it needs) when missing.
+
+    Parameters
+    ----------
+    run : RunFolder
+        The run folder.
+    name : str
+        An artifact name, e.g. ``"transactions"``.
+
+    Returns
+    -------
+    object
+        The loaded artifact; ``None`` for an optional table the sources do not have.
+    """
+    if not run.has(name):
+        stage = PRODUCERS[name]
+        if run.stage_summary(stage) and name in OPTIONAL:
+            return None
+        fn = stage_function(stage)
+        params = {**DEFAULTS, **run.params}
+        accepted = inspect.signature(fn).parameters
+        fn(run, **{k: v for k, v in params.items() if k in accepted})
+        if not run.has(name) and name in OPTIONAL:
+            return None
+    return run.load(name)

@@ -1,0 +1,96 @@
+"""Pseudonymization of customer identifiers with a keyed hash (HMAC-SHA256).
+
+The key comes from the environment variable ``CP_TOOLKIT_PSEUDONYM_KEY`` or from the file
+named by ``CP_TOOLKIT_PSEUDONYM_KEY_FILE`` (keep it outside the repository). Without one, a
+random key is drawn for the run and a warning says that pseudonyms will not be comparable
+across runs. No mapping back to raw identifiers is ever written.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["pseudonym_key", "pseudonymize", "suppress_small_groups"]
+
+KEY_ENV = "CP_TOOLKIT_PSEUDONYM_KEY"
+KEY_FILE_ENV = "CP_TOOLKIT_PSEUDONYM_KEY_FILE"
+
+
+def pseudonym_key() -> bytes:
+    """Return the pseudonymization key from the environment, or a random one with a warning.
+
+    Returns
+    -------
+    bytes
+        The HMAC key.
+    """
+    if os.environ.get(KEY_ENV):
+        return os.environ[KEY_ENV].encode("utf-8")
+    if os.environ.get(KEY_FILE_ENV):
+        path = Path(os.environ[KEY_FILE_ENV]).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{KEY_FILE_ENV}={path} does not exist; point it at the key file")
+        return path.read_bytes().strip()
+    warnings.warn(
+        f"No pseudonymization key: set {KEY_ENV} (or {KEY_FILE_ENV}) to keep customer pseudonyms "
+        "stable across runs. A random key is used for this run only.",
+        UserWarning,
+        stacklevel=2,
+    )
+    return secrets.token_bytes(32)
+
+
+def pseudonymize(ids: pd.Series, key: bytes, prefix: str = "c") -> pd.Series:
+    """Replace identifiers by ``<prefix>_<first 16 hex digits of HMAC-SHA256(key, id)>``.
+
+    Parameters
+    ----------
+    ids : Series
+        Raw identifiers (converted to str; missing values stay missing).
+    key : bytes
+        The HMAC key.
+    prefix : str
+        Marks the pseudonym's kind, e.g. ``c`` for customers.
+
+    Returns
+    -------
+    Series
+        Pseudonyms aligned with ``ids``; each distinct id is hashed once.
+    """
+    codes, uniques = pd.factorize(ids.astype("string"), use_na_sentinel=True)
+    hashed = [f"{prefix}_" + hmac.new(key, str(u).encode("utf-8"), hashlib.sha256).hexdigest()[:16] for u in uniques]
+    out = pd.Series(pd.array(hashed, dtype="string")[codes], index=ids.index)
+    return out.where(codes >= 0)
+
+
+def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) -> pd.DataFrame:
+    """Blank out every statistic of groups with fewer than ``min_size`` members.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per group, with the group size in ``count_col``.
+    count_col : str
+        Column holding the number of customers of the group.
+    min_size : int
+        Smallest group that may be shown.
+
+    Returns
+    -------
+    DataFrame
+        A copy where small groups keep only their label columns (non-numeric) and get
+        ``suppressed = True``; their numbers are missing.
+    """
+    out = table.copy()
+    small = out[count_col] < min_size
+    numeric = out.select_dtypes("number").columns
+    out[numeric] = out[numeric].astype("float64").mask(small, np.nan)
+    out["suppressed"] = small.to_numpy()
+    return out
