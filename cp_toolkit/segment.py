@@ -1,0 +1,118 @@
+"""Stage 03: RFM scores (quintiles) and the named 10-segment R x F map."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import RunFolder
+from .features import customer_features, orders_from_lines
+from .pipeline import ensure
+from .privacy import suppress_small_groups
+
+__all__ = ["RFM_SEGMENTS", "segment_map", "quantile_scores", "rfm_scores", "rfm_segment", "segment_summary",
+           "SegmentResult", "run_stage"]
+
+#: The standard R x F segment map: regular expression on "<R><F>" -> segment name.
+#: Every one of the 25 pairs matches exactly one rule (tested).
+RFM_SEGMENTS: dict[str, str] = {
+    r"[1-2][1-2]": "Hibernating",
+    r"[1-2][3-4]": "At risk",
+    r"[1-2]5": "Can't lose them",
+    r"3[1-2]": "About to sleep",
+    r"33": "Need attention",
+    r"[3-4][4-5]": "Loyal",
+    r"41": "Promising",
+    r"51": "New",
+    r"[4-5][2-3]": "Potential loyalists",
+    r"5[4-5]": "Champions",
+}
+
+
+def segment_map(rules: dict[str, str] | None = None) -> pd.DataFrame:
+    """The 5 x 5 grid of segment names: rows R score (5 = most recent), columns F score."""
+    grid = {f: rfm_segment(pd.Series(range(5, 0, -1)), pd.Series([f] * 5), rules).to_numpy() for f in range(1, 6)}
+    return pd.DataFrame(grid, index=pd.Index(range(5, 0, -1), name="R score")).rename_axis(columns="F score")
+
+
+def quantile_scores(values: pd.Series, n: int = 5, higher_is_better: bool = True) -> pd.Series:
+    """Score values 1..n by quantile of their rank; tied values share a score.
+
+    The score is ``ceil(n * average_percentile_rank)``, so ties never split across scores
+    and each score holds about ``1/n`` of the customers when values are distinct.
+
+    Parameters
+    ----------
+    values : Series
+        The values to score.
+    n : int
+        Number of scores (5 for quintiles).
+    higher_is_better : bool
+        Whether a larger value earns a higher score (False for recency in days).
+
+    Returns
+    -------
+    Series of int
+    """
+    pct = values.rank(method="average", pct=True, ascending=higher_is_better)
+    return np.ceil(pct * n).clip(1, n).astype("int64")
+
+
+def rfm_scores(features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """R, F and M quintile scores from ``recency_days``, ``frequency`` and ``monetary``."""
+    return pd.DataFrame({
+        "r_score": quantile_scores(features["recency_days"], n, higher_is_better=False),
+        "f_score": quantile_scores(features["frequency"], n),
+        "m_score": quantile_scores(features["monetary"], n),
+    }, index=features.index)
+
+
+def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | None = None) -> pd.Series:
+    """Name each customer's segment from the R and F scores with the rule table."""
+    rules = RFM_SEGMENTS if rules is None else rules
+    key = r_score.astype(str) + f_score.astype(str)
+    out = pd.Series(pd.NA, index=key.index, dtype="string")
+    for pattern, name in rules.items():
+        out = out.mask(out.isna() & key.str.fullmatch(pattern), name)
+    if out.isna().any():
+        raise ValueError(f"R x F pairs {sorted(key[out.isna()].unique())} match no rule in the segment table")
+    return out
+
+
+def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """Size, revenue share and mean behaviour of each segment; small segments suppressed."""
+    df = features.join(segments[["rfm_segment"]])
+    g = df.groupby("rfm_segment", observed=True)
+    out = g.agg(customers=("frequency", "size"), revenue=("monetary", "sum"), recency_days=("recency_days", "mean"),
+                orders=("frequency", "mean"), avg_order_value=("avg_order_value", "mean"))
+    out.insert(1, "customer_share", out["customers"] / out["customers"].sum())
+    out.insert(3, "revenue_share", out["revenue"] / out["revenue"].sum())
+    out = out.sort_values("revenue", ascending=False)
+    return suppress_small_groups(out, "customers", min_group_size)
+
+
+@dataclass
+class SegmentResult:
+    """Features, segments and the segment summary of one run."""
+
+    features: pd.DataFrame
+    segments: pd.DataFrame
+    summary: pd.DataFrame
+
+
+def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 10) -> SegmentResult:
+    """Stage 03: write ``features.parquet`` and ``segments.parquet``."""
+    run.record_params({"as_of": str(as_of), "min_group_size": min_group_size})
+    orders = orders_from_lines(ensure(run, "transactions"))
+    features = customer_features(orders, as_of)
+    scores = rfm_scores(features)
+    segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"]))
+    run.save("features", features.reset_index())
+    run.save("segments", segments.reset_index())
+    summary = segment_summary(segments, features, min_group_size)
+    top = summary.index[0]
+    run.record_stage("03_segmentation", f"{len(features):,} customers in {summary.shape[0]} RFM segments; "
+                     f"largest revenue share: {top} ({summary.loc[top, 'revenue_share']:.0%})")
+    return SegmentResult(features, segments, summary)
