@@ -1,0 +1,134 @@
+"""Stage 06: persona cards per segment, built from segments, churn scores, CLV and attributes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .artifacts import RunFolder
+from .eda import category_revenue
+from .pipeline import ensure
+
+__all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
+
+#: Recommended actions for each named RFM segment (the usual RFM playbook).
+ACTIONS: dict[str, str] = {
+    "Champions": "Reward and ask for reviews or referrals; early access to new products; no discounts needed.",
+    "Loyal": "Upsell higher-value ranges; loyalty programme tiers; personalised recommendations.",
+    "Potential loyalists": "Membership or loyalty offer; recommend complementary categories.",
+    "New": "Onboarding journey; a reason for the second purchase soon.",
+    "Promising": "Build awareness of the range; limited-time offer on a favourite category.",
+    "Need attention": "Personalised reactivation offer before they slip; ask for feedback.",
+    "About to sleep": "Reminder with popular products; modest time-limited discount.",
+    "At risk": "Win-back campaign with personalised offers; service check on recent experience.",
+    "Can't lose them": "Direct outreach; strongest win-back offer; find out what changed.",
+    "Hibernating": "Low-cost reactivation only; otherwise suppress from paid channels.",
+}
+
+
+def customer_profile(segments: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
+                     clv: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer: segment, behaviour, churn probability, P(alive) and CLV."""
+    base = segments[["customer_id", "rfm_segment"]].merge(
+        features[["customer_id", "recency_days", "frequency", "monetary", "avg_order_value"]], on="customer_id")
+    base = base.merge(predictions[["customer_id", "churn_probability", "churn_risk"]], on="customer_id", how="left")
+    return base.merge(clv[["customer_id", "p_alive", "clv"]], on="customer_id", how="left")
+
+
+def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
+    """Most common value of each attribute among members with attributes; hidden below the threshold."""
+    known = customers[customers["customer_id"].isin(members["customer_id"])]
+    out: dict[str, Any] = {}
+    for attr in (c for c in customers.columns if c != "customer_id"):
+        values = known[attr].dropna().astype("string")
+        if len(values) < min_group_size:
+            continue
+        top = values.value_counts()
+        if top.iloc[0] >= min_group_size:
+            out[attr] = {"value": str(top.index[0]), "share": float(top.iloc[0] / len(values)), "known": int(len(values))}
+    return out
+
+
+def _card(name: str, members: pd.DataFrame, everyone: pd.DataFrame, extras: dict[str, pd.DataFrame],
+          min_group_size: int, top_n: int) -> dict[str, Any]:
+    """The persona card of one segment."""
+    cats = category_revenue(extras["tx"][extras["tx"]["customer_id"].isin(members["customer_id"])],
+                            extras["products"], top_n)
+    cats = cats.drop(index=[c for c in ("other", "unknown") if c in cats.index])
+    return {
+        "name": name, "suppressed": False, "customers": int(len(members)),
+        "customer_share": len(members) / len(everyone),
+        "revenue_share": float(members["monetary"].sum() / everyone["monetary"].sum()),
+        "behaviour": {"mean_orders": float(members["frequency"].mean()),
+                      "median_recency_days": float(members["recency_days"].median()),
+                      "mean_order_value": float(members["avg_order_value"].mean())},
+        "value": {"mean_clv": float(members["clv"].mean()), "clv_share": float(members["clv"].sum() / everyone["clv"].sum())},
+        "risk": {"mean_churn_probability": float(members["churn_probability"].mean()),
+                 "high_risk_share": float((members["churn_risk"] == "high").mean()),
+                 "mean_p_alive": float(members["p_alive"].mean())},
+        "top_categories": [{"category": str(c), "revenue_share": float(s)} for c, s in cats["revenue_share"].items()][:5],
+        "demographics": _dominant_attributes(members, extras["customers"], min_group_size),
+        "recommended_action": ACTIONS.get(name, "Review this segment's profile before targeting it."),
+    }
+
+
+def persona_cards(profile: pd.DataFrame, tx: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame,
+                  min_group_size: int = 10, top_n_categories: int = 10) -> list[dict[str, Any]]:
+    """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed."""
+    extras = {"tx": tx, "products": products, "customers": customers}
+    cards = []
+    for name, members in profile.groupby("rfm_segment", observed=True):
+        if len(members) < min_group_size:
+            cards.append({"name": str(name), "suppressed": True, "customers": None})
+        else:
+            cards.append(_card(str(name), members, profile, extras, min_group_size, top_n_categories))
+    return sorted(cards, key=lambda c: -c.get("revenue_share", -1))
+
+
+def personas_markdown(cards: list[dict[str, Any]], min_group_size: int) -> str:
+    """The persona cards as a Markdown document for marketing."""
+    lines = ["# Personas", ""]
+    for c in cards:
+        if c["suppressed"]:
+            lines += [f"## {c['name']}", f"_Fewer than {min_group_size} customers: suppressed._", ""]
+            continue
+        cats = ", ".join(f"{t['category']} ({t['revenue_share']:.0%})" for t in c["top_categories"]) or "n/a"
+        demo = ", ".join(f"{k}: {v['value']} ({v['share']:.0%} of {v['known']})" for k, v in c["demographics"].items()) or "n/a"
+        lines += [f"## {c['name']}",
+                  f"- Size: {c['customers']:,} customers ({c['customer_share']:.1%}); revenue share {c['revenue_share']:.1%}",
+                  f"- Value: mean CLV {c['value']['mean_clv']:,.2f} ({c['value']['clv_share']:.1%} of total CLV)",
+                  f"- Behaviour: {c['behaviour']['mean_orders']:.1f} orders, median recency "
+                  f"{c['behaviour']['median_recency_days']:.0f} days, mean order value {c['behaviour']['mean_order_value']:,.2f}",
+                  f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
+                  f"high risk {c['risk']['high_risk_share']:.1%}, mean P(alive) {c['risk']['mean_p_alive']:.1%}",
+                  f"- Top categories: {cats}", f"- Dominant demographics: {demo}",
+                  f"- Recommended action: {c['recommended_action']}", ""]
+    return "\n".join(lines)
+
+
+@dataclass
+class PersonaResult:
+    """Persona cards and the per-customer audience export."""
+
+    cards: list[dict[str, Any]]
+    audience: pd.DataFrame
+    markdown: str
+
+
+def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 10) -> PersonaResult:
+    """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
+    run.record_params({"min_group_size": min_group_size, "top_n_categories": top_n_categories})
+    profile = customer_profile(ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"),
+                               ensure(run, "clv"))
+    cards = persona_cards(profile, ensure(run, "transactions"), ensure(run, "products"), ensure(run, "customers"),
+                          min_group_size, top_n_categories)
+    md = personas_markdown(cards, min_group_size)
+    audience = profile[["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]]
+    run.save("personas", {"min_group_size": min_group_size, "cards": cards})
+    run.save("personas_md", md)
+    run.save("audience", audience.rename(columns={"rfm_segment": "persona"}))
+    shown = [c for c in cards if not c["suppressed"]]
+    run.record_stage("06_persona", f"{len(shown)} persona cards ({len(cards) - len(shown)} suppressed); "
+                     f"top by revenue: {shown[0]['name'] if shown else 'none'}")
+    return PersonaResult(cards, audience, md)
