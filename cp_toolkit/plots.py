@@ -1,0 +1,190 @@
+"""All figures of the toolkit. Each function takes data (or a fitted object) and an optional
+``ax``, draws, and returns the Axes; nothing here computes anything expensive or calls show()."""
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+__all__ = ["monthly_revenue", "order_value_hist", "interpurchase_hist", "category_bars", "attribute_bars",
+           "attribute_panels", "quarantine_bars", "rfm_heatmap", "segment_shares", "roc_curves", "holdout_by_frequency",
+           "clv_hist", "persona_map"]
+
+_THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def _ax(ax: Axes | None, size: tuple[float, float] = (8, 4)) -> Axes:
+    """The given Axes, or a new one of ``size``."""
+    return ax if ax is not None else plt.subplots(figsize=size)[1]
+
+
+def monthly_revenue(monthly: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Bars of monthly revenue with active customers on a second axis."""
+    ax = _ax(ax)
+    labels = monthly.index.strftime("%Y-%m")
+    ax.bar(labels, monthly["revenue"], color="#4C72B0")
+    ax.set(title="Revenue and active customers by month", xlabel="month", ylabel="revenue")
+    ax.yaxis.set_major_formatter(_THOUSANDS)
+    ax.tick_params(axis="x", rotation=90)
+    twin = ax.twinx()
+    twin.plot(labels, monthly["active_customers"], color="#DD8452", marker="o")
+    twin.set_ylabel("active customers")
+    twin.set_ylim(bottom=0)
+    return ax
+
+
+def order_value_hist(orders: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Distribution of order values on a log scale."""
+    ax = _ax(ax)
+    values = orders["amount"][orders["amount"] > 0]
+    bins = np.logspace(np.log10(values.min()), np.log10(values.max()), 50)
+    ax.hist(values, bins=bins, color="#4C72B0")
+    ax.set_xscale("log")
+    ax.axvline(values.median(), color="black", linestyle="--", label=f"median {values.median():,.2f}")
+    ax.set(title="Order value distribution", xlabel="order value (log scale)", ylabel="orders")
+    ax.legend()
+    return ax
+
+
+def interpurchase_hist(days: pd.Series, ax: Axes | None = None) -> Axes:
+    """Distribution of days between consecutive orders of a customer."""
+    ax = _ax(ax)
+    clipped = days.clip(upper=days.quantile(0.99))
+    ax.hist(clipped, bins=60, color="#55A868")
+    ax.axvline(days.median(), color="black", linestyle="--", label=f"median {days.median():.1f} days")
+    ax.set(title="Time between purchases (top 1% clipped)", xlabel="days since previous order", ylabel="repeat orders")
+    ax.legend()
+    return ax
+
+
+def _no_data(ax: Axes, message: str) -> Axes:
+    """An empty panel that says why it is empty."""
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    return ax
+
+
+def category_bars(categories: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Horizontal bars of revenue share by product category."""
+    ax = _ax(ax)
+    if categories.empty:
+        return _no_data(ax, "no product categories in this data")
+    data = categories["revenue_share"][::-1]
+    ax.barh(data.index.astype(str), data.to_numpy(), color="#8172B3")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title="Revenue share by product category", xlabel="share of revenue", ylabel="category")
+    return ax
+
+
+def attribute_bars(profile: pd.DataFrame, attribute: str, ax: Axes | None = None) -> Axes:
+    """Share of customers by value of one attribute (suppressed cells are left out)."""
+    ax = _ax(ax, (5, 3))
+    data = profile[(profile["attribute"] == attribute) & ~profile["suppressed"]]
+    ax.barh(data["value"].astype(str)[::-1], data["share"][::-1], color="#64B5CD")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title=f"Customers by {attribute}", xlabel="share of customers with attributes", ylabel=attribute)
+    return ax
+
+
+def attribute_panels(profile: pd.DataFrame, axes: np.ndarray | None = None, ncols: int = 3) -> np.ndarray:
+    """One :func:`attribute_bars` panel per attribute; returns the array of Axes."""
+    attributes = list(profile["attribute"].unique())
+    if axes is None:
+        nrows = max(1, -(-len(attributes) // ncols))
+        axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.2 * nrows), squeeze=False)[1]
+    flat = np.ravel(axes)
+    for attribute, ax in zip(attributes, flat):
+        attribute_bars(profile, attribute, ax)
+    for ax in flat[len(attributes):]:
+        _no_data(ax, "" if attributes else "no customer attributes in this data")
+    ax.figure.tight_layout()
+    return axes
+
+
+def quarantine_bars(quality: dict[str, Any], ax: Axes | None = None) -> Axes:
+    """Rows set aside per table and reason."""
+    ax = _ax(ax, (7, 3))
+    rows = [(f"{t}: {r}", n) for t, v in quality["tables"].items() for r, n in v["quarantined_by_reason"].items()]
+    if not rows:
+        return _no_data(ax, "no rows set aside")
+    labels, counts = zip(*rows)
+    ax.barh(labels, counts, color="#C44E52")
+    ax.xaxis.set_major_formatter(_THOUSANDS)
+    ax.set(title="Rows set aside by reason", xlabel="rows", ylabel="table: reason")
+    return ax
+
+
+def rfm_heatmap(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Customers per (R score, F score) cell."""
+    ax = _ax(ax, (6, 5))
+    grid = pd.crosstab(segments["r_score"], segments["f_score"]).sort_index(ascending=False)
+    sns.heatmap(grid, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
+    ax.set(title="Customers by recency and frequency score", xlabel="F score (5 = most orders)",
+           ylabel="R score (5 = most recent)")
+    return ax
+
+
+def segment_shares(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Customer share against revenue share for each segment."""
+    ax = _ax(ax)
+    data = summary[~summary["suppressed"]][["customer_share", "revenue_share"]]
+    data.plot.barh(ax=ax, color=["#4C72B0", "#DD8452"])
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title="RFM segments: share of customers and of revenue", xlabel="share", ylabel="segment")
+    ax.legend(["customers", "revenue"])
+    return ax
+
+
+def roc_curves(curves: dict[str, pd.DataFrame], aucs: dict[str, float], ax: Axes | None = None) -> Axes:
+    """Out-of-time ROC curves of each scorer, AUC in the legend."""
+    ax = _ax(ax, (5, 5))
+    for name, curve in curves.items():
+        ax.plot(curve["fpr"], curve["tpr"], label=f"{name} (AUC {aucs[name]:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set(title="Churn: out-of-time ROC", xlabel="false positive rate", ylabel="true positive rate")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None, max_frequency: int = 20) -> Axes:
+    """Mean predicted and actual holdout purchases by calibration-period frequency."""
+    ax = _ax(ax)
+    freq = holdout["frequency"].clip(upper=max_frequency)
+    means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
+    ax.plot(means.index, means["frequency_holdout"], marker="o", label="actual")
+    ax.plot(means.index, means["predicted_holdout"], marker="s", label="predicted (BG/NBD)")
+    ax.set(title="Calibration vs holdout purchases", xlabel=f"repeat purchases in calibration ({max_frequency}+ pooled)",
+           ylabel="mean purchases in holdout")
+    ax.legend()
+    return ax
+
+
+def clv_hist(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Distribution of customer lifetime value."""
+    ax = _ax(ax)
+    ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
+    ax.set(title="Customer lifetime value (top 1% clipped)", xlabel="discounted CLV", ylabel="customers")
+    ax.xaxis.set_major_formatter(_THOUSANDS)
+    return ax
+
+
+def persona_map(cards: list[dict[str, Any]], ax: Axes | None = None) -> Axes:
+    """Personas by churn risk and mean CLV; bubble area = customers."""
+    ax = _ax(ax, (8, 5))
+    shown = [c for c in cards if not c["suppressed"]]
+    x = [c["risk"]["mean_churn_probability"] for c in shown]
+    y = [c["value"]["mean_clv"] for c in shown]
+    ax.scatter(x, y, s=[c["customers"] for c in shown], alpha=0.5, color="#4C72B0")
+    for c, xi, yi in zip(shown, x, y):
+        ax.annotate(c["name"], (xi, yi), ha="center", va="center", fontsize=8)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
+    ax.set(title="Personas: value against churn risk (area = customers)", xlabel="mean churn probability",
+           ylabel="mean CLV")
+    return ax
