@@ -1,0 +1,81 @@
+"""The ``cp-toolkit run`` command end to end on the CDNOW profile, and its failures."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cp_toolkit.artifacts import ARTIFACTS
+from cp_toolkit.cli import main
+from cp_toolkit.pipeline import STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cdnow_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    out = tmp_path_factory.mktemp("reports") / "cdnow"
+    code = main(["run", "--params", str(ROOT / "params" / "cdnow.yaml"), "--out", str(out),
+                 "--notebooks", str(ROOT / "notebooks")])
+    return code, out
+
+
+def test_run_writes_the_whole_report(cdnow_report) -> None:
+    code, out = cdnow_report
+    assert code == 0
+    for stage in STAGES:
+        page = (out / f"{stage}.html").read_text(encoding="utf-8")
+        assert (out / f"{stage}.ipynb").is_file()
+        assert "data:image/png;base64" in page or stage == "01_ingest", f"{stage}: no figure"
+        assert "import cp_toolkit" not in page and "hl-ipython3" not in page, f"{stage}: code is shown"
+        assert "Traceback" not in page and 'class="ansi-red-fg"' not in page, f"{stage}: an error is shown"
+    expected = {"campaigns"}  # CDNOW has no campaigns
+    for name, file in ARTIFACTS.items():
+        assert (out / "data" / file).is_file() or name in expected, file
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{stage}.html"' in index for stage in STAGES)
+
+
+def test_manifest(cdnow_report) -> None:
+    _, out = cdnow_report
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and [s["stage"] for s in manifest["stages"]] == list(STAGES)
+    assert all(s["status"] == "ok" and s["seconds"] > 0 and s["headline"] for s in manifest["stages"])
+    assert manifest["parameters"]["dataset"] == "cdnow" and manifest["parameters"]["clv_time_unit"] == "weeks"
+    assert len(manifest["inputs"]["transactions"]["sha256"]) == 64
+    assert manifest["row_counts"]["transactions"] == 69_659 and manifest["row_counts"]["segments"] == 23_570
+    assert {"pandas", "lifetimes", "scikit-learn", "papermill"} <= set(manifest["versions"])
+
+
+def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
+    """CDNOW's raw ids are zero-padded 5-digit strings such as 00002; none may appear."""
+    _, out = cdnow_report
+    for page in out.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w.])0\d{4}(?![\w.])", text), page.name
+    for name in ("segments", "clv", "predictions"):
+        import pandas as pd
+        ids = pd.read_parquet(out / "data" / ARTIFACTS[name])["customer_id"]
+        assert ids.str.fullmatch(r"c_[0-9a-f]{16}").all()
+
+
+def test_failing_stage_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = tmp_path / "bad.yaml"
+    params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30", "clv_time_unit": "months"}))
+    code = main(["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert re.search(r"stage 05_clv failed in cell \d+ .*ValueError: clv_time_unit 'months'", err)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and [s["status"] for s in manifest["stages"]][-2:] == ["ok", "failed"]
+    assert not (tmp_path / "run" / "06_persona.html").exists()
+
+
+def test_unknown_parameter_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    params = tmp_path / "typo.yaml"
+    params.write_text("horizon_dayz: 30\n")
+    assert main(["run", "--params", str(params), "--out", str(tmp_path / "run")]) == 2
+    assert "horizon_dayz" in capsys.readouterr().err

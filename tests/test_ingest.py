@@ -1,0 +1,106 @@
+"""Stage 01 on the real embedded data and on small hand-made sources."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cp_toolkit.ingest import IngestError, ingest, resolve_sources
+from cp_toolkit.privacy import pseudonymize
+
+from .conftest import KEY
+
+PSEUDONYM = r"c_[0-9a-f]{16}"
+
+
+@pytest.fixture(scope="module")
+def cj():
+    return ingest("completejourney", None, "2017-12-31", key=KEY)
+
+
+def test_completejourney_row_accounting(cj) -> None:
+    tx = cj.quality["tables"]["transactions"]
+    assert tx["rows_in"] == 1_469_307
+    assert tx["quarantined_by_reason"] == {"non_positive_amount": 11_226, "after_as_of": 525}
+    assert tx["rows_kept"] == 1_469_307 - 11_226 - 525 == len(cj.tables["transactions"])
+    for table in cj.quality["tables"].values():
+        assert table["rows_kept"] + table["rows_quarantined"] == table["rows_in"]
+    assert cj.quality["rows_quarantined"] == len(cj.quarantine)
+
+
+def test_completejourney_tables(cj) -> None:
+    tx = cj.tables["transactions"]
+    assert tx["customer_id"].nunique() == 2_469
+    assert tx["ts"].max() < pd.Timestamp("2018-01-01")
+    assert (tx["amount"] > 0).all()
+    assert len(cj.tables["customers"]) == 801 and len(cj.tables["products"]) == 92_331
+    campaigns = cj.tables["campaigns"]
+    assert len(campaigns) == 6_589 and campaigns["response"].dtype == bool and campaigns["response"].any()
+
+
+def test_customer_ids_are_pseudonyms(cj) -> None:
+    for name in ("transactions", "customers", "campaigns"):
+        assert cj.tables[name]["customer_id"].str.fullmatch(PSEUDONYM).all(), name
+    assert cj.quarantine["values"].str.contains(r"customer_id=c_[0-9a-f]{16}").all()
+    # the pseudonym of household 900 (first raw row) is the keyed hash, not the raw id
+    first = pseudonymize(pd.Series(["900"]), KEY).iloc[0]
+    assert first in set(cj.tables["transactions"]["customer_id"])
+
+
+def test_cdnow_preset() -> None:
+    result = ingest("cdnow", None, "1998-06-30", key=KEY)
+    q = result.quality["tables"]["transactions"]
+    assert q["rows_in"] == 69_659 == q["rows_kept"]  # $0 records and same-day repeats are purchases in CDNOW
+    tx = result.tables["transactions"]
+    assert tx["customer_id"].nunique() == 23_570 and (tx["amount"] == 0).sum() == 80
+    assert round(tx["amount"].sum(), 2) == 2_500_315.63
+
+
+def test_custom_csv_with_mapping(tmp_path: Path) -> None:
+    src = tmp_path / "sales.csv"
+    src.write_text("Kunde;Beleg;Datum;Menge;Preis\n"
+                   "007;A1;01.02.2020;2;1,50\n"
+                   "007;A1;01.02.2020;2;1,50\n"       # exact duplicate
+                   ";A2;02.02.2020;1;3,00\n"          # no customer
+                   "008;A3;kaputt;1;3,00\n"           # bad date
+                   "008;A4;03.02.2020;1;0\n"          # zero amount
+                   "009;A5;05.03.2020;1;2,00\n", encoding="utf-8")  # after as_of
+    spec = {"transactions": {"path": str(src), "read": {"sep": ";", "decimal": ","}, "ts_format": "%d.%m.%Y",
+                             "columns": {"customer_id": "Kunde", "order_id": "Beleg", "ts": "Datum",
+                                         "quantity": "Menge", "price": "Preis"}}}
+    result = ingest("custom", spec, "2020-02-29", key=KEY)
+    q = result.quality["tables"]["transactions"]
+    assert q["rows_in"] == 6 and q["rows_kept"] == 1
+    assert q["quarantined_by_reason"] == {"after_as_of": 1, "duplicate_row": 1, "invalid_timestamp": 1,
+                                          "missing_customer_id": 1, "non_positive_amount": 1}
+    tx = result.tables["transactions"]
+    assert tx["amount"].tolist() == [3.0]
+    assert sorted(result.quarantine["row"]) == [2, 3, 4, 5, 6]
+    # the leading zero of "007" survives: its pseudonym is that of "007", not of "7"
+    assert tx["customer_id"].iloc[0] == pseudonymize(pd.Series(["007"]), KEY).iloc[0]
+
+
+def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
+    src = tmp_path / "x.csv"
+    src.write_text("id,when,value\n1,2020-01-01,3\n")
+    spec = {"transactions": {"path": str(src), "columns": {"customer_id": "id", "ts": "date", "amount": "value"}}}
+    with pytest.raises(IngestError, match=r"x\.csv.*\['date'\] not found.*\['id', 'when', 'value'\]"):
+        ingest("custom", spec, "2020-12-31", key=KEY)
+
+
+def test_unknown_preset_and_missing_transactions() -> None:
+    with pytest.raises(IngestError, match="not a preset"):
+        resolve_sources("nope", None)
+    with pytest.raises(IngestError, match="'transactions' source is required"):
+        resolve_sources("custom", {})
+
+
+def test_pseudonyms_are_keyed_and_stable() -> None:
+    ids = pd.Series(["1", "2", "1", None])
+    a, b = pseudonymize(ids, b"k1"), pseudonymize(ids, b"k2")
+    assert a.iloc[0] == a.iloc[2] != a.iloc[1] and pd.isna(a.iloc[3])
+    assert a.iloc[0] != b.iloc[0]
+    # HMAC-SHA256("k1", "1"), first 16 hex digits, computed independently
+    import hashlib, hmac
+    assert a.iloc[0] == "c_" + hmac.new(b"k1", b"1", hashlib.sha256).hexdigest()[:16]

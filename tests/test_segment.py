@@ -1,0 +1,64 @@
+"""Features and RFM segmentation on hand-computed cases and on the default run."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from cp_toolkit.features import customer_features
+from cp_toolkit.segment import RFM_SEGMENTS, quantile_scores, rfm_segment, segment_map
+
+from .conftest import orders_frame
+
+
+def test_quantile_scores_hand_computed() -> None:
+    assert quantile_scores(pd.Series([10, 20, 30, 40, 50])).tolist() == [1, 2, 3, 4, 5]
+    assert quantile_scores(pd.Series([10, 20, 30, 40, 50]), higher_is_better=False).tolist() == [5, 4, 3, 2, 1]
+    # ties share a score: ranks 1.5, 1.5, 3.5, 3.5, 5 of 5 -> ceil(5 * rank / 5)
+    assert quantile_scores(pd.Series([1, 1, 2, 2, 3])).tolist() == [2, 2, 4, 4, 5]
+    scores = quantile_scores(pd.Series(range(1000)))
+    assert scores.value_counts().tolist() == [200] * 5
+
+
+def test_every_rf_pair_maps_to_exactly_one_segment() -> None:
+    for r in range(1, 6):
+        for f in range(1, 6):
+            matches = [n for p, n in RFM_SEGMENTS.items() if re.fullmatch(p, f"{r}{f}")]
+            assert len(matches) == 1, (r, f, matches)
+    grid = segment_map()
+    assert grid.loc[5, 5] == "Champions" and grid.loc[1, 1] == "Hibernating" and grid.loc[5, 1] == "New"
+    assert set(grid.to_numpy().ravel()) == set(RFM_SEGMENTS.values())
+
+
+def test_rule_table_without_match_is_an_error() -> None:
+    with pytest.raises(ValueError, match="match no rule"):
+        rfm_segment(pd.Series([1]), pd.Series([1]), {r"5[1-5]": "Top"})
+
+
+def test_customer_features_hand_computed() -> None:
+    orders = orders_frame([("a", "2020-01-01", 10.0), ("a", "2020-01-11", 30.0), ("b", "2020-01-05", 5.0),
+                           ("a", "2020-02-01", 99.0)])  # after as_of: ignored
+    f = customer_features(orders, "2020-01-20")
+    assert f.loc["a", "frequency"] == 2 and f.loc["a", "monetary"] == 40.0
+    assert f.loc["a", "recency_days"] == 10.0  # from 2020-01-11 00:00 to the end of 2020-01-20
+    assert f.loc["a", "tenure_days"] == 20.0 and f.loc["a", "mean_interpurchase_days"] == 10.0
+    assert f.loc["b", "avg_order_value"] == 5.0 and pd.isna(f.loc["b", "mean_interpurchase_days"])
+
+
+def test_features_only_use_data_up_to_as_of(cj_run) -> None:
+    from cp_toolkit.features import orders_from_lines
+    orders = orders_from_lines(cj_run.load("transactions"))
+    early = customer_features(orders, "2017-06-30")
+    assert early["last_purchase"].max() < pd.Timestamp("2017-07-01")
+    truncated = customer_features(orders[orders["ts"] < "2017-07-01"], "2017-06-30")
+    pd.testing.assert_frame_equal(early, truncated)
+
+
+def test_default_run_segments(cj_run) -> None:
+    seg = cj_run.load("segments")
+    assert len(seg) == 2_469 and seg["customer_id"].is_unique
+    assert set(seg["rfm_segment"]) <= set(RFM_SEGMENTS.values())
+    assert seg[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all()
+    # quintiles: each R score holds roughly a fifth of the customers (ties permitting)
+    assert seg["f_score"].value_counts(normalize=True).between(0.15, 0.25).all()
