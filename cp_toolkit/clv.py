@@ -23,7 +23,7 @@ from scipy.special import betaln, gammaln
 from .artifacts import RunFolder
 from .pipeline import ensure
 
-__all__ = ["TIME_UNITS", "rfm_summary", "calibration_holdout", "bgnbd_log_likelihood", "CLVModel",
+__all__ = ["TIME_UNITS", "parameter_table", "clv_deciles", "rfm_summary", "calibration_holdout", "bgnbd_log_likelihood", "CLVModel",
            "CLVResult", "run_stage"]
 
 #: Time unit name -> days per unit.
@@ -177,6 +177,23 @@ def holdout_metrics(cal: pd.DataFrame, predicted: np.ndarray) -> dict[str, float
             "aggregate_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
             "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
             "correlation": float(np.corrcoef(predicted, actual)[0, 1])}
+
+
+def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
+    """Fitted parameters of both sub-models, with the BG/NBD log-likelihood, as a table."""
+    rows = [("BG/NBD", k, v) for k, v in card["bgnbd_params"].items()]
+    rows += [("Gamma-Gamma", k, v) for k, v in card["gamma_gamma_params"].items()]
+    rows.append(("BG/NBD", f"log-likelihood ({card['time_unit']})", card["log_likelihood"]))
+    return pd.DataFrame(rows, columns=["model", "parameter", "estimate"]).set_index(["model", "parameter"])
+
+
+def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
+    """Customers, mean CLV, share of total CLV and mean P(alive) per CLV decile (10 = highest)."""
+    decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
+    out = table.groupby(decile).agg(customers=("clv", "size"), mean_clv=("clv", "mean"), total_clv=("clv", "sum"),
+                                    mean_p_alive=("p_alive", "mean"), mean_frequency=("frequency", "mean"))
+    out.insert(3, "clv_share", out.pop("total_clv") / table["clv"].sum())
+    return out.sort_index(ascending=False)
 
 
 @dataclass

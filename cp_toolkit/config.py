@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "as_of": "2017-12-31",
     "min_group_size": 10,
     "top_n_categories": 10,
+    "persona_categories": 5,
     "horizon_days": 90,
     "seed": 42,
     "clv_time_unit": "days",

@@ -12,6 +12,8 @@ from .pipeline import ensure
 
 __all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
 
+ALL = 10**9  # top_n that keeps every category
+
 #: Recommended actions for each named RFM segment (the usual RFM playbook).
 ACTIONS: dict[str, str] = {
     "Champions": "Reward and ask for reviews or referrals; early access to new products; no discounts needed.",
@@ -50,12 +52,25 @@ def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_gro
     return out
 
 
-def _card(name: str, members: pd.DataFrame, everyone: pd.DataFrame, extras: dict[str, pd.DataFrame],
-          min_group_size: int, top_n: int) -> dict[str, Any]:
-    """The persona card of one segment."""
-    cats = category_revenue(extras["tx"][extras["tx"]["customer_id"].isin(members["customer_id"])],
-                            extras["products"], top_n)
+def _distinctive_categories(tx: pd.DataFrame, base: pd.DataFrame, products: pd.DataFrame, shown: int,
+                            min_share: float = 0.01) -> pd.DataFrame:
+    """The segment's categories with the highest index against the whole base.
+
+    Among categories with at least ``min_share`` of the segment's revenue, the ``shown`` ones
+    whose share most exceeds their share in the base; ``index`` = 100 x share / base share.
+    """
+    cats = category_revenue(tx, products, top_n=ALL)
     cats = cats.drop(index=[c for c in ("other", "unknown") if c in cats.index])
+    cats = cats[cats["revenue_share"] >= min_share]
+    cats = cats.assign(index=100 * cats["revenue_share"] / base["revenue_share"].reindex(cats.index))
+    return cats.sort_values("index", ascending=False).head(shown)[["revenue_share", "index"]]
+
+
+def _card(name: str, members: pd.DataFrame, everyone: pd.DataFrame, extras: dict[str, pd.DataFrame],
+          min_group_size: int, shown_categories: int) -> dict[str, Any]:
+    """The persona card of one segment."""
+    cats = _distinctive_categories(extras["tx"][extras["tx"]["customer_id"].isin(members["customer_id"])],
+                                   extras["base_categories"], extras["products"], shown_categories)
     return {
         "name": name, "suppressed": False, "customers": int(len(members)),
         "customer_share": len(members) / len(everyone),
@@ -67,22 +82,28 @@ def _card(name: str, members: pd.DataFrame, everyone: pd.DataFrame, extras: dict
         "risk": {"mean_churn_probability": float(members["churn_probability"].mean()),
                  "high_risk_share": float((members["churn_risk"] == "high").mean()),
                  "mean_p_alive": float(members["p_alive"].mean())},
-        "top_categories": [{"category": str(c), "revenue_share": float(s)} for c, s in cats["revenue_share"].items()][:5],
+        "top_categories": [{"category": str(c), "revenue_share": float(share), "index": float(index)}
+                           for c, share, index in cats[["revenue_share", "index"]].itertuples()],
         "demographics": _dominant_attributes(members, extras["customers"], min_group_size),
         "recommended_action": ACTIONS.get(name, "Review this segment's profile before targeting it."),
     }
 
 
 def persona_cards(profile: pd.DataFrame, tx: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame,
-                  min_group_size: int = 10, top_n_categories: int = 10) -> list[dict[str, Any]]:
-    """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed."""
-    extras = {"tx": tx, "products": products, "customers": customers}
+                  min_group_size: int = 10, persona_categories: int = 5) -> list[dict[str, Any]]:
+    """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed.
+
+    Each card lists up to ``persona_categories`` favourite categories: those with the highest
+    index (share of the segment's spend against the share of all customers' spend).
+    """
+    base = category_revenue(tx, products, top_n=ALL)
+    extras = {"tx": tx, "products": products, "customers": customers, "base_categories": base}
     cards = []
     for name, members in profile.groupby("rfm_segment", observed=True):
         if len(members) < min_group_size:
             cards.append({"name": str(name), "suppressed": True, "customers": None})
         else:
-            cards.append(_card(str(name), members, profile, extras, min_group_size, top_n_categories))
+            cards.append(_card(str(name), members, profile, extras, min_group_size, persona_categories))
     return sorted(cards, key=lambda c: -c.get("revenue_share", -1))
 
 
@@ -93,7 +114,8 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int) -> str:
         if c["suppressed"]:
             lines += [f"## {c['name']}", f"_Fewer than {min_group_size} customers: suppressed._", ""]
             continue
-        cats = ", ".join(f"{t['category']} ({t['revenue_share']:.0%})" for t in c["top_categories"]) or "n/a"
+        cats = ", ".join(f"{t['category']} ({t['revenue_share']:.1%} of spend, index {t['index']:.0f})"
+                         for t in c["top_categories"]) or "n/a"
         demo = ", ".join(f"{k}: {v['value']} ({v['share']:.0%} of {v['known']})" for k, v in c["demographics"].items()) or "n/a"
         lines += [f"## {c['name']}",
                   f"- Size: {c['customers']:,} customers ({c['customer_share']:.1%}); revenue share {c['revenue_share']:.1%}",
@@ -102,7 +124,7 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int) -> str:
                   f"{c['behaviour']['median_recency_days']:.0f} days, mean order value {c['behaviour']['mean_order_value']:,.2f}",
                   f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
                   f"high risk {c['risk']['high_risk_share']:.1%}, mean P(alive) {c['risk']['mean_p_alive']:.1%}",
-                  f"- Top categories: {cats}", f"- Dominant demographics: {demo}",
+                  f"- Favourite categories (index vs all customers): {cats}", f"- Dominant demographics: {demo}",
                   f"- Recommended action: {c['recommended_action']}", ""]
     return "\n".join(lines)
 
@@ -116,13 +138,13 @@ class PersonaResult:
     markdown: str
 
 
-def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 10) -> PersonaResult:
+def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int = 5) -> PersonaResult:
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
-    run.record_params({"min_group_size": min_group_size, "top_n_categories": top_n_categories})
+    run.record_params({"min_group_size": min_group_size, "persona_categories": persona_categories})
     profile = customer_profile(ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"),
                                ensure(run, "clv"))
     cards = persona_cards(profile, ensure(run, "transactions"), ensure(run, "products"), ensure(run, "customers"),
-                          min_group_size, top_n_categories)
+                          min_group_size, persona_categories)
     md = personas_markdown(cards, min_group_size)
     audience = profile[["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]]
     run.save("personas", {"min_group_size": min_group_size, "cards": cards})

@@ -129,8 +129,8 @@ text-align:left}}.ok{{color:green}}.failed{{color:#b00;font-weight:bold}}</style
 
 
 def _failure_message(stage: str, err: pm.PapermillExecutionError) -> str:
-    first_line = next((line for line in err.source.splitlines() if line.strip()), "")
-    return (f"stage {stage} failed in cell {err.cell_index} ({first_line.strip()[:80]!r}): "
+    last_line = next((line for line in reversed(err.source.splitlines()) if line.strip()), "")
+    return (f"stage {stage} failed in cell {err.cell_index} ({last_line.strip()[:100]!r}): "
             f"{err.ename}: {err.evalue}")
 
 

@@ -1,0 +1,41 @@
+"""How numbers are shown in the notebooks and their HTML reports."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+__all__ = ["configure_display", "key_figures"]
+
+
+def configure_display() -> None:
+    """Pandas display options for the reports: thousands separators, 3 decimals, all columns."""
+    pd.set_option("display.float_format", "{:,.3f}".format)
+    pd.set_option("display.max_columns", 50)
+    pd.set_option("display.width", 200)
+
+
+def _format(value: Any) -> str:
+    """A readable string for one figure."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
+
+
+def key_figures(values: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
+    """A (figure, value) table from a possibly nested mapping; nested keys are joined with dots."""
+    rows = []
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows.append(key_figures(value, prefix=f"{name}.").reset_index())
+        else:
+            rows.append(pd.DataFrame({"figure": [name], "value": [_format(value)]}))
+    if not rows:
+        return pd.DataFrame(columns=["value"], index=pd.Index([], name="figure"))
+    out = pd.concat(rows, ignore_index=True)
+    return out.set_index("figure") if "figure" in out.columns else out
