@@ -3,6 +3,7 @@
 ``reports/<run>/data/`` holds the artifacts named in the contract of DESIGN.md; a stage
 never reads another notebook's state, only these files.
 """
+
 from __future__ import annotations
 
 import json

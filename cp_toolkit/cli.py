@@ -1,10 +1,12 @@
 """Command line: ``cp-toolkit run [--params FILE] [--as-of DATE] [--out DIR]``."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .config import ParameterError, load_params
 from .report import StageFailed, run_report
@@ -34,11 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cp-toolkit", description="Customer-profiling reports from transactions.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the six notebooks and write reports/<run>/")
-    run.add_argument("--params", type=Path, default=None,
-                     help="parameter YAML (default: params/default.yaml when present, else built-in defaults)")
+    run.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="parameter YAML (default: params/default.yaml when present, else built-in defaults)",
+    )
     run.add_argument("--as-of", dest="as_of", default=None, help="last day of data to use, e.g. 2017-12-31")
-    run.add_argument("--out", type=Path, default=None,
-                     help="run folder (default: reports/<as_of>_<params file name>)")
+    run.add_argument("--out", type=Path, default=None, help="run folder (default: reports/<as_of>_<params file name>)")
     run.add_argument("--notebooks", type=Path, default=None, help="folder with the notebooks (default: ./notebooks)")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name for papermill (default: python3)")
     return parser

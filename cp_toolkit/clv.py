@@ -10,6 +10,7 @@ definitions (``freq='D'``, ``freq_multiplier`` = days per time unit):
   purchase day, both in the time unit;
 - ``monetary`` = mean revenue of the repeat purchase periods (0 for one-time buyers).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,10 +22,19 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter
 from scipy.special import betaln, gammaln
 
 from .artifacts import RunFolder
-from .pipeline import ensure
+from .pipeline import ensure, start_stage
 
-__all__ = ["TIME_UNITS", "parameter_table", "clv_deciles", "rfm_summary", "calibration_holdout", "bgnbd_log_likelihood", "CLVModel",
-           "CLVResult", "run_stage"]
+__all__ = [
+    "TIME_UNITS",
+    "parameter_table",
+    "clv_deciles",
+    "rfm_summary",
+    "calibration_holdout",
+    "bgnbd_log_likelihood",
+    "CLVModel",
+    "CLVResult",
+    "run_stage",
+]
 
 #: Time unit name -> days per unit.
 TIME_UNITS = {"days": 1.0, "weeks": 7.0}
@@ -66,16 +76,19 @@ def rfm_summary(tx: pd.DataFrame, observation_end: str | pd.Timestamp, time_unit
     g = days.assign(repeat=np.where(days["day"] > first, days["amount"], np.nan)).groupby("customer_id", observed=True)
     out = g.agg(first=("day", "min"), last=("day", "max"), periods=("day", "size"), monetary=("repeat", "mean"))
     unit = pd.Timedelta(days=_unit_days(time_unit))
-    return pd.DataFrame({
-        "frequency": (out["periods"] - 1).astype("float64"),
-        "recency": (out["last"] - out["first"]) / unit,
-        "T": (end - out["first"]) / unit,
-        "monetary": out["monetary"].fillna(0.0),
-    })
+    return pd.DataFrame(
+        {
+            "frequency": (out["periods"] - 1).astype("float64"),
+            "recency": (out["last"] - out["first"]) / unit,
+            "T": (end - out["first"]) / unit,
+            "monetary": out["monetary"].fillna(0.0),
+        }
+    )
 
 
-def calibration_holdout(tx: pd.DataFrame, calibration_end: str | pd.Timestamp, observation_end: str | pd.Timestamp,
-                        time_unit: str = "days") -> pd.DataFrame:
+def calibration_holdout(
+    tx: pd.DataFrame, calibration_end: str | pd.Timestamp, observation_end: str | pd.Timestamp, time_unit: str = "days"
+) -> pd.DataFrame:
     """Calibration summary plus the repeat purchase periods each customer made in the holdout.
 
     Returns
@@ -100,7 +113,9 @@ def bgnbd_log_likelihood(params: dict[str, float], frequency: np.ndarray, recenc
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
     a2 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
     with np.errstate(invalid="ignore", divide="ignore"):
-        a3 = np.where(x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b) - (r + x) * np.log(alpha + tx), -np.inf)
+        a3 = np.where(
+            x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b) - (r + x) * np.log(alpha + tx), -np.inf
+        )
     return float(np.sum(a1 + np.logaddexp(a2, a3)))
 
 
@@ -119,37 +134,57 @@ class CLVModel:
         self.time_unit = time_unit
         self.penalizer = penalizer
 
-    def fit(self, summary: pd.DataFrame) -> "CLVModel":
+    def fit(self, summary: pd.DataFrame) -> CLVModel:
         """Fit BG/NBD on all customers and Gamma-Gamma on repeat buyers; returns ``self``."""
         repeat = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
         if len(repeat) < 2:
-            raise ValueError("fewer than two repeat buyers: BG/NBD and Gamma-Gamma cannot be fitted; "
-                             "use a longer history (earlier first date or later as_of)")
+            raise ValueError(
+                "fewer than two repeat buyers: BG/NBD and Gamma-Gamma cannot be fitted; "
+                "use a longer history (earlier first date or later as_of)"
+            )
         self.bgf_ = BetaGeoFitter(penalizer_coef=self.penalizer).fit(
-            summary["frequency"], summary["recency"], summary["T"])
+            summary["frequency"], summary["recency"], summary["T"]
+        )
         self.ggf_ = GammaGammaFitter(penalizer_coef=self.penalizer).fit(repeat["frequency"], repeat["monetary"])
         self.params_ = {k: float(v) for k, v in self.bgf_.params_.items()}
         self.spend_params_ = {k: float(v) for k, v in self.ggf_.params_.items()}
-        self.log_likelihood_ = bgnbd_log_likelihood(self.params_, summary["frequency"], summary["recency"], summary["T"])
+        self.log_likelihood_ = bgnbd_log_likelihood(
+            self.params_, summary["frequency"], summary["recency"], summary["T"]
+        )
         return self
 
     def expected_purchases(self, t: float, summary: pd.DataFrame) -> np.ndarray:
         """Expected repeat purchases in the next ``t`` time units, per customer."""
-        return np.asarray(self.bgf_.conditional_expected_number_of_purchases_up_to_time(
-            t, summary["frequency"], summary["recency"], summary["T"]), dtype=float)
+        return np.asarray(
+            self.bgf_.conditional_expected_number_of_purchases_up_to_time(
+                t, summary["frequency"], summary["recency"], summary["T"]
+            ),
+            dtype=float,
+        )
 
     def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
         """Probability that each customer is still active."""
-        return np.asarray(self.bgf_.conditional_probability_alive(
-            summary["frequency"], summary["recency"], summary["T"]), dtype=float)
+        return np.asarray(
+            self.bgf_.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"]), dtype=float
+        )
 
     def expected_spend(self, summary: pd.DataFrame) -> np.ndarray:
         """Gamma-Gamma expected revenue per purchase (population mean for one-time buyers)."""
-        return np.asarray(self.ggf_.conditional_expected_average_profit(
-            summary["frequency"], summary["monetary"].where(summary["frequency"] > 0, 0.0)), dtype=float)
+        return np.asarray(
+            self.ggf_.conditional_expected_average_profit(
+                summary["frequency"], summary["monetary"].where(summary["frequency"] > 0, 0.0)
+            ),
+            dtype=float,
+        )
 
-    def clv(self, summary: pd.DataFrame, months: int, annual_discount_rate: float, margin: float,
-            days_per_month: float = DAYS_PER_MONTH) -> pd.DataFrame:
+    def clv(
+        self,
+        summary: pd.DataFrame,
+        months: int,
+        annual_discount_rate: float,
+        margin: float,
+        days_per_month: float = DAYS_PER_MONTH,
+    ) -> pd.DataFrame:
         """Discounted CLV over ``months``: sum over months i of margin x spend x purchases_i / (1+d)^i.
 
         ``purchases_i`` is the expected number of purchases in month i (months of
@@ -159,24 +194,36 @@ class CLVModel:
         """
         unit = _unit_days(self.time_unit)
         edges = np.arange(months + 1) * days_per_month / unit
-        cumulative = np.column_stack([self.expected_purchases(t, summary) if t > 0 else np.zeros(len(summary))
-                                      for t in edges])
+        cumulative = np.column_stack(
+            [self.expected_purchases(t, summary) if t > 0 else np.zeros(len(summary)) for t in edges]
+        )
         monthly = np.diff(cumulative, axis=1)
         d = (1 + annual_discount_rate) ** (1 / 12) - 1
         discount = (1 + d) ** -np.arange(1, months + 1)
         spend = self.expected_spend(summary)
-        return pd.DataFrame({"expected_purchases": cumulative[:, -1], "expected_spend": spend,
-                             "clv": margin * spend * (monthly @ discount)}, index=summary.index)
+        return pd.DataFrame(
+            {
+                "expected_purchases": cumulative[:, -1],
+                "expected_spend": spend,
+                "clv": margin * spend * (monthly @ discount),
+            },
+            index=summary.index,
+        )
 
 
 def holdout_metrics(cal: pd.DataFrame, predicted: np.ndarray) -> dict[str, float]:
     """Per-customer and aggregate error of predicted vs actual holdout purchases."""
     actual = cal["frequency_holdout"].to_numpy()
     err = predicted - actual
-    return {"customers": int(len(cal)), "actual_total": float(actual.sum()), "predicted_total": float(predicted.sum()),
-            "aggregate_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
-            "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean())),
-            "correlation": float(np.corrcoef(predicted, actual)[0, 1])}
+    return {
+        "customers": int(len(cal)),
+        "actual_total": float(actual.sum()),
+        "predicted_total": float(predicted.sum()),
+        "aggregate_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
+    }
 
 
 def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
@@ -190,8 +237,13 @@ def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
 def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) per CLV decile (10 = highest)."""
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
-    out = table.groupby(decile).agg(customers=("clv", "size"), mean_clv=("clv", "mean"), total_clv=("clv", "sum"),
-                                    mean_p_alive=("p_alive", "mean"), mean_frequency=("frequency", "mean"))
+    out = table.groupby(decile).agg(
+        customers=("clv", "size"),
+        mean_clv=("clv", "mean"),
+        total_clv=("clv", "sum"),
+        mean_p_alive=("p_alive", "mean"),
+        mean_frequency=("frequency", "mean"),
+    )
     out.insert(3, "clv_share", out.pop("total_clv") / table["clv"].sum())
     return out.sort_index(ascending=False)
 
@@ -213,42 +265,91 @@ def calibration_end(first: pd.Timestamp, observation_end: pd.Timestamp, holdout_
     return observation_end - pd.Timedelta(days=int(round(holdout_fraction * span_days)))
 
 
-def fit_and_validate(tx: pd.DataFrame, as_of: str, time_unit: str = "days", holdout_fraction: float = 0.25,
-                     horizon_months: int = 12, annual_discount_rate: float = 0.10, margin: float = 1.0) -> CLVResult:
+def fit_and_validate(
+    tx: pd.DataFrame,
+    as_of: str,
+    time_unit: str = "days",
+    holdout_fraction: float = 0.25,
+    horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+) -> CLVResult:
     """Validate on a calibration/holdout split, then refit on all data up to ``as_of`` for CLV."""
     end = pd.Timestamp(as_of).normalize()
     cal_end = calibration_end(tx["ts"].min(), end, holdout_fraction)
     cal = calibration_holdout(tx, cal_end, end, time_unit)
     cal_model = CLVModel(time_unit).fit(cal)
     cal["predicted_holdout"] = cal_model.expected_purchases(cal["duration_holdout"].iloc[0], cal)
-    metrics = {"calibration_end": str(cal_end.date()), "holdout_end": str(end.date()),
-               **holdout_metrics(cal, cal["predicted_holdout"].to_numpy())}
+    metrics = {
+        "calibration_end": str(cal_end.date()),
+        "holdout_end": str(end.date()),
+        **holdout_metrics(cal, cal["predicted_holdout"].to_numpy()),
+    }
     summary = rfm_summary(tx, end, time_unit)
     model = CLVModel(time_unit).fit(summary)
     table = summary.join(model.clv(summary, horizon_months, annual_discount_rate, margin))
     table.insert(4, "p_alive", model.p_alive(summary))
-    card = {"model": "BG/NBD + Gamma-Gamma", "library": "lifetimes", "time_unit": time_unit,
-            "observation_end": str(end.date()), "customers": len(summary), "repeat_buyers": int((summary["frequency"] > 0).sum()),
-            "bgnbd_params": model.params_, "log_likelihood": model.log_likelihood_,
-            "gamma_gamma_params": model.spend_params_, "holdout": metrics,
-            "clv": {"horizon_months": horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin,
-                    "discounting": "monthly cash flows discounted at the end of each month at (1+annual)^(1/12)-1",
-                    "total": float(table["clv"].sum()), "mean": float(table["clv"].mean())}}
+    card = {
+        "model": "BG/NBD + Gamma-Gamma",
+        "library": "lifetimes",
+        "time_unit": time_unit,
+        "observation_end": str(end.date()),
+        "customers": len(summary),
+        "repeat_buyers": int((summary["frequency"] > 0).sum()),
+        "bgnbd_params": model.params_,
+        "log_likelihood": model.log_likelihood_,
+        "gamma_gamma_params": model.spend_params_,
+        "holdout": metrics,
+        "clv": {
+            "horizon_months": horizon_months,
+            "annual_discount_rate": annual_discount_rate,
+            "margin": margin,
+            "discounting": "monthly cash flows discounted at the end of each month at (1+annual)^(1/12)-1",
+            "total": float(table["clv"].sum()),
+            "mean": float(table["clv"].mean()),
+        },
+    }
     return CLVResult(cal_model, cal, metrics, table, card)
 
 
-def run_stage(run: RunFolder, as_of: str = "2017-12-31", clv_time_unit: str = "days", clv_holdout_fraction: float = 0.25,
-              clv_horizon_months: int = 12, annual_discount_rate: float = 0.10, margin: float = 1.0) -> CLVResult:
+def run_stage(
+    run: RunFolder,
+    as_of: str = "2017-12-31",
+    clv_time_unit: str = "days",
+    clv_holdout_fraction: float = 0.25,
+    clv_horizon_months: int = 12,
+    annual_discount_rate: float = 0.10,
+    margin: float = 1.0,
+) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
-    run.record_params({"as_of": str(as_of), "clv_time_unit": clv_time_unit, "clv_holdout_fraction": clv_holdout_fraction,
-                       "clv_horizon_months": clv_horizon_months, "annual_discount_rate": annual_discount_rate,
-                       "margin": margin})
-    result = fit_and_validate(ensure(run, "transactions"), as_of, clv_time_unit, clv_holdout_fraction,
-                              clv_horizon_months, annual_discount_rate, margin)
+    start_stage(
+        run,
+        "05_clv",
+        {
+            "as_of": str(as_of),
+            "clv_time_unit": clv_time_unit,
+            "clv_holdout_fraction": clv_holdout_fraction,
+            "clv_horizon_months": clv_horizon_months,
+            "annual_discount_rate": annual_discount_rate,
+            "margin": margin,
+        },
+    )
+    result = fit_and_validate(
+        ensure(run, "transactions"),
+        as_of,
+        clv_time_unit,
+        clv_holdout_fraction,
+        clv_horizon_months,
+        annual_discount_rate,
+        margin,
+    )
     run.save("clv", result.table.reset_index())
     run.save("clv_model", result.model_card)
     h = result.holdout_metrics
-    run.record_stage("05_clv", f"mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; holdout purchases "
-                     f"predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
-                     f"({h['aggregate_error_pct']:+.1f}%)")
+    run.record_stage(
+        "05_clv",
+        f"mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; holdout purchases "
+        f"predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
+        f"({h['aggregate_error_pct']:+.1f}%)",
+    )
     return result

@@ -4,10 +4,11 @@ The defaults below are the ``params/default.yaml`` profile; every notebook decla
 same defaults in its ``parameters`` cell (both are checked by the tests), so a notebook
 run alone in JupyterLab computes what the default report computes.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -63,8 +64,6 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     params.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
-        raise ParameterError(
-            f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}"
-        )
+        raise ParameterError(f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
     params["as_of"] = str(params["as_of"])
     return params

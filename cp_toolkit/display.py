@@ -1,7 +1,9 @@
 """How numbers are shown in the notebooks and their HTML reports."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 

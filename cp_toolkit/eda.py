@@ -1,4 +1,5 @@
 """Stage 02: descriptive statistics of the customer base (computation only; plots live in ``plots``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,18 +9,28 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .features import orders_from_lines
-from .pipeline import ensure
+from .pipeline import ensure, start_stage
 from .privacy import suppress_small_groups
 
-__all__ = ["monthly_activity", "repeat_purchase_rate", "interpurchase_days", "category_revenue",
-           "attribute_profile", "EDAResult", "run_stage"]
+__all__ = [
+    "monthly_activity",
+    "repeat_purchase_rate",
+    "interpurchase_days",
+    "category_revenue",
+    "attribute_profile",
+    "EDAResult",
+    "run_stage",
+]
 
 
 def monthly_activity(orders: pd.DataFrame) -> pd.DataFrame:
     """Revenue, orders and active customers per calendar month."""
     month = orders["ts"].dt.to_period("M").dt.to_timestamp()
-    out = orders.assign(month=month).groupby("month").agg(
-        revenue=("amount", "sum"), orders=("order_id", "size"), active_customers=("customer_id", "nunique"))
+    out = (
+        orders.assign(month=month)
+        .groupby("month")
+        .agg(revenue=("amount", "sum"), orders=("order_id", "size"), active_customers=("customer_id", "nunique"))
+    )
     return out
 
 
@@ -44,15 +55,21 @@ def category_revenue(tx: pd.DataFrame, products: pd.DataFrame, top_n: int = 10) 
     """
     if "product_id" not in tx.columns or "category" not in products.columns or products.empty:
         return pd.DataFrame(columns=["revenue", "revenue_share", "customers"])
-    cat = tx[["customer_id", "product_id", "amount"]].merge(products[["product_id", "category"]], on="product_id", how="left")
+    cat = tx[["customer_id", "product_id", "amount"]].merge(
+        products[["product_id", "category"]], on="product_id", how="left"
+    )
     cat["category"] = cat["category"].fillna("unknown")
     out = cat.groupby("category").agg(revenue=("amount", "sum"), customers=("customer_id", "nunique"))
     out = out.sort_values("revenue", ascending=False)
     if len(out) > top_n:
         rest = out.iloc[top_n:]
-        other = pd.DataFrame({"revenue": [rest["revenue"].sum()],
-                              "customers": [cat.loc[cat["category"].isin(rest.index), "customer_id"].nunique()]},
-                             index=pd.Index(["other"], name="category"))
+        other = pd.DataFrame(
+            {
+                "revenue": [rest["revenue"].sum()],
+                "customers": [cat.loc[cat["category"].isin(rest.index), "customer_id"].nunique()],
+            },
+            index=pd.Index(["other"], name="category"),
+        )
         out = pd.concat([out.iloc[:top_n], other])
     out.insert(1, "revenue_share", out["revenue"] / out["revenue"].sum())
     return out
@@ -64,8 +81,16 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
     rows = []
     for attr in attrs:
         counts = customers[attr].astype("string").fillna("unknown").value_counts()
-        rows.append(pd.DataFrame({"attribute": attr, "value": counts.index, "customers": counts.to_numpy(),
-                                  "share": counts.to_numpy() / counts.sum()}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "attribute": attr,
+                    "value": counts.index,
+                    "customers": counts.to_numpy(),
+                    "share": counts.to_numpy() / counts.sum(),
+                }
+            )
+        )
     if not rows:
         return pd.DataFrame(columns=["attribute", "value", "customers", "share", "suppressed"])
     return suppress_small_groups(pd.concat(rows, ignore_index=True), "customers", min_group_size)
@@ -85,17 +110,29 @@ class EDAResult:
 
 def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 10) -> EDAResult:
     """Stage 02: compute the descriptive tables from the canonical tables."""
-    run.record_params({"min_group_size": min_group_size, "top_n_categories": top_n_categories})
+    start_stage(run, "02_eda", {"min_group_size": min_group_size, "top_n_categories": top_n_categories})
     tx = ensure(run, "transactions")
     orders = orders_from_lines(tx)
     customers = ensure(run, "customers")
-    headline = {"revenue": float(orders["amount"].sum()), "orders": len(orders),
-                "customers": int(orders["customer_id"].nunique()), "repeat_rate": repeat_purchase_rate(orders),
-                "median_order_value": float(orders["amount"].median()),
-                "customers_with_attributes": int(customers["customer_id"].isin(orders["customer_id"]).sum())}
-    result = EDAResult(orders, monthly_activity(orders), interpurchase_days(orders),
-                       category_revenue(tx, ensure(run, "products"), top_n_categories),
-                       attribute_profile(customers, min_group_size), headline)
-    run.record_stage("02_eda", f"revenue {headline['revenue']:,.0f} from {headline['orders']:,} orders by "
-                     f"{headline['customers']:,} customers; repeat rate {headline['repeat_rate']:.0%}")
+    headline = {
+        "revenue": float(orders["amount"].sum()),
+        "orders": len(orders),
+        "customers": int(orders["customer_id"].nunique()),
+        "repeat_rate": repeat_purchase_rate(orders),
+        "median_order_value": float(orders["amount"].median()),
+        "customers_with_attributes": int(customers["customer_id"].isin(orders["customer_id"]).sum()),
+    }
+    result = EDAResult(
+        orders,
+        monthly_activity(orders),
+        interpurchase_days(orders),
+        category_revenue(tx, ensure(run, "products"), top_n_categories),
+        attribute_profile(customers, min_group_size),
+        headline,
+    )
+    run.record_stage(
+        "02_eda",
+        f"revenue {headline['revenue']:,.0f} from {headline['orders']:,} orders by "
+        f"{headline['customers']:,} customers; repeat rate {headline['repeat_rate']:.0%}",
+    )
     return result

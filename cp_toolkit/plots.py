@@ -1,5 +1,6 @@
 """All figures of the toolkit. Each function takes data (or a fitted object) and an optional
 ``ax``, draws, and returns the Axes; nothing here computes anything expensive or calls show()."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,9 +12,21 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-__all__ = ["monthly_revenue", "order_value_hist", "interpurchase_hist", "category_bars", "attribute_bars",
-           "attribute_panels", "quarantine_bars", "rfm_heatmap", "segment_shares", "roc_curves", "holdout_by_frequency",
-           "clv_hist", "persona_map"]
+__all__ = [
+    "monthly_revenue",
+    "order_value_hist",
+    "interpurchase_hist",
+    "category_bars",
+    "attribute_bars",
+    "attribute_panels",
+    "quarantine_bars",
+    "rfm_heatmap",
+    "segment_shares",
+    "roc_curves",
+    "holdout_by_frequency",
+    "clv_hist",
+    "persona_map",
+]
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
 
@@ -98,11 +111,11 @@ def attribute_panels(profile: pd.DataFrame, axes: np.ndarray | None = None, ncol
         nrows = max(1, -(-len(attributes) // ncols))
         axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.2 * nrows), squeeze=False)[1]
     flat = np.ravel(axes)
-    for attribute, ax in zip(attributes, flat):
+    for attribute, ax in zip(attributes, flat, strict=False):
         attribute_bars(profile, attribute, ax)
-    for ax in flat[len(attributes):]:
+    for ax in flat[len(attributes) :]:
         _no_data(ax, "" if attributes else "no customer attributes in this data")
-    ax.figure.tight_layout()
+    flat[0].figure.tight_layout()
     return axes
 
 
@@ -112,7 +125,7 @@ def quarantine_bars(quality: dict[str, Any], ax: Axes | None = None) -> Axes:
     rows = [(f"{t}: {r}", n) for t, v in quality["tables"].items() for r, n in v["quarantined_by_reason"].items()]
     if not rows:
         return _no_data(ax, "no rows set aside")
-    labels, counts = zip(*rows)
+    labels, counts = zip(*rows, strict=True)
     ax.barh(labels, counts, color="#C44E52")
     ax.xaxis.set_major_formatter(_THOUSANDS)
     ax.set(title="Rows set aside by reason", xlabel="rows", ylabel="table: reason")
@@ -124,8 +137,11 @@ def rfm_heatmap(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax = _ax(ax, (6, 5))
     grid = pd.crosstab(segments["r_score"], segments["f_score"]).sort_index(ascending=False)
     sns.heatmap(grid, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
-    ax.set(title="Customers by recency and frequency score", xlabel="F score (5 = most orders)",
-           ylabel="R score (5 = most recent)")
+    ax.set(
+        title="Customers by recency and frequency score",
+        xlabel="F score (5 = most orders)",
+        ylabel="R score (5 = most recent)",
+    )
     return ax
 
 
@@ -159,8 +175,11 @@ def holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None, max_freq
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
     ax.plot(means.index, means["frequency_holdout"], marker="o", label="actual")
     ax.plot(means.index, means["predicted_holdout"], marker="s", label="predicted (BG/NBD)")
-    ax.set(title="Calibration vs holdout purchases", xlabel=f"repeat purchases in calibration ({max_frequency}+ pooled)",
-           ylabel="mean purchases in holdout")
+    ax.set(
+        title="Calibration vs holdout purchases",
+        xlabel=f"repeat purchases in calibration ({max_frequency}+ pooled)",
+        ylabel="mean purchases in holdout",
+    )
     ax.legend()
     return ax
 
@@ -181,10 +200,13 @@ def persona_map(cards: list[dict[str, Any]], ax: Axes | None = None) -> Axes:
     x = [c["risk"]["mean_churn_probability"] for c in shown]
     y = [c["value"]["mean_clv"] for c in shown]
     ax.scatter(x, y, s=[c["customers"] for c in shown], alpha=0.5, color="#4C72B0")
-    for c, xi, yi in zip(shown, x, y):
+    for c, xi, yi in zip(shown, x, y, strict=True):
         ax.annotate(c["name"], (xi, yi), ha="center", va="center", fontsize=8)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.yaxis.set_major_formatter(_THOUSANDS)
-    ax.set(title="Personas: value against churn risk (area = customers)", xlabel="mean churn probability",
-           ylabel="mean CLV")
+    ax.set(
+        title="Personas: value against churn risk (area = customers)",
+        xlabel="mean churn probability",
+        ylabel="mean CLV",
+    )
     return ax

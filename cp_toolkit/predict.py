@@ -9,6 +9,7 @@ Time split, with ``h = horizon_days`` and the run's last day ``as_of``::
 Features only ever use orders up to their cutoff; the test window lies wholly after the
 training labels, so the reported metrics are out-of-time.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,13 +21,12 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 from .artifacts import RunFolder
-from .features import customer_features, orders_from_lines
-from .pipeline import ensure
+from .features import BEHAVIOUR, customer_features, orders_from_lines
+from .pipeline import ensure, start_stage
 
 __all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
 
-FEATURES = ["recency_days", "frequency", "monetary", "avg_order_value", "avg_lines_per_order", "tenure_days",
-            "mean_interpurchase_days", "orders_last_30d", "orders_last_90d", "spend_last_90d"]
+FEATURES = [*BEHAVIOUR, "orders_last_30d", "orders_last_90d", "spend_last_90d"]
 
 
 def churn_frame(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
@@ -71,13 +71,15 @@ class ChurnModel:
     def __init__(self, seed: int = 42) -> None:
         self.seed = seed
 
-    def fit(self, frame: pd.DataFrame) -> "ChurnModel":
+    def fit(self, frame: pd.DataFrame) -> ChurnModel:
         """Fit on a :func:`churn_frame`; returns ``self``."""
         if frame["churn"].nunique() < 2:
-            raise ValueError("the churn label has a single class in the training window; "
-                             "choose another horizon_days or as_of")
-        self.model_ = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15,
-                                                     l2_regularization=1.0, random_state=self.seed)
+            raise ValueError(
+                "the churn label has a single class in the training window; choose another horizon_days or as_of"
+            )
+        self.model_ = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0, random_state=self.seed
+        )
         self.model_.fit(frame[FEATURES], frame["churn"])
         return self
 
@@ -99,6 +101,12 @@ def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({k: v for k, v in metrics.items() if k != "split"}).T.rename_axis("scorer")
 
 
+def _roc_frame(y: pd.Series, score: np.ndarray) -> pd.DataFrame:
+    """False and true positive rates of the ROC curve."""
+    fpr, tpr, _ = roc_curve(y, score)
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr})
+
+
 @dataclass
 class ChurnResult:
     """Out-of-time evaluation and per-customer scores."""
@@ -117,27 +125,40 @@ def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> 
     model = ChurnModel(seed).fit(train)
     scores = {"model": model.predict_proba(test), "recency_baseline": test["recency_days"].to_numpy()}
     metrics: dict[str, Any] = {name: _metrics(test["churn"], s) for name, s in scores.items()}
-    metrics["split"] = {"train_cutoff": str((last - 2 * h).date()), "test_cutoff": str((last - h).date()),
-                        "horizon_days": horizon_days, "n_train": len(train), "n_test": len(test),
-                        "churn_rate_train": float(train["churn"].mean()), "churn_rate_test": float(test["churn"].mean())}
-    roc = {name: pd.DataFrame(dict(zip(["fpr", "tpr"], roc_curve(test["churn"], s)[:2]))) for name, s in scores.items()}
+    metrics["split"] = {
+        "train_cutoff": str((last - 2 * h).date()),
+        "test_cutoff": str((last - h).date()),
+        "horizon_days": horizon_days,
+        "n_train": len(train),
+        "n_test": len(test),
+        "churn_rate_train": float(train["churn"].mean()),
+        "churn_rate_test": float(test["churn"].mean()),
+    }
+    roc = {name: _roc_frame(test["churn"], s) for name, s in scores.items()}
     current = churn_frame(orders, last, horizon_days)
     final = ChurnModel(seed).fit(test)
     prob = final.predict_proba(current)
-    predictions = pd.DataFrame({"customer_id": current.index, "churn_probability": prob,
-                                "churn_risk": pd.cut(prob, [-0.01, 0.2, 0.5, 1.0], labels=["low", "medium", "high"]
-                                                     ).astype("string")})
+    predictions = pd.DataFrame(
+        {
+            "customer_id": current.index,
+            "churn_probability": prob,
+            "churn_risk": pd.cut(prob, [-0.01, 0.2, 0.5, 1.0], labels=["low", "medium", "high"]).astype("string"),
+        }
+    )
     return ChurnResult(metrics, predictions, roc, test.assign(score=scores["model"]))
 
 
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", horizon_days: int = 90, seed: int = 42) -> ChurnResult:
     """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``."""
-    run.record_params({"as_of": str(as_of), "horizon_days": horizon_days, "seed": seed})
+    start_stage(run, "04_prediction", {"as_of": str(as_of), "horizon_days": horizon_days, "seed": seed})
     result = evaluate(orders_from_lines(ensure(run, "transactions")), as_of, horizon_days, seed)
     run.save("predictions", result.predictions)
     run.save("prediction_metrics", result.metrics)
     m = result.metrics
-    run.record_stage("04_prediction", f"churn in {horizon_days} d: out-of-time ROC AUC {m['model']['roc_auc']:.3f} "
-                     f"(recency baseline {m['recency_baseline']['roc_auc']:.3f}); "
-                     f"{len(result.predictions):,} customers scored")
+    run.record_stage(
+        "04_prediction",
+        f"churn in {horizon_days} d: out-of-time ROC AUC {m['model']['roc_auc']:.3f} "
+        f"(recency baseline {m['recency_baseline']['roc_auc']:.3f}); "
+        f"{len(result.predictions):,} customers scored",
+    )
     return result

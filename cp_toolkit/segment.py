@@ -1,7 +1,7 @@
 """Stage 03: RFM scores (quintiles) and the named 10-segment R x F map."""
+
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,11 +9,19 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .features import customer_features, orders_from_lines
-from .pipeline import ensure
+from .pipeline import ensure, start_stage
 from .privacy import suppress_small_groups
 
-__all__ = ["RFM_SEGMENTS", "segment_map", "quantile_scores", "rfm_scores", "rfm_segment", "segment_summary",
-           "SegmentResult", "run_stage"]
+__all__ = [
+    "RFM_SEGMENTS",
+    "segment_map",
+    "quantile_scores",
+    "rfm_scores",
+    "rfm_segment",
+    "segment_summary",
+    "SegmentResult",
+    "run_stage",
+]
 
 #: The standard R x F segment map: regular expression on "<R><F>" -> segment name.
 #: Every one of the 25 pairs matches exactly one rule (tested).
@@ -62,11 +70,14 @@ def quantile_scores(values: pd.Series, n: int = 5, higher_is_better: bool = True
 
 def rfm_scores(features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
     """R, F and M quintile scores from ``recency_days``, ``frequency`` and ``monetary``."""
-    return pd.DataFrame({
-        "r_score": quantile_scores(features["recency_days"], n, higher_is_better=False),
-        "f_score": quantile_scores(features["frequency"], n),
-        "m_score": quantile_scores(features["monetary"], n),
-    }, index=features.index)
+    return pd.DataFrame(
+        {
+            "r_score": quantile_scores(features["recency_days"], n, higher_is_better=False),
+            "f_score": quantile_scores(features["frequency"], n),
+            "m_score": quantile_scores(features["monetary"], n),
+        },
+        index=features.index,
+    )
 
 
 def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | None = None) -> pd.Series:
@@ -85,8 +96,13 @@ def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_si
     """Size, revenue share and mean behaviour of each segment; small segments suppressed."""
     df = features.join(segments[["rfm_segment"]])
     g = df.groupby("rfm_segment", observed=True)
-    out = g.agg(customers=("frequency", "size"), revenue=("monetary", "sum"), recency_days=("recency_days", "mean"),
-                orders=("frequency", "mean"), avg_order_value=("avg_order_value", "mean"))
+    out = g.agg(
+        customers=("frequency", "size"),
+        revenue=("monetary", "sum"),
+        recency_days=("recency_days", "mean"),
+        orders=("frequency", "mean"),
+        avg_order_value=("avg_order_value", "mean"),
+    )
     out.insert(1, "customer_share", out["customers"] / out["customers"].sum())
     out.insert(3, "revenue_share", out["revenue"] / out["revenue"].sum())
     out = out.sort_values("revenue", ascending=False)
@@ -104,7 +120,7 @@ class SegmentResult:
 
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 10) -> SegmentResult:
     """Stage 03: write ``features.parquet`` and ``segments.parquet``."""
-    run.record_params({"as_of": str(as_of), "min_group_size": min_group_size})
+    start_stage(run, "03_segmentation", {"as_of": str(as_of), "min_group_size": min_group_size})
     orders = orders_from_lines(ensure(run, "transactions"))
     features = customer_features(orders, as_of)
     scores = rfm_scores(features)
@@ -113,6 +129,9 @@ def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 1
     run.save("segments", segments.reset_index())
     summary = segment_summary(segments, features, min_group_size)
     top = summary.index[0]
-    run.record_stage("03_segmentation", f"{len(features):,} customers in {summary.shape[0]} RFM segments; "
-                     f"largest revenue share: {top} ({summary.loc[top, 'revenue_share']:.0%})")
+    run.record_stage(
+        "03_segmentation",
+        f"{len(features):,} customers in {summary.shape[0]} RFM segments; "
+        f"largest revenue share: {top} ({summary.loc[top, 'revenue_share']:.0%})",
+    )
     return SegmentResult(features, segments, summary)

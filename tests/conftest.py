@@ -1,5 +1,6 @@
 """Shared fixtures. A fixed pseudonymization key makes every run deterministic; notebook
 kernels started by nbval inherit it from this process's environment."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The ``cp-toolkit run`` command end to end on the CDNOW profile, and its failures."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def cdnow_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
     out = tmp_path_factory.mktemp("reports") / "cdnow"
-    code = main(["run", "--params", str(ROOT / "params" / "cdnow.yaml"), "--out", str(out),
-                 "--notebooks", str(ROOT / "notebooks")])
+    code = main(
+        [
+            "run",
+            "--params",
+            str(ROOT / "params" / "cdnow.yaml"),
+            "--out",
+            str(out),
+            "--notebooks",
+            str(ROOT / "notebooks"),
+        ]
+    )
     return code, out
 
 
@@ -58,6 +68,7 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
         assert not re.search(r"(?<![\w.])0\d{4}(?![\w.])", text), page.name
     for name in ("segments", "clv", "predictions"):
         import pandas as pd
+
         ids = pd.read_parquet(out / "data" / ARTIFACTS[name])["customer_id"]
         assert ids.str.fullmatch(r"c_[0-9a-f]{16}").all()
 
@@ -65,7 +76,9 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
 def test_failing_stage_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "bad.yaml"
     params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30", "clv_time_unit": "months"}))
-    code = main(["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")])
+    code = main(
+        ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert re.search(r"stage 05_clv failed in cell \d+ .*ValueError: clv_time_unit 'months'", err)

@@ -1,4 +1,5 @@
 """CLV: our summary against lifetimes, the published CDNOW numbers, and CLV against lifetimes."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,13 @@ DATASETS = os.path.join(os.path.dirname(lifetimes.__file__), "datasets")
 @pytest.fixture(scope="module")
 def cdnow_sample() -> pd.DataFrame:
     """The 2,357-customer CDNOW sample as transactions."""
-    df = pd.read_csv(os.path.join(DATASETS, "CDNOW_sample.txt"), sep=r"\s+", header=None,
-                     names=["customer_id", "id", "date", "quantity", "amount"], dtype={"customer_id": str})
+    df = pd.read_csv(
+        os.path.join(DATASETS, "CDNOW_sample.txt"),
+        sep=r"\s+",
+        header=None,
+        names=["customer_id", "id", "date", "quantity", "amount"],
+        dtype={"customer_id": str},
+    )
     return df.assign(ts=pd.to_datetime(df["date"].astype(str), format="%Y%m%d"))
 
 
@@ -32,11 +38,19 @@ def paper_summary() -> pd.DataFrame:
 def test_summary_equals_lifetimes(cdnow_sample) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = summary_data_from_transaction_data(cdnow_sample, "customer_id", "ts", monetary_value_col="amount",
-                                                 observation_period_end="1997-09-30", freq="D", freq_multiplier=7)
+        ref = summary_data_from_transaction_data(
+            cdnow_sample,
+            "customer_id",
+            "ts",
+            monetary_value_col="amount",
+            observation_period_end="1997-09-30",
+            freq="D",
+            freq_multiplier=7,
+        )
     ours = rfm_summary(cdnow_sample, "1997-09-30", "weeks")
-    pd.testing.assert_frame_equal(ours.loc[ref.index], ref.rename(columns={"monetary_value": "monetary"}),
-                                  check_names=False)
+    pd.testing.assert_frame_equal(
+        ours.loc[ref.index], ref.rename(columns={"monetary_value": "monetary"}), check_names=False
+    )
 
 
 def test_holdout_repeat_transactions(cdnow_sample) -> None:
@@ -61,7 +75,7 @@ def test_log_likelihood_hand_computed() -> None:
     """x=0: L = (alpha/(alpha+T))^r.  x=1: L = r alpha^r [b/(a+b) (alpha+T)^-(r+1) + a/(a+b) (alpha+t_x)^-(r+1)]."""
     p = {"r": 0.5, "alpha": 2.0, "a": 1.0, "b": 3.0}
     assert bgnbd_log_likelihood(p, [0], [0], [10]) == pytest.approx(0.5 * np.log(2.0 / 12.0))
-    one = 0.5 * 2.0 ** 0.5 * (0.75 * 12.0 ** -1.5 + 0.25 * 6.0 ** -1.5)
+    one = 0.5 * 2.0**0.5 * (0.75 * 12.0**-1.5 + 0.25 * 6.0**-1.5)
     assert bgnbd_log_likelihood(p, [1], [4], [10]) == pytest.approx(np.log(one))
     assert bgnbd_log_likelihood(p, [0, 1], [0, 4], [10, 10]) == pytest.approx(0.5 * np.log(2.0 / 12.0) + np.log(one))
 
@@ -73,8 +87,15 @@ def test_clv_equals_lifetimes_loop(paper_summary) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = model.ggf_.customer_lifetime_value(
-            model.bgf_, paper_summary["frequency"], paper_summary["recency"], paper_summary["T"],
-            paper_summary["monetary"], time=12, discount_rate=monthly, freq="D")
+            model.bgf_,
+            paper_summary["frequency"],
+            paper_summary["recency"],
+            paper_summary["T"],
+            paper_summary["monetary"],
+            time=12,
+            discount_rate=monthly,
+            freq="D",
+        )
     np.testing.assert_allclose(ours["clv"].to_numpy(), ref.to_numpy(), rtol=1e-10)
 
 

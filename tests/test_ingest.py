@@ -1,4 +1,5 @@
 """Stage 01 on the real embedded data and on small hand-made sources."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,21 +60,40 @@ def test_cdnow_preset() -> None:
 
 def test_custom_csv_with_mapping(tmp_path: Path) -> None:
     src = tmp_path / "sales.csv"
-    src.write_text("Kunde;Beleg;Datum;Menge;Preis\n"
-                   "007;A1;01.02.2020;2;1,50\n"
-                   "007;A1;01.02.2020;2;1,50\n"       # exact duplicate
-                   ";A2;02.02.2020;1;3,00\n"          # no customer
-                   "008;A3;kaputt;1;3,00\n"           # bad date
-                   "008;A4;03.02.2020;1;0\n"          # zero amount
-                   "009;A5;05.03.2020;1;2,00\n", encoding="utf-8")  # after as_of
-    spec = {"transactions": {"path": str(src), "read": {"sep": ";", "decimal": ","}, "ts_format": "%d.%m.%Y",
-                             "columns": {"customer_id": "Kunde", "order_id": "Beleg", "ts": "Datum",
-                                         "quantity": "Menge", "price": "Preis"}}}
+    src.write_text(
+        "Kunde;Beleg;Datum;Menge;Preis\n"
+        "007;A1;01.02.2020;2;1,50\n"
+        "007;A1;01.02.2020;2;1,50\n"  # exact duplicate
+        ";A2;02.02.2020;1;3,00\n"  # no customer
+        "008;A3;kaputt;1;3,00\n"  # bad date
+        "008;A4;03.02.2020;1;0\n"  # zero amount
+        "009;A5;05.03.2020;1;2,00\n",
+        encoding="utf-8",
+    )  # after as_of
+    spec = {
+        "transactions": {
+            "path": str(src),
+            "read": {"sep": ";", "decimal": ","},
+            "ts_format": "%d.%m.%Y",
+            "columns": {
+                "customer_id": "Kunde",
+                "order_id": "Beleg",
+                "ts": "Datum",
+                "quantity": "Menge",
+                "price": "Preis",
+            },
+        }
+    }
     result = ingest("custom", spec, "2020-02-29", key=KEY)
     q = result.quality["tables"]["transactions"]
     assert q["rows_in"] == 6 and q["rows_kept"] == 1
-    assert q["quarantined_by_reason"] == {"after_as_of": 1, "duplicate_row": 1, "invalid_timestamp": 1,
-                                          "missing_customer_id": 1, "non_positive_amount": 1}
+    assert q["quarantined_by_reason"] == {
+        "after_as_of": 1,
+        "duplicate_row": 1,
+        "invalid_timestamp": 1,
+        "missing_customer_id": 1,
+        "non_positive_amount": 1,
+    }
     tx = result.tables["transactions"]
     assert tx["amount"].tolist() == [3.0]
     assert sorted(result.quarantine["row"]) == [2, 3, 4, 5, 6]
@@ -102,5 +122,7 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
     assert a.iloc[0] == a.iloc[2] != a.iloc[1] and pd.isna(a.iloc[3])
     assert a.iloc[0] != b.iloc[0]
     # HMAC-SHA256("k1", "1"), first 16 hex digits, computed independently
-    import hashlib, hmac
+    import hashlib
+    import hmac
+
     assert a.iloc[0] == "c_" + hmac.new(b"k1", b"1", hashlib.sha256).hexdigest()[:16]

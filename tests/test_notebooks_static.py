@@ -1,4 +1,5 @@
 """Static checks of the committed notebooks and parameter files."""
+
 from __future__ import annotations
 
 import ast
@@ -107,6 +108,7 @@ def test_readme_parameter_table_matches_the_notebooks() -> None:
 
 def test_readme_starts_with_the_two_commands() -> None:
     import re
+
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```[a-zA-Z]*\n(.*?)```", text, re.S).group(1)
     commands = [c for c in block.splitlines() if c.strip() and not c.strip().startswith("#")]

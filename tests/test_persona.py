@@ -1,4 +1,5 @@
 """Persona cards: sizes add up, small groups are suppressed, no raw ids."""
+
 from __future__ import annotations
 
 from cp_toolkit.persona import customer_profile, persona_cards
@@ -18,8 +19,13 @@ def test_small_groups_are_suppressed(cj_run) -> None:
     profile = customer_profile(*(cj_run.load(n) for n in ("segments", "features", "predictions", "clv")))
     sizes = profile["rfm_segment"].value_counts()
     threshold = int(sizes.median()) + 1
-    cards = persona_cards(profile, cj_run.load("transactions"), cj_run.load("products"), cj_run.load("customers"),
-                          min_group_size=threshold)
+    cards = persona_cards(
+        profile,
+        cj_run.load("transactions"),
+        cj_run.load("products"),
+        cj_run.load("customers"),
+        min_group_size=threshold,
+    )
     hidden = {c["name"] for c in cards if c["suppressed"]}
     assert hidden == set(sizes[sizes < threshold].index)
     assert all(c["customers"] is None for c in cards if c["suppressed"])

@@ -1,4 +1,5 @@
 """Churn labels, the time split and the out-of-time metrics."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -9,10 +10,16 @@ from .conftest import orders_frame
 
 
 def test_churn_label_and_window() -> None:
-    orders = orders_frame([("a", "2020-01-01", 1.0), ("a", "2020-01-15", 1.0),   # buys in the window
-                           ("b", "2020-01-02", 1.0), ("b", "2020-03-01", 1.0),   # buys after the window
-                           ("c", "2020-01-03", 1.0),                               # never again
-                           ("d", "2020-01-20", 1.0)])                              # first order after cutoff
+    orders = orders_frame(
+        [
+            ("a", "2020-01-01", 1.0),
+            ("a", "2020-01-15", 1.0),  # buys in the window
+            ("b", "2020-01-02", 1.0),
+            ("b", "2020-03-01", 1.0),  # buys after the window
+            ("c", "2020-01-03", 1.0),  # never again
+            ("d", "2020-01-20", 1.0),
+        ]
+    )  # first order after cutoff
     frame = churn_frame(orders, pd.Timestamp("2020-01-10"), horizon_days=30)
     assert frame["churn"].to_dict() == {"a": 0, "b": 1, "c": 1}
     assert frame.loc["a", "frequency"] == 1  # the window's order is not a feature
@@ -29,7 +36,9 @@ def test_default_run_metrics(cj_run) -> None:
 def test_prediction_is_deterministic(cj_run) -> None:
     from cp_toolkit.features import orders_from_lines
     from cp_toolkit.predict import evaluate
+
     orders = orders_from_lines(cj_run.load("transactions"))
     again = evaluate(orders, "2017-12-31", 90, 42)
-    pd.testing.assert_frame_equal(again.predictions.reset_index(drop=True),
-                                  cj_run.load("predictions"), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        again.predictions.reset_index(drop=True), cj_run.load("predictions"), check_dtype=False
+    )

@@ -1,4 +1,5 @@
 """Features and RFM segmentation on hand-computed cases and on the default run."""
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,9 @@ def test_rule_table_without_match_is_an_error() -> None:
 
 
 def test_customer_features_hand_computed() -> None:
-    orders = orders_frame([("a", "2020-01-01", 10.0), ("a", "2020-01-11", 30.0), ("b", "2020-01-05", 5.0),
-                           ("a", "2020-02-01", 99.0)])  # after as_of: ignored
+    orders = orders_frame(
+        [("a", "2020-01-01", 10.0), ("a", "2020-01-11", 30.0), ("b", "2020-01-05", 5.0), ("a", "2020-02-01", 99.0)]
+    )  # after as_of: ignored
     f = customer_features(orders, "2020-01-20")
     assert f.loc["a", "frequency"] == 2 and f.loc["a", "monetary"] == 40.0
     assert f.loc["a", "recency_days"] == 10.0  # from 2020-01-11 00:00 to the end of 2020-01-20
@@ -48,6 +50,7 @@ def test_customer_features_hand_computed() -> None:
 
 def test_features_only_use_data_up_to_as_of(cj_run) -> None:
     from cp_toolkit.features import orders_from_lines
+
     orders = orders_from_lines(cj_run.load("transactions"))
     early = customer_features(orders, "2017-06-30")
     assert early["last_purchase"].max() < pd.Timestamp("2017-07-01")
