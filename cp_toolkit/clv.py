@@ -13,12 +13,16 @@ definitions (``freq='D'``, ``freq_multiplier`` = days per time unit):
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
+from lifetimes.utils import ConvergenceError
 from scipy.special import betaln, gammaln
 
 from .artifacts import RunFolder
@@ -119,6 +123,43 @@ def bgnbd_log_likelihood(params: dict[str, float], frequency: np.ndarray, recenc
     return float(np.sum(a1 + np.logaddexp(a2, a3)))
 
 
+MODELS = {"BG/NBD": "bgnbd", "Gamma-Gamma": "gamma_gamma"}
+
+#: Retries after a fit fails to converge, in order: looser tolerances first (boundary optima such as
+#: a -> 0, "no dropout", stop BFGS with "precision loss" while the gradient is already ~0), then
+#: small penalizers.
+TOLERANCES = (1e-6, 1e-5, 1e-4)
+PENALIZER_LADDER = (0.001, 0.01, 0.1)
+
+
+def _fit_with_ladder(fitter_class: type, penalizer: float, *data: pd.Series) -> tuple[Any, dict[str, float]]:
+    """Fit a lifetimes model, retrying on non-convergence with looser tolerances, then larger penalizers.
+
+    Returns the fitted model and the settings that converged; a warning names any retry. The
+    optimizer's own printout of a failed attempt is swallowed. Raises the last
+    ``ConvergenceError`` when every attempt fails.
+    """
+    attempts = [(penalizer, 1e-7), *((penalizer, tol) for tol in TOLERANCES)]
+    attempts += [(pen, TOLERANCES[0]) for pen in PENALIZER_LADDER if pen > penalizer]
+    for i, (pen, tol) in enumerate(attempts):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                fitted = fitter_class(penalizer_coef=pen).fit(*data, tol=tol)
+        except ConvergenceError:
+            if i == len(attempts) - 1:
+                raise
+            continue
+        if i:
+            warnings.warn(
+                f"{fitter_class.__name__} did not converge with penalizer {penalizer} and tolerance 1e-07; "
+                f"fitted with penalizer {pen} and tolerance {tol:g} instead",
+                UserWarning,
+                stacklevel=3,
+            )
+        return fitted, {"penalizer": pen, "tol": tol}
+    raise AssertionError("unreachable")
+
+
 class CLVModel:
     """BG/NBD for purchases and Gamma-Gamma for spend; discounted CLV (scikit-learn style).
 
@@ -142,10 +183,11 @@ class CLVModel:
                 "fewer than two repeat buyers: BG/NBD and Gamma-Gamma cannot be fitted; "
                 "use a longer history (earlier first date or later as_of)"
             )
-        self.bgf_ = BetaGeoFitter(penalizer_coef=self.penalizer).fit(
-            summary["frequency"], summary["recency"], summary["T"]
+        self.bgf_, bg_fit = _fit_with_ladder(
+            BetaGeoFitter, self.penalizer, summary["frequency"], summary["recency"], summary["T"]
         )
-        self.ggf_ = GammaGammaFitter(penalizer_coef=self.penalizer).fit(repeat["frequency"], repeat["monetary"])
+        self.ggf_, gg_fit = _fit_with_ladder(GammaGammaFitter, self.penalizer, repeat["frequency"], repeat["monetary"])
+        self.fit_settings_ = {"bgnbd": bg_fit, "gamma_gamma": gg_fit}
         self.params_ = {k: float(v) for k, v in self.bgf_.params_.items()}
         self.spend_params_ = {k: float(v) for k, v in self.ggf_.params_.items()}
         self.log_likelihood_ = bgnbd_log_likelihood(
@@ -231,6 +273,11 @@ def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
     rows = [("BG/NBD", k, v) for k, v in card["bgnbd_params"].items()]
     rows += [("Gamma-Gamma", k, v) for k, v in card["gamma_gamma_params"].items()]
     rows.append(("BG/NBD", f"log-likelihood ({card['time_unit']})", card["log_likelihood"]))
+    rows += [
+        (name, setting, card["fit_settings"][key][setting])
+        for name, key in MODELS.items()
+        for setting in ("penalizer", "tol")
+    ]
     return pd.DataFrame(rows, columns=["model", "parameter", "estimate"]).set_index(["model", "parameter"])
 
 
@@ -265,6 +312,17 @@ def calibration_end(first: pd.Timestamp, observation_end: pd.Timestamp, holdout_
     return observation_end - pd.Timedelta(days=int(round(holdout_fraction * span_days)))
 
 
+def _require_finite(values: pd.Series | pd.DataFrame, what: str, model: CLVModel) -> None:
+    """Stop with a clear error instead of writing NaN or infinite model outputs."""
+    bad = ~np.isfinite(values.to_numpy(dtype=float).reshape(len(values), -1))
+    if bad.any():
+        raise ValueError(
+            f"{what} are not finite for {int(bad.any(axis=1).sum())} customers with BG/NBD parameters "
+            f"{model.params_} (fit settings {model.fit_settings_}); the data do not identify the model: "
+            "try clv_time_unit 'weeks', a longer history or another clv_holdout_fraction"
+        )
+
+
 def fit_and_validate(
     tx: pd.DataFrame,
     as_of: str,
@@ -280,6 +338,7 @@ def fit_and_validate(
     cal = calibration_holdout(tx, cal_end, end, time_unit)
     cal_model = CLVModel(time_unit).fit(cal)
     cal["predicted_holdout"] = cal_model.expected_purchases(cal["duration_holdout"].iloc[0], cal)
+    _require_finite(cal["predicted_holdout"], "predicted holdout purchases", cal_model)
     metrics = {
         "calibration_end": str(cal_end.date()),
         "holdout_end": str(end.date()),
@@ -289,6 +348,7 @@ def fit_and_validate(
     model = CLVModel(time_unit).fit(summary)
     table = summary.join(model.clv(summary, horizon_months, annual_discount_rate, margin))
     table.insert(4, "p_alive", model.p_alive(summary))
+    _require_finite(table[["p_alive", "clv"]], "P(alive) or CLV", model)
     card = {
         "model": "BG/NBD + Gamma-Gamma",
         "library": "lifetimes",
@@ -297,6 +357,7 @@ def fit_and_validate(
         "customers": len(summary),
         "repeat_buyers": int((summary["frequency"] > 0).sum()),
         "bgnbd_params": model.params_,
+        "fit_settings": model.fit_settings_,
         "log_likelihood": model.log_likelihood_,
         "gamma_gamma_params": model.spend_params_,
         "holdout": metrics,

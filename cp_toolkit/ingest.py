@@ -207,7 +207,15 @@ def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.D
 
 
 def _as_id(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped strings; empty strings become missing."""
+    """Identifiers as stripped strings; empty strings become missing.
+
+    Floats that hold whole numbers (spreadsheet exports store ``17850`` as ``17850.0``) are
+    written without the decimal part, so the same customer gets the same id in every source.
+    """
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == np.round(whole)).all():
+            values = values.astype("Int64")
     out = values.astype("string").str.strip()
     return out.mask(out == "")
 

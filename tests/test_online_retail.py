@@ -1,0 +1,70 @@
+"""UCI Online Retail (../shared/data, 541,909 real, dirty lines) read through a YAML-style mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cp_toolkit.clv import CLVModel, calibration_end, calibration_holdout
+from cp_toolkit.ingest import ingest
+
+from .conftest import KEY
+
+UCI = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.parquet"
+SPEC = {
+    "transactions": {
+        "path": str(UCI),
+        "columns": {
+            "customer_id": "CustomerID",
+            "order_id": "InvoiceNo",
+            "ts": "InvoiceDate",
+            "quantity": "Quantity",
+            "price": "UnitPrice",
+            "product_id": "StockCode",
+        },
+    }
+}
+
+pytestmark = pytest.mark.skipif(not UCI.is_file(), reason="../shared/data/online_retail is not beside the checkout")
+
+
+@pytest.fixture(scope="module")
+def uci():
+    return ingest("custom", SPEC, "2011-11-30", key=KEY)
+
+
+def test_every_row_accounted_for(uci) -> None:
+    q = uci.quality["tables"]["transactions"]
+    assert q["rows_in"] == 541_909 == q["rows_kept"] + q["rows_quarantined"]
+    assert q["quarantined_by_reason"] == {
+        "missing_customer_id": 135_080,
+        "non_positive_amount": 8_945,
+        "after_as_of": 17_304,
+        "duplicate_row": 4_914,
+    }
+    assert q["rows_kept"] == 375_666 and len(uci.quarantine) == 166_243
+
+
+def test_float_customer_ids_keep_their_integer_form(uci) -> None:
+    """CustomerID is stored as float (17850.0); the pseudonym is that of "17850"."""
+    from cp_toolkit.privacy import pseudonymize
+
+    expected = pseudonymize(pd.Series(["17850"]), KEY).iloc[0]
+    assert expected in set(uci.tables["transactions"]["customer_id"])
+    assert uci.tables["transactions"]["customer_id"].nunique() == 4_297
+
+
+def test_bgnbd_retry_ladder_on_a_boundary_optimum(uci) -> None:
+    """In days, the MLE sits at a -> 0 (no dropout): BFGS stops with 'precision loss' at 1e-7 and the
+    ladder's first retry, tolerance 1e-6, converges without a penalizer."""
+    tx = uci.tables["transactions"]
+    end = pd.Timestamp("2011-11-30")
+    cal = calibration_holdout(tx, calibration_end(tx["ts"].min(), end, 0.25), end, "days")
+    with pytest.warns(UserWarning, match="tolerance 1e-06 instead"):
+        model = CLVModel("days").fit(cal)
+    assert model.fit_settings_["bgnbd"] == {"penalizer": 0.0, "tol": 1e-6}
+    assert model.params_["a"] < 1e-3 and model.params_["r"] == pytest.approx(0.7226, abs=1e-3)
+    predicted = model.expected_purchases(91, cal)
+    assert predicted.sum() == pytest.approx(3_306, abs=5) and cal["frequency_holdout"].sum() == 4_265
