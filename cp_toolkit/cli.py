@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ParameterError, load_params
+from .ingest import IngestError
 from .report import StageFailed, run_report
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"cp-toolkit: profile {profile}, as_of {params['as_of']}, writing {out}")
     try:
         run_report(params, out, args.notebooks or default_notebooks_dir(), kernel=args.kernel)
-    except (StageFailed, ParameterError, FileNotFoundError) as err:
+    except (StageFailed, ParameterError, IngestError, FileNotFoundError) as err:
         print(f"cp-toolkit: {err}", file=sys.stderr)
         print(f"cp-toolkit: partial report in {out}/index.html", file=sys.stderr)
         return 1

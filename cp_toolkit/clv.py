@@ -26,7 +26,7 @@ from lifetimes.utils import ConvergenceError
 from scipy.special import betaln, gammaln
 
 from .artifacts import RunFolder
-from .pipeline import ensure, start_stage
+from .pipeline import start_stage, transactions_up_to
 
 __all__ = [
     "TIME_UNITS",
@@ -308,6 +308,8 @@ class CLVResult:
 
 def calibration_end(first: pd.Timestamp, observation_end: pd.Timestamp, holdout_fraction: float) -> pd.Timestamp:
     """The day that ends calibration: the last ``holdout_fraction`` of the span is held out."""
+    if not 0 < holdout_fraction < 1:
+        raise ValueError(f"clv_holdout_fraction must lie strictly between 0 and 1, not {holdout_fraction}")
     span_days = (observation_end - first.normalize()).days
     return observation_end - pd.Timedelta(days=int(round(holdout_fraction * span_days)))
 
@@ -342,6 +344,7 @@ def fit_and_validate(
     metrics = {
         "calibration_end": str(cal_end.date()),
         "holdout_end": str(end.date()),
+        "calibration_fit_settings": cal_model.fit_settings_,
         **holdout_metrics(cal, cal["predicted_holdout"].to_numpy()),
     }
     summary = rfm_summary(tx, end, time_unit)
@@ -396,7 +399,7 @@ def run_stage(
         },
     )
     result = fit_and_validate(
-        ensure(run, "transactions"),
+        transactions_up_to(run, as_of),
         as_of,
         clv_time_unit,
         clv_holdout_fraction,

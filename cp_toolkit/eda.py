@@ -10,7 +10,7 @@ import pandas as pd
 from .artifacts import RunFolder
 from .features import orders_from_lines
 from .pipeline import ensure, start_stage
-from .privacy import suppress_small_groups
+from .privacy import pool_small_counts
 
 __all__ = [
     "monthly_activity",
@@ -76,24 +76,28 @@ def category_revenue(tx: pd.DataFrame, products: pd.DataFrame, top_n: int = 10) 
 
 
 def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.DataFrame:
-    """Long table of customer attributes: attribute, value, customers, share; small cells suppressed."""
-    attrs = [c for c in customers.columns if c != "customer_id"]
+    """Long table of customer attributes: attribute, value, customers, share.
+
+    Values held by fewer than ``min_group_size`` customers are pooled into one unlabelled row
+    (:func:`cp_toolkit.privacy.pool_small_counts`); shares are of all customers with the table.
+    """
     rows = []
-    for attr in attrs:
-        counts = customers[attr].astype("string").fillna("unknown").value_counts()
+    for attr in (c for c in customers.columns if c != "customer_id"):
+        raw = customers[attr].astype("string").fillna("unknown").value_counts()
+        counts = pool_small_counts(raw, min_group_size)
         rows.append(
             pd.DataFrame(
                 {
                     "attribute": attr,
                     "value": counts.index,
                     "customers": counts.to_numpy(),
-                    "share": counts.to_numpy() / counts.sum(),
+                    "share": counts.to_numpy() / raw.sum(),
                 }
             )
         )
     if not rows:
-        return pd.DataFrame(columns=["attribute", "value", "customers", "share", "suppressed"])
-    return suppress_small_groups(pd.concat(rows, ignore_index=True), "customers", min_group_size)
+        return pd.DataFrame(columns=["attribute", "value", "customers", "share"])
+    return pd.concat(rows, ignore_index=True)
 
 
 @dataclass

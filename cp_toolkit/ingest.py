@@ -17,6 +17,7 @@ A source is described by a mapping (from YAML)::
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -28,7 +29,7 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .pipeline import start_stage
-from .privacy import pseudonym_key, pseudonymize
+from .privacy import identifier_columns, pseudonym_key, pseudonymize
 
 __all__ = [
     "PRESETS",
@@ -105,6 +106,18 @@ REQUIRED = {
     "campaigns": ["customer_id", "campaign_id"],
     "responses": ["customer_id", "campaign_id"],
 }
+#: Canonical transaction columns; unmapped source columns are not carried past ingest.
+TRANSACTION_COLUMNS = [
+    "customer_id",
+    "order_id",
+    "ts",
+    "amount",
+    "quantity",
+    "price",
+    "product_id",
+    "channel",
+    "store_id",
+]
 KEYS = {"customers": ["customer_id"], "products": ["product_id"], "campaigns": ["customer_id", "campaign_id"]}
 
 
@@ -209,14 +222,17 @@ def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.D
 def _as_id(values: pd.Series) -> pd.Series:
     """Identifiers as stripped strings; empty strings become missing.
 
-    Floats that hold whole numbers (spreadsheet exports store ``17850`` as ``17850.0``) are
-    written without the decimal part, so the same customer gets the same id in every source.
+    Whole numbers stored as floats (spreadsheet exports write ``17850`` as ``17850.0``, as a
+    number or as text) lose the ``.0``, so one customer has one id in every source.
     """
     if pd.api.types.is_float_dtype(values):
-        whole = values.dropna()
-        if (whole == np.round(whole)).all():
+        finite = values[np.isfinite(values)]
+        if len(finite) == values.notna().sum() and (finite == np.round(finite)).all():
             values = values.astype("Int64")
     out = values.astype("string").str.strip()
+    whole = out.dropna()
+    if len(whole) and whole.str.fullmatch(r"\d+(\.0+)?").all():
+        out = out.str.replace(r"\.0+$", "", regex=True)
     return out.mask(out == "")
 
 
@@ -232,15 +248,35 @@ def _to_number(values: pd.Series, decimal: str = ".", thousands: str | None = No
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
+def parse_timestamps(values: pd.Series, ts_format: str | None, where: str, rows: pd.Series) -> pd.Series:
+    """Timestamps from a source column; unparseable values become missing (and are quarantined).
+
+    Text is parsed with ``ts_format`` when given, else as ISO 8601 only: a day/month order is
+    never guessed. When most values are not ISO 8601 the source needs a ``ts_format`` and an
+    :class:`IngestError` says so. Time-zone-aware values keep their local wall-clock time,
+    so that ``as_of`` cuts at the end of the local day.
+    """
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        text = values.astype("string").str.strip()
+        parsed = pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce")
+        failed = parsed.isna() & text.notna() & (text != "")
+        if ts_format is None and failed.sum() > 0.5 * max(int(text.notna().sum()), 1):
+            first = failed.idxmax()
+            raise IngestError(
+                f"{where}: column 'ts' holds dates that are not ISO 8601 (row {rows[first]}: {text[first]!r}); "
+                'add ts_format to this source, e.g. ts_format: "%d/%m/%Y %H:%M"'
+            )
+        values = parsed
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_localize(None)
+    return values.astype("datetime64[ns]")
+
+
 def _coerce_transactions(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
     """Type the canonical transaction columns; unparseable values become missing."""
     out = df.copy()
     out["customer_id"] = _as_id(out["customer_id"])
-    ts_format = spec.get("ts_format")
-    if not pd.api.types.is_datetime64_any_dtype(out["ts"]):
-        out["ts"] = pd.to_datetime(out["ts"].astype("string").str.strip(), format=ts_format, errors="coerce")
-    if getattr(out["ts"].dt, "tz", None) is not None:
-        out["ts"] = out["ts"].dt.tz_convert("UTC").dt.tz_localize(None)
+    out["ts"] = parse_timestamps(out["ts"], spec.get("ts_format"), f"{spec['path']} (transactions)", out["_row"])
     read = dict(spec.get("read", {}))
     for col in ("quantity", "price", "amount"):
         if col in out.columns:
@@ -263,6 +299,7 @@ def _transaction_reasons(
     """One reason code per row (first rule that applies), missing for rows that are kept."""
     rules = [
         ("missing_customer_id", df["customer_id"].isna()),
+        ("missing_order_id", df["order_id"].isna() if "order_id" in df.columns else pd.Series(False, df.index)),
         ("invalid_timestamp", df["ts"].isna()),
         ("invalid_amount", df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0))),
         ("non_positive_amount", df["amount"] < 0 if allow_zero_amount else df["amount"] <= 0),
@@ -299,23 +336,53 @@ def clean_transactions(
     reason = _transaction_reasons(
         df, pd.Timestamp(as_of), bool(spec.get("drop_duplicates", True)), bool(spec.get("allow_zero_amount", False))
     )
-    df["reason"] = reason
+    df = df[["_row", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]].assign(reason=reason)
     return df[reason.isna()].drop(columns="reason"), df[reason.notna()]
 
 
 def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map and clean a keyed table: rows without a key or repeating a key are quarantined."""
+    """Map and clean a keyed table: rows without a key or repeating a key are quarantined.
+
+    Only mapped columns are kept, except in ``customers``, whose other columns become
+    attributes once direct identifiers are removed (:func:`cp_toolkit.privacy.identifier_columns`).
+    """
     df = _map_columns(raw, spec, table)
+    keep = ["_row", *dict(spec.get("columns", {}))]
+    if table == "customers":
+        keep += _attribute_columns(df, spec)
+    df = df[list(dict.fromkeys(keep))]
     for col in REQUIRED[table]:
         df[col] = _as_id(df[col])
-    if "ts" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["ts"]):
-        df["ts"] = pd.to_datetime(df["ts"], errors="coerce")
-    missing = df[REQUIRED[table]].isna().any(axis=1)
-    dup = (df.duplicated(subset=KEYS[table], keep="first") & ~missing) if table in KEYS else False
+    if "ts" in df.columns:
+        df["ts"] = parse_timestamps(df["ts"], spec.get("ts_format"), f"{spec['path']} ({table})", df["_row"])
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
-    reason = reason.mask(missing, f"missing_{REQUIRED[table][-1]}").mask(dup & reason.isna(), "duplicate_key")
+    for col in REQUIRED[table]:
+        reason = reason.mask(reason.isna() & df[col].isna(), f"missing_{col}")
+    if table in KEYS:
+        reason = reason.mask(reason.isna() & df.duplicated(subset=KEYS[table], keep="first"), "duplicate_key")
     df["reason"] = reason
     return df[reason.isna()].drop(columns="reason"), df[reason.notna()]
+
+
+def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
+    """Customer attribute columns: ``attributes:`` when given, else every unmapped column that
+    is not a direct identifier; dropped columns are named in a warning."""
+    mapped = set(dict(spec.get("columns", {}))) | {"_row"}
+    candidates = [c for c in df.columns if c not in mapped]
+    if "attributes" in spec:
+        missing = [c for c in spec["attributes"] if c not in candidates]
+        if missing:
+            raise IngestError(f"{spec['path']} (customers): attribute column(s) {missing} not found")
+        return list(spec["attributes"])
+    dropped = identifier_columns(df[candidates])
+    if dropped:
+        warnings.warn(
+            f"{spec['path']} (customers): dropped direct identifier column(s) {dropped}; "
+            "list the columns to keep under 'attributes:' to override",
+            UserWarning,
+            stacklevel=4,
+        )
+    return [c for c in candidates if c not in dropped]
 
 
 def _orders_from_days(tx: pd.DataFrame) -> pd.Series:
@@ -353,12 +420,14 @@ def _accounting(table: str, path: str, rows_in: int, kept: pd.DataFrame, rejecte
     return entry
 
 
-def _campaign_table(campaigns: pd.DataFrame, responses: pd.DataFrame | None) -> pd.DataFrame:
-    """Campaign targeting with ``response`` = the customer redeemed/responded in that campaign."""
+def _campaign_table(campaigns: pd.DataFrame, responses: pd.DataFrame | None, as_of: str) -> pd.DataFrame:
+    """Campaign targeting with ``response`` = the customer responded in that campaign by ``as_of``."""
     out = campaigns[["customer_id", "campaign_id"]].copy()
     if responses is None or responses.empty:
         out["response"] = pd.NA
         return out
+    if "ts" in responses.columns:
+        responses = responses[responses["ts"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)]
     hit = responses[["customer_id", "campaign_id"]].drop_duplicates().assign(response=True)
     out = out.merge(hit, on=["customer_id", "campaign_id"], how="left")
     out["response"] = out["response"].fillna(False).astype(bool)
@@ -405,7 +474,14 @@ def ingest(
         if "customer_id" in good.columns:
             good = good.assign(customer_id=pseudonymize(good["customer_id"], key))
         kept[table] = good.drop(columns="_row").reset_index(drop=True)
-    tables = _canonical_tables(kept)
+    if kept["transactions"].empty:
+        reasons = quality["transactions"]["quarantined_by_reason"]
+        raise IngestError(
+            f"{spec['transactions']['path']}: no transaction row was kept ({reasons}); check as_of, ts_format "
+            "and the column mapping"
+        )
+    tables = _canonical_tables(kept, as_of)
+    _warn_unmatched_customers(tables, spec)
     return IngestResult(
         tables=tables,
         quarantine=pd.concat(quarantine, ignore_index=True),
@@ -413,7 +489,22 @@ def ingest(
     )
 
 
-def _canonical_tables(kept: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def _warn_unmatched_customers(tables: dict[str, pd.DataFrame], spec: Mapping[str, Any]) -> None:
+    """Warn when the customer table's ids hardly meet the transactions' (a mismatch of id formats)."""
+    customers = tables["customers"]
+    if "customers" not in spec or customers.empty:
+        return
+    matched = customers["customer_id"].isin(tables["transactions"]["customer_id"]).mean()
+    if matched < 0.1:
+        warnings.warn(
+            f"{spec['customers']['path']}: only {matched:.0%} of its customer ids occur in the transactions; "
+            "check that both sources map the same identifier",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _canonical_tables(kept: dict[str, pd.DataFrame], as_of: str) -> dict[str, pd.DataFrame]:
     """Final canonical tables; optional tables get their canonical empty shape when absent."""
     tx = kept["transactions"]
     if "order_id" not in tx.columns:
@@ -428,7 +519,7 @@ def _canonical_tables(kept: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         "products", pd.DataFrame({"product_id": pd.Series(dtype="string"), "category": pd.Series(dtype="string")})
     )
     if "campaigns" in kept:
-        tables["campaigns"] = _campaign_table(kept["campaigns"], kept.get("responses"))
+        tables["campaigns"] = _campaign_table(kept["campaigns"], kept.get("responses"), as_of)
     return tables
 
 

@@ -38,7 +38,17 @@ def customer_profile(
         features[["customer_id", "recency_days", "frequency", "monetary", "avg_order_value"]], on="customer_id"
     )
     base = base.merge(predictions[["customer_id", "churn_probability", "churn_risk"]], on="customer_id", how="left")
-    return base.merge(clv[["customer_id", "p_alive", "clv"]], on="customer_id", how="left")
+    clv = clv.assign(repeat_buyer=clv["frequency"] > 0)[["customer_id", "repeat_buyer", "p_alive", "clv"]]
+    return base.merge(clv, on="customer_id", how="left")
+
+
+def _mean_or_none(values: pd.Series) -> float | None:
+    """The mean, or None (JSON null) for an empty selection."""
+    return float(values.mean()) if len(values) else None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
 
 
 def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
@@ -107,7 +117,9 @@ def _card(
         "risk": {
             "mean_churn_probability": float(members["churn_probability"].mean()),
             "high_risk_share": float((members["churn_risk"] == "high").mean()),
-            "mean_p_alive": float(members["p_alive"].mean()),
+            # BG/NBD cannot lose a customer before the first repeat purchase: P(alive) is 1 for
+            # one-time buyers, so the mean is taken over repeat buyers only.
+            "mean_p_alive_repeat_buyers": _mean_or_none(members.loc[members["repeat_buyer"], "p_alive"]),
         },
         "top_categories": [
             {"category": str(c), "revenue_share": float(share), "index": float(index)}
@@ -168,7 +180,8 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int) -> str:
             f"{c['behaviour']['median_recency_days']:.0f} days, "
             f"mean order value {c['behaviour']['mean_order_value']:,.2f}",
             f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
-            f"high risk {c['risk']['high_risk_share']:.1%}, mean P(alive) {c['risk']['mean_p_alive']:.1%}",
+            f"high risk {c['risk']['high_risk_share']:.1%}, "
+            f"mean P(alive) of repeat buyers {_percent(c['risk']['mean_p_alive_repeat_buyers'])}",
             f"- Favourite categories (index vs all customers): {cats}",
             f"- Dominant demographics: {demo}",
             f"- Recommended action: {c['recommended_action']}",

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
+import pandas as pd
+
 from .artifacts import RunFolder
 from .config import DEFAULTS
 
-__all__ = ["STAGES", "PRODUCERS", "ensure", "start_stage", "stage_function"]
+__all__ = ["STAGES", "PRODUCERS", "ensure", "start_stage", "stage_function", "transactions_up_to"]
 
 #: Stage name -> module whose ``run_stage`` builds it, in run order.
 STAGES: dict[str, str] = {
@@ -85,3 +87,21 @@ def start_stage(run: RunFolder, stage: str, params: dict[str, Any]) -> None:
             run.file(name).unlink(missing_ok=True)
     for later in (s for s in STAGES if s > stage):
         (run.stages / f"{later}.json").unlink(missing_ok=True)
+
+
+def transactions_up_to(run: RunFolder, as_of: str) -> Any:
+    """The run's transactions, checked to reach ``as_of`` (an earlier ``as_of`` is fine: stages cut there).
+
+    Raises
+    ------
+    ValueError
+        When the transactions were ingested with an earlier ``as_of``: later days would be missing.
+    """
+    tx = ensure(run, "transactions")
+    ingested = run.load("quality")["as_of"]
+    if pd.Timestamp(as_of) > pd.Timestamp(ingested):
+        raise ValueError(
+            f"as_of {as_of} is after {ingested}, the as_of the transactions in {run.path} were ingested with; "
+            f"run 01_ingest with as_of {as_of} first"
+        )
+    return tx

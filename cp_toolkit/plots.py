@@ -97,7 +97,7 @@ def category_bars(categories: pd.DataFrame, ax: Axes | None = None) -> Axes:
 def attribute_bars(profile: pd.DataFrame, attribute: str, ax: Axes | None = None) -> Axes:
     """Share of customers by value of one attribute (suppressed cells are left out)."""
     ax = _ax(ax, (5, 3))
-    data = profile[(profile["attribute"] == attribute) & ~profile["suppressed"]]
+    data = profile[(profile["attribute"] == attribute) & profile["share"].notna()]
     ax.barh(data["value"].astype(str)[::-1], data["share"][::-1], color="#64B5CD")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(title=f"Customers by {attribute}", xlabel="share of customers with attributes", ylabel=attribute)
@@ -132,11 +132,10 @@ def quarantine_bars(quality: dict[str, Any], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def rfm_heatmap(segments: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Customers per (R score, F score) cell."""
+def rfm_heatmap(grid: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Customers per (R score, F score) cell; suppressed (missing) cells are left blank."""
     ax = _ax(ax, (6, 5))
-    grid = pd.crosstab(segments["r_score"], segments["f_score"]).sort_index(ascending=False)
-    sns.heatmap(grid, annot=True, fmt="d", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
+    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
     ax.set(
         title="Customers by recency and frequency score",
         xlabel="F score (5 = most orders)",

@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from .artifacts import RunFolder
 from .features import BEHAVIOUR, customer_features, orders_from_lines
-from .pipeline import ensure, start_stage
+from .pipeline import start_stage, transactions_up_to
 
 __all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
 
@@ -73,10 +73,7 @@ class ChurnModel:
 
     def fit(self, frame: pd.DataFrame) -> ChurnModel:
         """Fit on a :func:`churn_frame`; returns ``self``."""
-        if frame["churn"].nunique() < 2:
-            raise ValueError(
-                "the churn label has a single class in the training window; choose another horizon_days or as_of"
-            )
+        _require_both_classes(frame, "training")
         self.model_ = HistGradientBoostingClassifier(
             max_iter=200, learning_rate=0.05, max_leaf_nodes=15, l2_regularization=1.0, random_state=self.seed
         )
@@ -117,11 +114,28 @@ class ChurnResult:
     test: pd.DataFrame | None = None
 
 
+def _require_both_classes(frame: pd.DataFrame, window: str) -> None:
+    """A clear error when a window has no customers or only one label."""
+    if frame.empty or frame["churn"].nunique() < 2:
+        found = "no customers" if frame.empty else f"only churn = {int(frame['churn'].iloc[0])}"
+        raise ValueError(
+            f"the {window} window has {found}; churn needs customers who do and who do not buy again: "
+            "choose a shorter horizon_days or an as_of with more history before it"
+        )
+
+
 def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> ChurnResult:
     """Train on the earlier window, test out of time, then score every customer as of ``as_of``."""
     h = pd.Timedelta(days=horizon_days)
     last = pd.Timestamp(as_of).normalize()
+    first = orders["ts"].min().normalize()
+    if first > last - 2 * h:
+        raise ValueError(
+            f"churn with horizon_days={horizon_days} needs orders from before {(last - 2 * h).date()} "
+            f"(training cutoff), but the data start on {first.date()}: use a shorter horizon or a later as_of"
+        )
     train, test = churn_frame(orders, last - 2 * h, horizon_days), churn_frame(orders, last - h, horizon_days)
+    _require_both_classes(test, "test")
     model = ChurnModel(seed).fit(train)
     scores = {"model": model.predict_proba(test), "recency_baseline": test["recency_days"].to_numpy()}
     metrics: dict[str, Any] = {name: _metrics(test["churn"], s) for name, s in scores.items()}
@@ -151,7 +165,7 @@ def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> 
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", horizon_days: int = 90, seed: int = 42) -> ChurnResult:
     """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``."""
     start_stage(run, "04_prediction", {"as_of": str(as_of), "horizon_days": horizon_days, "seed": seed})
-    result = evaluate(orders_from_lines(ensure(run, "transactions")), as_of, horizon_days, seed)
+    result = evaluate(orders_from_lines(transactions_up_to(run, as_of)), as_of, horizon_days, seed)
     run.save("predictions", result.predictions)
     run.save("prediction_metrics", result.metrics)
     m = result.metrics

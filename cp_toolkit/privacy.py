@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import warnings
 from pathlib import Path
@@ -18,10 +19,59 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["pseudonym_key", "pseudonymize", "suppress_small_groups"]
+__all__ = [
+    "SUPPRESSED",
+    "identifier_columns",
+    "pool_small_counts",
+    "pseudonym_key",
+    "pseudonymize",
+    "suppress_small_groups",
+]
 
 KEY_ENV = "CP_TOOLKIT_PSEUDONYM_KEY"
 KEY_FILE_ENV = "CP_TOOLKIT_PSEUDONYM_KEY_FILE"
+
+
+#: Column names of direct identifiers (matched case-insensitively anywhere in the name).
+IDENTIFIER_NAMES = r"name|e-?mail|phone|mobile|cell|fax|address|street|zip|post_?code|ssn|passport|iban|card"
+#: Content patterns of direct identifiers: e-mail addresses and phone numbers.
+IDENTIFIER_VALUES = {
+    "e-mail": r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}",
+    "phone": r"\+?[\d\s().-]{7,20}",
+}
+
+
+def identifier_columns(table: pd.DataFrame, sample: int = 1000) -> list[str]:
+    """Columns that look like direct identifiers: by name, by content, or free text unique per row.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Candidate attribute columns.
+    sample : int
+        Number of non-missing values inspected per column.
+
+    Returns
+    -------
+    list of str
+        Columns whose name matches :data:`IDENTIFIER_NAMES`, whose text values mostly (>50%)
+        match an e-mail or phone pattern, or whose text values are distinct on more than half
+        of the rows (names, free text); numeric, boolean and date columns are kept unless named.
+    """
+    out = []
+    for col in table.columns:
+        if re.search(IDENTIFIER_NAMES, str(col), re.IGNORECASE):
+            out.append(col)
+            continue
+        values = table[col].dropna()
+        if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)) or values.empty:
+            continue
+        text = values.astype("string").str.strip().head(sample)
+        looks_like = any(text.str.fullmatch(p).mean() > 0.5 for p in IDENTIFIER_VALUES.values())
+        unique_text = len(values) >= 20 and values.nunique() > 0.5 * len(values)
+        if looks_like or unique_text:
+            out.append(col)
+    return out
 
 
 def pseudonym_key() -> bytes:
@@ -94,4 +144,23 @@ def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) ->
     numeric = out.select_dtypes("number").columns
     out[numeric] = out[numeric].astype("float64").mask(small, np.nan)
     out["suppressed"] = small.to_numpy()
+    return out
+
+
+SUPPRESSED = "other (small groups)"
+
+
+def pool_small_counts(counts: pd.Series, min_size: int) -> pd.Series:
+    """Pool the categories with fewer than ``min_size`` members into one :data:`SUPPRESSED` row.
+
+    Their labels are not shown (a rare value can identify a person); the pooled count itself
+    is missing when it is below ``min_size`` too.
+    """
+    small = counts < min_size
+    if not small.any():
+        return counts
+    pooled = counts[small].sum()
+    out = pd.concat([counts[~small], pd.Series({SUPPRESSED: pooled})]).astype("float64")
+    if pooled < min_size:
+        out[SUPPRESSED] = np.nan
     return out

@@ -206,15 +206,16 @@ def run_report(
     """
     notebooks = find_notebooks(notebooks_dir)
     routed = route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks)
+    inputs = input_fingerprints(params)
     run = RunFolder(run_dir)
-    for stale in [*run.stages.glob("*.json"), *run.data.glob("*")]:
+    for stale in [*run.stages.glob("*.json"), *run.data.glob("*"), *run.path.glob("[0-9][0-9]_*.*")]:
         stale.unlink()
     run.record_params(params)
     manifest: dict[str, Any] = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameters": params,
         "versions": _versions(),
-        "inputs": input_fingerprints(params),
+        "inputs": inputs,
         "stages": [],
     }
     failure = None

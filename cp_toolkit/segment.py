@@ -9,7 +9,7 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .features import customer_features, orders_from_lines
-from .pipeline import ensure, start_stage
+from .pipeline import start_stage, transactions_up_to
 from .privacy import suppress_small_groups
 
 __all__ = [
@@ -46,10 +46,13 @@ def segment_map(rules: dict[str, str] | None = None) -> pd.DataFrame:
 
 
 def quantile_scores(values: pd.Series, n: int = 5, higher_is_better: bool = True) -> pd.Series:
-    """Score values 1..n by quantile of their rank; tied values share a score.
+    """Score values 1..n by quantile; tied values share a score.
 
-    The score is ``ceil(n * average_percentile_rank)``, so ties never split across scores
-    and each score holds about ``1/n`` of the customers when values are distinct.
+    A customer's score is ``floor(n * share of customers with a worse value) + 1``: with
+    distinct values each score holds ``1/n`` of the customers, and a group of tied values
+    takes the score of its first member. So the worst value always scores 1 however common
+    it is (half of CDNOW's customers bought once: all of them get F = 1), and a score whose
+    quantile lies wholly inside a larger tie stays empty.
 
     Parameters
     ----------
@@ -64,8 +67,8 @@ def quantile_scores(values: pd.Series, n: int = 5, higher_is_better: bool = True
     -------
     Series of int
     """
-    pct = values.rank(method="average", pct=True, ascending=higher_is_better)
-    return np.ceil(pct * n).clip(1, n).astype("int64")
+    worse = values.rank(method="min", ascending=higher_is_better) - 1
+    return (np.floor(n * worse / len(values)) + 1).clip(1, n).astype("int64")
 
 
 def rfm_scores(features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
@@ -92,6 +95,13 @@ def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | 
     return out
 
 
+def rf_grid(segments: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """Customers per R score (rows, 5 first) and F score (columns); cells under ``min_group_size`` missing."""
+    grid = pd.crosstab(segments["r_score"], segments["f_score"]).reindex(index=range(5, 0, -1), columns=range(1, 6))
+    grid = grid.fillna(0).rename_axis(index="R score", columns="F score")
+    return grid.where(grid >= min_group_size).astype("float64")
+
+
 def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
     """Size, revenue share and mean behaviour of each segment; small segments suppressed."""
     df = features.join(segments[["rfm_segment"]])
@@ -116,22 +126,23 @@ class SegmentResult:
     features: pd.DataFrame
     segments: pd.DataFrame
     summary: pd.DataFrame
+    grid: pd.DataFrame
 
 
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 10) -> SegmentResult:
     """Stage 03: write ``features.parquet`` and ``segments.parquet``."""
     start_stage(run, "03_segmentation", {"as_of": str(as_of), "min_group_size": min_group_size})
-    orders = orders_from_lines(ensure(run, "transactions"))
+    orders = orders_from_lines(transactions_up_to(run, as_of))
     features = customer_features(orders, as_of)
     scores = rfm_scores(features)
     segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"]))
     run.save("features", features.reset_index())
     run.save("segments", segments.reset_index())
     summary = segment_summary(segments, features, min_group_size)
-    top = summary.index[0]
+    shown = summary[~summary["suppressed"]]
+    top = f"{shown.index[0]} ({shown['revenue_share'].iloc[0]:.0%})" if len(shown) else "all suppressed"
     run.record_stage(
         "03_segmentation",
-        f"{len(features):,} customers in {summary.shape[0]} RFM segments; "
-        f"largest revenue share: {top} ({summary.loc[top, 'revenue_share']:.0%})",
+        f"{len(features):,} customers in {summary.shape[0]} RFM segments; largest revenue share: {top}",
     )
-    return SegmentResult(features, segments, summary)
+    return SegmentResult(features, segments, summary, rf_grid(segments, min_group_size))

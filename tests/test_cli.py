@@ -63,9 +63,17 @@ def test_manifest(cdnow_report) -> None:
 def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
     """CDNOW's raw ids are zero-padded 5-digit strings such as 00002; none may appear."""
     _, out = cdnow_report
-    for page in out.glob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        assert not re.search(r"(?<![\w.])0\d{4}(?![\w.])", text), page.name
+    written = [
+        *out.glob("*.html"),
+        *out.glob("*.ipynb"),
+        *out.glob("data/*.json"),
+        *out.glob("data/*.csv"),
+        *out.glob("data/*.md"),
+    ]
+    assert len(written) >= 16
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"(?<![\w.])0\d{4}(?![\w.])", text), path.name
     for name in ("segments", "clv", "predictions"):
         import pandas as pd
 

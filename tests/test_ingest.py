@@ -126,3 +126,71 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
     import hmac
 
     assert a.iloc[0] == "c_" + hmac.new(b"k1", b"1", hashlib.sha256).hexdigest()[:16]
+
+
+def _csv(tmp_path: Path, text: str, name: str = "t.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+TX_COLUMNS = {"customer_id": "c", "order_id": "o", "ts": "t", "amount": "a"}
+
+
+def test_blank_order_id_is_quarantined_not_lost(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "c,o,t,a\n1,A,2020-01-01,5\n2,,2020-01-02,7\n2, ,2020-01-03,9\n")
+    result = ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
+    assert result.quality["tables"]["transactions"]["quarantined_by_reason"] == {"missing_order_id": 2}
+
+
+def test_keyed_table_reason_names_the_missing_column(tmp_path: Path) -> None:
+    tx = _csv(tmp_path, "c,o,t,a\n1,A,2020-01-01,5\n")
+    camp = _csv(tmp_path, "cust,camp\n,7\n1,\n1,7\n1,7\n", "camp.csv")
+    spec = {
+        "transactions": {"path": tx, "columns": TX_COLUMNS},
+        "campaigns": {"path": camp, "columns": {"customer_id": "cust", "campaign_id": "camp"}},
+    }
+    q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["campaigns"]
+    assert q["quarantined_by_reason"] == {"missing_customer_id": 1, "missing_campaign_id": 1, "duplicate_key": 1}
+
+
+def test_nothing_kept_is_an_error(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "c,o,t,a\n1,A,2021-01-01,5\n")
+    with pytest.raises(IngestError, match=r"no transaction row was kept \({'after_as_of': 1}\)"):
+        ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
+
+
+def test_dates_are_never_guessed(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "c,o,t,a\n1,A,01/02/2020,5\n1,B,13/02/2020,5\n")
+    with pytest.raises(IngestError, match=r"not ISO 8601 \(row 1: '01/02/2020'\); add ts_format"):
+        ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
+    spec = {"transactions": {"path": path, "columns": TX_COLUMNS, "ts_format": "%d/%m/%Y"}}
+    ts = ingest("custom", spec, "2020-12-31", key=KEY).tables["transactions"]["ts"]
+    assert ts.tolist() == [pd.Timestamp("2020-02-01"), pd.Timestamp("2020-02-13")]
+
+
+def test_time_zones_keep_local_wall_time(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "c,o,t,a\n1,A,2020-12-31T20:00:00-05:00,5\n1,B,2021-01-01T00:30:00-05:00,5\n")
+    result = ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
+    assert result.tables["transactions"]["ts"].tolist() == [pd.Timestamp("2020-12-31 20:00")]
+    assert result.quality["tables"]["transactions"]["quarantined_by_reason"] == {"after_as_of": 1}
+
+
+def test_text_ids_with_trailing_zero_decimals(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "c,o,t,a\n17850.0,A,2020-01-01,5\n")
+    result = ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
+    assert result.tables["transactions"]["customer_id"].iloc[0] == pseudonymize(pd.Series(["17850"]), KEY).iloc[0]
+
+
+def test_direct_identifiers_never_leave_ingest(tmp_path: Path) -> None:
+    tx = _csv(tmp_path, "c,o,t,a,email\n1,A,2020-01-01,5,a@x.org\n2,B,2020-01-02,-1,b@x.org\n")
+    rows = "".join(f"{i},p{i}@mail.com,+44 20 7946 {i:04d},Person {i},{'NS'[i % 2]}\n" for i in range(1, 31))
+    cust = _csv(tmp_path, "id,contact,mob,full,region\n" + rows, "cust.csv")
+    spec = {
+        "transactions": {"path": tx, "columns": TX_COLUMNS},
+        "customers": {"path": cust, "columns": {"customer_id": "id"}},
+    }
+    with pytest.warns(UserWarning, match=r"dropped direct identifier column\(s\) \['contact', 'mob', 'full'\]"):
+        result = ingest("custom", spec, "2020-12-31", key=KEY)
+    assert list(result.tables["customers"].columns) == ["customer_id", "region"]
+    assert "@" not in " ".join(result.quarantine["values"]) and "email" not in " ".join(result.quarantine["values"])

@@ -49,3 +49,9 @@ def test_rerunning_a_stage_drops_later_artifacts(sample_run: RunFolder) -> None:
     assert sample_run.load("features")["last_purchase"].max() < pd.Timestamp("1998-04-01")
     ensure(sample_run, "personas")
     assert sample_run.has("clv")
+
+
+def test_stage_as_of_after_ingest_is_refused(sample_run: RunFolder) -> None:
+    ensure(sample_run, "transactions")
+    with pytest.raises(ValueError, match=r"as_of 1998-07-31 is after 1998-06-30.*run 01_ingest with as_of 1998-07-31"):
+        segment.run_stage(sample_run, as_of="1998-07-31")

@@ -42,3 +42,15 @@ def test_prediction_is_deterministic(cj_run) -> None:
     pd.testing.assert_frame_equal(
         again.predictions.reset_index(drop=True), cj_run.load("predictions"), check_dtype=False
     )
+
+
+def test_short_history_is_a_clear_error() -> None:
+    import pytest
+
+    from cp_toolkit.predict import evaluate
+
+    orders = orders_frame([("a", "2020-01-01", 1.0), ("a", "2020-03-01", 1.0), ("b", "2020-02-01", 1.0)])
+    with pytest.raises(ValueError, match=r"needs orders from before 2019-12-02 .* data start on 2020-01-01"):
+        evaluate(orders, "2020-03-31", horizon_days=60, seed=0)
+    with pytest.raises(ValueError, match="the test window has only churn = 1"):
+        evaluate(orders, "2020-05-31", horizon_days=30, seed=0)

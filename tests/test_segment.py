@@ -16,10 +16,17 @@ from .conftest import orders_frame
 def test_quantile_scores_hand_computed() -> None:
     assert quantile_scores(pd.Series([10, 20, 30, 40, 50])).tolist() == [1, 2, 3, 4, 5]
     assert quantile_scores(pd.Series([10, 20, 30, 40, 50]), higher_is_better=False).tolist() == [5, 4, 3, 2, 1]
-    # ties share a score: ranks 1.5, 1.5, 3.5, 3.5, 5 of 5 -> ceil(5 * rank / 5)
-    assert quantile_scores(pd.Series([1, 1, 2, 2, 3])).tolist() == [2, 2, 4, 4, 5]
+    # ties share a score: 0, 0, 2, 2 and 4 of 5 customers have a worse value -> floor(5 * worse / 5) + 1
+    assert quantile_scores(pd.Series([1, 1, 2, 2, 3])).tolist() == [1, 1, 3, 3, 5]
+    assert quantile_scores(pd.Series([3, 3, 2, 2, 1]), higher_is_better=False).tolist() == [1, 1, 3, 3, 5]
     scores = quantile_scores(pd.Series(range(1000)))
     assert scores.value_counts().tolist() == [200] * 5
+
+
+def test_one_time_buyers_score_one_however_many() -> None:
+    """60% one-time buyers all get F = 1; the next values start at the quintile they begin in."""
+    freq = pd.Series([1] * 60 + [2] * 20 + [3] * 10 + [4] * 10)
+    assert quantile_scores(freq).groupby(freq).first().to_dict() == {1: 1, 2: 4, 3: 5, 4: 5}
 
 
 def test_every_rf_pair_maps_to_exactly_one_segment() -> None:
@@ -63,5 +70,6 @@ def test_default_run_segments(cj_run) -> None:
     assert len(seg) == 2_469 and seg["customer_id"].is_unique
     assert set(seg["rfm_segment"]) <= set(RFM_SEGMENTS.values())
     assert seg[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all()
-    # quintiles: each R score holds roughly a fifth of the customers (ties permitting)
-    assert seg["f_score"].value_counts(normalize=True).between(0.15, 0.25).all()
+    # quintiles: each F and R score holds roughly a fifth of the customers (ties permitting)
+    for score in ("r_score", "f_score"):
+        assert seg[score].value_counts(normalize=True).between(0.15, 0.25).all(), score
