@@ -90,7 +90,7 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
                 {
                     "attribute": attr,
                     "value": counts.index,
-                    "customers": counts.to_numpy(),
+                    "customers": counts.astype("Int64").to_numpy(),
                     "share": counts.to_numpy() / raw.sum(),
                 }
             )

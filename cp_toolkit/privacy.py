@@ -143,6 +143,7 @@ def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) ->
     small = out[count_col] < min_size
     numeric = out.select_dtypes("number").columns
     out[numeric] = out[numeric].astype("float64").mask(small, np.nan)
+    out[count_col] = out[count_col].astype("Int64")
     out["suppressed"] = small.to_numpy()
     return out
 
