@@ -17,6 +17,7 @@ A source is described by a mapping (from YAML)::
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import RunFolder
+from .cleaning import transaction_reasons
 from .pipeline import start_stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
 
@@ -77,6 +79,22 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "responses": {
             "path": _CJ + "coupon_redemptions.parquet",
             "columns": {"customer_id": "household_id", "campaign_id": "campaign_id", "ts": "redemption_date"},
+        },
+    },
+    "online_retail": {
+        # The UCI Online Retail schema (Chen, Sain & Guo 2012); give the file with
+        # sources: {transactions: {path: ...}}. Invoices starting with "C" cancel earlier lines.
+        "transactions": {
+            "columns": {
+                "customer_id": "CustomerID",
+                "order_id": "InvoiceNo",
+                "ts": "InvoiceDate",
+                "quantity": "Quantity",
+                "price": "UnitPrice",
+                "product_id": "StockCode",
+            },
+            "channel": "web",
+            "cancellation_prefix": "C",
         },
     },
     "cdnow": {
@@ -152,52 +170,95 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
     if dataset != "custom" and dataset not in PRESETS:
         raise IngestError(f"dataset {dataset!r} is not a preset ({sorted(PRESETS)}) nor 'custom'")
     spec = copy.deepcopy(PRESETS.get(dataset, {}))
-    spec.update(copy.deepcopy(dict(sources or {})))
+    for table, user in copy.deepcopy(dict(sources or {})).items():
+        base = spec.get(table, {})
+        spec[table] = {**base, **user, "columns": {**base.get("columns", {}), **user.get("columns", {})}}
     unknown = sorted(set(spec) - set(REQUIRED))
     if unknown:
         raise IngestError(f"sources: unknown table(s) {unknown}; use {sorted(REQUIRED)}")
     if "transactions" not in spec:
         raise IngestError("sources: a 'transactions' source is required (path and columns)")
+    for table, source in spec.items():
+        if not source.get("path"):
+            raise IngestError(
+                f"sources: {table} has no 'path'; point it at your file, "
+                f"e.g. sources: {{{table}: {{path: data/x.csv}}}}"
+            )
     return spec
 
 
-def _resolve_path(path: str) -> Path:
-    """Turn ``pkg://package/file`` or a file path into an existing local path."""
+def resolve_paths(path: str) -> list[Path]:
+    """Local files of a source path: ``pkg://package/file``, a file, or a glob such as ``drops/2024-*.csv``."""
     if path.startswith("pkg://"):
         package, _, rel = path[len("pkg://") :].partition("/")
-        local = Path(str(resources.files(package).joinpath(rel)))
+        files = [Path(str(resources.files(package).joinpath(rel)))]
+    elif any(ch in path for ch in "*?["):
+        pattern = Path(path).expanduser()
+        files = sorted(pattern.parent.glob(pattern.name))
+        if not files:
+            raise IngestError(f"no file matches {path}; check 'path' in the params file")
     else:
-        local = Path(path).expanduser()
-    if not local.is_file():
-        raise IngestError(f"source file {path} does not exist; check 'path' in the params file")
-    return local
+        files = [Path(path).expanduser()]
+    for file in files:
+        if not file.is_file():
+            raise IngestError(f"source file {path} does not exist; check 'path' in the params file")
+    return files
+
+
+def _read_file(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
+    """One file as a DataFrame: CSV/TSV/TXT as text, Parquet and Excel with their own types."""
+    suffix = path.suffix.lower()
+    read = dict(spec.get("read", {}))
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in {".xlsx", ".xlsm", ".xls"}:
+        return pd.read_excel(path, **read)
+    if suffix not in {".csv", ".tsv", ".txt"}:
+        raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
+    options = {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig", **read}
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, **options)
+    except pd.errors.EmptyDataError as err:
+        raise IngestError(f"{path}: the file is empty; it needs a header row and data rows") from err
+    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise IngestError(
+            f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
+            "such as sep or encoding (e.g. encoding: latin-1) for this source"
+        ) from err
+    _check_header(raw, path, options)
+    return raw
+
+
+def _check_header(raw: pd.DataFrame, path: Path, options: Mapping[str, Any]) -> None:
+    """Refuse a header that repeats a name (pandas renames the copy ``name.1``) or holds one column."""
+    repeated = [
+        c for c in raw.columns if re.fullmatch(r"(.+)\.\d+", str(c)) and re.sub(r"\.\d+$", "", c) in raw.columns
+    ]
+    if repeated:
+        raise IngestError(f"{path}: the header repeats column name(s) {repeated}; give every column its own name")
+    if raw.shape[1] == 1 and options.get("sep") in {",", "\t"} and any(ch in str(raw.columns[0]) for ch in ";|\t,"):
+        raise IngestError(
+            f"{path}: the header {raw.columns[0]!r} was read as one column; "
+            "set read: {sep: ...} to the file's delimiter"
+        )
 
 
 def read_source(spec: Mapping[str, Any]) -> pd.DataFrame:
-    """Read a source file as described by ``spec`` (text files are read as strings).
+    """Read a source (one file or a glob of files) as described by ``spec``.
 
     Returns
     -------
     DataFrame
-        The raw rows in file order, with ``_row`` = 1-based data row number.
+        The raw rows in file order, with ``_row`` = 1-based data row number within its file
+        and ``_file`` = the file it came from.
     """
-    path = _resolve_path(str(spec["path"]))
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        raw = pd.read_parquet(path)
-    elif suffix in {".csv", ".tsv", ".txt"}:
-        options = {"sep": "\t" if suffix == ".tsv" else ",", **dict(spec.get("read", {}))}
-        try:
-            raw = pd.read_csv(path, dtype=str, keep_default_na=False, **options)
-        except (UnicodeDecodeError, pd.errors.ParserError) as err:
-            raise IngestError(
-                f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
-                "such as sep or encoding for this source"
-            ) from err
-    else:
-        raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT or Parquet")
-    raw.insert(0, "_row", np.arange(1, len(raw) + 1))
-    return raw
+    frames = []
+    for path in resolve_paths(str(spec["path"])):
+        raw = _read_file(path, spec)
+        raw.insert(0, "_row", np.arange(1, len(raw) + 1))
+        raw.insert(1, "_file", str(path) if not str(spec["path"]).startswith("pkg://") else str(spec["path"]))
+        frames.append(raw)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.DataFrame:
@@ -207,7 +268,7 @@ def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.D
     if missing:
         raise IngestError(
             f"{spec['path']} ({table}): column(s) {missing} not found; the file has "
-            f"{[c for c in raw.columns if c != '_row']}; fix 'columns:' for this source"
+            f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
         )
     out = raw.rename(columns={src: canon for canon, src in mapping.items()})
     absent = [c for c in REQUIRED[table] if c not in out.columns]
@@ -293,30 +354,10 @@ def _coerce_transactions(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFr
     return out
 
 
-def _transaction_reasons(
-    df: pd.DataFrame, as_of: pd.Timestamp, drop_duplicates: bool, allow_zero_amount: bool = False
-) -> pd.Series:
-    """One reason code per row (first rule that applies), missing for rows that are kept."""
-    rules = [
-        ("missing_customer_id", df["customer_id"].isna()),
-        ("missing_order_id", df["order_id"].isna() if "order_id" in df.columns else pd.Series(False, df.index)),
-        ("invalid_timestamp", df["ts"].isna()),
-        ("invalid_amount", df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0))),
-        ("non_positive_amount", df["amount"] < 0 if allow_zero_amount else df["amount"] <= 0),
-        ("after_as_of", df["ts"] >= as_of + pd.Timedelta(days=1)),
-    ]
-    if drop_duplicates:
-        rules.append(("duplicate_row", df.drop(columns="_row").duplicated(keep="first")))
-    reason = pd.Series(pd.NA, index=df.index, dtype="string")
-    for code, mask in rules:
-        reason = reason.mask(reason.isna() & mask.fillna(False).astype(bool), code)
-    return reason
-
-
 def clean_transactions(
     raw: pd.DataFrame, spec: Mapping[str, Any], as_of: str | pd.Timestamp
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Map, type and clean one transaction source.
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Map, type and clean one transaction source (rules in :mod:`cp_toolkit.cleaning`).
 
     Parameters
     ----------
@@ -331,13 +372,13 @@ def clean_transactions(
     -------
     kept, quarantined : DataFrame
         Canonical rows, and the rejected rows with a ``reason`` column.
+    netting : dict
+        Cancellation netting statistics (empty when the source marks no cancellations).
     """
     df = _coerce_transactions(_map_columns(raw, spec, "transactions"), spec)
-    reason = _transaction_reasons(
-        df, pd.Timestamp(as_of), bool(spec.get("drop_duplicates", True)), bool(spec.get("allow_zero_amount", False))
-    )
-    df = df[["_row", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]].assign(reason=reason)
-    return df[reason.isna()].drop(columns="reason"), df[reason.notna()]
+    df, reason, netting = transaction_reasons(df, pd.Timestamp(as_of), dict(spec))
+    df = df[["_row", "_file", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]].assign(reason=reason)
+    return df[reason.isna()].drop(columns="reason"), df[reason.notna()], netting
 
 
 def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -347,7 +388,7 @@ def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tupl
     attributes once direct identifiers are removed (:func:`cp_toolkit.privacy.identifier_columns`).
     """
     df = _map_columns(raw, spec, table)
-    keep = ["_row", *dict(spec.get("columns", {}))]
+    keep = ["_row", "_file", *dict(spec.get("columns", {}))]
     if table == "customers":
         keep += _attribute_columns(df, spec)
     df = df[list(dict.fromkeys(keep))]
@@ -367,7 +408,7 @@ def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tupl
 def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
     """Customer attribute columns: ``attributes:`` when given, else every unmapped column that
     is not a direct identifier; dropped columns are named in a warning."""
-    mapped = set(dict(spec.get("columns", {}))) | {"_row"}
+    mapped = set(dict(spec.get("columns", {}))) | {"_row", "_file"}
     candidates = [c for c in df.columns if c not in mapped]
     if "attributes" in spec:
         missing = [c for c in spec["attributes"] if c not in candidates]
@@ -390,15 +431,15 @@ def _orders_from_days(tx: pd.DataFrame) -> pd.Series:
     return tx["customer_id"] + "|" + tx["ts"].dt.strftime("%Y-%m-%d")
 
 
-def _quarantine_rows(rejected: pd.DataFrame, table: str, path: str) -> pd.DataFrame:
-    """Quarantine records: table, source, row number, reason, and the row's values as text."""
+def _quarantine_rows(rejected: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Quarantine records: table, source file, row number, reason, and the row's canonical values as text."""
     values = pd.Series("", index=rejected.index, dtype="string")
-    for i, col in enumerate(c for c in rejected.columns if c not in ("_row", "reason")):
+    for i, col in enumerate(c for c in rejected.columns if c not in ("_row", "_file", "reason")):
         values = values + ("" if i == 0 else " | ") + f"{col}=" + rejected[col].astype("string").fillna("")
     return pd.DataFrame(
         {
             "table": table,
-            "source": path,
+            "source": rejected["_file"].astype("string"),
             "row": rejected["_row"].astype("int64"),
             "reason": rejected["reason"].astype("string"),
             "values": values,
@@ -463,17 +504,20 @@ def ingest(
     quarantine, quality = [], {}
     for table, source in spec.items():
         raw = read_source(source)
+        netting: dict[str, Any] = {}
         if table == "transactions":
-            good, bad = clean_transactions(raw, source, as_of)
+            good, bad, netting = clean_transactions(raw, source, as_of)
         else:
             good, bad = _clean_keyed(raw, source, table)
         quality[table] = _accounting(table, str(source["path"]), len(raw), good, bad)
+        if netting:
+            quality[table]["netting"] = netting
         if "customer_id" in bad.columns:
             bad = bad.assign(customer_id=pseudonymize(bad["customer_id"], key))
-        quarantine.append(_quarantine_rows(bad, table, str(source["path"])))
+        quarantine.append(_quarantine_rows(bad, table))
         if "customer_id" in good.columns:
             good = good.assign(customer_id=pseudonymize(good["customer_id"], key))
-        kept[table] = good.drop(columns="_row").reset_index(drop=True)
+        kept[table] = good.drop(columns=["_row", "_file"]).reset_index(drop=True)
     if kept["transactions"].empty:
         reasons = quality["transactions"]["quarantined_by_reason"]
         raise IngestError(

@@ -117,8 +117,8 @@ def pseudonymize(ids: pd.Series, key: bytes, prefix: str = "c") -> pd.Series:
     """
     codes, uniques = pd.factorize(ids.astype("string"), use_na_sentinel=True)
     hashed = [f"{prefix}_" + hmac.new(key, str(u).encode("utf-8"), hashlib.sha256).hexdigest()[:16] for u in uniques]
-    out = pd.Series(pd.array(hashed, dtype="string")[codes], index=ids.index)
-    return out.where(codes >= 0)
+    # code -1 (a missing id) picks the trailing None
+    return pd.Series(np.array([*hashed, None], dtype=object)[codes], index=ids.index, dtype="string")
 
 
 def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) -> pd.DataFrame:

@@ -55,7 +55,7 @@ def test_manifest(cdnow_report) -> None:
     assert manifest["status"] == "ok" and [s["stage"] for s in manifest["stages"]] == list(STAGES)
     assert all(s["status"] == "ok" and s["seconds"] > 0 and s["headline"] for s in manifest["stages"])
     assert manifest["parameters"]["dataset"] == "cdnow" and manifest["parameters"]["clv_time_unit"] == "weeks"
-    assert len(manifest["inputs"]["transactions"]["sha256"]) == 64
+    assert len(manifest["inputs"]["transactions"]["files"][0]["sha256"]) == 64
     assert manifest["row_counts"]["transactions"] == 69_659 and manifest["row_counts"]["segments"] == 23_570
     assert {"pandas", "lifetimes", "scikit-learn", "papermill"} <= set(manifest["versions"])
 

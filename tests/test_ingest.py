@@ -23,8 +23,9 @@ def cj():
 def test_completejourney_row_accounting(cj) -> None:
     tx = cj.quality["tables"]["transactions"]
     assert tx["rows_in"] == 1_469_307
-    assert tx["quarantined_by_reason"] == {"non_positive_amount": 11_226, "after_as_of": 525}
-    assert tx["rows_kept"] == 1_469_307 - 11_226 - 525 == len(cj.tables["transactions"])
+    # 534 lines of 2018-01-01 lie after as_of; 11,217 earlier lines have a sales value of 0
+    assert tx["quarantined_by_reason"] == {"non_positive_amount": 11_217, "after_as_of": 534}
+    assert tx["rows_kept"] == 1_469_307 - 11_217 - 534 == len(cj.tables["transactions"])
     for table in cj.quality["tables"].values():
         assert table["rows_kept"] + table["rows_quarantined"] == table["rows_in"]
     assert cj.quality["rows_quarantined"] == len(cj.quarantine)
@@ -194,3 +195,39 @@ def test_direct_identifiers_never_leave_ingest(tmp_path: Path) -> None:
         result = ingest("custom", spec, "2020-12-31", key=KEY)
     assert list(result.tables["customers"].columns) == ["customer_id", "region"]
     assert "@" not in " ".join(result.quarantine["values"]) and "email" not in " ".join(result.quarantine["values"])
+
+
+def test_cancellations_netted_by_hand(tmp_path: Path) -> None:
+    path = _csv(
+        tmp_path,
+        "c,o,t,p,q,price\n"
+        "A,1,2020-01-01,p1,5,2\n"  # reduced by 1 -> 4 units, amount 8
+        "A,2,2020-01-02,p1,3,2\n"  # cancelled in full (latest first)
+        "A,3,2020-01-01,p2,1,7\n"  # cancelled in full
+        "A,C4,2020-01-03,p1,-4,2\n"  # netted: 3 + 1
+        "A,C5,2020-01-04,p2,-2,7\n"  # 1 of 2 units matched -> unmatched
+        "B,C6,2019-12-31,p1,-1,2\n"  # before any purchase -> unmatched
+        "B,7,2020-01-05,p1,1,2\n",  # kept: the cancellation came earlier
+    )
+    columns = {"customer_id": "c", "order_id": "o", "ts": "t", "product_id": "p", "quantity": "q", "price": "price"}
+    spec = {"transactions": {"path": path, "columns": columns, "cancellation_prefix": "C"}}
+    result = ingest("custom", spec, "2020-12-31", key=KEY)
+    q = result.quality["tables"]["transactions"]
+    assert q["quarantined_by_reason"] == {"cancellation_netted": 1, "cancellation_unmatched": 2, "cancelled": 2}
+    assert q["netting"] == {
+        "cancellation_lines": 3,
+        "cancellation_lines_unmatched": 2,
+        "purchase_lines_cancelled": 2,
+        "purchase_lines_reduced": 1,
+        "quantity_netted": 5.0,
+        "quantity_unmatched": 2.0,
+        "revenue_netted": 15.0,
+    }
+    tx = result.tables["transactions"].sort_values("order_id")
+    assert tx["order_id"].tolist() == ["1", "7"] and tx["quantity"].tolist() == [4.0, 1.0]
+    assert tx["amount"].tolist() == [8.0, 2.0]
+
+
+def test_preset_needs_a_path() -> None:
+    with pytest.raises(IngestError, match="transactions has no 'path'"):
+        resolve_sources("online_retail", None)

@@ -36,15 +36,42 @@ def uci():
 
 
 def test_every_row_accounted_for(uci) -> None:
+    """A plain mapping: cancellations are not netted, they fall under non_positive_amount."""
     q = uci.quality["tables"]["transactions"]
     assert q["rows_in"] == 541_909 == q["rows_kept"] + q["rows_quarantined"]
     assert q["quarantined_by_reason"] == {
         "missing_customer_id": 135_080,
-        "non_positive_amount": 8_945,
-        "after_as_of": 17_304,
-        "duplicate_row": 4_914,
+        "after_as_of": 17_661,
+        "duplicate_row": 4_946,
+        "non_positive_amount": 8_556,
     }
     assert q["rows_kept"] == 375_666 and len(uci.quarantine) == 166_243
+
+
+@pytest.fixture(scope="module")
+def uci_preset():
+    return ingest("online_retail", {"transactions": {"path": str(UCI)}}, "2011-12-09", key=KEY)
+
+
+def test_preset_nets_cancellations(uci_preset) -> None:
+    q = uci_preset.quality["tables"]["transactions"]
+    assert q["quarantined_by_reason"] == {
+        "missing_customer_id": 135_080,
+        "duplicate_row": 5_225,
+        "cancellation_netted": 7_482,
+        "cancellation_unmatched": 1_390,
+        "cancelled": 2_824,
+        "non_positive_amount": 38,
+    }
+    assert q["rows_kept"] == 389_870 == 541_909 - sum(q["quarantined_by_reason"].values())
+    n = q["netting"]
+    assert n["cancellation_lines"] == 7_482 + 1_390 and n["purchase_lines_cancelled"] == 2_824
+    assert n["quantity_netted"] == 249_125 and n["quantity_unmatched"] == 23_910
+    tx = uci_preset.tables["transactions"]
+    assert (tx["quantity"] > 0).all() and (tx["amount"] > 0).all() and not tx["order_id"].str.startswith("C").any()
+    assert (tx["channel"] == "web").all()
+    # the 80,995-unit order of 2011-12-09 and its cancellation minutes later cancel out
+    assert tx["quantity"].max() < 80_995
 
 
 def test_float_customer_ids_keep_their_integer_form(uci) -> None:

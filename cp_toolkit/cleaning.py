@@ -1,0 +1,126 @@
+"""Cleaning rules for canonical transactions: one reason code per set-aside row.
+
+Rules, in order (the first that applies names the row's reason):
+
+1. ``missing_customer_id``, ``missing_order_id`` (when ``order_id`` is mapped),
+   ``invalid_timestamp``, ``invalid_amount``;
+2. ``after_as_of``: later than the end of ``as_of`` (kept out of this run, not an error);
+3. ``duplicate_row``: an exact repeat of an earlier row (``drop_duplicates: false`` keeps them);
+4. cancellations (sources with ``cancellation_prefix``, e.g. UCI invoices ``C536379``): each
+   cancellation line is netted against the same customer's earlier purchase lines of the same
+   product, latest first. Fully matched cancellation lines are set aside as
+   ``cancellation_netted``, the others as ``cancellation_unmatched`` (what did match is still
+   netted); purchase lines cancelled in full become ``cancelled``, partly cancelled lines stay
+   with their quantity and amount reduced;
+5. ``non_positive_amount``: amount <= 0 (< 0 with ``allow_zero_amount: true``), which also
+   catches returns in sources that do not mark them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["transaction_reasons", "net_cancellations"]
+
+
+def _mark(reason: pd.Series, mask: pd.Series, code: str) -> pd.Series:
+    """Give ``code`` to the rows of ``mask`` that have no reason yet."""
+    return reason.mask(reason.isna() & mask.fillna(False).astype(bool), code)
+
+
+def transaction_reasons(
+    df: pd.DataFrame, as_of: pd.Timestamp, spec: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """Apply the cleaning rules to typed canonical transactions.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Canonical transactions with ``_row`` (source row number).
+    as_of : Timestamp
+        Last day of the run.
+    spec : dict
+        The source description (``drop_duplicates``, ``allow_zero_amount``, ``cancellation_prefix``).
+
+    Returns
+    -------
+    df, reason, netting : DataFrame, Series, dict
+        Transactions (quantities and amounts reduced where cancellations were netted), the
+        reason code of each row (missing when kept) and the netting statistics.
+    """
+    no = pd.Series(False, index=df.index)
+    reason = pd.Series(pd.NA, index=df.index, dtype="string")
+    reason = _mark(reason, df["customer_id"].isna(), "missing_customer_id")
+    reason = _mark(reason, df["order_id"].isna() if "order_id" in df.columns else no, "missing_order_id")
+    reason = _mark(reason, df["ts"].isna(), "invalid_timestamp")
+    reason = _mark(reason, df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0)), "invalid_amount")
+    reason = _mark(reason, df["ts"] >= as_of + pd.Timedelta(days=1), "after_as_of")
+    if spec.get("drop_duplicates", True):
+        reason = _mark(reason, df.drop(columns="_row").duplicated(keep="first"), "duplicate_row")
+    netting: dict[str, Any] = {}
+    if spec.get("cancellation_prefix"):
+        df, reason, netting = net_cancellations(df, reason, str(spec["cancellation_prefix"]))
+    positive = df["amount"] < 0 if spec.get("allow_zero_amount") else df["amount"] <= 0
+    return df, _mark(reason, positive, "non_positive_amount"), netting
+
+
+def _purchase_lines(df: pd.DataFrame, open_: pd.Series) -> dict[tuple[str, str], list[int]]:
+    """Row positions of open purchase lines per (customer, product), in time order."""
+    lines: dict[tuple[str, str], list[int]] = defaultdict(list)
+    buys = df[open_ & (df["quantity"] > 0)].sort_values("ts", kind="stable")
+    for pos, key in zip(buys.index, zip(buys["customer_id"], buys["product_id"], strict=True), strict=True):
+        lines[key].append(pos)
+    return lines
+
+
+def net_cancellations(df: pd.DataFrame, reason: pd.Series, prefix: str) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """Net cancellation lines (``order_id`` starting with ``prefix``) against earlier purchases.
+
+    Returns the transactions with reduced quantities and amounts, the updated reasons and
+    counts: cancellation lines netted / unmatched, purchase lines cancelled / reduced, and the
+    quantity and revenue netted.
+    """
+    missing = [c for c in ("quantity", "product_id", "order_id") if c not in df.columns]
+    if missing:
+        raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+    df = df.copy()
+    open_ = reason.isna()
+    cancel = open_ & df["order_id"].str.startswith(prefix).fillna(False) & (df["quantity"] < 0)
+    lines = _purchase_lines(df, open_ & ~cancel)
+    remaining = df["quantity"].copy()
+    unmatched_codes, netted_qty, unmatched_qty = {}, 0.0, 0.0
+    for pos in df[cancel].sort_values("ts", kind="stable").index:
+        want = -df.at[pos, "quantity"]
+        for line in reversed(lines.get((df.at[pos, "customer_id"], df.at[pos, "product_id"]), [])):
+            if want <= 0:
+                break
+            if df.at[line, "ts"] > df.at[pos, "ts"] or remaining[line] <= 0:
+                continue
+            take = min(remaining[line], want)
+            remaining[line] -= take
+            want -= take
+            netted_qty += take
+        unmatched_codes[pos] = "cancellation_netted" if want <= 0 else "cancellation_unmatched"
+        unmatched_qty += max(want, 0)
+    reduced = open_ & ~cancel & (remaining < df["quantity"])
+    revenue_before = df.loc[reduced, "amount"].sum()
+    df.loc[reduced, "amount"] = df.loc[reduced, "amount"] * remaining[reduced] / df.loc[reduced, "quantity"]
+    df.loc[reduced, "quantity"] = remaining[reduced]
+    codes = pd.Series(unmatched_codes, dtype="string").reindex(df.index)
+    reason = reason.fillna(codes)
+    fully = reduced & (remaining <= 0)
+    reason = _mark(reason, fully, "cancelled")
+    stats = {
+        "cancellation_lines": int(cancel.sum()),
+        "cancellation_lines_unmatched": int((codes == "cancellation_unmatched").sum()),
+        "purchase_lines_cancelled": int(fully.sum()),
+        "purchase_lines_reduced": int((reduced & ~fully).sum()),
+        "quantity_netted": float(netted_qty),
+        "quantity_unmatched": float(unmatched_qty),
+        "revenue_netted": float(revenue_before - df.loc[reduced, "amount"].sum()),
+    }
+    return df, reason, stats
