@@ -2,7 +2,8 @@
 
 Rules, in order (the first that applies names the row's reason):
 
-1. ``missing_customer_id``, ``missing_order_id`` (when ``order_id`` is mapped),
+1. ``missing_customer_id``, ``excluded_account`` (ids listed under ``exclude_customers``:
+   internal, staff or test accounts), ``missing_order_id`` (when ``order_id`` is mapped),
    ``invalid_timestamp``, ``invalid_amount``;
 2. ``after_as_of``: later than the end of ``as_of`` (kept out of this run, not an error);
 3. ``duplicate_row``: an exact repeat of an earlier row (``drop_duplicates: false`` keeps them);
@@ -13,7 +14,11 @@ Rules, in order (the first that applies names the row's reason):
    netted); purchase lines cancelled in full become ``cancelled``, partly cancelled lines stay
    with their quantity and amount reduced;
 5. ``non_positive_amount``: amount <= 0 (< 0 with ``allow_zero_amount: true``), which also
-   catches returns in sources that do not mark them.
+   catches returns in sources that do not mark them;
+6. ``outlier_amount`` (only with ``outlier_iqr_k``): a line whose log amount lies more than
+   ``k`` interquartile ranges above the upper quartile of the log amounts of the lines still
+   kept (k = 3 flags about one line in a million of a log-normal; bulk orders of wholesalers
+   are real and stay unless a rule asks otherwise).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ def transaction_reasons(
     no = pd.Series(False, index=df.index)
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     reason = _mark(reason, df["customer_id"].isna(), "missing_customer_id")
+    excluded = {str(c) for c in spec.get("exclude_customers", [])}
+    reason = _mark(reason, df["customer_id"].isin(excluded), "excluded_account")
     reason = _mark(reason, df["order_id"].isna() if "order_id" in df.columns else no, "missing_order_id")
     reason = _mark(reason, df["ts"].isna(), "invalid_timestamp")
     reason = _mark(reason, df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0)), "invalid_amount")
@@ -65,7 +72,20 @@ def transaction_reasons(
     if spec.get("cancellation_prefix"):
         df, reason, netting = net_cancellations(df, reason, str(spec["cancellation_prefix"]))
     positive = df["amount"] < 0 if spec.get("allow_zero_amount") else df["amount"] <= 0
-    return df, _mark(reason, positive, "non_positive_amount"), netting
+    reason = _mark(reason, positive, "non_positive_amount")
+    if spec.get("outlier_iqr_k") is not None:
+        reason = _mark(
+            reason, outlier_amounts(df["amount"], reason.isna(), float(spec["outlier_iqr_k"])), "outlier_amount"
+        )
+    return df, reason, netting
+
+
+def outlier_amounts(amount: pd.Series, candidates: pd.Series, k: float) -> pd.Series:
+    """Lines whose log amount exceeds Q3 + k * IQR of the log amounts of the ``candidates``."""
+    logs = np.log(amount[candidates & (amount > 0)])
+    q1, q3 = logs.quantile([0.25, 0.75])
+    limit = q3 + k * (q3 - q1)
+    return candidates & (np.log(amount.where(amount > 0)) > limit)
 
 
 def _purchase_lines(df: pd.DataFrame, open_: pd.Series) -> dict[tuple[str, str], list[int]]:
@@ -106,21 +126,21 @@ def net_cancellations(df: pd.DataFrame, reason: pd.Series, prefix: str) -> tuple
             netted_qty += take
         unmatched_codes[pos] = "cancellation_netted" if want <= 0 else "cancellation_unmatched"
         unmatched_qty += max(want, 0)
-    reduced = open_ & ~cancel & (remaining < df["quantity"])
-    revenue_before = df.loc[reduced, "amount"].sum()
-    df.loc[reduced, "amount"] = df.loc[reduced, "amount"] * remaining[reduced] / df.loc[reduced, "quantity"]
-    df.loc[reduced, "quantity"] = remaining[reduced]
+    touched = open_ & ~cancel & (remaining < df["quantity"])
+    fully, partly = touched & (remaining <= 0), touched & (remaining > 0)
+    revenue_before = df.loc[touched, "amount"].sum()
+    # partly cancelled lines keep the rest; fully cancelled ones keep their values for the quarantine
+    df.loc[partly, "amount"] = df.loc[partly, "amount"] * remaining[partly] / df.loc[partly, "quantity"]
+    df.loc[partly, "quantity"] = remaining[partly]
     codes = pd.Series(unmatched_codes, dtype="string").reindex(df.index)
-    reason = reason.fillna(codes)
-    fully = reduced & (remaining <= 0)
-    reason = _mark(reason, fully, "cancelled")
+    reason = _mark(reason.fillna(codes), fully, "cancelled")
     stats = {
         "cancellation_lines": int(cancel.sum()),
         "cancellation_lines_unmatched": int((codes == "cancellation_unmatched").sum()),
         "purchase_lines_cancelled": int(fully.sum()),
-        "purchase_lines_reduced": int((reduced & ~fully).sum()),
+        "purchase_lines_reduced": int(partly.sum()),
         "quantity_netted": float(netted_qty),
         "quantity_unmatched": float(unmatched_qty),
-        "revenue_netted": float(revenue_before - df.loc[reduced, "amount"].sum()),
+        "revenue_netted": float(revenue_before - df.loc[partly, "amount"].sum()),
     }
     return df, reason, stats

@@ -42,6 +42,9 @@ __all__ = [
     "clean_transactions",
     "ingest",
     "accounting_table",
+    "netting_summary",
+    "parse_timestamps",
+    "resolve_paths",
     "run_stage",
 ]
 
@@ -594,6 +597,13 @@ def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
         reasons = acc["quarantined_by_reason"] or {"-": 0}
         rows += [{**base, "reason": r, "rows_set_aside": n} for r, n in reasons.items()]
     return pd.DataFrame(rows).set_index(["table", "rows_in", "rows_kept", "reason"])
+
+
+def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
+    """Cancellation netting figures of the transactions, or a note when the source marks none."""
+    return quality["tables"]["transactions"].get("netting") or {
+        "cancellations": "not marked in this source (set cancellation_prefix to net them)"
+    }
 
 
 def run_stage(

@@ -131,3 +131,13 @@ def test_excel_source(tmp_path: Path) -> None:
     q = result.quality["tables"]["transactions"]
     assert q["rows_kept"] == 1 and q["quarantined_by_reason"] == {"non_positive_amount": 1}
     assert result.tables["transactions"]["ts"].iloc[0] == pd.Timestamp("2010-12-01 08:26")
+
+
+def test_excluded_accounts_and_outliers(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 7},o{i},2020-01-{1 + i % 28:02d},{10 + i % 5}\n" for i in range(200))
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + rows + "9,big,2020-02-01,100000\n" + "TEST,t1,2020-02-01,10\n")
+    spec = {"transactions": {"path": str(path), "columns": COLUMNS, "exclude_customers": ["TEST"], "outlier_iqr_k": 3}}
+    q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["transactions"]
+    # amounts 10..14: log IQR is small, so 100,000 lies far above Q3 + 3 IQR; 14 does not
+    assert q["quarantined_by_reason"] == {"excluded_account": 1, "outlier_amount": 1} and q["rows_kept"] == 200
