@@ -32,6 +32,7 @@ from .artifacts import RunFolder
 from .cleaning import transaction_reasons
 from .pipeline import start_stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
+from .quality import scorecard
 
 __all__ = [
     "PRESETS",
@@ -153,6 +154,11 @@ class IngestResult:
     tables: dict[str, pd.DataFrame]
     quarantine: pd.DataFrame
     quality: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scorecard(self) -> pd.DataFrame:
+        """The data-quality scorecard (:func:`cp_toolkit.quality.scorecard`) as a table."""
+        return pd.DataFrame(self.quality["scorecard"])
 
 
 def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -532,7 +538,10 @@ def ingest(
     return IngestResult(
         tables=tables,
         quarantine=pd.concat(quarantine, ignore_index=True),
-        quality=_quality_summary(quality, tables, as_of),
+        quality={
+            **_quality_summary(quality, tables, as_of),
+            "scorecard": scorecard(tables, quality, as_of).to_dict("records"),
+        },
     )
 
 
