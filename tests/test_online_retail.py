@@ -8,24 +8,13 @@ import pandas as pd
 import pytest
 
 from cp_toolkit.clv import CLVModel, calibration_end, calibration_holdout
-from cp_toolkit.ingest import ingest
+from cp_toolkit.ingest import PRESETS, ingest
 
 from .conftest import KEY
 
 UCI = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.parquet"
-SPEC = {
-    "transactions": {
-        "path": str(UCI),
-        "columns": {
-            "customer_id": "CustomerID",
-            "order_id": "InvoiceNo",
-            "ts": "InvoiceDate",
-            "quantity": "Quantity",
-            "price": "UnitPrice",
-            "product_id": "StockCode",
-        },
-    }
-}
+# the preset's column mapping without its cancellation rule: what a user who only maps columns gets
+SPEC = {"transactions": {"path": str(UCI), "columns": PRESETS["online_retail"]["transactions"]["columns"]}}
 
 pytestmark = pytest.mark.skipif(not UCI.is_file(), reason="../shared/data/online_retail is not beside the checkout")
 
