@@ -21,16 +21,21 @@ def default_notebooks_dir() -> Path:
     return here if here.is_dir() else Path(__file__).resolve().parent.parent / "notebooks"
 
 
+def _absolute(spec: dict[str, Any], base: Path) -> dict[str, Any]:
+    """One source description with its relative ``path`` made absolute against ``base``."""
+    spec = dict(spec)
+    path = str(spec.get("path", ""))
+    if path and not path.startswith("pkg://") and not Path(path).expanduser().is_absolute():
+        spec["path"] = str((base / path).resolve())
+    return spec
+
+
 def absolute_source_paths(sources: dict[str, Any], base: Path) -> dict[str, Any]:
     """Make relative source paths absolute against ``base`` (notebooks run in their own folder)."""
-    out = {}
-    for table, spec in (sources or {}).items():
-        spec = dict(spec)
-        path = str(spec.get("path", ""))
-        if path and not path.startswith("pkg://") and not Path(path).expanduser().is_absolute():
-            spec["path"] = str((base / path).resolve())
-        out[table] = spec
-    return out
+    return {
+        table: [_absolute(s, base) for s in entry] if isinstance(entry, list) else _absolute(entry, base)
+        for table, entry in (sources or {}).items()
+    }
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -46,6 +46,8 @@ __all__ = [
     "netting_summary",
     "parse_timestamps",
     "resolve_paths",
+    "source_label",
+    "source_list",
     "run_stage",
 ]
 
@@ -127,6 +129,7 @@ REQUIRED = {
     "products": ["product_id"],
     "campaigns": ["customer_id", "campaign_id"],
     "responses": ["customer_id", "campaign_id"],
+    "identity": ["source", "source_id", "customer_id"],
 }
 #: Canonical transaction columns; unmapped source columns are not carried past ingest.
 TRANSACTION_COLUMNS = [
@@ -140,7 +143,12 @@ TRANSACTION_COLUMNS = [
     "channel",
     "store_id",
 ]
-KEYS = {"customers": ["customer_id"], "products": ["product_id"], "campaigns": ["customer_id", "campaign_id"]}
+KEYS = {
+    "customers": ["customer_id"],
+    "products": ["product_id"],
+    "campaigns": ["customer_id", "campaign_id"],
+    "identity": ["source", "source_id"],
+}
 
 
 class IngestError(ValueError):
@@ -180,6 +188,9 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
         raise IngestError(f"dataset {dataset!r} is not a preset ({sorted(PRESETS)}) nor 'custom'")
     spec = copy.deepcopy(PRESETS.get(dataset, {}))
     for table, user in copy.deepcopy(dict(sources or {})).items():
+        if isinstance(user, list):  # several sources of one table replace the preset's
+            spec[table] = user
+            continue
         base = spec.get(table, {})
         spec[table] = {**base, **user, "columns": {**base.get("columns", {}), **user.get("columns", {})}}
     unknown = sorted(set(spec) - set(REQUIRED))
@@ -187,13 +198,23 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
         raise IngestError(f"sources: unknown table(s) {unknown}; use {sorted(REQUIRED)}")
     if "transactions" not in spec:
         raise IngestError("sources: a 'transactions' source is required (path and columns)")
-    for table, source in spec.items():
+    for table, source in ((t, s) for t, entry in spec.items() for s in source_list(entry)):
         if not source.get("path"):
             raise IngestError(
                 f"sources: {table} has no 'path'; point it at your file, "
                 f"e.g. sources: {{{table}: {{path: data/x.csv}}}}"
             )
     return spec
+
+
+def source_list(entry: Mapping[str, Any] | list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The sources of one table: a single description or a list of them."""
+    return list(entry) if isinstance(entry, list) else [entry]
+
+
+def source_label(table: str, source: Mapping[str, Any], i: int, n: int) -> str:
+    """Name of one source in the accounting: the table, or ``table:<name or channel>`` when it has several."""
+    return table if n == 1 else f"{table}:{source.get('name') or source.get('channel') or i + 1}"
 
 
 def resolve_paths(path: str) -> list[Path]:
@@ -509,30 +530,30 @@ def ingest(
     """
     spec = resolve_sources(dataset, sources)
     key = pseudonym_key() if key is None else key
-    kept: dict[str, pd.DataFrame] = {}
-    quarantine, quality = [], {}
-    for table, source in spec.items():
-        raw = read_source(source)
-        netting: dict[str, Any] = {}
-        if table == "transactions":
-            good, bad, netting = clean_transactions(raw, source, as_of)
-        else:
-            good, bad = _clean_keyed(raw, source, table)
-        quality[table] = _accounting(table, str(source["path"]), len(raw), good, bad)
-        if netting:
-            quality[table]["netting"] = netting
-        if "customer_id" in bad.columns:
-            bad = bad.assign(customer_id=pseudonymize(bad["customer_id"], key))
-        quarantine.append(_quarantine_rows(bad, table))
-        if "customer_id" in good.columns:
-            good = good.assign(customer_id=pseudonymize(good["customer_id"], key))
-        kept[table] = good.drop(columns=["_row", "_file"]).reset_index(drop=True)
+    quarantine, quality, parts = [], {}, {}
+    identity = None
+    if "identity" in spec:
+        raw = read_source(spec["identity"])
+        good, bad = _clean_keyed(raw, spec["identity"], "identity")
+        quality["identity"] = _accounting("identity", str(spec["identity"]["path"]), len(raw), good, bad)
+        quarantine.append(_quarantine_rows(bad.assign(customer_id=pseudonymize(bad["customer_id"], key)), "identity"))
+        identity = {name: g.set_index("source_id")["customer_id"] for name, g in good.groupby("source")}
+    for table, entry in ((t, e) for t, e in spec.items() if t != "identity"):
+        sources = source_list(entry)
+        for i, source in enumerate(sources):
+            label = source_label(table, source, i, len(sources))
+            good, bad, quality[label] = _ingest_source(table, source, as_of, identity)
+            quarantine.append(_quarantine_rows(bad.assign(**_pseudonymized(bad, key)), label))
+            parts.setdefault(table, []).append(good.assign(**_pseudonymized(good, key)).assign(_source=label))
+    kept = {t: pd.concat(p, ignore_index=True).drop(columns=["_row", "_file"]) for t, p in parts.items()}
     if kept["transactions"].empty:
-        reasons = quality["transactions"]["quarantined_by_reason"]
+        reasons = {k: v["quarantined_by_reason"] for k, v in quality.items() if k.startswith("transactions")}
         raise IngestError(
-            f"{spec['transactions']['path']}: no transaction row was kept ({reasons}); check as_of, ts_format "
-            "and the column mapping"
+            f"{[s['path'] for s in source_list(spec['transactions'])]}: no transaction row was kept ({reasons}); "
+            "check as_of, ts_format and the column mapping"
         )
+    overlap = _source_overlap(kept["transactions"], identity)
+    kept = {t: df.drop(columns="_source") for t, df in kept.items()}
     tables = _canonical_tables(kept, as_of)
     _warn_unmatched_customers(tables, spec)
     return IngestResult(
@@ -540,6 +561,7 @@ def ingest(
         quarantine=pd.concat(quarantine, ignore_index=True),
         quality={
             **_quality_summary(quality, tables, as_of),
+            **({"sources_overlap": overlap} if overlap else {}),
             "scorecard": scorecard(tables, quality, as_of).to_dict("records"),
         },
     )
@@ -558,6 +580,54 @@ def _warn_unmatched_customers(tables: dict[str, pd.DataFrame], spec: Mapping[str
             UserWarning,
             stacklevel=3,
         )
+
+
+def _pseudonymized(df: pd.DataFrame, key: bytes) -> dict[str, pd.Series]:
+    """``{"customer_id": pseudonyms}`` for frames with customer ids, else nothing to assign."""
+    return {"customer_id": pseudonymize(df["customer_id"], key)} if "customer_id" in df.columns else {}
+
+
+def _ingest_source(
+    table: str, source: Mapping[str, Any], as_of: str, identity: dict[str, pd.Series] | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Read, map and clean one source; returns kept rows, set-aside rows and its accounting."""
+    raw = read_source(source)
+    netting: dict[str, Any] = {}
+    if table == "transactions":
+        good, bad, netting = clean_transactions(raw, source, as_of)
+        good, bad = (_unify_ids(df, source, identity) for df in (good, bad))
+    else:
+        good, bad = _clean_keyed(raw, source, table)
+    accounting = _accounting(table, str(source["path"]), len(raw), good, bad)
+    return good, bad, {**accounting, **({"netting": netting} if netting else {})}
+
+
+def _unify_ids(df: pd.DataFrame, source: Mapping[str, Any], identity: dict[str, pd.Series] | None) -> pd.DataFrame:
+    """Replace a source's own customer ids by the identity map's unified ids.
+
+    Applies to sources whose ``name`` appears in the identity map's ``source`` column; their
+    ids missing from the map become ``<name>:<id>`` so that they cannot collide with another
+    source's ids.
+    """
+    name = source.get("name")
+    if identity is None or name not in identity:
+        return df
+    unified = df["customer_id"].map(identity[name])
+    return df.assign(customer_id=unified.fillna(f"{name}:" + df["customer_id"]))
+
+
+def _source_overlap(tx: pd.DataFrame, identity: dict[str, pd.Series] | None) -> dict[str, Any]:
+    """Customers per transaction source and how many buy in several (empty for a single source)."""
+    per_source = tx.groupby("_source", observed=True)["customer_id"].nunique()
+    if len(per_source) < 2:
+        return {}
+    sources_per_customer = tx.groupby("customer_id", observed=True)["_source"].nunique()
+    return {
+        "customers_per_source": {str(k): int(v) for k, v in per_source.items()},
+        "customers_in_several_sources": int((sources_per_customer > 1).sum()),
+        "customers": int(len(sources_per_customer)),
+        "identity_map_entries": int(sum(len(v) for v in identity.values())) if identity else 0,
+    }
 
 
 def _canonical_tables(kept: dict[str, pd.DataFrame], as_of: str) -> dict[str, pd.DataFrame]:

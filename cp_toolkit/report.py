@@ -22,7 +22,7 @@ from nbconvert import HTMLExporter
 
 from .artifacts import ARTIFACTS, RunFolder, write_json
 from .config import ParameterError
-from .ingest import resolve_paths, resolve_sources
+from .ingest import resolve_paths, resolve_sources, source_label, source_list
 from .pipeline import STAGES
 
 __all__ = ["StageFailed", "find_notebooks", "route_parameters", "export_html", "run_report"]
@@ -92,12 +92,14 @@ def _sha256(path: Path) -> str:
 def input_fingerprints(params: dict[str, Any]) -> dict[str, Any]:
     """SHA-256 and size of every source file of the run (each file of a glob)."""
     out = {}
-    for table, spec in resolve_sources(params["dataset"], params.get("sources")).items():
-        files = resolve_paths(str(spec["path"]))
-        out[table] = {
-            "path": str(spec["path"]),
-            "files": [{"file": str(f), "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files],
-        }
+    for table, entry in resolve_sources(params["dataset"], params.get("sources")).items():
+        sources = source_list(entry)
+        for i, spec in enumerate(sources):
+            files = resolve_paths(str(spec["path"]))
+            out[source_label(table, spec, i, len(sources))] = {
+                "path": str(spec["path"]),
+                "files": [{"file": str(f), "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files],
+            }
     return out
 
 

@@ -157,7 +157,7 @@ def test_keyed_table_reason_names_the_missing_column(tmp_path: Path) -> None:
 
 def test_nothing_kept_is_an_error(tmp_path: Path) -> None:
     path = _csv(tmp_path, "c,o,t,a\n1,A,2021-01-01,5\n")
-    with pytest.raises(IngestError, match=r"no transaction row was kept \({'after_as_of': 1}\)"):
+    with pytest.raises(IngestError, match=r"no transaction row was kept \({'transactions': {'after_as_of': 1}}\)"):
         ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
 
 
@@ -231,3 +231,31 @@ def test_cancellations_netted_by_hand(tmp_path: Path) -> None:
 def test_preset_needs_a_path() -> None:
     with pytest.raises(IngestError, match="transactions has no 'path'"):
         resolve_sources("online_retail", None)
+
+
+def test_several_sources_and_an_identity_map(tmp_path: Path) -> None:
+    web = _csv(tmp_path, "c,o,t,a\nw1,A,2020-01-01,5\nw2,B,2020-01-02,6\n,C,2020-01-03,7\n", "web.csv")
+    store = _csv(tmp_path, "c,o,t,a\ns1,D,2020-01-01,5\ns2,E,2020-01-02,6\ns3,F,2020-01-03,7\n", "store.csv")
+    ident = _csv(tmp_path, "src,local,person\nweb,w1,P1\nstore,s1,P1\nweb,w2,P2\nstore,s2,P2\nweb,w2,P9\n", "id.csv")
+    spec = {
+        "transactions": [
+            {"name": "web", "path": web, "columns": TX_COLUMNS, "channel": "web"},
+            {"name": "store", "path": store, "columns": TX_COLUMNS, "channel": "store"},
+        ],
+        "identity": {"path": ident, "columns": {"source": "src", "source_id": "local", "customer_id": "person"}},
+    }
+    result = ingest("custom", spec, "2020-12-31", key=KEY)
+    q = result.quality
+    assert q["tables"]["transactions:web"]["quarantined_by_reason"] == {"missing_customer_id": 1}
+    assert q["tables"]["identity"]["quarantined_by_reason"] == {"duplicate_key": 1}  # w2 mapped twice
+    assert q["sources_overlap"] == {
+        "customers_per_source": {"transactions:store": 3, "transactions:web": 2},
+        "customers_in_several_sources": 2,
+        "customers": 3,
+        "identity_map_entries": 4,
+    }
+    tx = result.tables["transactions"]
+    expected = {pseudonymize(pd.Series([i]), KEY).iloc[0]: n for i, n in [("P1", 2), ("P2", 2), ("store:s3", 1)]}
+    assert tx["customer_id"].value_counts().to_dict() == expected
+    assert sorted(tx["channel"].unique()) == ["store", "web"]
+    assert q["rows_in"] == 3 + 3 + 5 and q["rows_kept"] + q["rows_quarantined"] == q["rows_in"]
