@@ -25,6 +25,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -199,12 +200,17 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
     if "transactions" not in spec:
         raise IngestError("sources: a 'transactions' source is required (path and columns)")
     for table, source in ((t, s) for t, entry in spec.items() for s in source_list(entry)):
-        if not source.get("path"):
+        if not source.get("path") and not source.get("query"):
             raise IngestError(
                 f"sources: {table} has no 'path'; point it at your file, "
                 f"e.g. sources: {{{table}: {{path: data/x.csv}}}}"
             )
     return spec
+
+
+def _where(spec: Mapping[str, Any]) -> str:
+    """How messages name a source: its path, else its query."""
+    return str(spec.get("path") or spec.get("query"))
 
 
 def source_list(entry: Mapping[str, Any] | list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -274,14 +280,16 @@ def _check_header(raw: pd.DataFrame, path: Path, options: Mapping[str, Any]) -> 
 
 
 def read_source(spec: Mapping[str, Any]) -> pd.DataFrame:
-    """Read a source (one file or a glob of files) as described by ``spec``.
+    """Read a source (one file, a glob of files, or a DuckDB table or query) as described by ``spec``.
 
     Returns
     -------
     DataFrame
-        The raw rows in file order, with ``_row`` = 1-based data row number within its file
-        and ``_file`` = the file it came from.
+        The raw rows in source order, with ``_row`` = 1-based data row number within its file
+        (or query result) and ``_file`` = where it came from.
     """
+    if spec.get("query") or spec.get("table"):
+        return _read_duckdb(spec)
     frames = []
     for path in resolve_paths(str(spec["path"])):
         raw = _read_file(path, spec)
@@ -291,20 +299,37 @@ def read_source(spec: Mapping[str, Any]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
+def _read_duckdb(spec: Mapping[str, Any]) -> pd.DataFrame:
+    """Rows of a DuckDB ``table`` in the database at ``path``, or of any SQL ``query`` DuckDB can run
+    (on that database, or on files: ``SELECT * FROM read_csv('drops/*.csv')``)."""
+    path = spec.get("path")
+    if path:
+        resolve_paths(str(path))
+    sql = spec.get("query") or f'SELECT * FROM "{spec["table"]}"'
+    try:
+        with duckdb.connect(str(path) if path else ":memory:", read_only=bool(path)) as con:
+            raw = con.sql(sql).df()
+    except duckdb.Error as err:
+        raise IngestError(f"{path or 'query'}: DuckDB cannot run {sql!r} ({err}); fix 'query' or 'table'") from err
+    raw.insert(0, "_row", np.arange(1, len(raw) + 1))
+    raw.insert(1, "_file", f"{path}: {sql}" if path else sql)
+    return raw
+
+
 def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.DataFrame:
     """Rename the mapped source columns to canonical names; other columns are kept as they are."""
     mapping = dict(spec.get("columns", {}))
     missing = [src for src in mapping.values() if src not in raw.columns]
     if missing:
         raise IngestError(
-            f"{spec['path']} ({table}): column(s) {missing} not found; the file has "
+            f"{_where(spec)} ({table}): column(s) {missing} not found; the file has "
             f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
         )
     out = raw.rename(columns={src: canon for canon, src in mapping.items()})
     absent = [c for c in REQUIRED[table] if c not in out.columns]
     if absent:
         raise IngestError(
-            f"{spec['path']} ({table}): canonical column(s) {absent} are not mapped; "
+            f"{_where(spec)} ({table}): canonical column(s) {absent} are not mapped; "
             f"add them under 'columns:' (canonical: source column)"
         )
     return out
@@ -367,14 +392,14 @@ def _coerce_transactions(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFr
     """Type the canonical transaction columns; unparseable values become missing."""
     out = df.copy()
     out["customer_id"] = _as_id(out["customer_id"])
-    out["ts"] = parse_timestamps(out["ts"], spec.get("ts_format"), f"{spec['path']} (transactions)", out["_row"])
+    out["ts"] = parse_timestamps(out["ts"], spec.get("ts_format"), f"{_where(spec)} (transactions)", out["_row"])
     read = dict(spec.get("read", {}))
     for col in ("quantity", "price", "amount"):
         if col in out.columns:
             out[col] = _to_number(out[col], read.get("decimal", "."), read.get("thousands"))
     if "amount" not in out.columns:
         if not {"quantity", "price"} <= set(out.columns):
-            raise IngestError(f"{spec['path']}: map 'amount', or both 'quantity' and 'price', under 'columns:'")
+            raise IngestError(f"{_where(spec)}: map 'amount', or both 'quantity' and 'price', under 'columns:'")
         out["amount"] = out["quantity"] * out["price"]
     for col in ("order_id", "product_id", "store_id", "channel"):
         if col in out.columns:
@@ -425,7 +450,7 @@ def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tupl
     for col in REQUIRED[table]:
         df[col] = _as_id(df[col])
     if "ts" in df.columns:
-        df["ts"] = parse_timestamps(df["ts"], spec.get("ts_format"), f"{spec['path']} ({table})", df["_row"])
+        df["ts"] = parse_timestamps(df["ts"], spec.get("ts_format"), f"{_where(spec)} ({table})", df["_row"])
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     for col in REQUIRED[table]:
         reason = reason.mask(reason.isna() & df[col].isna(), f"missing_{col}")
@@ -443,12 +468,12 @@ def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
     if "attributes" in spec:
         missing = [c for c in spec["attributes"] if c not in candidates]
         if missing:
-            raise IngestError(f"{spec['path']} (customers): attribute column(s) {missing} not found")
+            raise IngestError(f"{_where(spec)} (customers): attribute column(s) {missing} not found")
         return list(spec["attributes"])
     dropped = identifier_columns(df[candidates])
     if dropped:
         warnings.warn(
-            f"{spec['path']} (customers): dropped direct identifier column(s) {dropped}; "
+            f"{_where(spec)} (customers): dropped direct identifier column(s) {dropped}; "
             "list the columns to keep under 'attributes:' to override",
             UserWarning,
             stacklevel=4,
@@ -598,7 +623,7 @@ def _ingest_source(
         good, bad = (_unify_ids(df, source, identity) for df in (good, bad))
     else:
         good, bad = _clean_keyed(raw, source, table)
-    accounting = _accounting(table, str(source["path"]), len(raw), good, bad)
+    accounting = _accounting(table, _where(source), len(raw), good, bad)
     return good, bad, {**accounting, **({"netting": netting} if netting else {})}
 
 

@@ -95,9 +95,10 @@ def input_fingerprints(params: dict[str, Any]) -> dict[str, Any]:
     for table, entry in resolve_sources(params["dataset"], params.get("sources")).items():
         sources = source_list(entry)
         for i, spec in enumerate(sources):
-            files = resolve_paths(str(spec["path"]))
+            files = resolve_paths(str(spec["path"])) if spec.get("path") else []
             out[source_label(table, spec, i, len(sources))] = {
-                "path": str(spec["path"]),
+                "path": str(spec.get("path", "")),
+                **({"query": spec.get("query") or spec.get("table")} if spec.get("query") or spec.get("table") else {}),
                 "files": [{"file": str(f), "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files],
             }
     return out

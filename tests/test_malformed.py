@@ -141,3 +141,32 @@ def test_excluded_accounts_and_outliers(tmp_path: Path) -> None:
     q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["transactions"]
     # amounts 10..14: log IQR is small, so 100,000 lies far above Q3 + 3 IQR; 14 does not
     assert q["quarantined_by_reason"] == {"excluded_account": 1, "outlier_amount": 1} and q["rows_kept"] == 200
+
+
+def test_duckdb_database_table_and_query(tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "shop.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.sql("CREATE TABLE sales (c VARCHAR, o VARCHAR, t TIMESTAMP, a DOUBLE)")
+        con.sql(
+            "INSERT INTO sales VALUES "
+            "('1','A','2020-01-01 10:00',5), ('2','B','2020-01-02',0), ('3','C','2021-05-01',1)"
+        )
+    by_table = ingest(
+        "custom", {"transactions": {"path": str(db), "table": "sales", "columns": COLUMNS}}, "2020-12-31", key=KEY
+    )
+    assert by_table.quality["tables"]["transactions"]["quarantined_by_reason"] == {
+        "after_as_of": 1,
+        "non_positive_amount": 1,
+    }
+    query = {"path": str(db), "query": "SELECT * FROM sales WHERE a > 0", "columns": COLUMNS}
+    assert ingest("custom", {"transactions": query}, "2021-12-31", key=KEY).quality["rows_kept"] == 2
+    csv = tmp_path / "x.csv"
+    csv.write_text(HEADER + GOOD)
+    on_files = {"query": f"SELECT * FROM read_csv('{csv}', all_varchar = true)", "columns": COLUMNS}
+    assert ingest("custom", {"transactions": on_files}, "2020-12-31", key=KEY).quality["rows_kept"] == 1
+    with pytest.raises(IngestError, match=r"DuckDB cannot run 'SELECT \* FROM \"nope\"'"):
+        ingest(
+            "custom", {"transactions": {"path": str(db), "table": "nope", "columns": COLUMNS}}, "2020-12-31", key=KEY
+        )
