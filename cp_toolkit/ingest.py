@@ -34,6 +34,7 @@ from .cleaning import transaction_reasons
 from .pipeline import start_stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
 from .quality import scorecard
+from .schema import SchemaViolation, validate_tables
 
 __all__ = [
     "PRESETS",
@@ -580,6 +581,10 @@ def ingest(
     overlap = _source_overlap(kept["transactions"], identity)
     kept = {t: df.drop(columns="_source") for t, df in kept.items()}
     tables = _canonical_tables(kept, as_of)
+    try:
+        validate_tables(tables)
+    except SchemaViolation as err:
+        raise IngestError(str(err)) from err
     _warn_unmatched_customers(tables, spec)
     return IngestResult(
         tables=tables,
