@@ -559,10 +559,8 @@ def ingest(
     quarantine, quality, parts = [], {}, {}
     identity = None
     if "identity" in spec:
-        raw = read_source(spec["identity"])
-        good, bad = _clean_keyed(raw, spec["identity"], "identity")
-        quality["identity"] = _accounting("identity", str(spec["identity"]["path"]), len(raw), good, bad)
-        quarantine.append(_quarantine_rows(bad.assign(customer_id=pseudonymize(bad["customer_id"], key)), "identity"))
+        good, bad, quality["identity"] = _ingest_source("identity", spec["identity"], as_of, None)
+        quarantine.append(_quarantine_rows(bad.assign(**_pseudonymized(bad, key)), "identity"))
         identity = {name: g.set_index("source_id")["customer_id"] for name, g in good.groupby("source")}
     for table, entry in ((t, e) for t, e in spec.items() if t != "identity"):
         sources = source_list(entry)
@@ -575,7 +573,7 @@ def ingest(
     if kept["transactions"].empty:
         reasons = {k: v["quarantined_by_reason"] for k, v in quality.items() if k.startswith("transactions")}
         raise IngestError(
-            f"{[s['path'] for s in source_list(spec['transactions'])]}: no transaction row was kept ({reasons}); "
+            f"{[_where(s) for s in source_list(spec['transactions'])]}: no transaction row was kept ({reasons}); "
             "check as_of, ts_format and the column mapping"
         )
     overlap = _source_overlap(kept["transactions"], identity)
