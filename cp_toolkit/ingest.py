@@ -133,6 +133,8 @@ REQUIRED = {
     "responses": ["customer_id", "campaign_id"],
     "identity": ["source", "source_id", "customer_id"],
 }
+#: pandas.read_csv options that skip lines silently; refused so that rows in = kept + set aside.
+DROPPING_READ_OPTIONS = {"skiprows", "skipfooter", "nrows", "on_bad_lines", "comment"}
 #: Canonical transaction columns; unmapped source columns are not carried past ingest.
 TRANSACTION_COLUMNS = [
     "customer_id",
@@ -252,6 +254,12 @@ def _read_file(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
         return pd.read_excel(path, **read)
     if suffix not in {".csv", ".tsv", ".txt"}:
         raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
+    dropping = sorted(set(read) & DROPPING_READ_OPTIONS)
+    if dropping:
+        raise IngestError(
+            f"{path}: read option(s) {dropping} would drop lines before they are counted; remove them "
+            "(every line is kept or set aside with a reason)"
+        )
     options = {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig", **read}
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, **options)

@@ -60,6 +60,11 @@ CASES: dict[str, tuple[Any, dict[str, Any], tuple]] = {
     "after_as_of": (HEADER + GOOD + "1,B,2021-01-01,3\n", {}, ("reasons", {"after_as_of": 1}, 1)),
     "ragged_row": (HEADER + GOOD + "1,B,2020-01-02,3,extra,more\n", {}, ("error", r"cannot parse as CSV")),
     "quoted_delimiter": ('c,o,t,a\n"1,2",A,2020-01-01,5\n', {}, ("reasons", {}, 1)),
+    "options_that_drop_lines": (
+        HEADER + GOOD,
+        {"read": {"on_bad_lines": "skip", "skiprows": [1]}},
+        ("error", r"\['on_bad_lines', 'skiprows'\] would drop lines"),
+    ),
     "decimal_comma_without_option": (
         'c;o;t;a\n1;A;2020-01-01;"5,5"\n',
         {"read": {"sep": ";"}},
