@@ -2,7 +2,7 @@
 
 Rules, in order (the first that applies names the row's reason):
 
-1. ``missing_customer_id``, ``excluded_account`` (ids listed under ``exclude_customers``:
+1. ``missing_customer_id``, ``excluded_account`` (ids listed in ``exclude_customers_file``:
    internal, staff or test accounts), ``missing_order_id`` (when ``order_id`` is mapped),
    ``invalid_timestamp``, ``invalid_amount``;
 2. ``after_as_of``: later than the end of ``as_of`` (kept out of this run, not an error);
@@ -13,7 +13,8 @@ Rules, in order (the first that applies names the row's reason):
    ``cancellation_netted``, the others as ``cancellation_unmatched`` (what did match is still
    netted); purchase lines cancelled in full become ``cancelled``, partly cancelled lines stay
    with their quantity and amount reduced;
-5. ``non_positive_amount``: amount <= 0 (< 0 with ``allow_zero_amount: true``), which also
+5. ``negative_quantity``: a quantity below zero that no cancellation explains (an unmarked
+   return or an adjustment); ``non_positive_amount``: amount <= 0 (< 0 with ``allow_zero_amount: true``), which also
    catches returns in sources that do not mark them;
 6. ``outlier_amount`` (only with ``outlier_iqr_k``): a line whose log amount lies more than
    ``k`` interquartile ranges above the upper quartile of the log amounts of the lines still
@@ -24,6 +25,7 @@ Rules, in order (the first that applies names the row's reason):
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,17 +62,20 @@ def transaction_reasons(
     no = pd.Series(False, index=df.index)
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     reason = _mark(reason, df["customer_id"].isna(), "missing_customer_id")
-    excluded = {str(c) for c in spec.get("exclude_customers", [])}
+    excluded = excluded_accounts(spec)
     reason = _mark(reason, df["customer_id"].isin(excluded), "excluded_account")
     reason = _mark(reason, df["order_id"].isna() if "order_id" in df.columns else no, "missing_order_id")
     reason = _mark(reason, df["ts"].isna(), "invalid_timestamp")
     reason = _mark(reason, df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0)), "invalid_amount")
     reason = _mark(reason, df["ts"] >= as_of + pd.Timedelta(days=1), "after_as_of")
     if spec.get("drop_duplicates", True):
-        reason = _mark(reason, df.drop(columns="_row").duplicated(keep="first"), "duplicate_row")
+        # a line repeated in two files of a glob (overlapping drops) is a duplicate too
+        reason = _mark(reason, df.drop(columns=["_row", "_file"], errors="ignore").duplicated(), "duplicate_row")
     netting: dict[str, Any] = {}
     if spec.get("cancellation_prefix"):
         df, reason, netting = net_cancellations(df, reason, str(spec["cancellation_prefix"]))
+    if "quantity" in df.columns:
+        reason = _mark(reason, df["quantity"] < 0, "negative_quantity")
     positive = df["amount"] < 0 if spec.get("allow_zero_amount") else df["amount"] <= 0
     reason = _mark(reason, positive, "non_positive_amount")
     if spec.get("outlier_iqr_k") is not None:
@@ -86,6 +91,18 @@ def outlier_amounts(amount: pd.Series, candidates: pd.Series, k: float) -> pd.Se
     q1, q3 = logs.quantile([0.25, 0.75])
     limit = q3 + k * (q3 - q1)
     return candidates & (np.log(amount.where(amount > 0)) > limit)
+
+
+def excluded_accounts(spec: dict[str, Any]) -> set[str]:
+    """Raw ids of internal, staff or test accounts: one per line in the file ``exclude_customers_file``.
+
+    The ids live in a file outside the reports so that no raw id reaches ``params.json``.
+    """
+    path = spec.get("exclude_customers_file")
+    if not path:
+        return set()
+    lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
 
 
 def _purchase_lines(df: pd.DataFrame, open_: pd.Series) -> dict[tuple[str, str], list[int]]:

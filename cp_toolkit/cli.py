@@ -22,11 +22,12 @@ def default_notebooks_dir() -> Path:
 
 
 def _absolute(spec: dict[str, Any], base: Path) -> dict[str, Any]:
-    """One source description with its relative ``path`` made absolute against ``base``."""
+    """One source description with its relative file paths made absolute against ``base``."""
     spec = dict(spec)
-    path = str(spec.get("path", ""))
-    if path and not path.startswith("pkg://") and not Path(path).expanduser().is_absolute():
-        spec["path"] = str((base / path).resolve())
+    for key in ("path", "exclude_customers_file"):
+        path = str(spec.get(key, ""))
+        if path and not path.startswith("pkg://") and not Path(path).expanduser().is_absolute():
+            spec[key] = str((base / path).resolve())
     return spec
 
 

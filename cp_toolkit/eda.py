@@ -10,7 +10,7 @@ import pandas as pd
 from .artifacts import RunFolder
 from .features import orders_from_lines
 from .pipeline import ensure, start_stage
-from .privacy import pool_small_counts
+from .privacy import pool_small_counts, shares_of_shown
 
 __all__ = [
     "monthly_activity",
@@ -79,7 +79,8 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
     """Long table of customer attributes: attribute, value, customers, share.
 
     Values held by fewer than ``min_group_size`` customers are pooled into one unlabelled row
-    (:func:`cp_toolkit.privacy.pool_small_counts`); shares are of all customers with the table.
+    (:func:`cp_toolkit.privacy.pool_small_counts`); shares are of the customers in the groups shown,
+    so that a hidden pooled count cannot be worked out from them.
     """
     rows = []
     for attr in (c for c in customers.columns if c != "customer_id"):
@@ -91,7 +92,7 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
                     "attribute": attr,
                     "value": counts.index,
                     "customers": counts.astype("Int64").to_numpy(),
-                    "share": counts.to_numpy() / raw.sum(),
+                    "share": shares_of_shown(counts).to_numpy(),
                 }
             )
         )

@@ -133,8 +133,29 @@ REQUIRED = {
     "responses": ["customer_id", "campaign_id"],
     "identity": ["source", "source_id", "customer_id"],
 }
+#: Every canonical column name (of any table).
+CANONICAL = {
+    "customer_id",
+    "order_id",
+    "ts",
+    "amount",
+    "quantity",
+    "price",
+    "product_id",
+    "channel",
+    "store_id",
+    "category",
+    "department",
+    "brand",
+    "campaign_id",
+    "response",
+    "source",
+    "source_id",
+}
 #: pandas.read_csv options that skip lines silently; refused so that rows in = kept + set aside.
 DROPPING_READ_OPTIONS = {"skiprows", "skipfooter", "nrows", "on_bad_lines", "comment"}
+#: The read options that apply to Excel files (the CSV ones, such as sep, are left out for them).
+EXCEL_OPTIONS = {"sheet_name", "header", "engine"}
 #: Canonical transaction columns; unmapped source columns are not carried past ingest.
 TRANSACTION_COLUMNS = [
     "customer_id",
@@ -250,16 +271,16 @@ def _read_file(path: Path, spec: Mapping[str, Any]) -> pd.DataFrame:
     read = dict(spec.get("read", {}))
     if suffix == ".parquet":
         return pd.read_parquet(path)
-    if suffix in {".xlsx", ".xlsm", ".xls"}:
-        return pd.read_excel(path, **read)
-    if suffix not in {".csv", ".tsv", ".txt"}:
-        raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
     dropping = sorted(set(read) & DROPPING_READ_OPTIONS)
     if dropping:
         raise IngestError(
             f"{path}: read option(s) {dropping} would drop lines before they are counted; remove them "
             "(every line is kept or set aside with a reason)"
         )
+    if suffix in {".xlsx", ".xlsm", ".xls"}:
+        return pd.read_excel(path, **{k: v for k, v in read.items() if k in EXCEL_OPTIONS})
+    if suffix not in {".csv", ".tsv", ".txt"}:
+        raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
     options = {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig", **read}
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, **options)
@@ -334,7 +355,15 @@ def _map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.D
             f"{_where(spec)} ({table}): column(s) {missing} not found; the file has "
             f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
         )
-    out = raw.rename(columns={src: canon for canon, src in mapping.items()})
+    clashing = [c for c in raw.columns if c in CANONICAL and c not in mapping.values()]
+    if clashing:
+        warnings.warn(
+            f"{_where(spec)} ({table}): unmapped column(s) {clashing} carry canonical names and are ignored; "
+            "map them under 'columns:' to use them",
+            UserWarning,
+            stacklevel=5,
+        )
+    out = raw.drop(columns=clashing).rename(columns={src: canon for canon, src in mapping.items()})
     absent = [c for c in REQUIRED[table] if c not in out.columns]
     if absent:
         raise IngestError(
@@ -348,16 +377,14 @@ def _as_id(values: pd.Series) -> pd.Series:
     """Identifiers as stripped strings; empty strings become missing.
 
     Whole numbers stored as floats (spreadsheet exports write ``17850`` as ``17850.0``, as a
-    number or as text) lose the ``.0``, so one customer has one id in every source.
+    number or as text) lose the ``.0``, value by value, so one customer has one id in every
+    source; leading zeros and other text stay as they are.
     """
     if pd.api.types.is_float_dtype(values):
         finite = values[np.isfinite(values)]
         if len(finite) == values.notna().sum() and (finite == np.round(finite)).all():
             values = values.astype("Int64")
-    out = values.astype("string").str.strip()
-    whole = out.dropna()
-    if len(whole) and whole.str.fullmatch(r"\d+(\.0+)?").all():
-        out = out.str.replace(r"\.0+$", "", regex=True)
+    out = values.astype("string").str.strip().str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
     return out.mask(out == "")
 
 
@@ -490,9 +517,12 @@ def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
     return [c for c in candidates if c not in dropped]
 
 
-def _orders_from_days(tx: pd.DataFrame) -> pd.Series:
-    """Order ids for sources without one: one order per customer and day."""
-    return tx["customer_id"] + "|" + tx["ts"].dt.strftime("%Y-%m-%d")
+def _order_ids(tx: pd.DataFrame, namespace: str | None) -> pd.DataFrame:
+    """Order ids of one (pseudonymized) source: one order per customer and day when the source has
+    none; prefixed with the source's label when several sources could reuse the same numbers."""
+    if "order_id" not in tx.columns:
+        tx = tx.assign(order_id=tx["customer_id"] + "|" + tx["ts"].dt.strftime("%Y-%m-%d"))
+    return tx if namespace is None else tx.assign(order_id=namespace + "|" + tx["order_id"])
 
 
 def _quarantine_rows(rejected: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -574,9 +604,13 @@ def ingest(
         sources = source_list(entry)
         for i, source in enumerate(sources):
             label = source_label(table, source, i, len(sources))
+            label = label if label not in quality else f"{label}:{i + 1}"
             good, bad, quality[label] = _ingest_source(table, source, as_of, identity)
             quarantine.append(_quarantine_rows(bad.assign(**_pseudonymized(bad, key)), label))
-            parts.setdefault(table, []).append(good.assign(**_pseudonymized(good, key)).assign(_source=label))
+            good = good.assign(**_pseudonymized(good, key), _source=label)
+            if table == "transactions":
+                good = _order_ids(good, label if len(sources) > 1 else None)
+            parts.setdefault(table, []).append(good)
     kept = {t: pd.concat(p, ignore_index=True).drop(columns=["_row", "_file"]) for t, p in parts.items()}
     if kept["transactions"].empty:
         reasons = {k: v["quarantined_by_reason"] for k, v in quality.items() if k.startswith("transactions")}
@@ -610,8 +644,9 @@ def _warn_unmatched_customers(tables: dict[str, pd.DataFrame], spec: Mapping[str
         return
     matched = customers["customer_id"].isin(tables["transactions"]["customer_id"]).mean()
     if matched < 0.1:
+        where = ", ".join(_where(s) for s in source_list(spec["customers"]))
         warnings.warn(
-            f"{spec['customers']['path']}: only {matched:.0%} of its customer ids occur in the transactions; "
+            f"{where}: only {matched:.0%} of the customer ids occur in the transactions; "
             "check that both sources map the same identifier",
             UserWarning,
             stacklevel=3,
@@ -619,8 +654,9 @@ def _warn_unmatched_customers(tables: dict[str, pd.DataFrame], spec: Mapping[str
 
 
 def _pseudonymized(df: pd.DataFrame, key: bytes) -> dict[str, pd.Series]:
-    """``{"customer_id": pseudonyms}`` for frames with customer ids, else nothing to assign."""
-    return {"customer_id": pseudonymize(df["customer_id"], key)} if "customer_id" in df.columns else {}
+    """Pseudonyms for the customer identifiers of a frame (``customer_id``, and the identity
+    map's ``source_id``), to assign before anything is written."""
+    return {c: pseudonymize(df[c], key) for c in ("customer_id", "source_id") if c in df.columns}
 
 
 def _ingest_source(
@@ -669,8 +705,6 @@ def _source_overlap(tx: pd.DataFrame, identity: dict[str, pd.Series] | None) -> 
 def _canonical_tables(kept: dict[str, pd.DataFrame], as_of: str) -> dict[str, pd.DataFrame]:
     """Final canonical tables; optional tables get their canonical empty shape when absent."""
     tx = kept["transactions"]
-    if "order_id" not in tx.columns:
-        tx["order_id"] = _orders_from_days(tx)
     front = ["customer_id", "order_id", "ts", "amount"]
     optional = [c for c in ("quantity", "product_id", "channel", "store_id") if c in tx.columns]
     tables = {
@@ -715,10 +749,11 @@ def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
-    """Cancellation netting figures of the transactions, or a note when the source marks none."""
-    return quality["tables"]["transactions"].get("netting") or {
-        "cancellations": "not marked in this source (set cancellation_prefix to net them)"
-    }
+    """Cancellation netting figures of each transaction source, or a note when no source marks any."""
+    netting = {t: v["netting"] for t, v in quality["tables"].items() if t.startswith("transactions") and "netting" in v}
+    if len(netting) == 1:
+        return next(iter(netting.values()))
+    return netting or {"cancellations": "not marked in this source (set cancellation_prefix to net them)"}
 
 
 def run_stage(

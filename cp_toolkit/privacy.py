@@ -23,6 +23,7 @@ __all__ = [
     "SUPPRESSED",
     "identifier_columns",
     "pool_small_counts",
+    "shares_of_shown",
     "pseudonym_key",
     "pseudonymize",
     "suppress_small_groups",
@@ -49,29 +50,37 @@ def identifier_columns(table: pd.DataFrame, sample: int = 1000) -> list[str]:
     table : DataFrame
         Candidate attribute columns.
     sample : int
-        Number of non-missing values inspected per column.
+        Number of non-blank values inspected per column.
 
     Returns
     -------
     list of str
-        Columns whose name matches :data:`IDENTIFIER_NAMES`, whose text values mostly (>50%)
-        match an e-mail or phone pattern, or whose text values are distinct on more than half
-        of the rows (names, free text); numeric, boolean and date columns are kept unless named.
+        Columns whose name matches :data:`IDENTIFIER_NAMES`; text columns whose non-blank values
+        mostly (>50%) look like e-mail addresses or phone numbers (7 to 15 digits, not a date);
+        and text columns distinct on nearly every row (>90% of 5 or more values, or >50% of 20
+        or more): names and free text. Numeric, boolean and date columns are kept unless named.
     """
-    out = []
-    for col in table.columns:
-        if re.search(IDENTIFIER_NAMES, str(col), re.IGNORECASE):
-            out.append(col)
-            continue
-        values = table[col].dropna()
-        if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)) or values.empty:
-            continue
-        text = values.astype("string").str.strip().head(sample)
-        looks_like = any(text.str.fullmatch(p).mean() > 0.5 for p in IDENTIFIER_VALUES.values())
-        unique_text = len(values) >= 20 and values.nunique() > 0.5 * len(values)
-        if looks_like or unique_text:
-            out.append(col)
-    return out
+    return [col for col in table.columns if _looks_identifying(str(col), table[col], sample)]
+
+
+def _looks_identifying(name: str, values: pd.Series, sample: int) -> bool:
+    """Whether one column is a direct identifier (see :func:`identifier_columns`)."""
+    if re.search(IDENTIFIER_NAMES, name, re.IGNORECASE):
+        return True
+    if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+        return False
+    text = values.astype("string").str.strip()
+    text = text[text.notna() & (text != "")]
+    if text.empty:
+        return False
+    head = text.head(sample)
+    email = head.str.fullmatch(IDENTIFIER_VALUES["e-mail"]).mean() > 0.5
+    digits = head.str.count(r"\d")
+    dates = pd.to_datetime(head, errors="coerce", format="ISO8601").notna()
+    phone = (head.str.fullmatch(IDENTIFIER_VALUES["phone"]) & digits.between(7, 15) & ~dates).mean() > 0.5
+    distinct = text.nunique() / len(text)
+    unique_text = (len(text) >= 5 and distinct > 0.9) or (len(text) >= 20 and distinct > 0.5)
+    return bool(email or phone or unique_text)
 
 
 def pseudonym_key() -> bytes:
@@ -155,7 +164,8 @@ def pool_small_counts(counts: pd.Series, min_size: int) -> pd.Series:
     """Pool the categories with fewer than ``min_size`` members into one :data:`SUPPRESSED` row.
 
     Their labels are not shown (a rare value can identify a person); the pooled count itself
-    is missing when it is below ``min_size`` too.
+    is missing when it is below ``min_size`` too. Shares must then be taken of the shown
+    counts only (:func:`shares_of_shown`), or the total would give the hidden count away.
     """
     small = counts < min_size
     if not small.any():
@@ -165,3 +175,8 @@ def pool_small_counts(counts: pd.Series, min_size: int) -> pd.Series:
     if pooled < min_size:
         out[SUPPRESSED] = np.nan
     return out
+
+
+def shares_of_shown(counts: pd.Series) -> pd.Series:
+    """Each count's share of the counts that are shown (missing counts get a missing share)."""
+    return counts / counts.sum(skipna=True)

@@ -17,15 +17,12 @@ KEYED = ("customers", "products", "campaigns")
 
 #: The column each quarantine reason speaks about.
 REASON_COLUMN = {
-    "missing_customer_id": "customer_id",
-    "excluded_account": "customer_id",
     "missing_order_id": "order_id",
     "invalid_timestamp": "ts",
     "invalid_amount": "amount",
     "non_positive_amount": "amount",
     "outlier_amount": "amount",
-    "missing_product_id": "product_id",
-    "missing_campaign_id": "campaign_id",
+    "negative_quantity": "quantity",
 }
 
 
@@ -44,13 +41,20 @@ def _row(table: str, column: str, dimension: str, rule: str, value: float, thres
     }
 
 
-def _completeness(tables: dict[str, pd.DataFrame]) -> list[dict]:
-    return [
-        _row(name, col, "completeness", "share of kept rows with a value", df[col].notna().mean())
-        for name, df in tables.items()
-        if len(df)
-        for col in df.columns
-    ]
+def _completeness(tables: dict[str, pd.DataFrame], accounting: dict[str, Any]) -> list[dict]:
+    """Share of values present: of the rows in for columns whose blanks are set aside
+    (``missing_<column>``), of the kept rows for the others."""
+    rows = []
+    for name, df in tables.items():
+        sources = {k: v for k, v in accounting.items() if k == name or k.startswith(f"{name}:")}
+        rows_in = sum(v["rows_in"] for v in sources.values())
+        for col in df.columns if len(df) else []:
+            missing = sum(v["quarantined_by_reason"].get(f"missing_{col}", 0) for v in sources.values())
+            if missing:
+                rows.append(_row(name, col, "completeness", "share of rows in with a value", 1 - missing / rows_in))
+            else:
+                rows.append(_row(name, col, "completeness", "share of kept rows with a value", df[col].notna().mean()))
+    return rows
 
 
 def _validity(accounting: dict[str, Any]) -> list[dict]:
@@ -160,7 +164,7 @@ def scorecard(tables: dict[str, pd.DataFrame], accounting: dict[str, Any], as_of
         table, column, dimension, rule, value, threshold and flag (True = past the threshold).
     """
     rows = (
-        _completeness(tables)
+        _completeness(tables, accounting)
         + _validity(accounting)
         + _uniqueness(accounting)
         + _consistency(tables)

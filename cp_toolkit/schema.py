@@ -33,7 +33,9 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
         strict=False,
     ).update_columns({c: {"required": False} for c in ("product_id", "channel", "store_id")}),
     "customers": pa.DataFrameSchema({"customer_id": _text(unique=True)}),
-    "products": pa.DataFrameSchema({"product_id": _text(unique=True), "category": _text(nullable=True)}),
+    "products": pa.DataFrameSchema(
+        {"product_id": _text(unique=True), "category": pa.Column(str, nullable=True, required=False)}
+    ),
     "campaigns": pa.DataFrameSchema(
         {"customer_id": _text(), "campaign_id": _text()}, unique=["customer_id", "campaign_id"]
     ),

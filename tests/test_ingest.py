@@ -259,3 +259,56 @@ def test_several_sources_and_an_identity_map(tmp_path: Path) -> None:
     assert tx["customer_id"].value_counts().to_dict() == expected
     assert sorted(tx["channel"].unique()) == ["store", "web"]
     assert q["rows_in"] == 3 + 3 + 5 and q["rows_kept"] + q["rows_quarantined"] == q["rows_in"]
+
+
+def test_sources_sharing_a_channel_and_order_numbers_stay_apart(tmp_path: Path) -> None:
+    a = _csv(tmp_path, "c,o,t,a\n1,1001,2020-01-01,5\n2,1002,2020-01-02,6\n", "a.csv")
+    b = _csv(tmp_path, "c,t,a\n3,2020-01-01,5\n4,2020-01-02,6\n5,2020-01-02,7\n", "b.csv")  # no order ids
+    spec = {
+        "transactions": [
+            {"path": a, "columns": TX_COLUMNS, "channel": "web"},
+            {"path": b, "columns": {"customer_id": "c", "ts": "t", "amount": "a"}, "channel": "web"},
+        ]
+    }
+    result = ingest("custom", spec, "2020-12-31", key=KEY)
+    assert sorted(result.quality["tables"]) == ["transactions:web", "transactions:web:2"]
+    assert result.quality["tables"]["transactions:web:2"]["rows_kept"] == 3
+    assert result.tables["transactions"]["order_id"].nunique() == 5
+    assert result.tables["transactions"]["order_id"].str.startswith("transactions:web").all()
+
+
+def test_identity_quarantine_holds_no_raw_source_id(tmp_path: Path) -> None:
+    tx = _csv(tmp_path, "c,o,t,a\nalice@example.com,A,2020-01-01,5\n", "web.csv")
+    ident = _csv(tmp_path, "src,local,person\nweb,alice@example.com,U1\nweb,alice@example.com,U9\n", "id.csv")
+    spec = {
+        "transactions": {"name": "web", "path": tx, "columns": TX_COLUMNS},
+        "identity": {"path": ident, "columns": {"source": "src", "source_id": "local", "customer_id": "person"}},
+    }
+    result = ingest("custom", spec, "2020-12-31", key=KEY)
+    assert "@" not in " ".join(result.quarantine["values"])
+    assert result.tables["transactions"]["customer_id"].iloc[0] == pseudonymize(pd.Series(["U1"]), KEY).iloc[0]
+
+
+def test_identifier_detection_edge_cases() -> None:
+    from cp_toolkit.privacy import identifier_columns
+
+    table = pd.DataFrame(
+        {
+            "contact": ["a@x.org", "", "b@y.org", " ", "c@z.org"],  # e-mails among blanks
+            "signup": ["2019-01-10", "2019-02-11", "2019-03-12", "2019-01-10", "2019-02-11"],  # dates, not phones
+            "client": [f"Person {i}" for i in range(5)],  # names in a small file
+            "region": ["N", "S", "N", "S", "N"],
+        }
+    )
+    assert identifier_columns(table) == ["contact", "client"]
+
+
+def test_pooled_small_group_cannot_be_recovered() -> None:
+    from cp_toolkit.eda import attribute_profile
+
+    customers = pd.DataFrame(
+        {"customer_id": [str(i) for i in range(103)], "gender": ["F"] * 60 + ["M"] * 40 + ["X"] * 3}
+    )
+    profile = attribute_profile(customers, min_group_size=10)
+    assert profile["share"].tolist()[:2] == [0.6, 0.4] and pd.isna(profile["customers"].iloc[2])
+    assert "X" not in set(profile["value"])

@@ -142,7 +142,16 @@ def test_excluded_accounts_and_outliers(tmp_path: Path) -> None:
     rows = "".join(f"{i % 7},o{i},2020-01-{1 + i % 28:02d},{10 + i % 5}\n" for i in range(200))
     path = tmp_path / "t.csv"
     path.write_text(HEADER + rows + "9,big,2020-02-01,100000\n" + "TEST,t1,2020-02-01,10\n")
-    spec = {"transactions": {"path": str(path), "columns": COLUMNS, "exclude_customers": ["TEST"], "outlier_iqr_k": 3}}
+    accounts = tmp_path / "internal_accounts.txt"
+    accounts.write_text("# staff and test accounts\nTEST\n")
+    spec = {
+        "transactions": {
+            "path": str(path),
+            "columns": COLUMNS,
+            "exclude_customers_file": str(accounts),
+            "outlier_iqr_k": 3,
+        }
+    }
     q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["transactions"]
     # amounts 10..14: log IQR is small, so 100,000 lies far above Q3 + 3 IQR; 14 does not
     assert q["quarantined_by_reason"] == {"excluded_account": 1, "outlier_amount": 1} and q["rows_kept"] == 200
@@ -175,3 +184,44 @@ def test_duckdb_database_table_and_query(tmp_path: Path) -> None:
         ingest(
             "custom", {"transactions": {"path": str(db), "table": "nope", "columns": COLUMNS}}, "2020-12-31", key=KEY
         )
+
+
+def test_overlapping_drops_are_duplicates(tmp_path: Path) -> None:
+    (tmp_path / "2020-01.csv").write_text(HEADER + GOOD + "1,B,2020-01-31,10\n")
+    (tmp_path / "2020-02.csv").write_text(HEADER + "1,B,2020-01-31,10\n1,C,2020-02-02,4\n")
+    spec = {"transactions": {"path": str(tmp_path / "2020-*.csv"), "columns": COLUMNS}}
+    q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["transactions"]
+    assert q["quarantined_by_reason"] == {"duplicate_row": 1} and q["rows_kept"] == 3
+
+
+def test_negative_quantity_with_positive_amount_is_set_aside(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("c,o,t,q,a\n1,A,2020-01-01,2,5\n1,B,2020-01-02,-1,5\n")
+    spec = {"transactions": {"path": str(path), "columns": {**COLUMNS, "quantity": "q"}}}
+    q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["transactions"]
+    assert q["quarantined_by_reason"] == {"negative_quantity": 1}
+
+
+def test_excel_refuses_dropping_options_and_ignores_csv_ones(tmp_path: Path) -> None:
+    path = tmp_path / "s.xlsx"
+    pd.DataFrame({"c": ["1", "2"], "o": ["A", "B"], "t": ["2020-01-01", "2020-01-02"], "a": [1.0, 2.0]}).to_excel(
+        path, index=False
+    )
+    with pytest.raises(IngestError, match=r"\['nrows'\] would drop lines"):
+        ingest(
+            "custom",
+            {"transactions": {"path": str(path), "columns": COLUMNS, "read": {"nrows": 1}}},
+            "2020-12-31",
+            key=KEY,
+        )
+    spec = {"transactions": {"path": str(path), "columns": COLUMNS, "read": {"sep": ";"}}}
+    assert ingest("custom", spec, "2020-12-31", key=KEY).quality["rows_kept"] == 2
+
+
+def test_unmapped_canonical_columns_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("customer_id,loyalty,o,t,a,channel\nraw1,L1,A,2020-01-01,5,\n")
+    spec = {"transactions": {"path": str(path), "channel": "web", "columns": {**COLUMNS, "customer_id": "loyalty"}}}
+    with pytest.warns(UserWarning, match=r"\['customer_id', 'channel'\] carry canonical names and are ignored"):
+        tx = ingest("custom", spec, "2020-12-31", key=KEY).tables["transactions"]
+    assert tx["channel"].tolist() == ["web"]

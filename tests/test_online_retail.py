@@ -25,14 +25,15 @@ def uci():
 
 
 def test_every_row_accounted_for(uci) -> None:
-    """A plain mapping: cancellations are not netted, they fall under non_positive_amount."""
+    """A plain mapping: cancellations are not netted; their negative quantities set them aside."""
     q = uci.quality["tables"]["transactions"]
     assert q["rows_in"] == 541_909 == q["rows_kept"] + q["rows_quarantined"]
     assert q["quarantined_by_reason"] == {
         "missing_customer_id": 135_080,
         "after_as_of": 17_661,
         "duplicate_row": 4_946,
-        "non_positive_amount": 8_556,
+        "negative_quantity": 8_516,
+        "non_positive_amount": 40,
     }
     assert q["rows_kept"] == 375_666 and len(uci.quarantine) == 166_243
 

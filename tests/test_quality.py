@@ -34,7 +34,8 @@ def test_scorecard_hand_computed() -> None:
     assert card.loc[("transactions", "product_id", "completeness"), "value"] == 0.75
     assert card.loc[("customers", "age", "completeness"), "flag"]
     assert card.loc[("transactions", "amount", "validity"), "value"] == 0.8
-    assert card.loc[("transactions", "customer_id", "validity"), "value"] == 0.9
+    # blanks that were set aside count against completeness of the rows in
+    assert card.loc[("transactions", "customer_id", "completeness"), "value"] == 0.9
     assert card.loc[("transactions", "*", "uniqueness"), "value"] == 0.9
     # order 2 spans customers b and c on two days: 1 of 2 orders is consistent
     assert card.loc[("transactions", "order_id", "consistency"), "value"] == 0.5
