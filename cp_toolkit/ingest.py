@@ -685,6 +685,13 @@ def _unify_ids(df: pd.DataFrame, source: Mapping[str, Any], identity: dict[str, 
     if identity is None or name not in identity:
         return df
     unified = df["customer_id"].map(identity[name])
+    if len(df) and unified.notna().mean() < 0.1:
+        warnings.warn(
+            f"{_where(source)}: only {unified.notna().mean():.0%} of its lines have an id in the identity map "
+            f"for source {name!r}; check that both use the same id format",
+            UserWarning,
+            stacklevel=4,
+        )
     return df.assign(customer_id=unified.fillna(f"{name}:" + df["customer_id"]))
 
 
