@@ -133,41 +133,16 @@ REQUIRED = {
     "responses": ["customer_id", "campaign_id"],
     "identity": ["source", "source_id", "customer_id"],
 }
+#: Canonical transaction columns; unmapped source columns are not carried past ingest.
+TRANSACTION_COLUMNS = ["customer_id", "order_id", "ts", "amount", "quantity", "price", "product_id", "channel",
+                       "store_id"]  # fmt: skip
 #: Every canonical column name (of any table).
-CANONICAL = {
-    "customer_id",
-    "order_id",
-    "ts",
-    "amount",
-    "quantity",
-    "price",
-    "product_id",
-    "channel",
-    "store_id",
-    "category",
-    "department",
-    "brand",
-    "campaign_id",
-    "response",
-    "source",
-    "source_id",
-}
+CANONICAL = {*TRANSACTION_COLUMNS, "category", "department", "brand", "campaign_id", "response", "source",
+             "source_id"}  # fmt: skip
 #: pandas.read_csv options that skip lines silently; refused so that rows in = kept + set aside.
 DROPPING_READ_OPTIONS = {"skiprows", "skipfooter", "nrows", "on_bad_lines", "comment"}
 #: The read options that apply to Excel files (the CSV ones, such as sep, are left out for them).
 EXCEL_OPTIONS = {"sheet_name", "header", "engine"}
-#: Canonical transaction columns; unmapped source columns are not carried past ingest.
-TRANSACTION_COLUMNS = [
-    "customer_id",
-    "order_id",
-    "ts",
-    "amount",
-    "quantity",
-    "price",
-    "product_id",
-    "channel",
-    "store_id",
-]
 KEYS = {
     "customers": ["customer_id"],
     "products": ["product_id"],
