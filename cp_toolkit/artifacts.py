@@ -17,6 +17,7 @@ __all__ = ["ARTIFACTS", "RunFolder"]
 #: Artifact name -> file name inside ``<run>/data``.
 ARTIFACTS: dict[str, str] = {
     "transactions": "transactions.parquet",
+    "orders": "orders.parquet",
     "customers": "customers.parquet",
     "products": "products.parquet",
     "campaigns": "campaigns.parquet",

@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import RunFolder
-from .features import orders_from_lines
 from .pipeline import ensure, start_stage
 from .privacy import pool_small_counts, shares_of_shown
 
@@ -117,7 +116,7 @@ def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 
     """Stage 02: compute the descriptive tables from the canonical tables."""
     start_stage(run, "02_eda", {"min_group_size": min_group_size, "top_n_categories": top_n_categories})
     tx = ensure(run, "transactions")
-    orders = orders_from_lines(tx)
+    orders = ensure(run, "orders")
     customers = ensure(run, "customers")
     headline = {
         "revenue": float(orders["amount"].sum()),

@@ -31,6 +31,7 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .cleaning import transaction_reasons
+from .features import orders_from_lines
 from .pipeline import start_stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
 from .quality import scorecard
@@ -748,6 +749,7 @@ def run_stage(
     result = ingest(dataset, sources, as_of)
     for name, table in result.tables.items():
         run.save(name, table)
+    run.save("orders", orders_from_lines(result.tables["transactions"]))
     run.save("quarantine", result.quarantine)
     run.save("quality", result.quality)
     q = result.quality

@@ -31,7 +31,9 @@ STAGES: dict[str, str] = {
 
 #: Artifact name -> stage that writes it.
 PRODUCERS: dict[str, str] = {
-    **dict.fromkeys(["transactions", "customers", "products", "campaigns", "quarantine", "quality"], "01_ingest"),
+    **dict.fromkeys(
+        ["transactions", "orders", "customers", "products", "campaigns", "quarantine", "quality"], "01_ingest"
+    ),
     **dict.fromkeys(["features", "segments"], "03_segmentation"),
     **dict.fromkeys(["predictions", "prediction_metrics"], "04_prediction"),
     **dict.fromkeys(["clv", "clv_model"], "05_clv"),
@@ -89,15 +91,16 @@ def start_stage(run: RunFolder, stage: str, params: dict[str, Any]) -> None:
         (run.stages / f"{later}.json").unlink(missing_ok=True)
 
 
-def transactions_up_to(run: RunFolder, as_of: str) -> Any:
-    """The run's transactions, checked to reach ``as_of`` (an earlier ``as_of`` is fine: stages cut there).
+def transactions_up_to(run: RunFolder, as_of: str, name: str = "transactions") -> Any:
+    """The run's transactions (or ``name="orders"``: its orders), checked to reach ``as_of``
+    (an earlier ``as_of`` is fine: stages cut there).
 
     Raises
     ------
     ValueError
         When the transactions were ingested with an earlier ``as_of``: later days would be missing.
     """
-    tx = ensure(run, "transactions")
+    tx = ensure(run, name)
     ingested = run.load("quality")["as_of"]
     if pd.Timestamp(as_of) > pd.Timestamp(ingested):
         raise ValueError(

@@ -21,7 +21,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 from .artifacts import RunFolder
-from .features import BEHAVIOUR, customer_features, orders_from_lines
+from .features import BEHAVIOUR, customer_features
 from .pipeline import start_stage, transactions_up_to
 
 __all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
@@ -165,7 +165,7 @@ def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> 
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", horizon_days: int = 90, seed: int = 42) -> ChurnResult:
     """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``."""
     start_stage(run, "04_prediction", {"as_of": str(as_of), "horizon_days": horizon_days, "seed": seed})
-    result = evaluate(orders_from_lines(transactions_up_to(run, as_of)), as_of, horizon_days, seed)
+    result = evaluate(transactions_up_to(run, as_of, "orders"), as_of, horizon_days, seed)
     run.save("predictions", result.predictions)
     run.save("prediction_metrics", result.metrics)
     m = result.metrics

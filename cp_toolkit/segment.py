@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import RunFolder
-from .features import customer_features, orders_from_lines
+from .features import customer_features
 from .pipeline import start_stage, transactions_up_to
 from .privacy import suppress_small_groups
 
@@ -132,7 +132,7 @@ class SegmentResult:
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 10) -> SegmentResult:
     """Stage 03: write ``features.parquet`` and ``segments.parquet``."""
     start_stage(run, "03_segmentation", {"as_of": str(as_of), "min_group_size": min_group_size})
-    orders = orders_from_lines(transactions_up_to(run, as_of))
+    orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
     scores = rfm_scores(features)
     segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"]))

@@ -55,3 +55,11 @@ def test_stage_as_of_after_ingest_is_refused(sample_run: RunFolder) -> None:
     ensure(sample_run, "transactions")
     with pytest.raises(ValueError, match=r"as_of 1998-07-31 is after 1998-06-30.*run 01_ingest with as_of 1998-07-31"):
         segment.run_stage(sample_run, as_of="1998-07-31")
+
+
+def test_orders_are_built_once_at_ingest(sample_run: RunFolder) -> None:
+    from cp_toolkit.features import orders_from_lines
+
+    orders = ensure(sample_run, "orders")
+    pd.testing.assert_frame_equal(orders, orders_from_lines(sample_run.load("transactions")), check_dtype=False)
+    assert orders["amount"].sum() == pytest.approx(sample_run.load("transactions")["amount"].sum())
