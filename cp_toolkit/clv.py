@@ -26,7 +26,7 @@ from lifetimes.utils import ConvergenceError
 from scipy.special import betaln, gammaln
 
 from .artifacts import RunFolder
-from .pipeline import start_stage, transactions_up_to
+from .pipeline import stage, transactions_up_to
 
 __all__ = [
     "TIME_UNITS",
@@ -376,6 +376,7 @@ def fit_and_validate(
     return CLVResult(cal_model, cal, metrics, table, card)
 
 
+@stage("05_clv")
 def run_stage(
     run: RunFolder,
     as_of: str = "2017-12-31",
@@ -386,18 +387,6 @@ def run_stage(
     margin: float = 1.0,
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
-    start_stage(
-        run,
-        "05_clv",
-        {
-            "as_of": str(as_of),
-            "clv_time_unit": clv_time_unit,
-            "clv_holdout_fraction": clv_holdout_fraction,
-            "clv_horizon_months": clv_horizon_months,
-            "annual_discount_rate": annual_discount_rate,
-            "margin": margin,
-        },
-    )
     result = fit_and_validate(
         transactions_up_to(run, as_of),
         as_of,

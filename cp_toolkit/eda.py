@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import RunFolder
-from .pipeline import ensure, start_stage
+from .pipeline import ensure, stage
 from .privacy import pool_small_counts, shares_of_shown
 
 __all__ = [
@@ -112,9 +112,9 @@ class EDAResult:
     headline: dict[str, Any]
 
 
+@stage("02_eda")
 def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 10) -> EDAResult:
     """Stage 02: compute the descriptive tables from the canonical tables."""
-    start_stage(run, "02_eda", {"min_group_size": min_group_size, "top_n_categories": top_n_categories})
     tx = ensure(run, "transactions")
     orders = ensure(run, "orders")
     customers = ensure(run, "customers")

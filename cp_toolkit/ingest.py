@@ -32,7 +32,7 @@ import pandas as pd
 from .artifacts import RunFolder
 from .cleaning import transaction_reasons
 from .features import orders_from_lines
-from .pipeline import start_stage
+from .pipeline import stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
 from .quality import scorecard
 from .schema import SchemaViolation, validate_tables
@@ -738,6 +738,7 @@ def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
     return netting or {"cancellations": "not marked in this source (set cancellation_prefix to net them)"}
 
 
+@stage("01_ingest")
 def run_stage(
     run: RunFolder,
     dataset: str = "completejourney",
@@ -745,7 +746,6 @@ def run_stage(
     as_of: str = "2017-12-31",
 ) -> IngestResult:
     """Stage 01: ingest and write the canonical tables, quarantine and ``quality.json``."""
-    start_stage(run, "01_ingest", {"dataset": dataset, "sources": dict(sources or {}), "as_of": str(as_of)})
     result = ingest(dataset, sources, as_of)
     for name, table in result.tables.items():
         run.save(name, table)

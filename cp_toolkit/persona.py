@@ -9,7 +9,7 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .eda import category_revenue
-from .pipeline import ensure, start_stage
+from .pipeline import ensure, stage
 
 __all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
 
@@ -199,9 +199,9 @@ class PersonaResult:
     markdown: str
 
 
+@stage("06_persona")
 def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int = 5) -> PersonaResult:
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
-    start_stage(run, "06_persona", {"min_group_size": min_group_size, "persona_categories": persona_categories})
     profile = customer_profile(
         ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv")
     )

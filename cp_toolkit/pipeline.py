@@ -7,6 +7,7 @@ that writes it, with the parameters recorded in the run folder or else the defau
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from importlib import import_module
@@ -17,7 +18,7 @@ import pandas as pd
 from .artifacts import RunFolder
 from .config import DEFAULTS
 
-__all__ = ["STAGES", "PRODUCERS", "ensure", "start_stage", "stage_function", "transactions_up_to"]
+__all__ = ["STAGES", "PRODUCERS", "ensure", "stage", "start_stage", "stage_function", "transactions_up_to"]
 
 #: Stage name -> module whose ``run_stage`` builds it, in run order.
 STAGES: dict[str, str] = {
@@ -73,6 +74,27 @@ def ensure(run: RunFolder, name: str) -> Any:
         if not run.has(name) and name in OPTIONAL:
             return None
     return run.load(name)
+
+
+def stage(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a ``run_stage(run, **params)`` function: before it runs, its parameters (with
+    their defaults) are recorded in the run folder and the artifacts it makes stale are removed
+    (:func:`start_stage`), so that no stage repeats its own signature to record it."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run_stage(run: RunFolder, *args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(run, *args, **kwargs)
+            bound.apply_defaults()
+            params = {k: str(v) if k == "as_of" else v for k, v in bound.arguments.items() if k != "run"}
+            start_stage(run, name, params)
+            return fn(run, *args, **kwargs)
+
+        return run_stage
+
+    return decorate
 
 
 def start_stage(run: RunFolder, stage: str, params: dict[str, Any]) -> None:

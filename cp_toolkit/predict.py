@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 
 from .artifacts import RunFolder
 from .features import BEHAVIOUR, customer_features
-from .pipeline import start_stage, transactions_up_to
+from .pipeline import stage, transactions_up_to
 
 __all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
 
@@ -162,9 +162,9 @@ def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> 
     return ChurnResult(metrics, predictions, roc, test.assign(score=scores["model"]))
 
 
+@stage("04_prediction")
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", horizon_days: int = 90, seed: int = 42) -> ChurnResult:
     """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``."""
-    start_stage(run, "04_prediction", {"as_of": str(as_of), "horizon_days": horizon_days, "seed": seed})
     result = evaluate(transactions_up_to(run, as_of, "orders"), as_of, horizon_days, seed)
     run.save("predictions", result.predictions)
     run.save("prediction_metrics", result.metrics)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .artifacts import RunFolder
 from .features import customer_features
-from .pipeline import start_stage, transactions_up_to
+from .pipeline import stage, transactions_up_to
 from .privacy import suppress_small_groups
 
 __all__ = [
@@ -129,9 +129,9 @@ class SegmentResult:
     grid: pd.DataFrame
 
 
+@stage("03_segmentation")
 def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 10) -> SegmentResult:
     """Stage 03: write ``features.parquet`` and ``segments.parquet``."""
-    start_stage(run, "03_segmentation", {"as_of": str(as_of), "min_group_size": min_group_size})
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
     scores = rfm_scores(features)
