@@ -12,6 +12,7 @@ from .pipeline import ensure, stage
 from .privacy import pool_small_counts, shares_of_shown
 
 __all__ = [
+    "category_spend",
     "monthly_activity",
     "repeat_purchase_rate",
     "interpurchase_days",
@@ -46,26 +47,32 @@ def interpurchase_days(orders: pd.DataFrame) -> pd.Series:
     return (gaps / pd.Timedelta(days=1)).rename("interpurchase_days")
 
 
-def category_revenue(tx: pd.DataFrame, products: pd.DataFrame, top_n: int = 10) -> pd.DataFrame:
-    """Revenue and revenue share of the ``top_n`` product categories, the rest as ``other``.
+def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Revenue per customer and product category (lines without a known category: ``unknown``).
 
-    Lines whose product is unknown, or has no category, count as ``unknown``.
-    Returns an empty frame when the data has no products or categories.
+    The one join of transaction lines with products; category tables of the base and of any
+    group of customers are sums of it. Empty when the data has no products or categories.
     """
     if "product_id" not in tx.columns or "category" not in products.columns or products.empty:
-        return pd.DataFrame(columns=["revenue", "revenue_share", "customers"])
-    cat = tx[["customer_id", "product_id", "amount"]].merge(
+        return pd.DataFrame(columns=["customer_id", "category", "revenue"])
+    lines = tx[["customer_id", "product_id", "amount"]].merge(
         products[["product_id", "category"]], on="product_id", how="left"
     )
-    cat["category"] = cat["category"].fillna("unknown")
-    out = cat.groupby("category").agg(revenue=("amount", "sum"), customers=("customer_id", "nunique"))
+    lines["category"] = lines["category"].fillna("unknown")
+    return lines.groupby(["customer_id", "category"], observed=True, as_index=False).agg(revenue=("amount", "sum"))
+
+
+def category_revenue(spend: pd.DataFrame, top_n: int = 10) -> pd.DataFrame:
+    """Revenue, revenue share and customers of the ``top_n`` categories of a :func:`category_spend`
+    table, the rest pooled as ``other``."""
+    out = spend.groupby("category").agg(revenue=("revenue", "sum"), customers=("customer_id", "nunique"))
     out = out.sort_values("revenue", ascending=False)
     if len(out) > top_n:
         rest = out.iloc[top_n:]
         other = pd.DataFrame(
             {
                 "revenue": [rest["revenue"].sum()],
-                "customers": [cat.loc[cat["category"].isin(rest.index), "customer_id"].nunique()],
+                "customers": [spend.loc[spend["category"].isin(rest.index), "customer_id"].nunique()],
             },
             index=pd.Index(["other"], name="category"),
         )
@@ -130,7 +137,7 @@ def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 
         orders,
         monthly_activity(orders),
         interpurchase_days(orders),
-        category_revenue(tx, ensure(run, "products"), top_n_categories),
+        category_revenue(category_spend(tx, ensure(run, "products")), top_n_categories),
         attribute_profile(customers, min_group_size),
         headline,
     )

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import RunFolder
-from .eda import category_revenue
+from .eda import category_revenue, category_spend
 from .pipeline import ensure, stage
 
 __all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
@@ -70,14 +70,14 @@ def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_gro
 
 
 def _distinctive_categories(
-    tx: pd.DataFrame, base: pd.DataFrame, products: pd.DataFrame, shown: int, min_share: float = 0.01
+    spend: pd.DataFrame, base: pd.DataFrame, shown: int, min_share: float = 0.01
 ) -> pd.DataFrame:
     """The segment's categories with the highest index against the whole base.
 
     Among categories with at least ``min_share`` of the segment's revenue, the ``shown`` ones
     whose share most exceeds their share in the base; ``index`` = 100 x share / base share.
     """
-    cats = category_revenue(tx, products, top_n=ALL)
+    cats = category_revenue(spend, top_n=ALL)
     cats = cats.drop(index=[c for c in ("other", "unknown") if c in cats.index])
     cats = cats[cats["revenue_share"] >= min_share]
     cats = cats.assign(index=100 * cats["revenue_share"] / base["revenue_share"].reindex(cats.index))
@@ -93,10 +93,10 @@ def _card(
     shown_categories: int,
 ) -> dict[str, Any]:
     """The persona card of one segment."""
+    spend = extras["spend"]
     cats = _distinctive_categories(
-        extras["tx"][extras["tx"]["customer_id"].isin(members["customer_id"])],
+        spend[spend["customer_id"].isin(members["customer_id"])],
         extras["base_categories"],
-        extras["products"],
         shown_categories,
     )
     return {
@@ -143,8 +143,8 @@ def persona_cards(
     Each card lists up to ``persona_categories`` favourite categories: those with the highest
     index (share of the segment's spend against the share of all customers' spend).
     """
-    base = category_revenue(tx, products, top_n=ALL)
-    extras = {"tx": tx, "products": products, "customers": customers, "base_categories": base}
+    spend = category_spend(tx, products)
+    extras = {"spend": spend, "customers": customers, "base_categories": category_revenue(spend, top_n=ALL)}
     cards = []
     for name, members in profile.groupby("rfm_segment", observed=True):
         if len(members) < min_group_size:
