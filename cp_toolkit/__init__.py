@@ -6,7 +6,7 @@ writes its own): :mod:`~cp_toolkit.ingest`, :mod:`~cp_toolkit.eda`, :mod:`~cp_to
 :mod:`~cp_toolkit.plots`; the papermill runner in :mod:`~cp_toolkit.report`.
 """
 
-from . import clv, display, eda, features, ingest, persona, pipeline, plots, predict, privacy, segment
+from . import clv, display, eda, features, ingest, persona, pipeline, plots, predict, privacy, segment, sources
 from .artifacts import ARTIFACTS, RunFolder
 from .clv import CLVModel, calibration_holdout, rfm_summary
 from .config import DEFAULTS, load_params
@@ -43,4 +43,5 @@ __all__ = [
     "rfm_segment",
     "rfm_summary",
     "segment",
+    "sources",
 ]

@@ -25,13 +25,15 @@ Rules, in order (the first that applies names the row's reason):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-__all__ = ["transaction_reasons", "net_cancellations"]
+__all__ = ["excluded_accounts", "net_cancellations", "row_reasons", "settle_reasons"]
 
 
 def _mark(reason: pd.Series, mask: pd.Series, code: str) -> pd.Series:
@@ -39,61 +41,116 @@ def _mark(reason: pd.Series, mask: pd.Series, code: str) -> pd.Series:
     return reason.mask(reason.isna() & mask.fillna(False).astype(bool), code)
 
 
-def transaction_reasons(
-    df: pd.DataFrame, as_of: pd.Timestamp, spec: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.Series, dict]:
-    """Apply the cleaning rules to typed canonical transactions.
+def row_reasons(df: pd.DataFrame, as_of: pd.Timestamp, spec: Mapping[str, Any]) -> pd.Series:
+    """Rules 1 and 2, which look at one row at a time (applied chunk by chunk while reading).
 
     Parameters
     ----------
     df : DataFrame
-        Canonical transactions with ``_row`` (source row number).
+        Typed canonical transactions with raw customer ids.
     as_of : Timestamp
         Last day of the run.
-    spec : dict
-        The source description (``drop_duplicates``, ``allow_zero_amount``, ``cancellation_prefix``).
+    spec : mapping
+        The source description (``exclude_customers_file``).
 
     Returns
     -------
-    df, reason, netting : DataFrame, Series, dict
-        Transactions (quantities and amounts reduced where cancellations were netted), the
-        reason code of each row (missing when kept) and the netting statistics.
+    Series
+        The reason code of each row, missing where no rule applies.
     """
     no = pd.Series(False, index=df.index)
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     reason = _mark(reason, df["customer_id"].isna(), "missing_customer_id")
-    excluded = excluded_accounts(spec)
-    reason = _mark(reason, df["customer_id"].isin(excluded), "excluded_account")
+    reason = _mark(reason, df["customer_id"].isin(excluded_accounts(spec)), "excluded_account")
     reason = _mark(reason, df["order_id"].isna() if "order_id" in df.columns else no, "missing_order_id")
     reason = _mark(reason, df["ts"].isna(), "invalid_timestamp")
     reason = _mark(reason, df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0)), "invalid_amount")
-    reason = _mark(reason, df["ts"] >= as_of + pd.Timedelta(days=1), "after_as_of")
-    if spec.get("drop_duplicates", True):
-        # a line repeated in two files of a glob (overlapping drops) is a duplicate too
-        reason = _mark(reason, df.drop(columns=["_row", "_file"], errors="ignore").duplicated(), "duplicate_row")
+    return _mark(reason, df["ts"] >= as_of + pd.Timedelta(days=1), "after_as_of")
+
+
+def settle_reasons(con: duckdb.DuckDBPyConnection, staged: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Rules 3 to 6, which compare rows across the whole source, run in DuckDB.
+
+    Creates the table ``settled``: the staged rows (``_seq`` = position in the source, ``_hash``
+    = hash of the whole source row, ``reason`` from :func:`row_reasons`) with quantities and
+    amounts reduced where cancellations were netted and every row's final ``reason``. DuckDB
+    spills to disk past its memory limit, so memory does not grow with the source.
+
+    Parameters
+    ----------
+    con : DuckDBPyConnection
+        The ingest's database.
+    staged : str
+        SQL of the staged rows, e.g. ``read_parquet('staged.parquet')``.
+    spec : mapping
+        The source description.
+
+    Returns
+    -------
+    dict
+        Cancellation netting statistics (empty when the source marks no cancellations).
+    """
+    duplicate = (
+        "row_number() OVER (PARTITION BY _hash, customer_id, ts, amount ORDER BY _seq) > 1"
+        if spec.get("drop_duplicates", True)
+        else "false"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE settled AS SELECT * EXCLUDE (reason, _hash), "
+        f"coalesce(reason, CASE WHEN {duplicate} THEN 'duplicate_row' END) AS reason FROM {staged}"
+    )
+    columns = {row[0] for row in con.execute("DESCRIBE settled").fetchall()}
     netting: dict[str, Any] = {}
     if spec.get("cancellation_prefix"):
-        df, reason, netting = net_cancellations(df, reason, str(spec["cancellation_prefix"]))
-    if "quantity" in df.columns:
-        reason = _mark(reason, df["quantity"] < 0, "negative_quantity")
-    positive = df["amount"] < 0 if spec.get("allow_zero_amount") else df["amount"] <= 0
-    reason = _mark(reason, positive, "non_positive_amount")
+        netting = _net_in_database(con, str(spec["cancellation_prefix"]), columns)
+    if "quantity" in columns:
+        con.execute("UPDATE settled SET reason = 'negative_quantity' WHERE reason IS NULL AND quantity < 0")
+    non_positive = "amount < 0" if spec.get("allow_zero_amount") else "amount <= 0"
+    con.execute(f"UPDATE settled SET reason = 'non_positive_amount' WHERE reason IS NULL AND {non_positive}")
     if spec.get("outlier_iqr_k") is not None:
-        reason = _mark(
-            reason, outlier_amounts(df["amount"], reason.isna(), float(spec["outlier_iqr_k"])), "outlier_amount"
-        )
-    return df, reason, netting
+        limit = con.execute(
+            "SELECT q[2] + $k * (q[2] - q[1]) FROM (SELECT quantile_cont(ln(amount), [0.25, 0.75]) AS q "
+            "FROM settled WHERE reason IS NULL AND amount > 0)",
+            {"k": float(spec["outlier_iqr_k"])},
+        ).fetchone()[0]
+        if limit is not None:
+            con.execute(
+                "UPDATE settled SET reason = 'outlier_amount' WHERE reason IS NULL AND amount > 0 AND ln(amount) > $1",
+                [limit],
+            )
+    return netting
 
 
-def outlier_amounts(amount: pd.Series, candidates: pd.Series, k: float) -> pd.Series:
-    """Lines whose log amount exceeds Q3 + k * IQR of the log amounts of the ``candidates``."""
-    logs = np.log(amount[candidates & (amount > 0)])
-    q1, q3 = logs.quantile([0.25, 0.75])
-    limit = q3 + k * (q3 - q1)
-    return candidates & (np.log(amount.where(amount > 0)) > limit)
+def _net_in_database(con: duckdb.DuckDBPyConnection, prefix: str, columns: set[str]) -> dict[str, Any]:
+    """Net cancellations within ``settled``: only the open lines of the (customer, product) pairs that
+    some cancellation names are loaded into memory, netted there, and written back."""
+    missing = [c for c in ("quantity", "product_id", "order_id") if c not in columns]
+    if missing:
+        raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+    pairs = (
+        "SELECT DISTINCT customer_id, product_id FROM settled "
+        "WHERE reason IS NULL AND starts_with(order_id, $prefix) AND quantity < 0"
+    )
+    lines = con.execute(
+        f"SELECT s.* FROM settled s SEMI JOIN ({pairs}) p ON s.customer_id IS NOT DISTINCT FROM p.customer_id "
+        "AND s.product_id IS NOT DISTINCT FROM p.product_id WHERE s.reason IS NULL ORDER BY s._seq",
+        {"prefix": prefix},
+    ).df()
+    for col in ("customer_id", "order_id", "product_id"):
+        lines[col] = lines[col].astype("string")
+    netted, reason, stats = net_cancellations(lines, pd.Series(pd.NA, index=lines.index, dtype="string"), prefix)
+    changed = netted[reason.notna() | (netted["quantity"] != lines["quantity"])]
+    updates = changed[["_seq", "quantity", "amount"]].assign(reason=reason[changed.index].astype(object))
+    con.register("netting_updates", updates)
+    con.execute(
+        "UPDATE settled SET reason = u.reason, quantity = u.quantity, amount = u.amount "
+        "FROM netting_updates u WHERE settled._seq = u._seq"
+    )
+    con.unregister("netting_updates")
+    return stats
 
 
-def excluded_accounts(spec: dict[str, Any]) -> set[str]:
+def excluded_accounts(spec: Mapping[str, Any]) -> set[str]:
     """Raw ids of internal, staff or test accounts: one per line in the file ``exclude_customers_file``.
 
     The ids live in a file outside the reports so that no raw id reaches ``params.json``.

@@ -5,7 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["BEHAVIOUR", "orders_from_lines", "customer_features"]
+from .artifacts import database
+
+__all__ = ["BEHAVIOUR", "ORDERS_SQL", "ORDER_TYPES", "orders_from_lines", "customer_features"]
+
+#: Basket-level orders from the lines in ``{lines}``: first timestamp, summed amount, line count.
+ORDERS_SQL = (
+    "SELECT customer_id, order_id, min(ts) AS ts, fsum(amount) AS amount, count(*) AS n_lines FROM {lines} "
+    "GROUP BY customer_id, order_id ORDER BY ts, order_id, customer_id"
+)
+#: Column types of the orders table.
+ORDER_TYPES = {
+    "customer_id": "string",
+    "order_id": "string",
+    "ts": "datetime64[ns]",
+    "amount": "float64",
+    "n_lines": "int64",
+}
 
 #: Numeric behaviour columns of :func:`customer_features` (besides first and last purchase).
 BEHAVIOUR = [
@@ -20,7 +36,7 @@ BEHAVIOUR = [
 
 
 def orders_from_lines(tx: pd.DataFrame) -> pd.DataFrame:
-    """Collapse transaction lines into basket-level orders.
+    """Collapse transaction lines into basket-level orders (:data:`ORDERS_SQL`, run in DuckDB).
 
     Parameters
     ----------
@@ -33,9 +49,9 @@ def orders_from_lines(tx: pd.DataFrame) -> pd.DataFrame:
         One row per order: ``customer_id``, ``order_id``, ``ts`` (first line), ``amount``
         (sum of lines) and ``n_lines``, sorted by time.
     """
-    grouped = tx.groupby(["customer_id", "order_id"], sort=False, observed=True)
-    orders = grouped.agg(ts=("ts", "min"), amount=("amount", "sum"), n_lines=("amount", "size")).reset_index()
-    return orders.sort_values(["ts", "order_id"], kind="stable").reset_index(drop=True)
+    with database() as con:
+        con.register("lines", tx)
+        return con.execute(ORDERS_SQL.format(lines="lines")).df().astype(ORDER_TYPES)
 
 
 def customer_features(orders: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.DataFrame:

@@ -3,9 +3,14 @@ timeliness per table and column, each with the rule that produced it and a flag 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
+
+from .artifacts import database, parquet_sql
 
 __all__ = ["THRESHOLDS", "REASON_COLUMN", "scorecard"]
 
@@ -41,19 +46,34 @@ def _row(table: str, column: str, dimension: str, rule: str, value: float, thres
     }
 
 
-def _completeness(tables: dict[str, pd.DataFrame], accounting: dict[str, Any]) -> list[dict]:
+def _frame_sql(con: duckdb.DuckDBPyConnection, name: str, table: pd.DataFrame | Path) -> None:
+    """Make a table (a DataFrame, or a Parquet file that is not loaded) queryable as ``name``."""
+    if isinstance(table, pd.DataFrame):
+        con.register(name, table)
+    else:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {parquet_sql(table)}")
+
+
+def _quote(column: str) -> str:
+    return '"' + str(column).replace('"', '""') + '"'
+
+
+def _completeness(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any], accounting: dict[str, Any]) -> list[dict]:
     """Share of values present: of the rows in for columns whose blanks are set aside
     (``missing_<column>``), of the kept rows for the others."""
     rows = []
-    for name, df in tables.items():
+    for name in tables:
         sources = {k: v for k, v in accounting.items() if k == name or k.startswith(f"{name}:")}
         rows_in = sum(v["rows_in"] for v in sources.values())
-        for col in df.columns if len(df) else []:
+        columns = [row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()]
+        present = con.execute(f"SELECT {', '.join(f'count({_quote(c)})' for c in columns)}, count(*) FROM {name}")
+        *counts, n = present.fetchone()
+        for col, count in zip(columns, counts, strict=True) if n else []:
             missing = sum(v["quarantined_by_reason"].get(f"missing_{col}", 0) for v in sources.values())
             if missing:
                 rows.append(_row(name, col, "completeness", "share of rows in with a value", 1 - missing / rows_in))
             else:
-                rows.append(_row(name, col, "completeness", "share of kept rows with a value", df[col].notna().mean()))
+                rows.append(_row(name, col, "completeness", "share of kept rows with a value", count / n))
     return rows
 
 
@@ -96,63 +116,65 @@ def _uniqueness(accounting: dict[str, Any]) -> list[dict]:
     return rows
 
 
-def _consistency(tables: dict[str, pd.DataFrame]) -> list[dict]:
-    tx = tables["transactions"]
-    orders = (
-        tx.assign(day=tx["ts"].dt.normalize())
-        .groupby("order_id", observed=True)
-        .agg(customers=("customer_id", "nunique"), days=("day", "nunique"))
+def _share(con: duckdb.DuckDBPyConnection, sql: str) -> float:
+    """The mean of a 0/1 expression, as a float (0 for no rows)."""
+    value = con.execute(sql).fetchone()[0]
+    return 0.0 if value is None else float(value)
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute(f"SELECT count(*) FROM {name}").fetchone()[0] > 0
+
+
+def _consistency(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any]) -> list[dict]:
+    one = _share(
+        con,
+        "SELECT avg(CASE WHEN customers = 1 AND days = 1 THEN 1.0 ELSE 0.0 END) FROM (SELECT order_id, "
+        "count(DISTINCT customer_id) AS customers, count(DISTINCT CAST(ts AS DATE)) AS days "
+        "FROM transactions GROUP BY order_id)",
     )
-    rows = [
-        _row(
-            "transactions",
-            "order_id",
-            "consistency",
-            "share of orders with one customer and one day",
-            ((orders["customers"] == 1) & (orders["days"] == 1)).mean(),
-            0.99,
-        )
-    ]
-    products = tables.get("products")
-    if products is not None and len(products) and "product_id" in tx.columns:
+    rows = [_row("transactions", "order_id", "consistency", "share of orders with one customer and one day", one, 0.99)]
+    tx_columns = {row[0] for row in con.execute("DESCRIBE transactions").fetchall()}
+    if "products" in tables and _has_rows(con, "products") and "product_id" in tx_columns:
+        known = "SELECT product_id FROM products"
         rows.append(
             _row(
                 "transactions",
                 "product_id",
                 "consistency",
                 "share of lines whose product is in the products table",
-                tx["product_id"].isin(products["product_id"]).mean(),
+                _share(con, f"SELECT avg(CASE WHEN product_id IN ({known}) THEN 1.0 ELSE 0.0 END) FROM transactions"),
             )
         )
-    customers = tables.get("customers")
-    if customers is not None and len(customers):
+    if "customers" in tables and _has_rows(con, "customers"):
         # attribute tables often cover a panel only; a very low match means mismatched ids
+        buyers = "SELECT customer_id FROM transactions"
         rows.append(
             _row(
                 "customers",
                 "customer_id",
                 "consistency",
                 "share of the customers table's ids that have transactions",
-                customers["customer_id"].isin(tx["customer_id"]).mean(),
+                _share(con, f"SELECT avg(CASE WHEN customer_id IN ({buyers}) THEN 1.0 ELSE 0.0 END) FROM customers"),
                 0.5,
             )
         )
     return rows
 
 
-def _timeliness(tables: dict[str, pd.DataFrame], as_of: str) -> list[dict]:
+def _timeliness(con: duckdb.DuckDBPyConnection, as_of: str) -> list[dict]:
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    lag = (end - tables["transactions"]["ts"].max()) / pd.Timedelta(days=1)
+    lag = (end - pd.Timestamp(con.execute("SELECT max(ts) FROM transactions").fetchone()[0])) / pd.Timedelta(days=1)
     return [_row("transactions", "ts", "timeliness", "days from the last kept line to the end of as_of", lag)]
 
 
-def scorecard(tables: dict[str, pd.DataFrame], accounting: dict[str, Any], as_of: str) -> pd.DataFrame:
-    """The scorecard of one ingest.
+def scorecard(tables: Mapping[str, pd.DataFrame | Path], accounting: dict[str, Any], as_of: str) -> pd.DataFrame:
+    """The scorecard of one ingest, computed in DuckDB so that the transactions need not be in memory.
 
     Parameters
     ----------
-    tables : dict of DataFrame
-        Canonical tables after cleaning.
+    tables : mapping of DataFrame or Path
+        Canonical tables after cleaning; each a DataFrame or the path of its Parquet file.
     accounting : dict
         Per-table row accounting (``quality.json["tables"]``).
     as_of : str
@@ -163,11 +185,14 @@ def scorecard(tables: dict[str, pd.DataFrame], accounting: dict[str, Any], as_of
     DataFrame
         table, column, dimension, rule, value, threshold and flag (True = past the threshold).
     """
-    rows = (
-        _completeness(tables, accounting)
-        + _validity(accounting)
-        + _uniqueness(accounting)
-        + _consistency(tables)
-        + _timeliness(tables, as_of)
-    )
+    with database() as con:
+        for name, table in tables.items():
+            _frame_sql(con, name, table)
+        rows = (
+            _completeness(con, tables, accounting)
+            + _validity(accounting)
+            + _uniqueness(accounting)
+            + _consistency(con, tables)
+            + _timeliness(con, as_of)
+        )
     return pd.DataFrame(rows)

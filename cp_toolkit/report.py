@@ -22,8 +22,8 @@ from nbconvert import HTMLExporter
 
 from .artifacts import ARTIFACTS, RunFolder, write_json
 from .config import ParameterError
-from .ingest import resolve_paths, resolve_sources, source_label, source_list
 from .pipeline import STAGES
+from .sources import resolve_paths, resolve_sources, source_label, source_list
 
 __all__ = ["StageFailed", "find_notebooks", "route_parameters", "export_html", "run_report"]
 

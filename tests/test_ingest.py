@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cp_toolkit.ingest import IngestError, ingest, resolve_sources
+from cp_toolkit.ingest import IngestError, ingest
 from cp_toolkit.privacy import pseudonymize
+from cp_toolkit.sources import resolve_sources
 
 from .conftest import KEY
 

@@ -85,3 +85,11 @@ def test_bgnbd_retry_ladder_on_a_boundary_optimum(uci) -> None:
     assert model.params_["a"] < 1e-3 and model.params_["r"] == pytest.approx(0.7226, abs=1e-3)
     predicted = model.expected_purchases(91, cal)
     assert predicted.sum() == pytest.approx(3_306, abs=5) and cal["frequency_holdout"].sum() == 4_265
+
+
+def test_streaming_in_small_chunks_gives_the_same_result(uci_preset) -> None:
+    """Duplicates and cancellations whose originals lie in earlier chunks are found all the same."""
+    small = ingest("online_retail", {"transactions": {"path": str(UCI)}}, "2011-12-09", key=KEY, chunk_rows=50_000)
+    pd.testing.assert_frame_equal(small.tables["transactions"], uci_preset.tables["transactions"])
+    pd.testing.assert_frame_equal(small.quarantine, uci_preset.quarantine)
+    assert small.quality == uci_preset.quality

