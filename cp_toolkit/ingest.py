@@ -606,10 +606,12 @@ def run_stage(
         The content of ``quality.json``.
     """
     q = ingest_into(run, dataset, sources, as_of)
+    tx = [v for t, v in q["tables"].items() if t.split(":")[0] == "transactions"]
     run.record_stage(
         "01_ingest",
-        f"{q['rows_in']:,} rows in, {q['rows_kept']:,} kept, "
-        f"{q['rows_quarantined']:,} set aside; {q['transactions']['customers']:,} customers",
+        f"{sum(v['rows_in'] for v in tx):,} transaction lines in, {sum(v['rows_kept'] for v in tx):,} kept, "
+        f"{sum(v['rows_quarantined'] for v in tx):,} set aside; {q['transactions']['customers']:,} customers "
+        f"({q['rows_in']:,} rows in all tables)",
         rows={t: v["rows_kept"] for t, v in q["tables"].items()},
     )
     return q
