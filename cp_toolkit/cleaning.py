@@ -123,19 +123,22 @@ def settle_reasons(con: duckdb.DuckDBPyConnection, staged: str, spec: Mapping[st
 
 def _net_in_database(con: duckdb.DuckDBPyConnection, prefix: str, columns: set[str]) -> dict[str, Any]:
     """Net cancellations within ``settled``: only the open lines of the (customer, product) pairs that
-    some cancellation names are loaded into memory, netted there, and written back."""
+    some cancellation names are loaded into memory, netted there, and written back. Customers are
+    the source's own (``_net_customer`` when an identity map has replaced ``customer_id``)."""
     missing = [c for c in ("quantity", "product_id", "order_id") if c not in columns]
     if missing:
         raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+    who = "_net_customer" if "_net_customer" in columns else "customer_id"  # the source's own ids
     pairs = (
-        "SELECT DISTINCT customer_id, product_id FROM settled "
+        f"SELECT DISTINCT {who}, product_id FROM settled "
         "WHERE reason IS NULL AND starts_with(order_id, $prefix) AND quantity < 0"
     )
     lines = con.execute(
-        f"SELECT s.* FROM settled s SEMI JOIN ({pairs}) p ON s.customer_id IS NOT DISTINCT FROM p.customer_id "
+        f"SELECT s.* FROM settled s SEMI JOIN ({pairs}) p ON s.{who} IS NOT DISTINCT FROM p.{who} "
         "AND s.product_id IS NOT DISTINCT FROM p.product_id WHERE s.reason IS NULL ORDER BY s._seq",
         {"prefix": prefix},
     ).df()
+    lines["customer_id"] = lines[who]
     for col in ("customer_id", "order_id", "product_id"):
         lines[col] = lines[col].astype("string")
     netted, reason, stats = net_cancellations(lines, pd.Series(pd.NA, index=lines.index, dtype="string"), prefix)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from .artifacts import RunFolder, database, parquet_sql
 from .cleaning import row_reasons, settle_reasons
@@ -44,6 +45,7 @@ from .sources import (
     IngestError,
     as_id,
     coerce_transactions,
+    iso_check,
     iter_chunks,
     map_columns,
     parse_timestamps,
@@ -142,6 +144,8 @@ def ingest_into(
     """
     spec = resolve_sources(dataset, sources)
     key = pseudonym_key() if key is None else key
+    for name in (*TABLES, "orders", "quarantine", "quality"):  # a failure leaves no outdated mix behind
+        run.file(name).unlink(missing_ok=True)
     accounting: dict[str, Any] = {}
     keyed: dict[str, list[pd.DataFrame]] = {}
     labels: list[str] = []
@@ -262,18 +266,23 @@ class _TransactionStream:
         """Stage, settle and split the source: its set-aside rows go to ``quarantine``, its kept
         rows to the table ``kept_<index>``. Returns its accounting."""
         staged = tmp / f"staged_{self.index}.parquet"
+        tally = _Tally()
         with _ParquetAppender(staged) as out:
-            rows_in = 0
-            for chunk in self.chunks(as_of, key, identity, chunk_rows):
-                out.write(chunk.assign(_seq=np.arange(rows_in, rows_in + len(chunk), dtype="int64")))
-                rows_in += len(chunk)
-        netting = settle_reasons(con, parquet_sql(staged), self.source)
+            for chunk in self.chunks(as_of, key, identity, chunk_rows, tally):
+                out.write(chunk.assign(_seq=np.arange(tally.rows, tally.rows + len(chunk), dtype="int64")))
+                tally.rows += len(chunk)
+        tally.check(self.source)
+        try:
+            netting = settle_reasons(con, parquet_sql(staged), self.source)
+        except ValueError as err:
+            raise IngestError(f"{where(self.source)}: {err}") from err
         for batch in _batches(
             con, "SELECT * EXCLUDE (_seq) FROM settled WHERE reason IS NOT NULL ORDER BY _seq", chunk_rows
         ):
-            quarantine.write(_quarantine_rows(batch, self.label))
+            quarantine.write(_quarantine_rows(batch.drop(columns="_net_customer", errors="ignore"), self.label))
         con.execute(
-            f"CREATE TABLE kept_{self.index} AS SELECT * EXCLUDE (reason, _row, _file), {self.index} AS _src "
+            f"CREATE TABLE kept_{self.index} AS SELECT * EXCLUDE (reason, _row, _file{', order_id' * self.has_orders}"
+            f"{', _net_customer' * tally.net_customer}), {self.order_id_sql()} AS order_id, {self.index} AS _src "
             "FROM settled WHERE reason IS NULL"
         )
         by_reason = dict(con.execute("SELECT reason, count(*) FROM settled GROUP BY reason ORDER BY reason").fetchall())
@@ -282,29 +291,78 @@ class _TransactionStream:
         rows_kept = by_reason.pop(None, 0)
         entry = {
             "source": where(self.source),
-            "rows_in": rows_in,
+            "rows_in": tally.rows,
             "rows_kept": rows_kept,
             "rows_quarantined": sum(by_reason.values()),
             "quarantined_by_reason": by_reason,
             **({"netting": netting} if netting else {}),
         }
-        assert entry["rows_kept"] + entry["rows_quarantined"] == rows_in, f"{self.label}: rows do not add up"
+        assert entry["rows_kept"] + entry["rows_quarantined"] == tally.rows, f"{self.label}: rows do not add up"
         return entry
 
+    @property
+    def has_orders(self) -> bool:
+        """Whether the source maps an order id."""
+        return "order_id" in dict(self.source.get("columns", {}))
+
+    def order_id_sql(self) -> str:
+        """Order ids of the kept rows: the source's own, or one order per customer and day when it has
+        none; prefixed with the source's label when several sources could reuse the same numbers."""
+        order = "order_id" if self.has_orders else "customer_id || '|' || strftime(ts, '%Y-%m-%d')"
+        if self.namespace is None:
+            return order
+        return "'" + self.namespace.replace("'", "''") + "|' || " + order
+
     def chunks(
-        self, as_of: str, key: bytes, identity: dict[str, pd.Series] | None, chunk_rows: int
+        self, as_of: str, key: bytes, identity: dict[str, pd.Series] | None, chunk_rows: int, tally: _Tally
     ) -> Iterator[pd.DataFrame]:
         """Typed, row-checked and pseudonymized chunks with ``reason`` (rules 1-2) and ``_hash``
-        (of the whole typed source row, for duplicates across chunks)."""
+        (of the whole typed source row, for duplicates across chunks). Cancellations are netted on
+        the source's own customer ids (``_net_customer``) where an identity map changes them."""
         for raw in iter_chunks(self.source, chunk_rows):
-            df = coerce_transactions(map_columns(raw, self.source, "transactions"), self.source)
+            df = coerce_transactions(map_columns(raw, self.source, "transactions"), self.source, tally.timestamps)
             reason = row_reasons(df, pd.Timestamp(as_of), self.source)
-            row_hash = pd.util.hash_pandas_object(df.drop(columns=["_row", "_file"]), index=False).to_numpy()
-            df = _unify_ids(
-                df[["_row", "_file", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]], self.source, identity
+            row_hash = _row_hash(df.drop(columns=["_row", "_file"]))
+            df = df[["_row", "_file", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]]
+            ids = df["customer_id"]
+            unified = _unify_ids(ids, self.source, identity, tally)
+            if unified is not ids and self.source.get("cancellation_prefix"):
+                df = df.assign(_net_customer=pseudonymize(df["customer_id"], key))
+                tally.net_customer = True
+            yield df.assign(customer_id=pseudonymize(unified, key), reason=reason, _hash=row_hash)
+
+
+@dataclass
+class _Tally:
+    """Counts that span the chunks of one source: rows, timestamp parsing, identity-map matches."""
+
+    rows: int = 0
+    timestamps: dict[str, Any] = field(default_factory=lambda: {"failed": 0, "values": 0, "first": None})
+    matched: int = 0
+    looked_up: int = 0
+    net_customer: bool = False
+
+    def check(self, source: Mapping[str, Any]) -> None:
+        """Refuse a source whose dates are mostly not ISO 8601; warn when its ids hardly meet the identity map."""
+        iso_check(self.timestamps, source.get("ts_format"), f"{where(source)} (transactions)")
+        if self.looked_up and self.matched / self.looked_up < 0.1:
+            warnings.warn(
+                f"{where(source)}: only {self.matched / self.looked_up:.0%} of its lines have an id in the identity "
+                f"map for source {source.get('name')!r}; check that both use the same id format",
+                UserWarning,
+                stacklevel=4,
             )
-            df = _order_ids(df.assign(customer_id=pseudonymize(df["customer_id"], key)), self.namespace)
-            yield df.assign(reason=reason, _hash=row_hash)
+
+
+def _row_hash(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row, the same for equal rows in any chunk: numbers are hashed as
+    float64 and text as strings, whatever type a chunk's reader gave them."""
+    normal = {
+        c: "float64" if is_numeric_dtype(t) and not is_bool_dtype(t) else "string"
+        for c, t in frame.dtypes.items()
+        if not is_datetime64_any_dtype(t)
+    }
+    return pd.util.hash_pandas_object(frame.astype(normal), index=False).to_numpy()
 
 
 def _write_transactions(con: duckdb.DuckDBPyConnection, n_sources: int, path: Path, chunk_rows: int) -> None:
@@ -387,13 +445,15 @@ def _source_overlap(
     if len(labels) < 2:
         return {}
     pairs = " UNION ALL ".join(f"SELECT DISTINCT customer_id, {i} AS _src FROM kept_{i}" for i in range(len(labels)))
-    per_source = con.execute(f"SELECT _src, count(*) FROM ({pairs}) GROUP BY _src ORDER BY _src").fetchall()
+    per_source = con.execute(f"SELECT _src, count(*) FROM ({pairs}) GROUP BY _src").fetchall()
+    if len(per_source) < 2:  # only one source kept any line
+        return {}
     several, customers = con.execute(
         "SELECT count(*) FILTER (WHERE n > 1), count(*) "
         f"FROM (SELECT count(*) AS n FROM ({pairs}) GROUP BY customer_id)"
     ).fetchone()
     return {
-        "customers_per_source": {labels[i]: int(n) for i, n in per_source},
+        "customers_per_source": {labels[i]: int(n) for i, n in sorted(per_source, key=lambda p: labels[p[0]])},
         "customers_in_several_sources": int(several),
         "customers": int(customers),
         "identity_map_entries": int(sum(len(v) for v in identity.values())) if identity else 0,
@@ -480,14 +540,6 @@ def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
     return [c for c in candidates if c not in dropped]
 
 
-def _order_ids(tx: pd.DataFrame, namespace: str | None) -> pd.DataFrame:
-    """Order ids of one (pseudonymized) source: one order per customer and day when the source has
-    none; prefixed with the source's label when several sources could reuse the same numbers."""
-    if "order_id" not in tx.columns:
-        tx = tx.assign(order_id=tx["customer_id"] + "|" + tx["ts"].dt.strftime("%Y-%m-%d"))
-    return tx if namespace is None else tx.assign(order_id=namespace + "|" + tx["order_id"])
-
-
 def _quarantine_rows(rejected: pd.DataFrame, table: str) -> pd.DataFrame:
     """Quarantine records: table, source file, row number, reason, and the row's canonical values as text."""
     values = pd.Series("", index=rejected.index, dtype="string")
@@ -518,25 +570,22 @@ def _campaign_table(campaigns: pd.DataFrame, responses: pd.DataFrame | None, as_
     return out
 
 
-def _unify_ids(df: pd.DataFrame, source: Mapping[str, Any], identity: dict[str, pd.Series] | None) -> pd.DataFrame:
+def _unify_ids(
+    ids: pd.Series, source: Mapping[str, Any], identity: dict[str, pd.Series] | None, tally: _Tally
+) -> pd.Series:
     """Replace a source's own customer ids by the identity map's unified ids.
 
     Applies to sources whose ``name`` appears in the identity map's ``source`` column; their
     ids missing from the map become ``<name>:<id>`` so that they cannot collide with another
-    source's ids.
+    source's ids. Returns ``ids`` itself when the map does not apply.
     """
     name = source.get("name")
     if identity is None or name not in identity:
-        return df
-    unified = df["customer_id"].map(identity[name])
-    if len(df) and unified.notna().mean() < 0.1:
-        warnings.warn(
-            f"{where(source)}: only {unified.notna().mean():.0%} of its lines have an id in the identity map "
-            f"for source {name!r}; check that both use the same id format",
-            UserWarning,
-            stacklevel=4,
-        )
-    return df.assign(customer_id=unified.fillna(f"{name}:" + df["customer_id"]))
+        return ids
+    unified = ids.map(identity[name])
+    tally.matched += int(unified.notna().sum())
+    tally.looked_up += len(ids)
+    return unified.fillna(f"{name}:" + ids)
 
 
 def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:

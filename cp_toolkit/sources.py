@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .artifacts import database
@@ -37,6 +38,7 @@ __all__ = [
     "REQUIRED",
     "TRANSACTION_COLUMNS",
     "IngestError",
+    "iso_check",
     "iter_chunks",
     "map_columns",
     "coerce_transactions",
@@ -271,11 +273,14 @@ def _file_chunks(path: Path, spec: Mapping[str, Any], chunk_rows: int) -> Iterat
     suffix = path.suffix.lower()
     read = dict(spec.get("read", {}))
     if suffix == ".parquet":
-        parquet = pq.ParquetFile(path)
-        if parquet.metadata.num_rows == 0:
-            yield parquet.schema_arrow.empty_table().to_pandas()
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        try:
+            parquet = pq.ParquetFile(path)
+            if parquet.metadata.num_rows == 0:
+                yield parquet.schema_arrow.empty_table().to_pandas()
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+        except (OSError, pa.ArrowException) as err:
+            raise IngestError(f"{path}: cannot read as Parquet ({err}); check that the file is complete") from err
         return
     dropping = sorted(set(read) & DROPPING_READ_OPTIONS)
     if dropping:
@@ -288,6 +293,8 @@ def _file_chunks(path: Path, spec: Mapping[str, Any], chunk_rows: int) -> Iterat
         return
     if suffix not in {".csv", ".tsv", ".txt"}:
         raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
+    if read.get("engine") == "pyarrow":
+        raise IngestError(f"{path}: read option engine: pyarrow cannot read in chunks; remove it")
     yield from _csv_chunks(
         path, {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig", **read}, chunk_rows
     )
@@ -344,7 +351,7 @@ def _duckdb_chunks(path: str | None, sql: str, chunk_rows: int) -> Iterator[pd.D
                 yield batch.to_pandas()
             if empty:
                 yield reader.schema.empty_table().to_pandas()
-    except duckdb.Error as err:
+    except (duckdb.Error, OSError, pa.ArrowException) as err:
         raise IngestError(f"{path or 'query'}: DuckDB cannot run {sql!r} ({err}); fix 'query' or 'table'") from err
 
 
@@ -405,35 +412,54 @@ def _to_number(values: pd.Series, decimal: str = ".", thousands: str | None = No
     return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
-def parse_timestamps(values: pd.Series, ts_format: str | None, where: str, rows: pd.Series) -> pd.Series:
+def parse_timestamps(
+    values: pd.Series, ts_format: str | None, where: str, rows: pd.Series, tally: dict[str, Any] | None = None
+) -> pd.Series:
     """Timestamps from a source column; unparseable values become missing (and are quarantined).
 
     Text is parsed with ``ts_format`` when given, else as ISO 8601 only: a day/month order is
     never guessed. When most values are not ISO 8601 the source needs a ``ts_format`` and an
-    :class:`IngestError` says so. Time-zone-aware values keep their local wall-clock time,
-    so that ``as_of`` cuts at the end of the local day.
+    :class:`IngestError` says so (:func:`iso_check`); with ``tally``, a streamed source adds
+    this chunk's counts to it and is checked once all chunks are read. Time-zone-aware values
+    keep their local wall-clock time, so that ``as_of`` cuts at the end of the local day.
     """
     if not pd.api.types.is_datetime64_any_dtype(values):
         text = values.astype("string").str.strip()
         parsed = pd.to_datetime(text, format=ts_format or "ISO8601", errors="coerce")
         failed = parsed.isna() & text.notna() & (text != "")
-        if ts_format is None and failed.sum() > 0.5 * max(int(text.notna().sum()), 1):
+        own = {"failed": 0, "values": 0, "first": None} if tally is None else tally
+        own["failed"] += int(failed.sum())
+        own["values"] += int(text.notna().sum())
+        if own["first"] is None and failed.any():
             first = failed.idxmax()
-            raise IngestError(
-                f"{where}: column 'ts' holds dates that are not ISO 8601 (row {rows[first]}: {text[first]!r}); "
-                'add ts_format to this source, e.g. ts_format: "%d/%m/%Y %H:%M"'
-            )
+            own["first"] = (int(rows[first]), str(text[first]))
+        if tally is None:
+            iso_check(own, ts_format, where)
         values = parsed
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_localize(None)
     return values.astype("datetime64[ns]")
 
 
-def coerce_transactions(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
+def iso_check(tally: Mapping[str, Any], ts_format: str | None, where: str) -> None:
+    """Refuse a timestamp column that is mostly (over half its values) not ISO 8601 when no ``ts_format`` is set."""
+    if ts_format is None and tally["failed"] > 0.5 * max(tally["values"], 1):
+        row, text = tally["first"]
+        raise IngestError(
+            f"{where}: column 'ts' holds dates that are not ISO 8601 (row {row}: {text!r}); "
+            'add ts_format to this source, e.g. ts_format: "%d/%m/%Y %H:%M"'
+        )
+
+
+def coerce_transactions(
+    df: pd.DataFrame, spec: Mapping[str, Any], timestamps: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Type the canonical transaction columns; unparseable values become missing."""
     out = df.copy()
     out["customer_id"] = as_id(out["customer_id"])
-    out["ts"] = parse_timestamps(out["ts"], spec.get("ts_format"), f"{where(spec)} (transactions)", out["_row"])
+    out["ts"] = parse_timestamps(
+        out["ts"], spec.get("ts_format"), f"{where(spec)} (transactions)", out["_row"], timestamps
+    )
     read = dict(spec.get("read", {}))
     for col in ("quantity", "price", "amount"):
         if col in out.columns:

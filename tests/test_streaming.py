@@ -9,7 +9,7 @@ import pytest
 
 from cp_toolkit import RunFolder
 from cp_toolkit.artifacts import database
-from cp_toolkit.ingest import ingest, run_stage
+from cp_toolkit.ingest import IngestError, ingest, run_stage
 
 from .conftest import KEY
 
@@ -100,3 +100,78 @@ def test_stage_leaves_only_its_artifacts(spec: dict, tmp_path: Path) -> None:
 def test_duckdb_prints_no_progress_bar_into_logs() -> None:
     with database() as con:
         assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+
+
+def test_each_of_several_sources_nets_its_own_cancellations(spec: dict, tmp_path: Path) -> None:
+    other = tmp_path / "store.csv"
+    other.write_text("c,o,t,q,p,s\n5,A9,2020-02-01 10:00,1,4,X\n")
+    web = {**spec["transactions"], "channel": "web"}
+    sources = {"transactions": [web, {**web, "path": str(other), "channel": "store"}]}
+    q = ingest("custom", sources, "2020-12-31", key=KEY, chunk_rows=2).quality["tables"]
+    assert q["transactions:web"]["netting"]["cancellation_lines"] == 3
+    assert q["transactions:web"]["quarantined_by_reason"]["cancellation_netted"] == 2
+    assert q["transactions:store"]["rows_kept"] == 1
+
+
+def test_cancellations_are_netted_on_the_sources_own_ids(tmp_path: Path) -> None:
+    """Two web accounts of one person: the second cannot cancel what the first bought."""
+    (tmp_path / "identity.csv").write_text("system,local,person\nweb,w1,U1\nweb,w2,U1\n")
+    (tmp_path / "web.csv").write_text("c,o,t,q,p,s\nw1,A1,2020-01-01,2,3,X\nw2,C1,2020-01-02,-2,3,X\n")
+    sources = {
+        "identity": {"path": str(tmp_path / "identity.csv"), "columns": {"source": "system", "source_id": "local",
+                                                                          "customer_id": "person"}},
+        "transactions": [{"name": "web", "path": str(tmp_path / "web.csv"), "columns": COLUMNS,
+                          "cancellation_prefix": "C"}],
+    }  # fmt: skip
+    result = ingest("custom", sources, "2020-12-31", key=KEY)
+    assert result.quality["tables"]["transactions"]["quarantined_by_reason"] == {"cancellation_unmatched": 1}
+    assert result.tables["transactions"]["customer_id"].nunique() == 1  # the kept line belongs to U1
+
+
+def test_duplicates_are_found_when_a_column_changes_type_between_chunks(tmp_path: Path) -> None:
+    """A nullable integer column reads as float64 in a chunk with a null and as int64 in the next."""
+    path = tmp_path / "lines.parquet"
+    with database() as con:
+        con.execute(
+            "COPY (SELECT * FROM (VALUES ('1', 'A', '2020-01-01', 5.0, NULL), ('2', 'B', '2020-01-02', 3.0, 7), "
+            "('1', 'A', '2020-01-01', 5.0, NULL), ('2', 'B', '2020-01-02', 3.0, 7)) v(c, o, t, a, note)) "
+            f"TO '{path}'"
+        )
+    spec = {"transactions": {"path": str(path), "columns": {"customer_id": "c", "order_id": "o", "ts": "t",
+                                                             "amount": "a"}}}  # fmt: skip
+    q = ingest("custom", spec, "2020-12-31", key=KEY, chunk_rows=2).quality["tables"]["transactions"]
+    assert q["quarantined_by_reason"] == {"duplicate_row": 2} and q["rows_kept"] == 2
+
+
+def test_the_iso_8601_rule_counts_the_whole_source(tmp_path: Path) -> None:
+    """Half the dates unreadable, all in one chunk: set aside, not refused (refused only past half)."""
+    path = tmp_path / "t.csv"
+    path.write_text("c,o,t,a\n1,A,2020-01-01,5\n1,B,2020-01-02,5\n1,C,01/03/2020,5\n1,D,02/03/2020,5\n")
+    spec = {"transactions": {"path": str(path), "columns": {"customer_id": "c", "order_id": "o", "ts": "t",
+                                                             "amount": "a"}}}  # fmt: skip
+    q = ingest("custom", spec, "2020-12-31", key=KEY, chunk_rows=2).quality["tables"]["transactions"]
+    assert q["quarantined_by_reason"] == {"invalid_timestamp": 2}
+    path.write_text(path.read_text() + "1,E,03/03/2020,5\n")
+    with pytest.raises(IngestError, match=r"not ISO 8601 \(row 3: '01/03/2020'\)"):
+        ingest("custom", spec, "2020-12-31", key=KEY, chunk_rows=2)
+
+
+def test_a_failed_rerun_leaves_no_outdated_artifacts(spec: dict, tmp_path: Path) -> None:
+    run = RunFolder(tmp_path / "run")
+    run_stage(run, dataset="custom", sources=spec, as_of="2020-12-31")
+    broken = {"transactions": {**spec["transactions"], "query": "SELECT CAST('a' AS INTEGER) AS c", "path": None}}
+    with pytest.raises(IngestError, match="DuckDB cannot run"):
+        run_stage(run, dataset="custom", sources=broken, as_of="2020-12-31")
+    assert list(run.data.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("read", "message"), [({"engine": "pyarrow"}, "engine: pyarrow cannot read in chunks"), ({}, "cannot read as")]
+)
+def test_unreadable_sources_give_clear_errors(tmp_path: Path, read: dict, message: str) -> None:
+    path = tmp_path / ("t.csv" if read else "t.parquet")
+    path.write_text("c,o,t,a\n1,A,2020-01-01,5\n")
+    spec = {"transactions": {"path": str(path), "read": read, "columns": {"customer_id": "c", "ts": "t",
+                                                                          "amount": "a"}}}  # fmt: skip
+    with pytest.raises(IngestError, match=message):
+        ingest("custom", spec, "2020-12-31", key=KEY)
