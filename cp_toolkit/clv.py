@@ -1,284 +1,66 @@
-"""Stage 05: customer lifetime value with BG/NBD + Gamma-Gamma (fitted by ``lifetimes``).
-
-lifetimes 0.11.3's data helpers break under pandas 3, so the customer summary, the
-calibration/holdout split and the discounted CLV sum are written here, with lifetimes'
-definitions (``freq='D'``, ``freq_multiplier`` = days per time unit):
-
-- a purchase *period* is a calendar day with at least one order;
-- ``frequency`` = purchase periods - 1 (repeat purchases);
-- ``recency`` = last minus first purchase day, ``T`` = end of observation minus first
-  purchase day, both in the time unit;
-- ``monetary`` = mean revenue of the repeat purchase periods (0 for one-time buyers).
-"""
+"""Stage 05: customer lifetime value. A transaction model (BG/NBD by default, MBG/NBD, Pareto/NBD,
+or ``auto``: the best holdout forecast) with Gamma-Gamma for spend, validated on a calibration/holdout
+split with bootstrap intervals; models in :mod:`cp_toolkit.clv_models`, checks in
+:mod:`cp_toolkit.clv_diagnostics`."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter
-from lifetimes.utils import ConvergenceError
-from scipy.special import betaln, gammaln
 
+from . import clv_diagnostics as diagnostics
 from .artifacts import RunFolder
-from .pipeline import stage, transactions_up_to
+from .clv_models import (
+    DAYS_PER_MONTH,
+    TIME_UNITS,
+    TRANSACTION_MODELS,
+    CLVModel,
+    calibration_end,
+    calibration_holdout,
+    holdout_metrics,
+    log_likelihood,
+    rfm_summary,
+)
+from .pipeline import ensure, stage, transactions_up_to
 
 __all__ = [
+    "DAYS_PER_MONTH",
     "TIME_UNITS",
-    "parameter_table",
-    "clv_deciles",
-    "rfm_summary",
-    "calibration_holdout",
-    "bgnbd_log_likelihood",
+    "TRANSACTION_MODELS",
     "CLVModel",
     "CLVResult",
+    "calibration_end",
+    "calibration_holdout",
+    "clv_deciles",
+    "fit_and_validate",
+    "holdout_metrics",
+    "log_likelihood",
+    "parameter_table",
+    "rfm_summary",
     "run_stage",
+    "top_customers",
 ]
-
-#: Time unit name -> days per unit.
-TIME_UNITS = {"days": 1.0, "weeks": 7.0}
-DAYS_PER_MONTH = 365.25 / 12
-
-
-def _unit_days(time_unit: str) -> float:
-    if time_unit not in TIME_UNITS:
-        raise ValueError(f"clv_time_unit {time_unit!r} is not one of {sorted(TIME_UNITS)}")
-    return TIME_UNITS[time_unit]
-
-
-def _purchase_days(tx: pd.DataFrame) -> pd.DataFrame:
-    """Revenue per customer and purchase day."""
-    day = tx["ts"].dt.normalize()
-    return tx.assign(day=day).groupby(["customer_id", "day"], observed=True)["amount"].sum().reset_index()
-
-
-def rfm_summary(tx: pd.DataFrame, observation_end: str | pd.Timestamp, time_unit: str = "days") -> pd.DataFrame:
-    """The per-customer (frequency, recency, T, monetary) summary of lifetimes.
-
-    Parameters
-    ----------
-    tx : DataFrame
-        Transactions or orders with ``customer_id``, ``ts`` and ``amount``.
-    observation_end : str or Timestamp
-        Last day observed; later purchases are ignored.
-    time_unit : {"days", "weeks"}
-        Unit of ``recency`` and ``T`` (weeks = days / 7, as in Fader, Hardie & Lee 2005).
-
-    Returns
-    -------
-    DataFrame
-        Indexed by ``customer_id``: ``frequency``, ``recency``, ``T``, ``monetary``.
-    """
-    end = pd.Timestamp(observation_end).normalize()
-    days = _purchase_days(tx[tx["ts"] < end + pd.Timedelta(days=1)])
-    first = days.groupby("customer_id", observed=True)["day"].transform("min")
-    g = days.assign(repeat=np.where(days["day"] > first, days["amount"], np.nan)).groupby("customer_id", observed=True)
-    out = g.agg(first=("day", "min"), last=("day", "max"), periods=("day", "size"), monetary=("repeat", "mean"))
-    unit = pd.Timedelta(days=_unit_days(time_unit))
-    return pd.DataFrame(
-        {
-            "frequency": (out["periods"] - 1).astype("float64"),
-            "recency": (out["last"] - out["first"]) / unit,
-            "T": (end - out["first"]) / unit,
-            "monetary": out["monetary"].fillna(0.0),
-        }
-    )
-
-
-def calibration_holdout(
-    tx: pd.DataFrame, calibration_end: str | pd.Timestamp, observation_end: str | pd.Timestamp, time_unit: str = "days"
-) -> pd.DataFrame:
-    """Calibration summary plus the repeat purchase periods each customer made in the holdout.
-
-    Returns
-    -------
-    DataFrame
-        :func:`rfm_summary` as of ``calibration_end`` for customers seen by then, with
-        ``frequency_holdout`` (purchase days in the holdout) and ``duration_holdout``.
-    """
-    cal_end, obs_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(observation_end).normalize()
-    cal = rfm_summary(tx, cal_end, time_unit)
-    days = _purchase_days(tx)
-    hold = days[(days["day"] > cal_end) & (days["day"] <= obs_end)].groupby("customer_id", observed=True).size()
-    cal["frequency_holdout"] = hold.reindex(cal.index, fill_value=0).astype("float64")
-    cal["duration_holdout"] = (obs_end - cal_end) / pd.Timedelta(days=_unit_days(time_unit))
-    return cal
-
-
-def bgnbd_log_likelihood(params: dict[str, float], frequency: np.ndarray, recency: np.ndarray, T: np.ndarray) -> float:
-    """Total BG/NBD log-likelihood (Fader, Hardie & Lee 2005, eq. 6) in the data's own time unit."""
-    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-    x, tx, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a3 = np.where(
-            x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b) - (r + x) * np.log(alpha + tx), -np.inf
-        )
-    return float(np.sum(a1 + np.logaddexp(a2, a3)))
-
-
-MODELS = {"BG/NBD": "bgnbd", "Gamma-Gamma": "gamma_gamma"}
-
-#: Retries after a fit fails to converge, in order: looser tolerances first (boundary optima such as
-#: a -> 0, "no dropout", stop BFGS with "precision loss" while the gradient is already ~0), then
-#: small penalizers.
-TOLERANCES = (1e-6, 1e-5, 1e-4)
-PENALIZER_LADDER = (0.001, 0.01, 0.1)
-
-
-def _fit_with_ladder(fitter_class: type, penalizer: float, *data: pd.Series) -> tuple[Any, dict[str, float]]:
-    """Fit a lifetimes model, retrying on non-convergence with looser tolerances, then larger penalizers.
-
-    Returns the fitted model and the settings that converged; a warning names any retry. The
-    optimizer's own printout of a failed attempt is swallowed. Raises the last
-    ``ConvergenceError`` when every attempt fails.
-    """
-    attempts = [(penalizer, 1e-7), *((penalizer, tol) for tol in TOLERANCES)]
-    attempts += [(pen, TOLERANCES[0]) for pen in PENALIZER_LADDER if pen > penalizer]
-    for i, (pen, tol) in enumerate(attempts):
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                fitted = fitter_class(penalizer_coef=pen).fit(*data, tol=tol)
-        except ConvergenceError:
-            if i == len(attempts) - 1:
-                raise
-            continue
-        if i:
-            warnings.warn(
-                f"{fitter_class.__name__} did not converge with penalizer {penalizer} and tolerance 1e-07; "
-                f"fitted with penalizer {pen} and tolerance {tol:g} instead",
-                UserWarning,
-                stacklevel=3,
-            )
-        return fitted, {"penalizer": pen, "tol": tol}
-    raise AssertionError("unreachable")
-
-
-class CLVModel:
-    """BG/NBD for purchases and Gamma-Gamma for spend; discounted CLV (scikit-learn style).
-
-    Parameters
-    ----------
-    time_unit : {"days", "weeks"}
-        Unit of the summary the model is fitted on.
-    penalizer : float
-        L2 penalizer passed to both lifetimes fitters.
-    """
-
-    def __init__(self, time_unit: str = "days", penalizer: float = 0.0) -> None:
-        self.time_unit = time_unit
-        self.penalizer = penalizer
-
-    def fit(self, summary: pd.DataFrame) -> CLVModel:
-        """Fit BG/NBD on all customers and Gamma-Gamma on repeat buyers; returns ``self``."""
-        repeat = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
-        if len(repeat) < 2:
-            raise ValueError(
-                "fewer than two repeat buyers: BG/NBD and Gamma-Gamma cannot be fitted; "
-                "use a longer history (earlier first date or later as_of)"
-            )
-        self.bgf_, bg_fit = _fit_with_ladder(
-            BetaGeoFitter, self.penalizer, summary["frequency"], summary["recency"], summary["T"]
-        )
-        self.ggf_, gg_fit = _fit_with_ladder(GammaGammaFitter, self.penalizer, repeat["frequency"], repeat["monetary"])
-        self.fit_settings_ = {"bgnbd": bg_fit, "gamma_gamma": gg_fit}
-        self.params_ = {k: float(v) for k, v in self.bgf_.params_.items()}
-        self.spend_params_ = {k: float(v) for k, v in self.ggf_.params_.items()}
-        self.log_likelihood_ = bgnbd_log_likelihood(
-            self.params_, summary["frequency"], summary["recency"], summary["T"]
-        )
-        return self
-
-    def expected_purchases(self, t: float, summary: pd.DataFrame) -> np.ndarray:
-        """Expected repeat purchases in the next ``t`` time units, per customer."""
-        return np.asarray(
-            self.bgf_.conditional_expected_number_of_purchases_up_to_time(
-                t, summary["frequency"], summary["recency"], summary["T"]
-            ),
-            dtype=float,
-        )
-
-    def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
-        """Probability that each customer is still active."""
-        return np.asarray(
-            self.bgf_.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"]), dtype=float
-        )
-
-    def expected_spend(self, summary: pd.DataFrame) -> np.ndarray:
-        """Gamma-Gamma expected revenue per purchase (population mean for one-time buyers)."""
-        return np.asarray(
-            self.ggf_.conditional_expected_average_profit(
-                summary["frequency"], summary["monetary"].where(summary["frequency"] > 0, 0.0)
-            ),
-            dtype=float,
-        )
-
-    def clv(
-        self,
-        summary: pd.DataFrame,
-        months: int,
-        annual_discount_rate: float,
-        margin: float,
-        days_per_month: float = DAYS_PER_MONTH,
-    ) -> pd.DataFrame:
-        """Discounted CLV over ``months``: sum over months i of margin x spend x purchases_i / (1+d)^i.
-
-        ``purchases_i`` is the expected number of purchases in month i (months of
-        ``days_per_month`` days, 365.25/12 by default) and ``d = (1 + annual_discount_rate)^(1/12) - 1``
-        the monthly rate; cash flows are discounted at the end of their month. All months
-        are computed at once (lifetimes' own ``customer_lifetime_value`` loops over them).
-        """
-        unit = _unit_days(self.time_unit)
-        edges = np.arange(months + 1) * days_per_month / unit
-        cumulative = np.column_stack(
-            [self.expected_purchases(t, summary) if t > 0 else np.zeros(len(summary)) for t in edges]
-        )
-        monthly = np.diff(cumulative, axis=1)
-        d = (1 + annual_discount_rate) ** (1 / 12) - 1
-        discount = (1 + d) ** -np.arange(1, months + 1)
-        spend = self.expected_spend(summary)
-        return pd.DataFrame(
-            {
-                "expected_purchases": cumulative[:, -1],
-                "expected_spend": spend,
-                "clv": margin * spend * (monthly @ discount),
-            },
-            index=summary.index,
-        )
-
-
-def holdout_metrics(cal: pd.DataFrame, predicted: np.ndarray) -> dict[str, float]:
-    """Per-customer and aggregate error of predicted vs actual holdout purchases."""
-    actual = cal["frequency_holdout"].to_numpy()
-    err = predicted - actual
-    return {
-        "customers": int(len(cal)),
-        "actual_total": float(actual.sum()),
-        "predicted_total": float(predicted.sum()),
-        "aggregate_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
-        "mae": float(np.abs(err).mean()),
-        "rmse": float(np.sqrt((err**2).mean())),
-        "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
-    }
 
 
 def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
-    """Fitted parameters of both sub-models, with the BG/NBD log-likelihood, as a table."""
-    rows = [("BG/NBD", k, v) for k, v in card["bgnbd_params"].items()]
-    rows += [("Gamma-Gamma", k, v) for k, v in card["gamma_gamma_params"].items()]
-    rows.append(("BG/NBD", f"log-likelihood ({card['time_unit']})", card["log_likelihood"]))
-    rows += [
-        (name, setting, card["fit_settings"][key][setting])
-        for name, key in MODELS.items()
-        for setting in ("penalizer", "tol")
-    ]
-    return pd.DataFrame(rows, columns=["model", "parameter", "estimate"]).set_index(["model", "parameter"])
+    """Fitted parameters of the purchase and spend models with Hessian and bootstrap standard errors
+    and the bootstrap 95% interval, as a table."""
+    boot = card["bootstrap"]["parameters"]
+    rows = []
+    for model, key, errors, prefix in (
+        (card["purchase_model"], "purchase_params", "purchase_standard_errors", ""),
+        ("Gamma-Gamma", "spend_params", "spend_standard_errors", "gamma_gamma_"),
+    ):
+        for name, value in card[key].items():
+            b = boot.get(prefix + name, {})
+            rows.append(
+                (model, name, value, card[errors][name], b.get("bootstrap_se"), b.get("ci_low"), b.get("ci_high"))
+            )
+    columns = ["model", "parameter", "estimate", "hessian_se", "bootstrap_se", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=columns).set_index(["model", "parameter"])
 
 
 def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
@@ -295,23 +77,26 @@ def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_index(ascending=False)
 
 
+def top_customers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` customers of highest CLV, by pseudonymized id."""
+    columns = ["frequency", "recency", "T", "monetary", "p_alive", "expected_purchases", "expected_spend", "clv"]
+    return table.nlargest(n, "clv")[columns]
+
+
 @dataclass
 class CLVResult:
-    """The fitted model, the holdout check and the per-customer table."""
+    """The chosen model, the holdout check, the per-customer table and the diagnostics."""
 
     model: CLVModel
     holdout: pd.DataFrame
     holdout_metrics: dict[str, Any]
     table: pd.DataFrame
     model_card: dict[str, Any]
-
-
-def calibration_end(first: pd.Timestamp, observation_end: pd.Timestamp, holdout_fraction: float) -> pd.Timestamp:
-    """The day that ends calibration: the last ``holdout_fraction`` of the span is held out."""
-    if not 0 < holdout_fraction < 1:
-        raise ValueError(f"clv_holdout_fraction must lie strictly between 0 and 1, not {holdout_fraction}")
-    span_days = (observation_end - first.normalize()).days
-    return observation_end - pd.Timedelta(days=int(round(holdout_fraction * span_days)))
+    comparison: pd.DataFrame
+    tracking: pd.DataFrame
+    period_transactions: pd.DataFrame
+    matrices: dict[str, pd.DataFrame]
+    segments: pd.DataFrame
 
 
 def _require_finite(values: pd.Series | pd.DataFrame, what: str, model: CLVModel) -> None:
@@ -319,10 +104,36 @@ def _require_finite(values: pd.Series | pd.DataFrame, what: str, model: CLVModel
     bad = ~np.isfinite(values.to_numpy(dtype=float).reshape(len(values), -1))
     if bad.any():
         raise ValueError(
-            f"{what} are not finite for {int(bad.any(axis=1).sum())} customers with BG/NBD parameters "
-            f"{model.params_} (fit settings {model.fit_settings_}); the data do not identify the model: "
-            "try clv_time_unit 'weeks', a longer history or another clv_holdout_fraction"
+            f"{what} are not finite for {int(bad.any(axis=1).sum())} customers with "
+            f"{TRANSACTION_MODELS[model.model][0]} parameters {model.params_} (fit settings {model.fit_settings_}); "
+            "the data do not identify the model: try clv_time_unit 'weeks', a longer history, another "
+            "clv_holdout_fraction or another clv_model"
         )
+
+
+def choose_model(comparison: pd.DataFrame, requested: str) -> tuple[str, str]:
+    """The transaction model to use and why: the requested one, or with ``auto`` the one whose
+    holdout forecast has the lowest per-customer mean absolute error."""
+    usable = comparison[comparison["error"] == ""]
+    if requested != "auto":
+        if requested not in TRANSACTION_MODELS:
+            raise ValueError(f"clv_model {requested!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
+        if requested not in usable.index:
+            raise ValueError(
+                f"clv_model {requested!r} cannot be used on these data ({comparison.at[requested, 'error']}); "
+                "try clv_model: auto"
+            )
+        return requested, f"{TRANSACTION_MODELS[requested][0]} as set by clv_model"
+    if usable.empty:
+        raise ValueError(f"no transaction model could be fitted: {comparison['error'].to_dict()}")
+    ranked = usable.sort_values("mae", kind="stable")
+    best = ranked.index[0]
+    others = ", ".join(f"{ranked.at[m, 'label']} {ranked.at[m, 'mae']:.4f}" for m in ranked.index[1:])
+    return best, (
+        f"{ranked.at[best, 'label']}: lowest per-customer holdout MAE ({ranked.at[best, 'mae']:.4f}"
+        + (f" vs {others}" if others else "")
+        + f"); aggregate error {ranked.at[best, 'aggregate_error_pct']:+.1f}%"
+    )
 
 
 def fit_and_validate(
@@ -333,60 +144,135 @@ def fit_and_validate(
     horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
+    model: str = "bgnbd",
+    calibration_end_date: str | None = None,
+    segments: pd.Series | None = None,
+    bootstrap_samples: int = 50,
+    min_group_size: int = 10,
+    seed: int = 42,
 ) -> CLVResult:
-    """Validate on a calibration/holdout split, then refit on all data up to ``as_of`` for CLV."""
+    """Validate on a calibration/holdout split, then refit on all data up to ``as_of`` for CLV.
+
+    The calibration ends at ``calibration_end_date`` when given, else the last
+    ``holdout_fraction`` of the observed span is held out. Every transaction model is fitted on
+    the calibration period and scored on the holdout; ``model`` (or, with ``"auto"``, the best)
+    is then refitted on all data. ``segments`` (customer id -> segment) groups the bootstrap
+    intervals of mean CLV.
+    """
     end = pd.Timestamp(as_of).normalize()
-    cal_end = calibration_end(tx["ts"].min(), end, holdout_fraction)
+    cal_end = (
+        pd.Timestamp(calibration_end_date).normalize()
+        if calibration_end_date
+        else calibration_end(tx["ts"].min(), end, holdout_fraction)
+    )
+    if not tx["ts"].min().normalize() < cal_end < end:
+        raise ValueError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
     cal = calibration_holdout(tx, cal_end, end, time_unit)
-    cal_model = CLVModel(time_unit).fit(cal)
+    comparison, fitted = diagnostics.compare_models(cal, time_unit)
+    chosen, reason = choose_model(comparison, model)
+    cal_model = fitted[chosen]
     cal["predicted_holdout"] = cal_model.expected_purchases(cal["duration_holdout"].iloc[0], cal)
-    _require_finite(cal["predicted_holdout"], "predicted holdout purchases", cal_model)
     metrics = {
         "calibration_end": str(cal_end.date()),
         "holdout_end": str(end.date()),
+        "calibration_params": cal_model.params_,
+        "calibration_log_likelihood": cal_model.log_likelihood_,
+        "calibration_spend_params": cal_model.spend_params_,
         "calibration_fit_settings": cal_model.fit_settings_,
         **holdout_metrics(cal, cal["predicted_holdout"].to_numpy()),
     }
     summary = rfm_summary(tx, end, time_unit)
-    model = CLVModel(time_unit).fit(summary)
-    table = summary.join(model.clv(summary, horizon_months, annual_discount_rate, margin))
-    table.insert(4, "p_alive", model.p_alive(summary))
-    _require_finite(table[["p_alive", "clv"]], "P(alive) or CLV", model)
+    final = CLVModel(chosen, time_unit).fit(summary)
+    clv_args = {"months": horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
+    table = summary.join(final.clv(summary, **clv_args))
+    table.insert(4, "p_alive", final.p_alive(summary))
+    _require_finite(table[["p_alive", "clv"]], "P(alive) or CLV", final)
+    groups = segments.reindex(summary.index).fillna("unsegmented") if segments is not None else None
+    boot = diagnostics.bootstrap_intervals(
+        cal, summary, chosen, time_unit, clv_args, groups, min_group_size, bootstrap_samples, seed
+    )
+    segment_table = boot["segments"].merge(
+        table["clv"]
+        .groupby(groups if groups is not None else pd.Series("all", index=table.index))
+        .mean()
+        .rename("mean_clv")
+        .rename_axis("segment")
+        .reset_index(),
+        on="segment",
+    )
+    segment_table.loc[segment_table["suppressed"], "mean_clv"] = np.nan
+    segment_table = segment_table[["segment", "customers", "mean_clv", "ci_low", "ci_high", "suppressed"]]
     card = {
-        "model": "BG/NBD + Gamma-Gamma",
+        "purchase_model": TRANSACTION_MODELS[chosen][0],
+        "spend_model": "Gamma-Gamma",
+        "model_choice": {"requested": model, "chosen": chosen, "reason": reason},
         "library": "lifetimes",
         "time_unit": time_unit,
         "observation_end": str(end.date()),
         "customers": len(summary),
         "repeat_buyers": int((summary["frequency"] > 0).sum()),
-        "bgnbd_params": model.params_,
-        "fit_settings": model.fit_settings_,
-        "log_likelihood": model.log_likelihood_,
-        "gamma_gamma_params": model.spend_params_,
+        "purchase_params": final.params_,
+        "purchase_standard_errors": final.standard_errors_,
+        "spend_params": final.spend_params_,
+        "spend_standard_errors": final.spend_standard_errors_,
+        "log_likelihood": final.log_likelihood_,
+        "fit_settings": final.fit_settings_,
+        "spend_frequency_correlation": diagnostics.spend_correlation(summary),
         "holdout": metrics,
+        "model_comparison": comparison.reset_index().to_dict("records"),
+        "bootstrap": {
+            "samples": boot["samples"],
+            "failed": boot["failed"],
+            "seed": seed,
+            "holdout": boot["holdout"],
+            "parameters": boot["parameters"].to_dict("index"),
+        },
         "clv": {
             "horizon_months": horizon_months,
             "annual_discount_rate": annual_discount_rate,
             "margin": margin,
+            "time_unit": time_unit,
             "discounting": "monthly cash flows discounted at the end of each month at (1+annual)^(1/12)-1",
             "total": float(table["clv"].sum()),
             "mean": float(table["clv"].mean()),
         },
     }
-    return CLVResult(cal_model, cal, metrics, table, card)
+    return CLVResult(
+        model=cal_model,
+        holdout=cal,
+        holdout_metrics=metrics,
+        table=table,
+        model_card=card,
+        comparison=comparison,
+        tracking=diagnostics.tracking(tx, cal.index, cal_end, end, cal_model),
+        period_transactions=diagnostics.period_transactions(cal, cal_model),
+        matrices=diagnostics.frequency_recency_matrix(
+            final,
+            float(summary["T"].max()),
+            int(min(summary["frequency"].quantile(0.99), 50)),
+            diagnostics.monthly_horizon(time_unit),
+        ),
+        segments=segment_table,
+    )
 
 
 @stage("05_clv")
 def run_stage(
     run: RunFolder,
     as_of: str = "2017-12-31",
+    clv_model: str = "bgnbd",
     clv_time_unit: str = "days",
     clv_holdout_fraction: float = 0.25,
+    clv_calibration_end: str | None = None,
     clv_horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
+    clv_bootstrap_samples: int = 50,
+    min_group_size: int = 10,
+    seed: int = 42,
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
+    segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
     result = fit_and_validate(
         transactions_up_to(run, as_of),
         as_of,
@@ -395,14 +281,20 @@ def run_stage(
         clv_horizon_months,
         annual_discount_rate,
         margin,
+        model=clv_model,
+        calibration_end_date=clv_calibration_end,
+        segments=segments,
+        bootstrap_samples=clv_bootstrap_samples,
+        min_group_size=min_group_size,
+        seed=seed,
     )
     run.save("clv", result.table.reset_index())
     run.save("clv_model", result.model_card)
-    h = result.holdout_metrics
+    h, card = result.holdout_metrics, result.model_card
     run.record_stage(
         "05_clv",
-        f"mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; holdout purchases "
-        f"predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
+        f"{card['purchase_model']}: mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; "
+        f"holdout purchases predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
         f"({h['aggregate_error_pct']:+.1f}%)",
     )
     return result

@@ -24,11 +24,14 @@ DEFAULTS: dict[str, Any] = {
     "persona_categories": 5,
     "horizon_days": 90,
     "seed": 42,
+    "clv_model": "bgnbd",
     "clv_time_unit": "days",
     "clv_holdout_fraction": 0.25,
+    "clv_calibration_end": None,
     "clv_horizon_months": 12,
     "annual_discount_rate": 0.10,
     "margin": 1.0,
+    "clv_bootstrap_samples": 50,
 }
 
 
@@ -66,4 +69,6 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     if unknown:
         raise ParameterError(f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
     params["as_of"] = str(params["as_of"])
+    if params["clv_calibration_end"] is not None:
+        params["clv_calibration_end"] = str(params["clv_calibration_end"])
     return params

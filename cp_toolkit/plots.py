@@ -25,6 +25,9 @@ __all__ = [
     "roc_curves",
     "holdout_by_frequency",
     "clv_hist",
+    "clv_tracking",
+    "period_transactions",
+    "frequency_recency_heatmap",
     "persona_map",
 ]
 
@@ -173,13 +176,51 @@ def holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None, max_freq
     freq = holdout["frequency"].clip(upper=max_frequency)
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
     ax.plot(means.index, means["frequency_holdout"], marker="o", label="actual")
-    ax.plot(means.index, means["predicted_holdout"], marker="s", label="predicted (BG/NBD)")
+    ax.plot(means.index, means["predicted_holdout"], marker="s", label="predicted")
     ax.set(
         title="Calibration vs holdout purchases",
         xlabel=f"repeat purchases in calibration ({max_frequency}+ pooled)",
         ylabel="mean purchases in holdout",
     )
     ax.legend()
+    return ax
+
+
+def clv_tracking(tracking: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
+    """Weekly cumulative repeat transactions of the calibration cohort: actual and model."""
+    ax = _ax(ax)
+    ax.plot(tracking.index, tracking["actual"], label="actual")
+    ax.plot(tracking.index, tracking["predicted"], linestyle="--", label=f"{label} forecast")
+    end = tracking.index[~tracking["holdout"]].max()
+    ax.axvline(end, color="grey", linestyle=":", label=f"end of calibration (week {end})")
+    ax.set(
+        title="Tracking: cumulative repeat transactions",
+        xlabel="week since the cohort's first purchase",
+        ylabel="repeat transactions (cumulative)",
+    )
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend()
+    return ax
+
+
+def period_transactions(table: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
+    """Customers by repeat transactions in the calibration period: actual and expected by the model."""
+    ax = _ax(ax)
+    table.rename(columns={"expected": label}).plot.bar(ax=ax, rot=0)
+    ax.set(
+        title="Repeat transactions in calibration",
+        xlabel="repeat purchase periods",
+        ylabel="customers",
+    )
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    return ax
+
+
+def frequency_recency_heatmap(matrix: pd.DataFrame, title: str, unit: str, ax: Axes | None = None) -> Axes:
+    """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure."""
+    ax = _ax(ax, (8, 5))
+    sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
+    ax.set(title=title, xlabel=f"recency ({unit})", ylabel="repeat purchase periods (frequency)")
     return ax
 
 

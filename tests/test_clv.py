@@ -12,7 +12,13 @@ import pytest
 from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
 from lifetimes.utils import summary_data_from_transaction_data
 
-from cp_toolkit.clv import CLVModel, bgnbd_log_likelihood, calibration_holdout, rfm_summary
+from cp_toolkit import RunFolder, ensure
+from cp_toolkit.clv import CLVModel, calibration_holdout, choose_model, fit_and_validate, log_likelihood, rfm_summary
+from cp_toolkit.clv_diagnostics import period_transactions, tracking
+from cp_toolkit.clv_models import simulate_bgnbd, unique_rows
+from cp_toolkit.config import load_params
+
+from .conftest import ROOT
 
 DATASETS = os.path.join(os.path.dirname(lifetimes.__file__), "datasets")
 
@@ -60,7 +66,7 @@ def test_holdout_repeat_transactions(cdnow_sample) -> None:
 
 
 def test_bgnbd_published_parameters(paper_summary) -> None:
-    model = CLVModel("weeks").fit(paper_summary)
+    model = CLVModel("bgnbd", "weeks").fit(paper_summary)
     published = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
     for name, value in published.items():
         assert model.params_[name] == pytest.approx(value, rel=1e-3), name
@@ -74,20 +80,20 @@ def test_bgnbd_published_parameters(paper_summary) -> None:
 def test_log_likelihood_hand_computed() -> None:
     """x=0: L = (alpha/(alpha+T))^r.  x=1: L = r alpha^r [b/(a+b) (alpha+T)^-(r+1) + a/(a+b) (alpha+t_x)^-(r+1)]."""
     p = {"r": 0.5, "alpha": 2.0, "a": 1.0, "b": 3.0}
-    assert bgnbd_log_likelihood(p, [0], [0], [10]) == pytest.approx(0.5 * np.log(2.0 / 12.0))
+    assert log_likelihood("bgnbd", p, [0], [0], [10]) == pytest.approx(0.5 * np.log(2.0 / 12.0))
     one = 0.5 * 2.0**0.5 * (0.75 * 12.0**-1.5 + 0.25 * 6.0**-1.5)
-    assert bgnbd_log_likelihood(p, [1], [4], [10]) == pytest.approx(np.log(one))
-    assert bgnbd_log_likelihood(p, [0, 1], [0, 4], [10, 10]) == pytest.approx(0.5 * np.log(2.0 / 12.0) + np.log(one))
+    assert log_likelihood("bgnbd", p, [1], [4], [10]) == pytest.approx(np.log(one))
+    assert log_likelihood("bgnbd", p, [0, 1], [0, 4], [10, 10]) == pytest.approx(0.5 * np.log(2.0 / 12.0) + np.log(one))
 
 
 def test_clv_equals_lifetimes_loop(paper_summary) -> None:
-    model = CLVModel("days").fit(paper_summary)
+    model = CLVModel("bgnbd", "days").fit(paper_summary)
     monthly = 0.01
     ours = model.clv(paper_summary, 12, (1 + monthly) ** 12 - 1, 1.0, days_per_month=30)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = model.ggf_.customer_lifetime_value(
-            model.bgf_,
+        ref = model.spend_.customer_lifetime_value(
+            model.purchases_,
             paper_summary["frequency"],
             paper_summary["recency"],
             paper_summary["T"],
@@ -101,8 +107,11 @@ def test_clv_equals_lifetimes_loop(paper_summary) -> None:
 
 def test_no_repeat_buyers_is_a_clear_error() -> None:
     one_timers = pd.DataFrame({"frequency": [0.0, 0.0], "recency": [0.0, 0.0], "T": [5.0, 3.0], "monetary": [0.0, 0.0]})
-    with pytest.raises(ValueError, match="fewer than two repeat buyers"):
+    with pytest.raises(ValueError, match="fewer than two repeat buyers with positive spend"):
         CLVModel().fit(one_timers)
+    zero_spend = one_timers.assign(frequency=[2.0, 1.0], recency=[3.0, 2.0])
+    with pytest.raises(ValueError, match="fewer than two repeat buyers with positive spend"):
+        CLVModel().fit(zero_spend)
 
 
 def test_default_run_clv(cj_run) -> None:
@@ -112,3 +121,167 @@ def test_default_run_clv(cj_run) -> None:
     h = card["holdout"]
     assert h["calibration_end"] == "2017-10-01" and abs(h["aggregate_error_pct"]) < 5
     assert h["correlation"] > 0.7
+
+
+PUBLISHED_PARETO = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+
+
+def test_pareto_nbd_published_parameters(paper_summary) -> None:
+    """Fader & Hardie (2005), "A note on deriving the Pareto/NBD model": LL -9595.0 on CDNOW."""
+    model = CLVModel("pareto_nbd", "weeks").fit(paper_summary)
+    for name, value in PUBLISHED_PARETO.items():
+        assert model.params_[name] == pytest.approx(value, rel=1e-2), name
+    assert model.log_likelihood_ == pytest.approx(-9595.0, abs=0.1)
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_weighted_unique_rows_give_the_plain_fit(paper_summary, model: str) -> None:
+    """Fitting the 1,016 distinct (x, t_x, T) rows with weights = fitting all 2,357 customers."""
+    ours = CLVModel(model, "weeks").fit(paper_summary)
+    assert ours.fit_settings_["purchases"]["rows"] == len(unique_rows(paper_summary, ("frequency", "recency", "T")))
+    fitter = type(ours.purchases_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = fitter().fit(paper_summary["frequency"], paper_summary["recency"], paper_summary["T"], tol=1e-7)
+    for name, value in plain.params_.items():
+        assert ours.params_[name] == pytest.approx(value, rel=1e-4), name
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_fitted_parameters_maximize_our_log_likelihood(paper_summary, model: str) -> None:
+    """Our log-likelihood of each model peaks where lifetimes' fitter stopped."""
+    fitted = CLVModel(model, "weeks").fit(paper_summary)
+    x, tx, T = (paper_summary[c] for c in ("frequency", "recency", "T"))
+    best = log_likelihood(model, fitted.params_, x, tx, T)
+    for name in fitted.params_:
+        for step in (0.99, 1.01):
+            moved = {**fitted.params_, name: fitted.params_[name] * step}
+            assert log_likelihood(model, moved, x, tx, T) < best, (name, step)
+
+
+def test_hessian_standard_errors_match_our_likelihood(paper_summary) -> None:
+    """lifetimes' BG/NBD standard errors equal those of a finite-difference Hessian of our log-likelihood."""
+    model = CLVModel("bgnbd", "weeks").fit(paper_summary)
+    names = list(model.params_)
+    theta = np.log([model.params_[k] for k in names])
+    x, tx, T = (paper_summary[c] for c in ("frequency", "recency", "T"))
+
+    def ll(v: np.ndarray) -> float:
+        return log_likelihood("bgnbd", dict(zip(names, np.exp(v), strict=True)), x, tx, T)
+
+    h, n = 1e-4, len(theta)
+    hessian = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            e_i, e_j = np.eye(n)[i] * h, np.eye(n)[j] * h
+            hessian[i, j] = (
+                ll(theta + e_i + e_j) - ll(theta + e_i - e_j) - ll(theta - e_i + e_j) + ll(theta - e_i - e_j)
+            ) / (4 * h * h)
+    se = np.exp(theta) * np.sqrt(np.diag(np.linalg.inv(-hessian)))
+    for name, value in zip(names, se, strict=True):
+        assert model.standard_errors_[name] == pytest.approx(value, rel=0.02), name
+
+
+@pytest.fixture(scope="module")
+def paper_result(cdnow_sample):
+    return fit_and_validate(
+        cdnow_sample, "1998-06-30", "weeks", model="auto", calibration_end_date="1997-09-30", bootstrap_samples=20
+    )
+
+
+def test_tracking_reproduces_the_paper(cdnow_sample, paper_result) -> None:
+    """Fig. 4 of Fader, Hardie & Lee (2005): BG/NBD cumulative forecast ~4,171 at week 78 (actual 4,339)."""
+    cal = paper_result.holdout
+    bgnbd = CLVModel("bgnbd", "weeks").fit(cal)
+    track = tracking(cdnow_sample, cal.index, pd.Timestamp("1997-09-30"), pd.Timestamp("1998-06-30"), bgnbd)
+    assert track.loc[78, "predicted"] == pytest.approx(4_171, rel=0.01)
+    assert track.loc[78, "actual"] == 4_339
+    # actual repeat purchase days: those of the calibration by week 39, plus the holdout's by week 78
+    assert track.loc[39, "actual"] == cal["frequency"].sum() and not track.loc[39, "holdout"]
+    assert track.loc[78, "actual"] - track.loc[39, "actual"] == 1_882
+
+
+def test_auto_takes_the_lowest_holdout_error(paper_result) -> None:
+    comparison, card = paper_result.comparison, paper_result.model_card
+    assert set(comparison.index) == {"bgnbd", "mbgnbd", "pareto_nbd"} and (comparison["error"] == "").all()
+    best = comparison["mae"].idxmin()
+    assert card["model_choice"]["chosen"] == best == "pareto_nbd"
+    assert card["model_choice"]["reason"].startswith("Pareto/NBD: lowest per-customer holdout MAE")
+    assert comparison.loc["bgnbd", "log_likelihood"] == pytest.approx(-9582.43, abs=0.1)
+    assert choose_model(comparison, "mbgnbd") == ("mbgnbd", "MBG/NBD as set by clv_model")
+    with pytest.raises(ValueError, match="not one of"):
+        choose_model(comparison, "bg")
+
+
+def test_period_transactions_add_up(paper_result) -> None:
+    cal = paper_result.holdout
+    bgnbd = CLVModel("bgnbd", "weeks").fit(cal)
+    table = period_transactions(cal, bgnbd)
+    assert table["actual"].sum() == len(cal) == 2_357 and table.loc["0", "actual"] == (cal["frequency"] == 0).sum()
+    assert table["expected"].sum() == pytest.approx(len(cal))
+    # the BG/NBD paper's fig. 2: the model matches the histogram closely
+    assert (table["expected"] - table["actual"]).abs().max() < 40
+
+
+def test_bootstrap_is_deterministic_and_brackets_the_estimate(cdnow_sample, paper_result) -> None:
+    again = fit_and_validate(
+        cdnow_sample, "1998-06-30", "weeks", model="auto", calibration_end_date="1997-09-30", bootstrap_samples=20
+    )
+    assert again.model_card["bootstrap"] == paper_result.model_card["bootstrap"]
+    boot = paper_result.model_card["bootstrap"]
+    assert boot["samples"] == 20 and boot["failed"] == 0
+    for name, value in paper_result.model_card["purchase_params"].items():
+        assert boot["parameters"][name]["ci_low"] < value < boot["parameters"][name]["ci_high"], name
+    h = boot["holdout"]
+    assert h["predicted_ci_low"] < paper_result.holdout_metrics["predicted_total"] < h["predicted_ci_high"]
+
+
+def test_paper_profile_reproduces_the_published_tables(tmp_path) -> None:
+    """params/cdnow_paper.yaml end to end: clv_model.json holds the paper's calibration fit."""
+    run = RunFolder(tmp_path)
+    run.record_params(load_params(ROOT / "params" / "cdnow_paper.yaml", clv_bootstrap_samples=10))
+    card = ensure(run, "clv_model")
+    h = card["holdout"]
+    assert h["calibration_end"] == "1997-09-30" and h["customers"] == 2_357 and h["actual_total"] == 1_882
+    for name, value in {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}.items():
+        assert h["calibration_params"][name] == pytest.approx(value, rel=1e-3), name
+    assert h["calibration_log_likelihood"] == pytest.approx(-9582.43, abs=0.1)
+    assert h["calibration_fit_settings"]["spend"]["customers"] == 946  # the paper's repeat buyers
+    for name, value in {"p": 6.25, "q": 3.74, "v": 15.44}.items():
+        assert h["calibration_spend_params"][name] == pytest.approx(value, rel=5e-3), name
+    assert card["purchase_model"] == "BG/NBD" and card["time_unit"] == "weeks"
+
+
+@pytest.mark.parametrize("model", ["bgnbd", "mbgnbd", "pareto_nbd"])
+def test_last_rung_is_another_optimizer(paper_summary, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When every lifetimes attempt fails, Nelder-Mead on our log-likelihood finds the same optimum."""
+    reference = CLVModel(model, "weeks").fit(paper_summary)
+    fitter = type(reference.purchases_)
+
+    def fail(*args, **kwargs):
+        raise lifetimes.utils.ConvergenceError("forced")
+
+    monkeypatch.setattr(fitter, "fit", fail)
+    with pytest.warns(UserWarning, match="fitted with Nelder-Mead on our log-likelihood instead"):
+        rescued = CLVModel(model, "weeks").fit(paper_summary)
+    assert rescued.fit_settings_["purchases"]["optimizer"] == "Nelder-Mead (cp_toolkit)"
+    for name, value in reference.params_.items():
+        assert rescued.params_[name] == pytest.approx(value, rel=1e-3), name
+    assert rescued.log_likelihood_ == pytest.approx(reference.log_likelihood_, abs=1e-3)
+    assert np.isfinite(rescued.expected_purchases(39, paper_summary)).all()
+
+
+@pytest.mark.parametrize("time_unit", ["days", "weeks"])
+def test_summary_equals_lifetimes_on_simulated_customers(time_unit: str) -> None:
+    tx = simulate_bgnbd(3_000, {"r": 0.25, "alpha": 10.0, "a": 0.8, "b": 2.5}, seed=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = summary_data_from_transaction_data(
+            tx, "customer_id", "ts", monetary_value_col="amount", observation_period_end="2021-03-31",
+            freq="D", freq_multiplier=7 if time_unit == "weeks" else 1,
+        )  # fmt: skip
+    ours = rfm_summary(tx, "2021-03-31", time_unit)
+    assert len(ours) == len(ref) == 3_000 and (ours["frequency"] > 0).sum() > 1_000
+    pd.testing.assert_frame_equal(
+        ours.loc[ref.index], ref.rename(columns={"monetary_value": "monetary"}), check_names=False
+    )

@@ -80,8 +80,14 @@ def test_bgnbd_retry_ladder_on_a_boundary_optimum(uci) -> None:
     end = pd.Timestamp("2011-11-30")
     cal = calibration_holdout(tx, calibration_end(tx["ts"].min(), end, 0.25), end, "days")
     with pytest.warns(UserWarning, match="tolerance 1e-06 instead"):
-        model = CLVModel("days").fit(cal)
-    assert model.fit_settings_["bgnbd"] == {"penalizer": 0.0, "tol": 1e-6}
+        model = CLVModel("bgnbd", "days").fit(cal)
+    assert model.fit_settings_["purchases"] == {
+        "penalizer": 0.0,
+        "tol": 1e-6,
+        "optimizer": "lifetimes",
+        "rows": 2_062,
+        "customers": 3_317,
+    }
     assert model.params_["a"] < 1e-3 and model.params_["r"] == pytest.approx(0.7226, abs=1e-3)
     predicted = model.expected_purchases(91, cal)
     assert predicted.sum() == pytest.approx(3_306, abs=5) and cal["frequency_holdout"].sum() == 4_265
