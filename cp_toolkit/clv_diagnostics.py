@@ -75,13 +75,16 @@ def tracking(
     )
 
 
-def period_transactions(cal: pd.DataFrame, model: CLVModel, max_frequency: int = 7) -> pd.DataFrame:
+def period_transactions(cal: pd.DataFrame, model: CLVModel, max_frequency: int | None = None) -> pd.DataFrame:
     """Customers by number of repeat purchase periods in calibration: actual and expected.
 
     Expected counts sum each customer's model probability of ``n`` repeat purchases within their
-    own ``T``; the last row pools ``max_frequency`` and more. Pareto/NBD has no such function in
-    lifetimes and gets only the actual counts.
+    own ``T``; the last row pools ``max_frequency`` and more (default: 7 as in Fader, Hardie & Lee
+    2005, raised to the median frequency, at most 40, for frequent buyers). Pareto/NBD has no such
+    function in lifetimes and gets only the actual counts.
     """
+    if max_frequency is None:
+        max_frequency = int(np.clip(cal["frequency"].median(), 7, 40))
     n = np.arange(max_frequency)
     actual = np.bincount(np.minimum(cal["frequency"].astype(int), max_frequency), minlength=max_frequency + 1)
     out = pd.DataFrame({"actual": actual}, index=pd.Index([*map(str, n), f"{max_frequency}+"], name="repeat"))
@@ -149,8 +152,10 @@ def compare_models(cal: pd.DataFrame, time_unit: str) -> tuple[pd.DataFrame, dic
     for name, (label, _) in TRANSACTION_MODELS.items():
         row: dict[str, Any] = {"model": name, "label": label}
         try:
-            model = CLVModel(name, time_unit).fit(cal)
-            predicted = model.expected_purchases(duration, cal)
+            with warnings.catch_warnings():  # non-finite results are caught below and reported
+                warnings.simplefilter("ignore", RuntimeWarning)
+                model = CLVModel(name, time_unit).fit(cal)
+                predicted = model.expected_purchases(duration, cal)
             if not np.isfinite(predicted).all():
                 raise ValueError(f"{int((~np.isfinite(predicted)).sum())} holdout forecasts are not finite")
         except (ConvergenceError, ValueError, FloatingPointError) as err:

@@ -206,7 +206,7 @@ def clv_tracking(tracking: pd.DataFrame, label: str, ax: Axes | None = None) -> 
 def period_transactions(table: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
     """Customers by repeat transactions in the calibration period: actual and expected by the model."""
     ax = _ax(ax)
-    table.rename(columns={"expected": label}).plot.bar(ax=ax, rot=0)
+    table.rename(columns={"expected": label}).plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
     ax.set(
         title="Repeat transactions in calibration",
         xlabel="repeat purchase periods",
