@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 __all__ = ["ARTIFACTS", "DUCKDB_MEMORY_LIMIT", "RunFolder", "database", "parquet_sql"]
@@ -70,9 +71,21 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented UTF-8 JSON, numpy scalars included."""
+    """Write ``obj`` as indented UTF-8 JSON, numpy scalars included, NaN and infinity as null."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, default=_json_default, ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(_finite(obj), indent=2, default=_json_default, ensure_ascii=False, allow_nan=False)
+    path.write_text(text, encoding="utf-8")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinite numbers as ``None`` (strict JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 class RunFolder:

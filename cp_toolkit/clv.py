@@ -126,7 +126,7 @@ def choose_model(comparison: pd.DataFrame, requested: str) -> tuple[str, str]:
         return requested, f"{TRANSACTION_MODELS[requested][0]} as set by clv_model"
     if usable.empty:
         raise ValueError(f"no transaction model could be fitted: {comparison['error'].to_dict()}")
-    ranked = usable.sort_values("mae", kind="stable")
+    ranked = usable.assign(rank=usable["mae"].round(6)).sort_values("rank", kind="stable")  # ties: list order
     best = ranked.index[0]
     others = ", ".join(f"{ranked.at[m, 'label']} {ranked.at[m, 'mae']:.4f}" for m in ranked.index[1:])
     return best, (
@@ -168,6 +168,11 @@ def fit_and_validate(
     if not tx["ts"].min().normalize() < cal_end < end:
         raise ValueError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
     cal = calibration_holdout(tx, cal_end, end, time_unit)
+    if not cal["frequency_holdout"].sum():
+        raise ValueError(
+            f"no customer seen by {cal_end.date()} bought between then and {end.date()}: the holdout cannot "
+            "validate the model; use a later as_of or another clv_holdout_fraction or clv_calibration_end"
+        )
     comparison, fitted = diagnostics.compare_models(cal, time_unit)
     chosen, reason = choose_model(comparison, model)
     cal_model = fitted[chosen]

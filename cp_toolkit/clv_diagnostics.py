@@ -57,7 +57,7 @@ def tracking(
     first = days.groupby("customer_id", observed=True)["day"].min()
     repeats = np.sort(days.loc[days["day"] > days["customer_id"].map(first), "day"].to_numpy())
     start = first.min()
-    weeks = np.arange(1, (end - start).days // 7 + 2)
+    weeks = np.arange(1, ((end - start).days + 1) // 7 + 1)  # whole weeks up to the end of as_of
     week_end = start + pd.to_timedelta(7 * weeks - 1, unit="D")
     starts = first.value_counts()
     age = (week_end.to_numpy()[None, :] - starts.index.to_numpy()[:, None]) / pd.Timedelta(
@@ -197,7 +197,7 @@ def bootstrap_intervals(
     replacement, refits the transaction and spend models, and recomputes the aggregate holdout
     forecast, every parameter and the mean CLV per segment of the observed customers. The
     intervals are the 2.5th and 97.5th percentiles: they show the parameter uncertainty of the
-    forecasts. Replicates whose fit fails are counted and left out.
+    forecasts. Replicates whose fit fails or whose forecasts are not finite are counted and left out.
 
     Returns
     -------
@@ -206,6 +206,8 @@ def bootstrap_intervals(
         (bootstrap SE and interval per parameter), ``segments`` (mean CLV interval per segment,
         small segments suppressed) and ``samples`` / ``failed``.
     """
+    if samples < 2:
+        raise ValueError(f"clv_bootstrap_samples must be at least 2, not {samples}")
     rng = np.random.default_rng(seed)
     duration = cal["duration_holdout"].iloc[0]
     totals, params, means, failed = [], [], [], 0
@@ -218,9 +220,13 @@ def bootstrap_intervals(
         except (ConvergenceError, ValueError):
             failed += 1
             continue
-        totals.append(cal_fit.expected_purchases(duration, cal).sum())
-        params.append({**full_fit.params_, **{f"gamma_gamma_{k}": v for k, v in full_fit.spend_params_.items()}})
+        total = cal_fit.expected_purchases(duration, cal).sum()
         clv = full_fit.clv(summary, **clv_args)["clv"]
+        if not (np.isfinite(total) and np.isfinite(clv).all()):
+            failed += 1
+            continue
+        totals.append(total)
+        params.append({**full_fit.params_, **{f"gamma_gamma_{k}": v for k, v in full_fit.spend_params_.items()}})
         means.append(clv.groupby(segments).mean() if segments is not None else pd.Series({"all": clv.mean()}))
     if not totals:
         raise ValueError(f"all {samples} bootstrap refits failed; the intervals cannot be computed")

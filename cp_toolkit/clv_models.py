@@ -50,6 +50,8 @@ TRANSACTION_MODELS: dict[str, tuple[str, type]] = {
     "pareto_nbd": ("Pareto/NBD", ParetoNBDFitter),
 }
 PURCHASE_COLUMNS = ("frequency", "recency", "T")
+#: Fewest distinct (frequency, recency, T) rows a four-parameter purchase model is fitted on.
+MIN_DISTINCT_ROWS = 10
 SPEND_COLUMNS = ("frequency", "monetary")
 
 #: Time unit name -> days per unit.
@@ -294,9 +296,20 @@ class CLVModel:
             )
         fitter = TRANSACTION_MODELS[self.model][1]
         rows = unique_rows(summary, PURCHASE_COLUMNS)
+        if len(rows) < MIN_DISTINCT_ROWS:
+            raise ValueError(
+                f"only {len(rows)} distinct (frequency, recency, T) among {len(summary)} customers: the purchase "
+                f"model cannot be identified (it needs {MIN_DISTINCT_ROWS}); use a longer or more varied history"
+            )
         self.purchases_, purchase_fit = _fit_with_ladder(fitter, self.penalizer, rows, PURCHASE_COLUMNS)
         spend_rows = unique_rows(repeat, SPEND_COLUMNS)
         self.spend_, spend_fit = _fit_with_ladder(GammaGammaFitter, self.penalizer, spend_rows, SPEND_COLUMNS)
+        if self.spend_.params_["q"] <= 1:
+            raise ValueError(
+                f"Gamma-Gamma q = {self.spend_.params_['q']:.3f} <= 1: spend per purchase is so heavy-tailed that "
+                "its mean is infinite and CLV is meaningless; set aside extreme amounts (outlier_iqr_k) or check "
+                "the amount column"
+            )
         self.fit_settings_ = {"purchases": purchase_fit, "spend": spend_fit}
         self.params_ = {k: float(v) for k, v in self.purchases_.params_.items()}
         self.spend_params_ = {k: float(v) for k, v in self.spend_.params_.items()}
@@ -378,7 +391,7 @@ def holdout_metrics(cal: pd.DataFrame, predicted: np.ndarray) -> dict[str, float
         "customers": int(len(cal)),
         "actual_total": float(actual.sum()),
         "predicted_total": float(predicted.sum()),
-        "aggregate_error_pct": float(100 * (predicted.sum() - actual.sum()) / max(actual.sum(), 1e-12)),
+        "aggregate_error_pct": float(100 * (predicted.sum() - actual.sum()) / actual.sum()) if actual.sum() else np.nan,
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err**2).mean())),
         "correlation": float(np.corrcoef(predicted, actual)[0, 1]),

@@ -285,3 +285,41 @@ def test_summary_equals_lifetimes_on_simulated_customers(time_unit: str) -> None
     pd.testing.assert_frame_equal(
         ours.loc[ref.index], ref.rename(columns={"monetary_value": "monetary"}), check_names=False
     )
+
+
+def test_tracking_stops_at_the_last_whole_week(cdnow_sample, paper_result) -> None:
+    cal = paper_result.holdout
+    end = pd.Timestamp("1998-06-20")
+    track = tracking(cdnow_sample, cal.index, pd.Timestamp("1997-09-30"), end, paper_result.model)
+    assert track["week_end"].max() <= end and track.index.max() == 76
+
+
+def test_degenerate_data_get_clear_errors() -> None:
+    """Heavy-tailed spend (Gamma-Gamma q <= 1), identical customers, an empty holdout."""
+    heavy = simulate_bgnbd(600, {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}, seed=2)
+    heavy["amount"] = np.random.default_rng(0).pareto(0.5, len(heavy)) * 10 + 0.01
+    with pytest.raises(ValueError, match=r"Gamma-Gamma q = 0\.\d+ <= 1"):
+        CLVModel().fit(rfm_summary(heavy, "2021-06-24"))
+    days = ["2020-01-01", "2020-02-01", "2020-04-01"]
+    same = pd.DataFrame(
+        {"customer_id": np.repeat([f"c{i}" for i in range(50)], 3), "ts": pd.to_datetime(days * 50), "amount": 5.0}
+    )
+    with pytest.raises(ValueError, match=r"only 1 distinct \(frequency, recency, T\)"):
+        CLVModel().fit(rfm_summary(same, "2020-06-30"))
+    with pytest.raises(ValueError, match="no customer seen by 2020-05-15 bought between then and 2020-06-30"):
+        fit_and_validate(same, "2020-06-30", calibration_end_date="2020-05-15")
+
+
+def test_model_cards_are_strict_json(tmp_path, paper_result) -> None:
+    """NaN (e.g. Pareto/NBD has no Hessian standard errors) is written as null."""
+    import json
+
+    card = {**paper_result.model_card, "extra": [float("nan"), np.float64("inf")]}
+    run = RunFolder(tmp_path)
+    run.save("clv_model", card)
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    loaded = json.loads(run.file("clv_model").read_text(), parse_constant=refuse)
+    assert loaded["extra"] == [None, None] and loaded["purchase_standard_errors"]["r"] is None
