@@ -29,6 +29,10 @@ __all__ = [
     "period_transactions",
     "frequency_recency_heatmap",
     "persona_map",
+    "cluster_selection",
+    "lift_heatmap",
+    "pca_scatter",
+    "migration_heatmap",
 ]
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -249,4 +253,47 @@ def persona_map(cards: list[dict[str, Any]], ax: Axes | None = None) -> Axes:
         xlabel="mean churn probability",
         ylabel="mean CLV",
     )
+    return ax
+
+
+def cluster_selection(scores: pd.DataFrame, k: int, ax: Axes | None = None) -> Axes:
+    """Silhouette (left axis) and inertia (right axis, the elbow) by number of clusters; the chosen k marked."""
+    ax = _ax(ax)
+    ax.plot(scores.index, scores["silhouette"], marker="o", color="C0", label="silhouette")
+    ax.axvline(k, color="grey", linestyle=":", label=f"chosen k = {k}")
+    ax.set(title="Choosing k", xlabel="number of clusters k", ylabel="silhouette (higher is better)")
+    right = ax.twinx()
+    right.plot(scores.index, scores["inertia"], marker="s", color="C1", label="inertia (elbow)")
+    right.set_ylabel("inertia (within-cluster sum of squares)")
+    lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
+    return ax
+
+
+def lift_heatmap(lift: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale."""
+    ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
+    shown = lift[~lift["suppressed"]].set_index("cluster").drop(columns=["customers", "customer_share", "suppressed"])
+    sns.heatmap(np.log2(shown.astype(float)), annot=shown.astype(float), fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
+                cbar_kws={"label": "log2 lift"})  # fmt: skip
+    ax.set(title="Cluster profiles: mean relative to all customers", xlabel="feature", ylabel="cluster")
+    return ax
+
+
+def pca_scatter(view: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Customers on the first two principal components of the clustering features, by cluster."""
+    ax = _ax(ax, (7, 5))
+    sns.scatterplot(data=view.assign(cluster="C" + (view["cluster"] + 1).astype(str)), x="pc1", y="pc2",
+                    hue="cluster", s=8, alpha=0.5, ax=ax)  # fmt: skip
+    ax.set(title="Clusters on two principal components", xlabel="principal component 1", ylabel="principal component 2")
+    return ax
+
+
+def migration_heatmap(shares: pd.DataFrame | None, ax: Axes | None = None) -> Axes:
+    """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed."""
+    ax = _ax(ax, (9, 6))
+    if shares is None or shares.empty:
+        return _no_data(ax, "no earlier run to compare with")
+    sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row"})
+    ax.set(title="Segment migration since the previous run", xlabel="segment now", ylabel="segment in the earlier run")
     return ax

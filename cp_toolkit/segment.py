@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .artifacts import RunFolder
+from .artifacts import ARTIFACTS, RunFolder
+from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .features import customer_features
 from .pipeline import stage, transactions_up_to
 from .privacy import suppress_small_groups
@@ -19,6 +21,8 @@ __all__ = [
     "rfm_scores",
     "rfm_segment",
     "segment_summary",
+    "migration",
+    "find_previous_run",
     "SegmentResult",
     "run_stage",
 ]
@@ -119,6 +123,74 @@ def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_si
     return suppress_small_groups(out, "customers", min_group_size)
 
 
+def migration(previous: pd.DataFrame, current: pd.DataFrame, min_group_size: int) -> dict[str, pd.DataFrame]:
+    """Moves between segments from an earlier run to this one.
+
+    Parameters
+    ----------
+    previous, current : DataFrame
+        Indexed by ``customer_id``, with ``rfm_segment`` and ``monetary`` (revenue to date).
+    min_group_size : int
+        Cells (and segments) with fewer customers are blanked in the tables meant for reports.
+
+    Returns
+    -------
+    dict of DataFrame
+        ``counts``: customers from (rows; ``(new)`` = not in the earlier run) to (columns;
+        ``(lapsed)`` = not in this run), unsuppressed, for checks only; ``shown``: the same with
+        small cells blanked; ``row_shares``: each row as shares of the earlier segment (blank where
+        the count is); ``revenue``: revenue to date, as of the earlier run, of the customers in each
+        move (this run's for new customers), blanked alike; ``flows``: per segment, customers who
+        stayed, entered, left, were new or lapsed.
+    """
+    ids = previous.index.union(current.index)
+    before = previous["rfm_segment"].reindex(ids).fillna("(new)").rename("from")
+    after = current["rfm_segment"].reindex(ids).fillna("(lapsed)").rename("to")
+    value = previous["monetary"].reindex(ids).fillna(current["monetary"].reindex(ids))
+    counts = pd.crosstab(before, after)
+    revenue = pd.crosstab(before, after, values=value, aggfunc="sum").reindex_like(counts).fillna(0.0)
+    small = counts < min_group_size
+    shown = counts.astype("float64").mask(small)
+    segments = sorted(set(before) | set(after))
+    flows = pd.DataFrame(
+        {
+            "earlier": [int((before == s).sum()) for s in segments],
+            "now": [int((after == s).sum()) for s in segments],
+            "stayed": [int(((before == s) & (after == s)).sum()) for s in segments],
+            "entered": [int(((before != s) & (after == s)).sum()) for s in segments],
+            "left": [int(((before == s) & (after != s)).sum()) for s in segments],
+            "new": [int(((before == "(new)") & (after == s)).sum()) for s in segments],
+            "lapsed": [int(((before == s) & (after == "(lapsed)")).sum()) for s in segments],
+        },
+        index=pd.Index(segments, name="segment"),
+    ).drop(index=["(new)", "(lapsed)"], errors="ignore")
+    flows = flows.astype("float64").mask(flows < min_group_size)
+    return {
+        "counts": counts,
+        "shown": shown,
+        "row_shares": counts.div(counts.sum(axis=1), axis=0).mask(small),
+        "revenue": revenue.mask(small),
+        "flows": flows,
+    }
+
+
+def find_previous_run(run: RunFolder, as_of: str, path: str | None) -> RunFolder | None:
+    """The earlier run to compare with: ``path`` (relative paths from the folder that holds this run),
+    else the previous month end's run of the same profile beside this one (``<date>_<profile>``),
+    when it has segments."""
+    if path:
+        folder = Path(path) if Path(path).is_absolute() else run.path.parent / path
+        if not (folder / "data" / ARTIFACTS["segments"]).is_file():
+            raise FileNotFoundError(f"previous_run {path}: {folder} has no segments; run stage 03 there first")
+        return RunFolder(folder)
+    date, _, profile = run.path.name.partition("_")
+    if date != str(as_of) or not profile:
+        return None
+    earlier = (pd.Timestamp(as_of).replace(day=1) - pd.Timedelta(days=1)).date()
+    folder = run.path.parent / f"{earlier}_{profile}"
+    return RunFolder(folder) if (folder / "data" / ARTIFACTS["segments"]).is_file() else None
+
+
 @dataclass
 class SegmentResult:
     """Features, segments and the segment summary of one run."""
@@ -127,22 +199,60 @@ class SegmentResult:
     segments: pd.DataFrame
     summary: pd.DataFrame
     grid: pd.DataFrame
+    clusters: BehaviourClusters
+    lift: pd.DataFrame
+    cluster_names: dict[str, str]
+    pca: pd.DataFrame
+    migration: dict[str, pd.DataFrame]
+    previous_as_of: str | None
 
 
 @stage("03_segmentation")
-def run_stage(run: RunFolder, as_of: str = "2017-12-31", min_group_size: int = 10) -> SegmentResult:
-    """Stage 03: write ``features.parquet`` and ``segments.parquet``."""
+def run_stage(
+    run: RunFolder,
+    as_of: str = "2017-12-31",
+    min_group_size: int = 10,
+    seed: int = 42,
+    previous_run: str | None = None,
+) -> SegmentResult:
+    """Stage 03: write ``features.parquet`` and ``segments.parquet`` (RFM segment and behavioural
+    cluster of every customer); compare with the previous run when there is one."""
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
     scores = rfm_scores(features)
     segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"]))
+    behaviour = features[CLUSTER_FEATURES]
+    clusters = BehaviourClusters(random_state=seed).fit(behaviour)
+    labels = cluster_labels(pd.Series(clusters.labels_, index=features.index))
+    lift = lift_table(behaviour, pd.Series(clusters.labels_, index=features.index), min_group_size)
+    names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
+    segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna("(small cluster)"))
     run.save("features", features.reset_index())
     run.save("segments", segments.reset_index())
     summary = segment_summary(segments, features, min_group_size)
+    earlier = find_previous_run(run, as_of, previous_run)
+    moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
+    if earlier is not None:
+        before = earlier.load("segments").set_index("customer_id")
+        before = before.join(earlier.load("features").set_index("customer_id")["monetary"])
+        moves = migration(before, segments.join(features["monetary"]), min_group_size)
     shown = summary[~summary["suppressed"]]
     top = f"{shown.index[0]} ({shown['revenue_share'].iloc[0]:.0%})" if len(shown) else "all suppressed"
     run.record_stage(
         "03_segmentation",
-        f"{len(features):,} customers in {summary.shape[0]} RFM segments; largest revenue share: {top}",
+        f"{len(features):,} customers in {summary.shape[0]} RFM segments; largest revenue share: {top}; "
+        f"{clusters.k_} behavioural clusters (silhouette {clusters.scores_.loc[clusters.k_, 'silhouette']:.2f}, "
+        f"bootstrap ARI {clusters.stability_['ari_mean']:.2f})",
     )
-    return SegmentResult(features, segments, summary, rf_grid(segments, min_group_size))
+    return SegmentResult(
+        features,
+        segments,
+        summary,
+        rf_grid(segments, min_group_size),
+        clusters,
+        lift,
+        names,
+        clusters.pca_view(behaviour),
+        moves,
+        earlier.params.get("as_of") if earlier is not None else None,
+    )

@@ -1,0 +1,82 @@
+"""Behavioural clusters recover planted groups, deterministically; migration between two months adds up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from cp_toolkit import RunFolder, ensure
+from cp_toolkit.cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
+from cp_toolkit.segment import migration, run_stage
+
+
+def planted(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three groups of 300 customers whose behaviour differs by factors of 2.5 to 20 per feature."""
+    rng = np.random.default_rng(seed)
+    centres = np.log([[10, 30, 3000, 100, 3, 700], [300, 2, 60, 30, 3, 100], [60, 3, 2000, 700, 60, 700]])
+    truth = np.repeat([0, 1, 2], 300)
+    values = np.exp(centres[truth] + rng.normal(0, 0.25, (len(truth), len(CLUSTER_FEATURES))))
+    return pd.DataFrame(values, columns=CLUSTER_FEATURES), truth
+
+
+def test_recovers_planted_groups() -> None:
+    X, truth = planted()
+    model = BehaviourClusters(n_bootstrap=5).fit(X)
+    assert model.k_ == 3
+    assert adjusted_rand_score(truth, model.labels_) >= 0.9
+    assert model.stability_["ari_mean"] >= 0.9 and model.agreement_ >= 0.9
+    assert model.scores_["silhouette"].idxmax() == 3 and list(model.scores_.index) == list(range(2, 9))
+
+
+def test_deterministic_under_a_seed() -> None:
+    X, _ = planted(1)
+    one, two = (BehaviourClusters(n_bootstrap=3, random_state=7).fit(X) for _ in range(2))
+    assert (one.labels_ == two.labels_).all() and one.stability_ == two.stability_
+    pd.testing.assert_frame_equal(one.scores_, two.scores_)
+
+
+def test_lift_profiles_and_suppression() -> None:
+    X, truth = planted()
+    lift = lift_table(X, pd.Series(truth), min_group_size=301)
+    assert lift["suppressed"].all() and lift["frequency"].isna().all()  # every group has 300 < 301
+    lift = lift_table(X, pd.Series(truth), min_group_size=10).set_index("cluster")
+    assert lift.loc["C1", "frequency"] > 1.5 > 0.5 > lift.loc["C2", "frequency"]
+    assert lift["customers"].sum() == 900 and lift["customer_share"].sum() == pytest.approx(1)
+
+
+def test_migration_rows_add_up_to_the_earlier_counts() -> None:
+    before = pd.DataFrame(
+        {"rfm_segment": ["A"] * 12 + ["B"] * 5 + ["C"] * 3, "monetary": 10.0}, index=[f"c{i}" for i in range(20)]
+    )
+    after = pd.DataFrame(
+        {"rfm_segment": ["A"] * 10 + ["B"] * 7 + ["A"] * 4, "monetary": 20.0},
+        index=[f"c{i}" for i in range(17)] + ["n1", "n2", "n3", "n4"],
+    )
+    m = migration(before, after, min_group_size=3)
+    counts = m["counts"]
+    assert counts.drop(index="(new)").sum(axis=1).to_dict() == {"A": 12, "B": 5, "C": 3}
+    assert counts.loc["(new)", "A"] == 4 and counts.loc["C", "(lapsed)"] == 3
+    flows = m["flows"].loc["A"]
+    assert flows[["earlier", "now", "stayed", "entered", "new"]].tolist() == [12, 14, 10, 4, 4]
+    assert flows[["left", "lapsed"]].isna().all()  # 2 and 0 customers, under 3: blank
+    assert np.isnan(m["shown"].loc["A", "B"]) and m["shown"].loc["A", "A"] == 10  # 2 moves < 3: blank
+    assert m["revenue"].loc["(new)", "A"] == 80.0 and m["revenue"].loc["A", "A"] == 100.0
+
+
+def test_two_consecutive_months_show_the_migration(tmp_path) -> None:
+    november = RunFolder(tmp_path / "2017-11-30_default")
+    november.record_params({"as_of": "2017-11-30"})
+    earlier = ensure(november, "segments")
+    december = RunFolder(tmp_path / "2017-12-31_default")
+    december.record_params({"as_of": "2017-12-31"})
+    ensure(december, "orders")
+    result = run_stage(december, as_of="2017-12-31")
+    assert result.previous_as_of == "2017-11-30"
+    counts = result.migration["counts"]
+    by_segment = earlier["rfm_segment"].value_counts()
+    assert counts.drop(index="(new)", errors="ignore").sum(axis=1).to_dict() == by_segment.to_dict()
+    assert counts.sum().sum() == len(result.segments)  # no one lapses: the data keep every customer
+    shown = result.migration["shown"]
+    assert (shown.isna() == (counts < 10)).all().all()
