@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,7 +205,7 @@ class SegmentResult:
     cluster_names: dict[str, str]
     pca: pd.DataFrame
     migration: dict[str, pd.DataFrame]
-    previous_as_of: str | None
+    migration_note: str
 
 
 @stage("03_segmentation")
@@ -232,10 +233,21 @@ def run_stage(
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
+    note = "no earlier run found: run the previous month end first, or set previous_run"
     if earlier is not None:
         before = earlier.load("segments").set_index("customer_id")
         before = before.join(earlier.load("features").set_index("customer_id")["monetary"])
-        moves = migration(before, segments.join(features["monetary"]), min_group_size)
+        common = before.index.isin(segments.index).mean()
+        if common < 0.5:
+            note = (
+                f"only {common:.0%} of the customers of the run as of {earlier.params.get('as_of')} appear in this "
+                "one: the runs used different pseudonymization keys (set CP_TOOLKIT_PSEUDONYM_KEY or "
+                "CP_TOOLKIT_PSEUDONYM_KEY_FILE for every run), so no migration is shown"
+            )
+            warnings.warn(note, UserWarning, stacklevel=3)
+        else:
+            moves = migration(before, segments.join(features["monetary"]), min_group_size)
+            note = f"compared with the run as of {earlier.params.get('as_of')} ({earlier.path.name})"
     shown = summary[~summary["suppressed"]]
     top = f"{shown.index[0]} ({shown['revenue_share'].iloc[0]:.0%})" if len(shown) else "all suppressed"
     run.record_stage(
@@ -254,5 +266,5 @@ def run_stage(
         names,
         clusters.pca_view(behaviour),
         moves,
-        earlier.params.get("as_of") if earlier is not None else None,
+        note,
     )

@@ -73,10 +73,27 @@ def test_two_consecutive_months_show_the_migration(tmp_path) -> None:
     december.record_params({"as_of": "2017-12-31"})
     ensure(december, "orders")
     result = run_stage(december, as_of="2017-12-31")
-    assert result.previous_as_of == "2017-11-30"
+    assert result.migration_note == "compared with the run as of 2017-11-30 (2017-11-30_default)"
     counts = result.migration["counts"]
     by_segment = earlier["rfm_segment"].value_counts()
     assert counts.drop(index="(new)", errors="ignore").sum(axis=1).to_dict() == by_segment.to_dict()
     assert counts.sum().sum() == len(result.segments)  # no one lapses: the data keep every customer
     shown = result.migration["shown"]
     assert (shown.isna() == (counts < 10)).all().all()
+
+
+def test_runs_with_different_keys_show_no_migration(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pseudonyms of two keys never match: the stage says so instead of showing everyone as lapsed."""
+    from cp_toolkit import segment
+
+    earlier = RunFolder(tmp_path / "2017-11-30_default")
+    earlier.record_params({"as_of": "2017-11-30"})
+    ensure(earlier, "segments")
+    december = RunFolder(tmp_path / "2017-12-31_default")
+    december.record_params({"as_of": "2017-12-31"})
+    ensure(december, "orders")
+    renamed = earlier.load("segments").assign(customer_id=lambda d: "x" + d["customer_id"])
+    earlier.save("segments", renamed)
+    with pytest.warns(UserWarning, match="different pseudonymization keys"):
+        result = segment.run_stage(december, as_of="2017-12-31")
+    assert result.migration == {} and result.migration_note.startswith("only 0% of the customers")
