@@ -165,7 +165,7 @@ def migration(previous: pd.DataFrame, current: pd.DataFrame, min_group_size: int
         },
         index=pd.Index(segments, name="segment"),
     ).drop(index=["(new)", "(lapsed)"], errors="ignore")
-    flows = flows.astype("float64").mask(flows < min_group_size)
+    flows = flows.mask(flows < min_group_size).astype("Int64")
     return {
         "counts": counts,
         "shown": shown,
