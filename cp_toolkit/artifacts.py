@@ -28,6 +28,7 @@ ARTIFACTS: dict[str, str] = {
     "quality": "quality.json",
     "features": "features.parquet",
     "segments": "segments.parquet",
+    "tags": "tags.parquet",
     "predictions": "predictions.parquet",
     "prediction_metrics": "prediction_metrics.json",
     "clv": "clv.parquet",

@@ -5,15 +5,18 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .artifacts import ARTIFACTS, RunFolder
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
+from .eda import category_spend
 from .features import customer_features
-from .pipeline import stage, transactions_up_to
+from .pipeline import ensure, stage, transactions_up_to
 from .privacy import suppress_small_groups
+from .tags import build_tags, load_definitions, tag_coverage
 
 __all__ = [
     "RFM_SEGMENTS",
@@ -206,6 +209,9 @@ class SegmentResult:
     pca: pd.DataFrame
     migration: dict[str, pd.DataFrame]
     migration_note: str
+    tags: pd.DataFrame
+    tag_coverage: pd.DataFrame
+    tag_definitions: dict[str, Any]
 
 
 @stage("03_segmentation")
@@ -215,9 +221,11 @@ def run_stage(
     min_group_size: int = 10,
     seed: int = 42,
     previous_run: str | None = None,
+    tag_definitions: str | None = None,
 ) -> SegmentResult:
-    """Stage 03: write ``features.parquet`` and ``segments.parquet`` (RFM segment and behavioural
-    cluster of every customer); compare with the previous run when there is one."""
+    """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural
+    cluster of every customer) and ``tags.parquet`` (rules in ``tag_definitions``, default the
+    packaged ``tags.yaml``); compare with the previous run when there is one."""
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
     scores = rfm_scores(features)
@@ -230,6 +238,11 @@ def run_stage(
     segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna("(small cluster)"))
     run.save("features", features.reset_index())
     run.save("segments", segments.reset_index())
+    rules = load_definitions(tag_definitions)
+    lines = transactions_up_to(run, as_of)
+    spend = category_spend(lines, ensure(run, "products"))
+    tags = build_tags(features, orders, spend, as_of, rules, lines, ensure(run, "campaigns"))
+    run.save("tags", tags)
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
@@ -267,4 +280,7 @@ def run_stage(
         clusters.pca_view(behaviour),
         moves,
         note,
+        tags,
+        tag_coverage(tags, len(features), min_group_size),
+        rules,
     )

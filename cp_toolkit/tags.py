@@ -1,0 +1,174 @@
+"""Customer tags: a long table (customer_id, tag_group, tag, value, as_of) built from rules in a
+versioned YAML (``cp_toolkit/tags.yaml`` by default)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .privacy import suppress_small_groups
+
+__all__ = ["DEFAULT_DEFINITIONS", "build_tags", "load_definitions", "tag_coverage"]
+
+#: The packaged tag definitions.
+DEFAULT_DEFINITIONS = "tags.yaml"
+
+
+def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
+    """Tag rules from ``path``, or the packaged :data:`DEFAULT_DEFINITIONS`; ``version`` is required."""
+    text = (
+        Path(path).read_text(encoding="utf-8")
+        if path
+        else resources.files("cp_toolkit").joinpath(DEFAULT_DEFINITIONS).read_text(encoding="utf-8")
+    )
+    rules = yaml.safe_load(text)
+    if not isinstance(rules, dict) or "version" not in rules:
+        raise ValueError(f"{path or DEFAULT_DEFINITIONS}: tag definitions need a 'version' and one entry per tag group")
+    return rules
+
+
+def _long(group: str, tag: pd.Series, value: pd.Series) -> pd.DataFrame:
+    """One tag group as long rows (customers without a tag are left out)."""
+    keep = tag.notna()
+    return pd.DataFrame(
+        {"customer_id": tag.index[keep], "tag_group": group, "tag": tag[keep].astype(str), "value": value[keep]}
+    )
+
+
+def _value_tier(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    values = features[rule.get("column", "monetary")]
+    quantile = values.rank(pct=True, method="average")
+    tiers = sorted(rule["tiers"].items(), key=lambda kv: kv[1])
+    tag = pd.Series(tiers[0][0], index=features.index)
+    for name, start in tiers[1:]:
+        tag = tag.mask(quantile > start, name)
+    return _long("value_tier", tag, values.astype(float))
+
+
+def _lifecycle(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    recency, tenure = features["recency_days"], features["tenure_days"]
+    tag = np.select(
+        [
+            tenure <= rule["new_within_days"],
+            recency <= rule["active_within_days"],
+            recency <= rule["at_risk_within_days"],
+        ],
+        ["new", "active", "at risk"],
+        "lapsed",
+    )
+    return _long("lifecycle", pd.Series(tag, index=features.index), recency.astype(float))
+
+
+def _favourite_category(spend: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    if spend.empty:
+        return _long("favourite_category", pd.Series(dtype=object), pd.Series(dtype=float))
+    known = spend[spend["category"] != "unknown"]
+    share = known["revenue"] / known.groupby("customer_id")["revenue"].transform("sum")
+    top = known.assign(share=share).sort_values(["customer_id", "share"], ascending=[True, False])
+    top = top.drop_duplicates("customer_id").set_index("customer_id")
+    top = top[top["share"] >= rule.get("min_share", 0.0)]
+    return _long("favourite_category", top["category"], top["share"])
+
+
+def _share_tag(orders: pd.DataFrame, flag: pd.Series, group: str, tag: str, rule: dict[str, Any]) -> pd.DataFrame:
+    share = flag.groupby(orders["customer_id"], observed=True).mean()
+    yes = share >= rule["min_share"]
+    return _long(group, pd.Series(np.where(yes, tag, None), index=share.index), share.astype(float))
+
+
+def _channel_preference(orders: pd.DataFrame, lines: pd.DataFrame | None, rule: dict[str, Any]) -> pd.DataFrame:
+    if lines is None or "channel" not in lines.columns or lines["channel"].nunique() < 2:
+        return _long("channel_preference", pd.Series(dtype=object), pd.Series(dtype=float))
+    per_order = lines.drop_duplicates(["customer_id", "order_id"])
+    counts = per_order.groupby(["customer_id", "channel"], observed=True).size()
+    share = counts / counts.groupby(level=0).transform("sum")
+    top = share.sort_values(ascending=False).groupby(level=0).head(1).reset_index(level=1)
+    tag = top["channel"].where(top[0] >= rule["min_share"], "mixed")
+    return _long("channel_preference", tag, top[0].astype(float))
+
+
+def _campaign_responder(campaigns: pd.DataFrame | None) -> pd.DataFrame:
+    if campaigns is None or campaigns.empty or campaigns["response"].isna().all():
+        return _long("campaign_responder", pd.Series(dtype=object), pd.Series(dtype=float))
+    responded = campaigns.groupby("customer_id")["response"].sum()
+    tag = pd.Series(np.where(responded > 0, "responder", "non-responder"), index=responded.index)
+    return _long("campaign_responder", tag, responded.astype(float))
+
+
+def build_tags(
+    features: pd.DataFrame,
+    orders: pd.DataFrame,
+    spend: pd.DataFrame,
+    as_of: str,
+    rules: dict[str, Any],
+    lines: pd.DataFrame | None = None,
+    campaigns: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The tags of every customer as of ``as_of``.
+
+    Parameters
+    ----------
+    features : DataFrame
+        :func:`cp_toolkit.features.customer_features` (indexed by ``customer_id``).
+    orders : DataFrame
+        Orders up to ``as_of``.
+    spend : DataFrame
+        :func:`cp_toolkit.eda.category_spend` of the lines up to ``as_of``.
+    as_of : str
+        The day the tags describe.
+    rules : dict
+        :func:`load_definitions`.
+    lines, campaigns : DataFrame, optional
+        Transaction lines (for channels) and campaign targeting with responses.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id``, ``tag_group``, ``tag``, ``value`` (the measure behind the tag) and
+        ``as_of``, plus ``definitions_version``.
+    """
+    orders = orders[orders["customer_id"].isin(features.index)]
+    weekend = orders["ts"].dt.dayofweek >= 5
+    groups = {
+        "value_tier": lambda r: _value_tier(features, r),
+        "lifecycle": lambda r: _lifecycle(features, r),
+        "favourite_category": lambda r: _favourite_category(spend, r),
+        "weekend_shopper": lambda r: _share_tag(orders, weekend, "weekend_shopper", "weekend shopper", r),
+        "channel_preference": lambda r: _channel_preference(orders, lines, r),
+        "campaign_responder": lambda r: _campaign_responder(campaigns),
+    }
+    unknown = sorted(set(rules) - set(groups) - {"version"})
+    if unknown:
+        raise ValueError(f"tag definitions: unknown tag group(s) {unknown}; known: {sorted(groups)}")
+    parts = [groups[name](rule or {}) for name, rule in rules.items() if name != "version"]
+    tags = pd.concat(parts, ignore_index=True)
+    return tags.assign(as_of=str(as_of), definitions_version=rules["version"]).astype(
+        {"customer_id": "string", "tag_group": "string", "tag": "string", "value": "float64"}
+    )
+
+
+def tag_coverage(tags: pd.DataFrame, customers: int, min_group_size: int) -> pd.DataFrame:
+    """Customers per tag group and tag, and their share of all customers.
+
+    Tags held by fewer than ``min_group_size`` customers are pooled per group as ``other (n tags)``,
+    which is itself suppressed when still too small; each group ends with its ``(all tagged)`` total.
+    """
+    counts = tags.groupby(["tag_group", "tag"], observed=True)["customer_id"].nunique().rename("customers")
+    rows = []
+    for group in counts.index.get_level_values("tag_group").unique():
+        per_tag = counts.xs(group, level="tag_group").sort_values(ascending=False)
+        small = per_tag < min_group_size
+        rows += [{"tag_group": group, "tag": tag, "customers": n} for tag, n in per_tag[~small].items()]
+        if small.any():
+            rows.append(
+                {"tag_group": group, "tag": f"other ({int(small.sum())} tags)", "customers": per_tag[small].sum()}
+            )
+        tagged = tags.loc[tags["tag_group"] == group, "customer_id"].nunique()
+        rows.append({"tag_group": group, "tag": "(all tagged)", "customers": tagged})
+    out = pd.DataFrame(rows).assign(share_of_customers=lambda d: d["customers"] / customers)
+    return suppress_small_groups(out, "customers", min_group_size)

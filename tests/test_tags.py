@@ -1,0 +1,68 @@
+"""Tags: hand-computed rules, one tag per group and customer, coverage that hides small tags."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cp_toolkit.features import customer_features
+from cp_toolkit.tags import build_tags, load_definitions, tag_coverage
+
+from .conftest import orders_frame
+
+
+@pytest.fixture
+def tagged() -> pd.DataFrame:
+    # a: 3 orders, last 2020-06-27 (a Saturday); b: last order 40 days before the end; c: one order
+    # 200 days before; d: first order 10 days before the end (new)
+    orders = orders_frame(
+        [
+            ("a", "2019-01-05", 10.0), ("a", "2020-06-13", 30.0), ("a", "2020-06-27", 60.0),
+            ("b", "2019-03-01", 5.0), ("b", "2020-05-21", 15.0), ("c", "2019-12-13", 5.0), ("d", "2020-06-20", 50.0),
+        ]
+    )  # fmt: skip
+    features = customer_features(orders, "2020-06-30")
+    spend = pd.DataFrame(
+        {"customer_id": ["a", "a", "b", "c"], "category": ["X", "Y", "Y", "unknown"], "revenue": [90.0, 10.0, 20, 5]}
+    )
+    campaigns = pd.DataFrame({"customer_id": ["a", "b", "b"], "campaign_id": ["1", "1", "2"],
+                              "response": [True, False, False]})  # fmt: skip
+    return build_tags(features, orders, spend, "2020-06-30", load_definitions(), campaigns=campaigns)
+
+
+def tag(tags: pd.DataFrame, group: str) -> dict[str, str]:
+    rows = tags[tags["tag_group"] == group]
+    return dict(zip(rows["customer_id"], rows["tag"], strict=True))
+
+
+def test_rules_hand_computed(tagged: pd.DataFrame) -> None:
+    assert tag(tagged, "lifecycle") == {"a": "active", "b": "at risk", "c": "lapsed", "d": "new"}
+    # revenue 100, 20, 5, 50: quantiles 1.0, 0.5, 0.25, 0.75 -> high above 0.8, mid above 0.5
+    assert tag(tagged, "value_tier") == {"a": "high", "b": "low", "c": "low", "d": "mid"}
+    assert tag(tagged, "favourite_category") == {"a": "X", "b": "Y"}  # c bought only unknown products
+    shares = tagged[tagged["tag_group"] == "favourite_category"].set_index("customer_id")["value"]
+    assert shares.to_dict() == {"a": 0.9, "b": 1.0}
+    # Saturdays: a 2 of 3 orders (2019-01-05, 2020-06-27), d 1 of 1 (2020-06-20)
+    assert tag(tagged, "weekend_shopper") == {"a": "weekend shopper", "d": "weekend shopper"}
+    assert tag(tagged, "campaign_responder") == {"a": "responder", "b": "non-responder"}
+    assert (tagged["as_of"] == "2020-06-30").all() and (tagged["definitions_version"] == 1).all()
+
+
+def test_one_tag_per_group_and_customer(tagged: pd.DataFrame) -> None:
+    assert not tagged.duplicated(["customer_id", "tag_group"]).any()
+
+
+def test_coverage_pools_small_tags(tagged: pd.DataFrame) -> None:
+    cover = tag_coverage(tagged, customers=4, min_group_size=2).set_index(["tag_group", "tag"])
+    assert cover.loc[("value_tier", "low"), "customers"] == 2
+    assert cover.loc[("value_tier", "other (2 tags)"), "customers"] == 2  # high and mid: 1 customer each
+    assert not cover.loc[("lifecycle", "other (4 tags)"), "suppressed"]  # 4 tags of 1 customer, pooled: 4 >= 2
+    assert cover.loc[("lifecycle", "other (4 tags)"), "customers"] == 4
+    assert cover.loc[("lifecycle", "(all tagged)"), "share_of_customers"] == 1.0
+    assert not (cover["customers"].dropna() < 2).any()
+
+
+def test_unknown_tag_group_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown tag group"):
+        build_tags(pd.DataFrame(), pd.DataFrame({"customer_id": [], "ts": pd.to_datetime([])}), pd.DataFrame(),
+                   "2020-06-30", {"version": 1, "vip": {}})  # fmt: skip
