@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .artifacts import RunFolder
@@ -18,6 +20,9 @@ __all__ = [
     "interpurchase_days",
     "category_revenue",
     "attribute_profile",
+    "cohort_retention",
+    "revenue_decomposition",
+    "weekday_hour",
     "EDAResult",
     "run_stage",
 ]
@@ -107,6 +112,58 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
     return pd.concat(rows, ignore_index=True)
 
 
+def cohort_retention(orders: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """Monthly acquisition cohorts: share of each cohort's customers who order in each month since
+    their first (month 0 = 100%); cohorts smaller than ``min_group_size`` are left out.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by cohort (month of first order), one column per months since the first order,
+        and ``customers`` (cohort size) first.
+    """
+    month = orders["ts"].dt.to_period("M")
+    first = month.groupby(orders["customer_id"], observed=True).transform("min")
+    age = (month - first).apply(lambda offset: offset.n).rename("months_since_first")
+    active = (
+        orders.assign(cohort=first.dt.to_timestamp(), age=age)
+        .groupby(["cohort", "age"], observed=True)["customer_id"]
+        .nunique()
+        .unstack("age")
+    )
+    size = active[0]
+    shares = active.div(size, axis=0)[size >= min_group_size]
+    shares.insert(0, "customers", size[size >= min_group_size].astype(int))
+    return shares
+
+
+def revenue_decomposition(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Monthly revenue as active customers x orders per customer x average order value, and each
+    factor's share of the month-on-month change in log revenue (the three add up to it exactly)."""
+    out = pd.DataFrame(
+        {
+            "revenue": monthly["revenue"],
+            "active_customers": monthly["active_customers"],
+            "orders_per_customer": monthly["orders"] / monthly["active_customers"],
+            "average_order_value": monthly["revenue"] / monthly["orders"],
+        }
+    )
+    logs = np.log(out.clip(lower=1e-12)).diff()
+    for factor in ("active_customers", "orders_per_customer", "average_order_value"):
+        out[f"dlog_{factor}"] = logs[factor]
+    out["dlog_revenue"] = logs["revenue"]
+    return out
+
+
+def weekday_hour(orders: pd.DataFrame) -> pd.DataFrame:
+    """Orders by weekday (rows, Monday first) and hour of day (columns); a single ``all day`` column
+    when the timestamps carry no time of day."""
+    weekday = pd.Categorical(orders["ts"].dt.day_name(), categories=list(calendar.day_name), ordered=True)
+    has_time = bool((orders["ts"] != orders["ts"].dt.normalize()).any())
+    hour = orders["ts"].dt.hour if has_time else pd.Series("all day", index=orders.index)
+    return pd.crosstab(pd.Series(weekday, index=orders.index, name="weekday"), hour.rename("hour"))
+
+
 @dataclass
 class EDAResult:
     """Tables behind the 02 report."""
@@ -117,6 +174,9 @@ class EDAResult:
     categories: pd.DataFrame
     attributes: pd.DataFrame
     headline: dict[str, Any]
+    cohorts: pd.DataFrame
+    decomposition: pd.DataFrame
+    weekday_hour: pd.DataFrame
 
 
 @stage("02_eda")
@@ -133,13 +193,17 @@ def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 
         "median_order_value": float(orders["amount"].median()),
         "customers_with_attributes": int(customers["customer_id"].isin(orders["customer_id"]).sum()),
     }
+    monthly = monthly_activity(orders)
     result = EDAResult(
         orders,
-        monthly_activity(orders),
+        monthly,
         interpurchase_days(orders),
         category_revenue(category_spend(tx, ensure(run, "products")), top_n_categories),
         attribute_profile(customers, min_group_size),
         headline,
+        cohort_retention(orders, min_group_size),
+        revenue_decomposition(monthly),
+        weekday_hour(orders),
     )
     run.record_stage(
         "02_eda",

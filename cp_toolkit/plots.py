@@ -29,6 +29,9 @@ __all__ = [
     "period_transactions",
     "frequency_recency_heatmap",
     "persona_map",
+    "cohort_heatmap",
+    "revenue_factors",
+    "weekday_hour_heatmap",
     "cluster_selection",
     "lift_heatmap",
     "pca_scatter",
@@ -296,4 +299,39 @@ def migration_heatmap(shares: pd.DataFrame | None, ax: Axes | None = None) -> Ax
         return _no_data(ax, "no earlier run to compare with")
     sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row"})
     ax.set(title="Segment migration since the previous run", xlabel="segment now", ylabel="segment in the earlier run")
+    return ax
+
+
+def cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Share of each monthly acquisition cohort ordering in each month since its first order."""
+    ax = _ax(ax, (10, 0.35 * len(cohorts) + 2))
+    shares = cohorts.drop(columns="customers")
+    shares.index = [f"{d:%Y-%m} (n={n:,})" for d, n in zip(shares.index, cohorts["customers"], strict=True)]
+    sns.heatmap(shares, cmap="Greens", vmin=0, vmax=1, annot=len(shares.columns) <= 13, fmt=".0%", ax=ax,
+                cbar_kws={"label": "share of cohort ordering"})  # fmt: skip
+    ax.set(title="Retention by monthly acquisition cohort", xlabel="months since first order",
+           ylabel="cohort (month of first order)")  # fmt: skip
+    return ax
+
+
+def revenue_factors(decomposition: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Revenue and its three factors by month, each indexed to its first month (= 100), log scale."""
+    ax = _ax(ax)
+    factors = ["revenue", "active_customers", "orders_per_customer", "average_order_value"]
+    indexed = 100 * decomposition[factors] / decomposition[factors].iloc[0]
+    for name in factors:
+        ax.plot(indexed.index, indexed[name], marker="o", linewidth=2.5 if name == "revenue" else 1.2,
+                label=name.replace("_", " "))  # fmt: skip
+    ax.set_yscale("log")
+    ax.set(title="Revenue = customers x orders per customer x order value",
+           xlabel="month", ylabel="index, first month = 100 (log scale)")  # fmt: skip
+    ax.legend()
+    return ax
+
+
+def weekday_hour_heatmap(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Orders by weekday and hour of day."""
+    ax = _ax(ax, (10, 4))
+    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": "orders"})
+    ax.set(title="Orders by weekday and hour", xlabel="hour of day", ylabel="weekday")
     return ax

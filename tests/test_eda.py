@@ -1,0 +1,44 @@
+"""EDA tables on hand-computed cases: cohorts, revenue decomposition, weekday and hour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cp_toolkit.eda import cohort_retention, monthly_activity, revenue_decomposition, weekday_hour
+
+from .conftest import orders_frame
+
+
+def test_cohort_retention_hand_computed() -> None:
+    # January cohort: a, b, c (a orders again in Feb and Mar, b in Mar); February cohort: d alone
+    orders = orders_frame(
+        [
+            ("a", "2020-01-05", 1.0), ("b", "2020-01-09", 1.0), ("c", "2020-01-20", 1.0),
+            ("a", "2020-02-03", 1.0), ("d", "2020-02-10", 1.0), ("a", "2020-03-01", 1.0), ("b", "2020-03-15", 1.0),
+        ]
+    )  # fmt: skip
+    table = cohort_retention(orders, min_group_size=1)
+    assert table.loc["2020-01-01", "customers"] == 3 and table.loc["2020-02-01", "customers"] == 1
+    assert table.loc["2020-01-01", [0, 1, 2]].tolist() == pytest.approx([1.0, 1 / 3, 2 / 3])
+    assert cohort_retention(orders, min_group_size=2).index.tolist() == [pd.Timestamp("2020-01-01")]
+
+
+def test_revenue_decomposition_adds_up() -> None:
+    orders = orders_frame([("a", "2020-01-05", 10.0), ("b", "2020-01-09", 30.0), ("a", "2020-02-03", 50.0)])
+    d = revenue_decomposition(monthly_activity(orders))
+    jan, feb = d.iloc[0], d.iloc[1]
+    assert (jan["active_customers"], jan["orders_per_customer"], jan["average_order_value"]) == (2, 1.0, 20.0)
+    assert feb["dlog_revenue"] == pytest.approx(np.log(50 / 40))
+    parts = feb[["dlog_active_customers", "dlog_orders_per_customer", "dlog_average_order_value"]].sum()
+    assert parts == pytest.approx(feb["dlog_revenue"])
+
+
+def test_weekday_hour() -> None:
+    dates_only = orders_frame([("a", "2020-06-27", 1.0), ("b", "2020-06-29", 1.0)])  # Saturday, Monday
+    table = weekday_hour(dates_only)
+    assert table.columns.tolist() == ["all day"] and table.index[0] == "Monday"
+    assert table.loc["Saturday", "all day"] == 1 and table.to_numpy().sum() == 2
+    timed = dates_only.assign(ts=dates_only["ts"] + pd.to_timedelta([9, 17], unit="h"))
+    assert weekday_hour(timed).loc["Monday", 17] == 1
