@@ -294,9 +294,9 @@ def pca_scatter(view: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 def migration_heatmap(shares: pd.DataFrame | None, ax: Axes | None = None) -> Axes:
     """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed."""
-    ax = _ax(ax, (9, 6))
     if shares is None or shares.empty:
-        return _no_data(ax, "no earlier run to compare with")
+        return _no_data(_ax(ax, (6, 1)), "no earlier run to compare with")
+    ax = _ax(ax, (9, 6))
     sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row"})
     ax.set(title="Segment migration since the previous run", xlabel="segment now", ylabel="segment in the earlier run")
     return ax
@@ -323,6 +323,8 @@ def revenue_factors(decomposition: pd.DataFrame, ax: Axes | None = None) -> Axes
         ax.plot(indexed.index, indexed[name], marker="o", linewidth=2.5 if name == "revenue" else 1.2,
                 label=name.replace("_", " "))  # fmt: skip
     ax.set_yscale("log")
+    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+        axis(FuncFormatter(lambda v, _: f"{v:.0f}"))
     ax.set(title="Revenue = customers x orders per customer x order value",
            xlabel="month", ylabel="index, first month = 100 (log scale)")  # fmt: skip
     ax.legend()
