@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from .artifacts import database
 
-__all__ = ["BEHAVIOUR", "ORDERS_SQL", "ORDER_TYPES", "orders_from_lines", "customer_features"]
+__all__ = [
+    "BEHAVIOUR",
+    "DICTIONARY",
+    "ORDERS_SQL",
+    "ORDER_TYPES",
+    "customer_features",
+    "orders_from_lines",
+    "profile_features",
+]
 
 #: Basket-level orders from the lines in ``{lines}``: first timestamp, summed amount, line count.
 ORDERS_SQL = (
@@ -88,3 +98,94 @@ def customer_features(orders: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.Dat
     span = (f["last_purchase"] - f["first_purchase"]) / pd.Timedelta(days=1)
     f["mean_interpurchase_days"] = (span / (f["frequency"] - 1)).where(f["frequency"] > 1, np.nan)
     return f[["first_purchase", "last_purchase", *BEHAVIOUR]].sort_index()
+
+
+#: What each column of :func:`customer_features` means (the data dictionary of features.parquet).
+DICTIONARY = {
+    "first_purchase": "time of the first order",
+    "last_purchase": "time of the last order up to as_of",
+    "recency_days": "days from the last order to the end of as_of",
+    "frequency": "orders up to as_of",
+    "monetary": "revenue up to as_of",
+    "avg_order_value": "revenue per order",
+    "avg_lines_per_order": "transaction lines per order (basket size)",
+    "tenure_days": "days from the first order to the end of as_of",
+    "mean_interpurchase_days": "mean days between consecutive orders (two or more orders)",
+    "interpurchase_cv": "coefficient of variation of the days between orders (three or more orders; 0 = regular)",
+    "items_per_order": "units bought per order (when quantities are known)",
+    "stores": "distinct stores ordered from",
+    "main_store_share": "share of orders placed at the customer's most used store",
+    "campaigns_targeted": "campaigns the customer was targeted by",
+    "campaign_response_rate": "share of targeted campaigns the customer responded to",
+}
+
+
+def profile_features(
+    features: pd.DataFrame,
+    orders: pd.DataFrame,
+    lines: pd.DataFrame,
+    spend: pd.DataFrame,
+    top_n: int = 10,
+    campaigns: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customer feature table of stage 03: :func:`customer_features` plus regularity, basket,
+    category, store and campaign columns and the customer attributes, with its data dictionary.
+
+    Parameters
+    ----------
+    features : DataFrame
+        :func:`customer_features` as of the run's ``as_of`` (indexed by ``customer_id``).
+    orders, lines : DataFrame
+        Orders and transaction lines up to ``as_of``.
+    spend : DataFrame
+        :func:`cp_toolkit.eda.category_spend` of those lines.
+    top_n : int
+        Categories with a share column of their own; the rest are pooled in ``category_share_other``.
+    campaigns, customers : DataFrame, optional
+        Campaign targeting with responses, and customer attributes (joined as ``attr_<name>``).
+
+    Returns
+    -------
+    table, dictionary : DataFrame
+        The features (indexed by ``customer_id``) and one row per column: ``column``, ``meaning``.
+    """
+    out = features.copy()
+    meaning = {c: DICTIONARY[c] for c in out.columns}
+    gaps = orders.sort_values(["customer_id", "ts"]).groupby("customer_id", observed=True)["ts"].diff()
+    gap_days = (gaps / pd.Timedelta(days=1)).groupby(orders["customer_id"], observed=True)
+    cv = gap_days.std() / gap_days.mean()
+    out["interpurchase_cv"] = cv.where(gap_days.count() >= 2).reindex(out.index)
+    meaning["interpurchase_cv"] = DICTIONARY["interpurchase_cv"]
+    if "quantity" in lines.columns:
+        out["items_per_order"] = lines.groupby("customer_id", observed=True)["quantity"].sum() / out["frequency"]
+        meaning["items_per_order"] = DICTIONARY["items_per_order"]
+    if "store_id" in lines.columns and lines["store_id"].notna().any():
+        per_order = lines.dropna(subset=["store_id"]).drop_duplicates(["customer_id", "order_id"])
+        counts = per_order.groupby(["customer_id", "store_id"], observed=True).size()
+        out["stores"] = counts.groupby(level=0).size().reindex(out.index)
+        out["main_store_share"] = (counts.groupby(level=0).max() / counts.groupby(level=0).sum()).reindex(out.index)
+        meaning |= {c: DICTIONARY[c] for c in ("stores", "main_store_share")}
+    if not spend.empty:
+        shares = spend.pivot_table(
+            index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0
+        )
+        shares = shares.div(shares.sum(axis=1), axis=0)
+        top = spend.groupby("category")["revenue"].sum().nlargest(top_n).index
+        for category in top:
+            column = "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
+            out[column] = shares[category].reindex(out.index)
+            meaning[column] = f"share of revenue spent on {category}"
+        out["category_share_other"] = shares.drop(columns=list(top)).sum(axis=1).reindex(out.index)
+        meaning["category_share_other"] = f"share of revenue spent outside the top {top_n} categories"
+    if campaigns is not None and not campaigns.empty:
+        g = campaigns.groupby("customer_id")
+        out["campaigns_targeted"] = g.size().reindex(out.index).fillna(0).astype(int)
+        out["campaign_response_rate"] = g["response"].mean().astype(float).reindex(out.index)
+        meaning |= {c: DICTIONARY[c] for c in ("campaigns_targeted", "campaign_response_rate")}
+    if customers is not None and len(customers.columns) > 1:
+        attributes = customers.set_index("customer_id").add_prefix("attr_")
+        out = out.join(attributes)
+        meaning |= {c: f"customer attribute {c[5:]!r} (customers table; blank when unknown)" for c in attributes}
+    dictionary = pd.DataFrame({"column": list(meaning), "meaning": list(meaning.values())})
+    return out, dictionary

@@ -13,7 +13,7 @@ import pandas as pd
 from .artifacts import ARTIFACTS, RunFolder
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .eda import category_spend
-from .features import customer_features
+from .features import customer_features, profile_features
 from .pipeline import ensure, stage, transactions_up_to
 from .privacy import suppress_small_groups
 from .tags import build_tags, load_definitions, tag_coverage
@@ -203,6 +203,8 @@ class SegmentResult:
     segments: pd.DataFrame
     summary: pd.DataFrame
     grid: pd.DataFrame
+    table: pd.DataFrame
+    dictionary: pd.DataFrame
     clusters: BehaviourClusters
     lift: pd.DataFrame
     cluster_names: dict[str, str]
@@ -222,6 +224,7 @@ def run_stage(
     seed: int = 42,
     previous_run: str | None = None,
     tag_definitions: str | None = None,
+    top_n_categories: int = 10,
 ) -> SegmentResult:
     """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural
     cluster of every customer) and ``tags.parquet`` (rules in ``tag_definitions``, default the
@@ -236,12 +239,16 @@ def run_stage(
     lift = lift_table(behaviour, pd.Series(clusters.labels_, index=features.index), min_group_size)
     names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
     segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna("(small cluster)"))
-    run.save("features", features.reset_index())
-    run.save("segments", segments.reset_index())
-    rules = load_definitions(tag_definitions)
     lines = transactions_up_to(run, as_of)
     spend = category_spend(lines, ensure(run, "products"))
-    tags = build_tags(features, orders, spend, as_of, rules, lines, ensure(run, "campaigns"))
+    campaigns = ensure(run, "campaigns")
+    table, dictionary = profile_features(
+        features, orders, lines, spend, top_n_categories, campaigns, ensure(run, "customers")
+    )
+    run.save("features", table.reset_index())
+    run.save("segments", segments.reset_index())
+    rules = load_definitions(tag_definitions)
+    tags = build_tags(features, orders, spend, as_of, rules, lines, campaigns)
     run.save("tags", tags)
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)
@@ -274,6 +281,8 @@ def run_stage(
         segments,
         summary,
         rf_grid(segments, min_group_size),
+        table,
+        dictionary,
         clusters,
         lift,
         names,

@@ -73,3 +73,23 @@ def test_default_run_segments(cj_run) -> None:
     # quintiles: each F and R score holds roughly a fifth of the customers (ties permitting)
     for score in ("r_score", "f_score"):
         assert seg[score].value_counts(normalize=True).between(0.15, 0.25).all(), score
+
+
+def test_profile_features_hand_computed() -> None:
+    from cp_toolkit.features import profile_features
+
+    orders = orders_frame([("a", "2020-01-01", 10.0), ("a", "2020-01-03", 20.0), ("a", "2020-01-09", 30.0),
+                           ("b", "2020-01-05", 40.0)])  # fmt: skip
+    lines = orders.assign(quantity=[1.0, 2.0, 3.0, 4.0], store_id=["s1", "s1", "s2", "s3"])
+    spend = pd.DataFrame({"customer_id": ["a", "a", "b"], "category": ["X", "Y", "Y"], "revenue": [45.0, 15.0, 40]})
+    campaigns = pd.DataFrame({"customer_id": ["a", "a"], "campaign_id": ["1", "2"], "response": [True, False]})
+    customers = pd.DataFrame({"customer_id": ["a"], "age": ["35-44"]})
+    features = customer_features(orders, "2020-01-31")
+    table, dictionary = profile_features(features, orders, lines, spend, 1, campaigns, customers)
+    a, b = table.loc["a"], table.loc["b"]
+    assert a["interpurchase_cv"] == pytest.approx(pd.Series([2.0, 6.0]).std() / 4.0) and pd.isna(b["interpurchase_cv"])
+    assert a["items_per_order"] == 2.0 and a["stores"] == 2 and a["main_store_share"] == pytest.approx(2 / 3)
+    assert a["category_share_y"] == 0.25 and a["category_share_other"] == 0.75 and b["category_share_y"] == 1.0
+    assert a["campaigns_targeted"] == 2 and a["campaign_response_rate"] == 0.5 and b["campaigns_targeted"] == 0
+    assert a["attr_age"] == "35-44" and pd.isna(b["attr_age"])
+    assert dictionary["column"].tolist() == table.columns.tolist() and dictionary["meaning"].str.len().gt(0).all()
