@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "as_of": "2017-12-31",
     "min_group_size": 10,
     "previous_run": None,
+    "rfm_segments": None,
     "tag_definitions": None,
     "top_n_categories": 10,
     "persona_categories": 5,

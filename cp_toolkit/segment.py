@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "rfm_scores",
     "rfm_segment",
     "segment_summary",
+    "check_rules",
     "migration",
     "find_previous_run",
     "SegmentResult",
@@ -89,6 +91,17 @@ def rfm_scores(features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
         },
         index=features.index,
     )
+
+
+def check_rules(rules: dict[str, str]) -> None:
+    """Refuse a rule table under which some of the 25 R x F pairs match no rule or several."""
+    pairs = [f"{r}{f}" for r in range(1, 6) for f in range(1, 6)]
+    hits = {pair: [p for p in rules if re.fullmatch(p, pair)] for pair in pairs}
+    bad = {pair: found for pair, found in hits.items() if len(found) != 1}
+    if bad:
+        raise ValueError(
+            f"rfm_segments: every R x F pair (R then F, e.g. '53') must match exactly one pattern; these do not: {bad}"
+        )
 
 
 def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | None = None) -> pd.Series:
@@ -214,6 +227,7 @@ class SegmentResult:
     tags: pd.DataFrame
     tag_coverage: pd.DataFrame
     tag_definitions: dict[str, Any]
+    segment_map: pd.DataFrame
 
 
 @stage("03_segmentation")
@@ -225,14 +239,17 @@ def run_stage(
     previous_run: str | None = None,
     tag_definitions: str | None = None,
     top_n_categories: int = 10,
+    rfm_segments: dict[str, str] | None = None,
 ) -> SegmentResult:
     """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural
     cluster of every customer) and ``tags.parquet`` (rules in ``tag_definitions``, default the
     packaged ``tags.yaml``); compare with the previous run when there is one."""
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
+    rules = RFM_SEGMENTS if rfm_segments is None else dict(rfm_segments)
+    check_rules(rules)
     scores = rfm_scores(features)
-    segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"]))
+    segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"], rules))
     behaviour = features[CLUSTER_FEATURES]
     clusters = BehaviourClusters(random_state=seed).fit(behaviour)
     labels = cluster_labels(pd.Series(clusters.labels_, index=features.index))
@@ -247,8 +264,8 @@ def run_stage(
     )
     run.save("features", table.reset_index())
     run.save("segments", segments.reset_index())
-    rules = load_definitions(tag_definitions)
-    tags = build_tags(features, orders, spend, as_of, rules, lines, campaigns)
+    tag_rules = load_definitions(tag_definitions)
+    tags = build_tags(features, orders, spend, as_of, tag_rules, lines, campaigns)
     run.save("tags", tags)
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)
@@ -291,5 +308,6 @@ def run_stage(
         note,
         tags,
         tag_coverage(tags, len(features), min_group_size),
-        rules,
+        tag_rules,
+        segment_map(rules),
     )

@@ -93,3 +93,14 @@ def test_profile_features_hand_computed() -> None:
     assert a["campaigns_targeted"] == 2 and a["campaign_response_rate"] == 0.5 and b["campaigns_targeted"] == 0
     assert a["attr_age"] == "35-44" and pd.isna(b["attr_age"])
     assert dictionary["column"].tolist() == table.columns.tolist() and dictionary["meaning"].str.len().gt(0).all()
+
+
+def test_own_rule_tables_are_checked() -> None:
+    from cp_toolkit.segment import check_rules
+
+    check_rules(RFM_SEGMENTS)
+    check_rules({r"[4-5][4-5]": "Best", r"[4-5][1-3]|[1-3][1-5]": "Rest"})
+    with pytest.raises(ValueError, match=r"'11': \[\]"):
+        check_rules({r"[2-5][1-5]": "Some", r"1[2-5]": "Others"})
+    with pytest.raises(ValueError, match=r"'55': \['5\[1-5\]', '\[1-5\]5'\]"):
+        check_rules({r"5[1-5]": "Recent", r"[1-5]5": "Frequent", r"[1-4][1-4]": "Rest"})
