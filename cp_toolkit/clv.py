@@ -98,6 +98,11 @@ class CLVResult:
     matrices: dict[str, pd.DataFrame]
     segments: pd.DataFrame
 
+    @property
+    def holdout_figures(self) -> dict[str, Any]:
+        """The holdout metrics with the bootstrap interval of the aggregate forecast (for the report)."""
+        return {**self.holdout_metrics, "bootstrap_interval": self.model_card["bootstrap"]["holdout"]}
+
 
 def _require_finite(values: pd.Series | pd.DataFrame, what: str, model: CLVModel) -> None:
     """Stop with a clear error instead of writing NaN or infinite model outputs."""
