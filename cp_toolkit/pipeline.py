@@ -114,8 +114,8 @@ def start_stage(run: RunFolder, stage: str, params: dict[str, Any]) -> None:
 
 
 def transactions_up_to(run: RunFolder, as_of: str, name: str = "transactions") -> Any:
-    """The run's transactions (or ``name="orders"``: its orders), checked to reach ``as_of``
-    (an earlier ``as_of`` is fine: stages cut there).
+    """The run's transactions (or ``name="orders"``: its orders) up to the end of ``as_of``, checked
+    to reach it (an ``as_of`` before the ingest's leaves out the later rows).
 
     Raises
     ------
@@ -129,4 +129,5 @@ def transactions_up_to(run: RunFolder, as_of: str, name: str = "transactions") -
             f"as_of {as_of} is after {ingested}, the as_of the transactions in {run.path} were ingested with; "
             f"run 01_ingest with as_of {as_of} first"
         )
-    return tx
+    end = pd.Timestamp(as_of).normalize() + pd.Timedelta(days=1)
+    return tx[tx["ts"] < end] if len(tx) and tx["ts"].max() >= end else tx
