@@ -12,7 +12,7 @@ Rules, in order (the first that applies names the row's reason):
    product, latest first. Fully matched cancellation lines are set aside as
    ``cancellation_netted``, the others as ``cancellation_unmatched`` (what did match is still
    netted); purchase lines cancelled in full become ``cancelled``, partly cancelled lines stay
-   with their quantity and amount reduced;
+   with their quantity, amount and discounts reduced in proportion;
 5. ``negative_quantity``: a quantity below zero that no cancellation explains (an unmarked
    return or an adjustment); ``non_positive_amount``: amount <= 0 (< 0 with ``allow_zero_amount: true``), which also
    catches returns in sources that do not mark them;
@@ -32,6 +32,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+
+from .sources import DISCOUNT_COLUMNS
 
 __all__ = ["excluded_accounts", "net_cancellations", "row_reasons", "settle_reasons"]
 
@@ -143,12 +145,11 @@ def _net_in_database(con: duckdb.DuckDBPyConnection, prefix: str, columns: set[s
         lines[col] = lines[col].astype("string")
     netted, reason, stats = net_cancellations(lines, pd.Series(pd.NA, index=lines.index, dtype="string"), prefix)
     changed = netted[reason.notna() | (netted["quantity"] != lines["quantity"])]
-    updates = changed[["_seq", "quantity", "amount"]].assign(reason=reason[changed.index].astype(object))
+    values = ["quantity", "amount", *(c for c in DISCOUNT_COLUMNS if c in columns)]
+    updates = changed[["_seq", *values]].assign(reason=reason[changed.index].astype(object))
     con.register("netting_updates", updates)
-    con.execute(
-        "UPDATE settled SET reason = u.reason, quantity = u.quantity, amount = u.amount "
-        "FROM netting_updates u WHERE settled._seq = u._seq"
-    )
+    assignments = ", ".join(f"{c} = u.{c}" for c in ["reason", *values])
+    con.execute(f"UPDATE settled SET {assignments} FROM netting_updates u WHERE settled._seq = u._seq")
     con.unregister("netting_updates")
     return stats
 
@@ -207,7 +208,9 @@ def net_cancellations(df: pd.DataFrame, reason: pd.Series, prefix: str) -> tuple
     fully, partly = touched & (remaining <= 0), touched & (remaining > 0)
     revenue_before = df.loc[touched, "amount"].sum()
     # partly cancelled lines keep the rest; fully cancelled ones keep their values for the quarantine
-    df.loc[partly, "amount"] = df.loc[partly, "amount"] * remaining[partly] / df.loc[partly, "quantity"]
+    kept_part = remaining[partly] / df.loc[partly, "quantity"]
+    for col in ("amount", *(c for c in DISCOUNT_COLUMNS if c in df.columns)):
+        df.loc[partly, col] = df.loc[partly, col] * kept_part
     df.loc[partly, "quantity"] = remaining[partly]
     codes = pd.Series(unmatched_codes, dtype="string").reindex(df.index)
     reason = _mark(reason.fillna(codes), fully, "cancelled")

@@ -38,6 +38,7 @@ from .quality import scorecard
 from .schema import SchemaViolation, validate_tables
 from .sources import (
     CHUNK_ROWS,
+    DISCOUNT_COLUMNS,
     KEYS,
     PRESETS,
     REQUIRED,
@@ -370,7 +371,7 @@ def _write_transactions(con: duckdb.DuckDBPyConnection, n_sources: int, path: Pa
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM kept_{i}" for i in range(n_sources))
     present = {row[0] for row in con.execute(f"DESCRIBE {union}").fetchall()}
     columns = ["customer_id", "order_id", "ts", "amount"] + [
-        c for c in ("quantity", "product_id", "channel", "store_id") if c in present
+        c for c in ("quantity", "product_id", "channel", "store_id", *DISCOUNT_COLUMNS) if c in present
     ]
     sql = f"SELECT {', '.join(columns)} FROM ({union}) ORDER BY ts, order_id, _src, _seq"
     types = {c: "string" for c in TEXT_COLUMNS if c in columns} | {"ts": "datetime64[ns]"}

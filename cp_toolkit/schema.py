@@ -29,6 +29,8 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "product_id": _text(nullable=True),
             "channel": _text(nullable=True),
             "store_id": _text(nullable=True),
+            "discount": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
+            "coupon_discount": pa.Column(float, pa.Check.ge(0), nullable=True, required=False),
         },
         strict=False,
     ).update_columns({c: {"required": False} for c in ("product_id", "channel", "store_id")}),

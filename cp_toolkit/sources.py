@@ -5,6 +5,7 @@ A source is described by a mapping (from YAML)::
     path: data/sales.csv            # .csv/.tsv/.txt, .parquet, .xlsx; a glob; pkg://<package>/<file>
     read: {sep: ";", encoding: latin-1, decimal: ","}   # passed to pandas.read_csv
     columns: {customer_id: CustomerID, order_id: InvoiceNo, ts: InvoiceDate, quantity: Quantity, price: UnitPrice}
+    # a list sums several source columns into one, e.g. coupon_discount: [coupon_disc, coupon_match_disc]
     ts_format: "%d/%m/%Y %H:%M"     # optional; otherwise ISO 8601
     channel: web                    # optional constant channel of the source
     drop_duplicates: true           # quarantine exact duplicate rows (default true)
@@ -34,6 +35,7 @@ from .artifacts import database
 
 __all__ = [
     "CHUNK_ROWS",
+    "DISCOUNT_COLUMNS",
     "PRESETS",
     "REQUIRED",
     "TRANSACTION_COLUMNS",
@@ -66,6 +68,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                 "quantity": "quantity",
                 "product_id": "product_id",
                 "store_id": "store_id",
+                "discount": "retail_disc",
+                "coupon_discount": ["coupon_disc", "coupon_match_disc"],
             },
             "channel": "store",
         },
@@ -134,7 +138,10 @@ REQUIRED = {
 }
 #: Canonical transaction columns; unmapped source columns are not carried past ingest.
 TRANSACTION_COLUMNS = ["customer_id", "order_id", "ts", "amount", "quantity", "price", "product_id", "channel",
-                       "store_id"]  # fmt: skip
+                       "store_id", "discount", "coupon_discount"]  # fmt: skip
+#: Money taken off a line that ``amount`` does not contain (the line's regular value is amount plus
+#: both); stored as magnitudes, so sources that record them as negative numbers are read unsigned.
+DISCOUNT_COLUMNS = ("discount", "coupon_discount")
 #: Every canonical column name (of any table).
 CANONICAL = {*TRANSACTION_COLUMNS, "category", "department", "brand", "campaign_id", "response", "source",
              "source_id"}  # fmt: skip
@@ -356,15 +363,20 @@ def _duckdb_chunks(path: str | None, sql: str, chunk_rows: int) -> Iterator[pd.D
 
 
 def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.DataFrame:
-    """Rename the mapped source columns to canonical names; other columns are kept as they are."""
+    """Rename the mapped source columns to canonical names; other columns are kept as they are.
+
+    A canonical name mapped to a list of source columns gets their row-wise sum (numbers read with
+    the source's decimal mark; missing only where every part is missing).
+    """
     mapping = dict(spec.get("columns", {}))
-    missing = [src for src in mapping.values() if src not in raw.columns]
+    used = [src for value in mapping.values() for src in (value if isinstance(value, list) else [value])]
+    missing = [src for src in used if src not in raw.columns]
     if missing:
         raise IngestError(
             f"{where(spec)} ({table}): column(s) {missing} not found; the file has "
             f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
         )
-    clashing = [c for c in raw.columns if c in CANONICAL and c not in mapping.values()]
+    clashing = [c for c in raw.columns if c in CANONICAL and c not in used]
     if clashing:
         warnings.warn(
             f"{where(spec)} ({table}): unmapped column(s) {clashing} carry canonical names and are ignored; "
@@ -372,7 +384,12 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
             UserWarning,
             stacklevel=5,
         )
-    out = raw.drop(columns=clashing).rename(columns={src: canon for canon, src in mapping.items()})
+    summed = {canon: src for canon, src in mapping.items() if isinstance(src, list)}
+    out = raw.drop(columns=clashing).rename(columns={src: c for c, src in mapping.items() if c not in summed})
+    read = dict(spec.get("read", {}))
+    for canon, parts in summed.items():
+        numbers = [_to_number(raw[src], read.get("decimal", "."), read.get("thousands")) for src in parts]
+        out[canon] = pd.concat(numbers, axis=1).sum(axis=1, min_count=1)
     absent = [c for c in REQUIRED[table] if c not in out.columns]
     if absent:
         raise IngestError(
@@ -461,9 +478,12 @@ def coerce_transactions(
         out["ts"], spec.get("ts_format"), f"{where(spec)} (transactions)", out["_row"], timestamps
     )
     read = dict(spec.get("read", {}))
-    for col in ("quantity", "price", "amount"):
+    for col in ("quantity", "price", "amount", *DISCOUNT_COLUMNS):
         if col in out.columns:
             out[col] = _to_number(out[col], read.get("decimal", "."), read.get("thousands"))
+    for col in DISCOUNT_COLUMNS:
+        if col in out.columns:
+            out[col] = out[col].abs()
     if "amount" not in out.columns:
         if not {"quantity", "price"} <= set(out.columns):
             raise IngestError(f"{where(spec)}: map 'amount', or both 'quantity' and 'price', under 'columns:'")

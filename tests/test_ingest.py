@@ -9,7 +9,7 @@ import pytest
 
 from cp_toolkit.ingest import IngestError, ingest
 from cp_toolkit.privacy import pseudonymize
-from cp_toolkit.sources import resolve_sources
+from cp_toolkit.sources import resolve_paths, resolve_sources
 
 from .conftest import KEY
 
@@ -40,6 +40,17 @@ def test_completejourney_tables(cj) -> None:
     assert len(cj.tables["customers"]) == 801 and len(cj.tables["products"]) == 92_331
     campaigns = cj.tables["campaigns"]
     assert len(campaigns) == 6_589 and campaigns["response"].dtype == bool and campaigns["response"].any()
+
+
+def test_completejourney_discounts_add_up(cj) -> None:
+    """Kept lines carry the loyalty discount and both coupon columns of exactly the raw lines kept
+    (sales value above 0, before 2018)."""
+    raw = pd.read_parquet(resolve_paths(resolve_sources("completejourney", None)["transactions"]["path"])[0])
+    kept = raw[(raw["sales_value"] > 0) & (raw["transaction_timestamp"] < "2018-01-01")]
+    tx = cj.tables["transactions"]
+    assert tx["discount"].sum() == pytest.approx(kept["retail_disc"].sum())
+    assert tx["coupon_discount"].sum() == pytest.approx((kept["coupon_disc"] + kept["coupon_match_disc"]).sum())
+    assert (tx["discount"] > 0).sum() == (kept["retail_disc"] > 0).sum()
 
 
 def test_customer_ids_are_pseudonyms(cj) -> None:

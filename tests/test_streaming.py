@@ -175,3 +175,17 @@ def test_unreadable_sources_give_clear_errors(tmp_path: Path, read: dict, messag
                                                                           "amount": "a"}}}  # fmt: skip
     with pytest.raises(IngestError, match=message):
         ingest("custom", spec, "2020-12-31", key=KEY)
+
+
+def test_discounts_are_read_unsigned_summed_and_netted_in_proportion(tmp_path: Path) -> None:
+    """Every line saves 1.00 (stored as -1, as Dunnhumby's files do) and a 0.50 coupon split over two
+    columns, one of them blank: the line cut from 5 to 2 units keeps 2/5 of each."""
+    rows = LINES.strip().splitlines()
+    path = tmp_path / "lines.csv"
+    path.write_text("\n".join([rows[0] + ",d,e,f", *(r + ",-1,0.5," for r in rows[1:])]) + "\n")
+    columns = {**COLUMNS, "discount": "d", "coupon_discount": ["e", "f"]}
+    spec = {"transactions": {"path": str(path), "columns": columns, "cancellation_prefix": "C"}}
+    tx = ingest("custom", spec, "2020-12-31", key=KEY, chunk_rows=2).tables["transactions"]
+    assert tx[["quantity", "amount", "discount", "coupon_discount"]].values.tolist() == [
+        [2.0, 4.0, pytest.approx(0.4), pytest.approx(0.2)]
+    ]
