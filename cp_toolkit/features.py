@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import database
+from .sources import DISCOUNT_COLUMNS
 
 __all__ = [
     "BEHAVIOUR",
@@ -15,6 +16,7 @@ __all__ = [
     "ORDERS_SQL",
     "ORDER_TYPES",
     "customer_features",
+    "discount_use",
     "orders_from_lines",
     "profile_features",
 ]
@@ -115,9 +117,42 @@ DICTIONARY = {
     "items_per_order": "units bought per order (when quantities are known)",
     "stores": "distinct stores ordered from",
     "main_store_share": "share of orders placed at the customer's most used store",
+    "discount_line_share": "share of lines bought with a (non-coupon) discount",
+    "coupon_order_share": "share of orders with a coupon discount on any line",
+    "savings_rate": "discounts and coupons as a share of the regular value (amount + discounts); missing counts as 0",
     "campaigns_targeted": "campaigns the customer was targeted by",
     "campaign_response_rate": "share of targeted campaigns the customer responded to",
 }
+
+
+def discount_use(lines: pd.DataFrame) -> pd.DataFrame:
+    """Per customer, how much of the buying is at a discount, from the lines' ``discount`` and
+    ``coupon_discount`` columns (:data:`cp_toolkit.sources.DISCOUNT_COLUMNS`, those present).
+
+    Parameters
+    ----------
+    lines : DataFrame
+        Transaction lines up to ``as_of``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id``: ``discount_line_share`` (with ``discount``),
+        ``coupon_order_share`` (with ``coupon_discount``) and ``savings_rate``; no columns when the
+        lines carry no discounts.
+    """
+    present = [c for c in DISCOUNT_COLUMNS if c in lines.columns and lines[c].notna().any()]
+    if not present:
+        return pd.DataFrame(index=pd.Index(lines["customer_id"].unique(), name="customer_id"))
+    saved = lines[present].fillna(0).sum(axis=1)
+    by = lines["customer_id"]
+    out = pd.DataFrame({"savings_rate": saved.groupby(by).sum() / (lines["amount"] + saved).groupby(by).sum()})
+    if "discount" in present:
+        out["discount_line_share"] = (lines["discount"] > 0).groupby(by).mean()
+    if "coupon_discount" in present:
+        coupon = (lines["coupon_discount"] > 0).groupby([by, lines["order_id"]]).any()
+        out["coupon_order_share"] = coupon.groupby(level=0).mean()
+    return out.rename_axis("customer_id")
 
 
 def profile_features(
@@ -130,7 +165,7 @@ def profile_features(
     customers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The customer feature table of stage 03: :func:`customer_features` plus regularity, basket,
-    category, store and campaign columns and the customer attributes, with its data dictionary.
+    category, store, discount and campaign columns and the customer attributes, with its data dictionary.
 
     Parameters
     ----------
@@ -178,6 +213,9 @@ def profile_features(
             meaning[column] = f"share of revenue spent on {category}"
         out["category_share_other"] = shares.drop(columns=list(top)).sum(axis=1).reindex(out.index)
         meaning["category_share_other"] = f"share of revenue spent outside the top {top_n} categories"
+    discounts = discount_use(lines)
+    out = out.join(discounts)
+    meaning |= {c: DICTIONARY[c] for c in discounts}
     if campaigns is not None and not campaigns.empty:
         g = campaigns.groupby("customer_id")
         out["campaigns_targeted"] = g.size().reindex(out.index).fillna(0).astype(int)

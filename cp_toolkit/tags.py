@@ -92,12 +92,23 @@ def _channel_preference(orders: pd.DataFrame, lines: pd.DataFrame | None, rule: 
     return _long("channel_preference", tag, top[0].astype(float))
 
 
-def _campaign_responder(campaigns: pd.DataFrame | None) -> pd.DataFrame:
-    if campaigns is None or campaigns.empty or campaigns["response"].isna().all():
+def _campaign_responder(features: pd.DataFrame) -> pd.DataFrame:
+    if "campaign_response_rate" not in features.columns:
         return _long("campaign_responder", pd.Series(dtype=object), pd.Series(dtype=float))
-    responded = campaigns.groupby("customer_id")["response"].sum()
-    tag = pd.Series(np.where(responded > 0, "responder", "non-responder"), index=responded.index)
+    targeted = features["campaigns_targeted"] > 0
+    responded = (features["campaign_response_rate"] * features["campaigns_targeted"]).round()
+    tag = pd.Series(np.where(responded > 0, "responder", "non-responder"), index=features.index).where(targeted)
     return _long("campaign_responder", tag, responded.astype(float))
+
+
+def _discount_seeker(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    if "savings_rate" not in features.columns:
+        return _long("discount_seeker", pd.Series(dtype=object), pd.Series(dtype=float))
+    yes = features["savings_rate"] >= rule["min_savings_rate"]
+    if "coupon_order_share" in features.columns:
+        yes |= features["coupon_order_share"] >= rule["min_coupon_order_share"]
+    tag = pd.Series(np.where(yes, "discount seeker", None), index=features.index)
+    return _long("discount_seeker", tag, features["savings_rate"].astype(float))
 
 
 def build_tags(
@@ -107,14 +118,14 @@ def build_tags(
     as_of: str,
     rules: dict[str, Any],
     lines: pd.DataFrame | None = None,
-    campaigns: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The tags of every customer as of ``as_of``.
 
     Parameters
     ----------
     features : DataFrame
-        :func:`cp_toolkit.features.customer_features` (indexed by ``customer_id``).
+        :func:`cp_toolkit.features.profile_features` (indexed by ``customer_id``); the discount and
+        campaign tags need its ``savings_rate`` and ``campaign_response_rate`` columns.
     orders : DataFrame
         Orders up to ``as_of``.
     spend : DataFrame
@@ -123,8 +134,8 @@ def build_tags(
         The day the tags describe.
     rules : dict
         :func:`load_definitions`.
-    lines, campaigns : DataFrame, optional
-        Transaction lines (for channels) and campaign targeting with responses.
+    lines : DataFrame, optional
+        Transaction lines (for channels).
 
     Returns
     -------
@@ -140,7 +151,8 @@ def build_tags(
         "favourite_category": lambda r: _favourite_category(spend, r),
         "weekend_shopper": lambda r: _share_tag(orders, weekend, "weekend_shopper", "weekend shopper", r),
         "channel_preference": lambda r: _channel_preference(orders, lines, r),
-        "campaign_responder": lambda r: _campaign_responder(campaigns),
+        "discount_seeker": lambda r: _discount_seeker(features, r),
+        "campaign_responder": lambda r: _campaign_responder(features),
     }
     unknown = sorted(set(rules) - set(groups) - {"version"})
     if unknown:

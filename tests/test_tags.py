@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cp_toolkit.features import customer_features
+from cp_toolkit.features import customer_features, profile_features
 from cp_toolkit.tags import build_tags, load_definitions, tag_coverage
 
 from .conftest import orders_frame
@@ -27,7 +27,10 @@ def tagged() -> pd.DataFrame:
     )
     campaigns = pd.DataFrame({"customer_id": ["a", "b", "b"], "campaign_id": ["1", "1", "2"],
                               "response": [True, False, False]})  # fmt: skip
-    return build_tags(features, orders, spend, "2020-06-30", load_definitions(), campaigns=campaigns)
+    # a: a coupon on 1 of 3 orders; b saves 10 of 30; c saves 1 of 6
+    lines = orders.assign(discount=[0, 0, 0, 5, 5, 1, 0.0], coupon_discount=[0, 0, 5, 0, 0, 0, 0.0])
+    table = profile_features(features, orders, lines, spend, 10, campaigns)[0]
+    return build_tags(table, orders, spend, "2020-06-30", load_definitions(), lines)
 
 
 def tag(tags: pd.DataFrame, group: str) -> dict[str, str]:
@@ -44,8 +47,12 @@ def test_rules_hand_computed(tagged: pd.DataFrame) -> None:
     assert shares.to_dict() == {"a": 0.9, "b": 1.0}
     # Saturdays: a 2 of 3 orders (2019-01-05, 2020-06-27), d 1 of 1 (2020-06-20)
     assert tag(tagged, "weekend_shopper") == {"a": "weekend shopper", "d": "weekend shopper"}
-    assert tag(tagged, "campaign_responder") == {"a": "responder", "b": "non-responder"}
-    assert (tagged["as_of"] == "2020-06-30").all() and (tagged["definitions_version"] == 1).all()
+    assert tag(tagged, "campaign_responder") == {"a": "responder", "b": "non-responder"}  # c, d: not targeted
+    # savings 20% or more, or a coupon on 25% of orders or more
+    assert tag(tagged, "discount_seeker") == {"a": "discount seeker", "b": "discount seeker"}
+    savings = tagged[tagged["tag_group"] == "discount_seeker"].set_index("customer_id")["value"]
+    assert savings.to_dict() == pytest.approx({"a": 5 / 105, "b": 10 / 30})
+    assert (tagged["as_of"] == "2020-06-30").all() and (tagged["definitions_version"] == 2).all()
 
 
 def test_one_tag_per_group_and_customer(tagged: pd.DataFrame) -> None:
