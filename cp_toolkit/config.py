@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "sources": {},
     "as_of": "2017-12-31",
     "min_group_size": 10,
+    "currency": "USD",
     "previous_run": None,
     "rfm_segments": None,
     "tag_definitions": None,

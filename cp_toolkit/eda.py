@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import RunFolder
+from .features import customer_features
 from .pipeline import ensure, stage
-from .privacy import pool_small_counts, shares_of_shown
+from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown
 
 __all__ = [
     "category_spend",
@@ -20,6 +22,7 @@ __all__ = [
     "interpurchase_days",
     "category_revenue",
     "attribute_profile",
+    "attribute_breakdown",
     "cohort_retention",
     "revenue_decomposition",
     "weekday_hour",
@@ -86,8 +89,16 @@ def category_revenue(spend: pd.DataFrame, top_n: int = 10) -> pd.DataFrame:
     return out
 
 
+def _natural_key(value: str) -> tuple[float, int, str]:
+    """Sort key that puts "Under 15K" < "15-24K" < "100-124K" < "Homeowner" (numbers by value,
+    "under"/"<" before the same number, text without numbers last)."""
+    number = re.search(r"\d+(?:\.\d+)?", value)
+    below = value.strip().lower().startswith(("under", "<", "less"))
+    return (float(number.group()) if number else np.inf, 0 if below else 1, value)
+
+
 def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.DataFrame:
-    """Long table of customer attributes: attribute, value, customers, share.
+    """Long table of customer attributes: attribute, value (in natural order), customers, share.
 
     Values held by fewer than ``min_group_size`` customers are pooled into one unlabelled row
     (:func:`cp_toolkit.privacy.pool_small_counts`); shares are of the customers in the groups shown,
@@ -96,13 +107,14 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
     rows = []
     for attr in (c for c in customers.columns if c != "customer_id"):
         raw = customers[attr].astype("string").fillna("unknown").value_counts()
+        raw = raw.loc[sorted(raw.index, key=_natural_key)]
         counts = pool_small_counts(raw, min_group_size)
         rows.append(
             pd.DataFrame(
                 {
                     "attribute": attr,
                     "value": counts.index,
-                    "customers": counts.astype("Int64").to_numpy(),
+                    "customers": counts.astype("Int64").array,
                     "share": shares_of_shown(counts).to_numpy(),
                 }
             )
@@ -110,6 +122,65 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.D
     if not rows:
         return pd.DataFrame(columns=["attribute", "value", "customers", "share"])
     return pd.concat(rows, ignore_index=True)
+
+
+#: Value of an attribute for buying customers who are not in the customers table.
+NOT_RECORDED = "not recorded"
+
+
+def _group_behaviour(features: pd.DataFrame, labels: pd.Series, min_group_size: int) -> pd.DataFrame:
+    """Customers, revenue share, orders and revenue per customer, order value and repeat rate per
+    label; labels under ``min_group_size`` customers are pooled as :data:`SUPPRESSED`, and every
+    figure of a group still that small is blanked."""
+    sizes = labels.value_counts()
+    labels = labels.mask(labels.isin(sizes.index[sizes < min_group_size]), SUPPRESSED)
+    g = features.assign(repeat=features["frequency"] > 1).groupby(labels, observed=True)
+    out = g.agg(customers=("frequency", "size"), orders=("frequency", "sum"), revenue=("monetary", "sum"),
+                repeat_rate=("repeat", "mean"))  # fmt: skip
+    out["orders_per_customer"] = out["orders"] / out["customers"]
+    out["revenue_per_customer"] = out["revenue"] / out["customers"]
+    out["average_order_value"] = out["revenue"] / out["orders"]
+    out = out.astype("float64").mask(out["customers"] < min_group_size)
+    out.insert(1, "revenue_share", shares_of_shown(out["revenue"]))
+    last = [v for v in (NOT_RECORDED, SUPPRESSED) if v in out.index]
+    order = sorted(out.index.drop(last), key=_natural_key) + last
+    return out.drop(columns=["orders", "revenue"]).loc[order].astype({"customers": "Int64"})
+
+
+def attribute_breakdown(features: pd.DataFrame, customers: pd.DataFrame, min_group_size: int = 10) -> pd.DataFrame:
+    """How the buying customers behave by each customer attribute, against all of them.
+
+    Parameters
+    ----------
+    features : DataFrame
+        :func:`cp_toolkit.features.customer_features` (indexed by ``customer_id``).
+    customers : DataFrame
+        The customers table: ``customer_id`` and attribute columns.
+    min_group_size : int
+        Values held by fewer customers are pooled, unlabelled, as :data:`SUPPRESSED`; a pool
+        still smaller has its figures blanked.
+
+    Returns
+    -------
+    DataFrame
+        Long table: ``attribute``, ``value``, ``customers``, ``revenue_share`` (of the groups
+        shown), ``repeat_rate``, ``orders_per_customer``, ``revenue_per_customer`` and
+        ``average_order_value``. The first row (``all customers``) is the base; customers missing
+        from the customers table are ``not recorded``, blank values ``unknown``.
+    """
+    parts = {"all customers": pd.Series("all", index=features.index)}
+    attributes = customers.set_index("customer_id").reindex(features.index)
+    recorded = features.index.isin(customers["customer_id"])
+    for attr in attributes.columns:
+        value = attributes[attr].astype("string").fillna("unknown").where(recorded, NOT_RECORDED)
+        parts[attr] = value.astype(object)
+    tables = [
+        _group_behaviour(features, labels, min_group_size).assign(attribute=name) for name, labels in parts.items()
+    ]
+    out = pd.concat(tables).rename_axis("value").reset_index()
+    columns = ["attribute", "value", "customers", "revenue_share", "repeat_rate", "orders_per_customer",
+               "revenue_per_customer", "average_order_value"]  # fmt: skip
+    return out[columns]
 
 
 def cohort_retention(orders: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
@@ -177,6 +248,8 @@ class EDAResult:
     cohorts: pd.DataFrame
     decomposition: pd.DataFrame
     weekday_hour: pd.DataFrame
+    customers: pd.DataFrame
+    attribute_behaviour: pd.DataFrame
 
 
 @stage("02_eda")
@@ -194,6 +267,7 @@ def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 
         "customers_with_attributes": int(customers["customer_id"].isin(orders["customer_id"]).sum()),
     }
     monthly = monthly_activity(orders)
+    features = customer_features(orders, run.load("quality")["as_of"])
     result = EDAResult(
         orders,
         monthly,
@@ -204,6 +278,8 @@ def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 
         cohort_retention(orders, min_group_size),
         revenue_decomposition(monthly),
         weekday_hour(orders),
+        features,
+        attribute_breakdown(features, customers, min_group_size),
     )
     run.record_stage(
         "02_eda",

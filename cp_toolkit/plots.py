@@ -19,6 +19,8 @@ __all__ = [
     "category_bars",
     "attribute_bars",
     "attribute_panels",
+    "customer_distributions",
+    "attribute_behaviour",
     "quarantine_bars",
     "rfm_heatmap",
     "segment_shares",
@@ -46,12 +48,12 @@ def _ax(ax: Axes | None, size: tuple[float, float] = (8, 4)) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=size)[1]
 
 
-def monthly_revenue(monthly: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def monthly_revenue(monthly: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
     """Bars of monthly revenue with active customers on a second axis."""
     ax = _ax(ax)
     labels = monthly.index.strftime("%Y-%m")
     ax.bar(labels, monthly["revenue"], color="#4C72B0")
-    ax.set(title="Revenue and active customers by month", xlabel="month", ylabel="revenue")
+    ax.set(title="Revenue and active customers by month", xlabel="month", ylabel=f"revenue ({currency})")
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.tick_params(axis="x", rotation=90)
     twin = ax.twinx()
@@ -61,17 +63,10 @@ def monthly_revenue(monthly: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
-def order_value_hist(orders: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def order_value_hist(orders: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
     """Distribution of order values on a log scale."""
-    ax = _ax(ax)
-    values = orders["amount"][orders["amount"] > 0]
-    bins = np.logspace(np.log10(values.min()), np.log10(values.max()), 50)
-    ax.hist(values, bins=bins, color="#4C72B0")
-    ax.set_xscale("log")
-    ax.axvline(values.median(), color="black", linestyle="--", label=f"median {values.median():,.2f}")
-    ax.set(title="Order value distribution", xlabel="order value (log scale)", ylabel="orders")
-    ax.legend()
-    return ax
+    xlabel = f"order value ({currency}, log scale)"
+    return _log_hist(orders["amount"], _ax(ax), "Order value distribution", xlabel, "orders", ",.2f")
 
 
 def interpurchase_hist(days: pd.Series, ax: Axes | None = None) -> Axes:
@@ -117,16 +112,99 @@ def attribute_bars(profile: pd.DataFrame, attribute: str, ax: Axes | None = None
 def attribute_panels(profile: pd.DataFrame, axes: np.ndarray | None = None, ncols: int = 3) -> np.ndarray:
     """One :func:`attribute_bars` panel per attribute; returns the array of Axes."""
     attributes = list(profile["attribute"].unique())
-    if axes is None:
-        nrows = max(1, -(-len(attributes) // ncols))
-        axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.2 * nrows), squeeze=False)[1]
-    flat = np.ravel(axes)
-    for attribute, ax in zip(attributes, flat, strict=False):
+    axes = _grid(axes, len(attributes), ncols, 3.2)
+    for attribute, ax in zip(attributes, np.ravel(axes), strict=False):
         attribute_bars(profile, attribute, ax)
-    for ax in flat[len(attributes) :]:
-        _no_data(ax, "" if attributes else "no customer attributes in this data")
+    return _finish_grid(axes, len(attributes), "no customer attributes in this data")
+
+
+def _grid(axes: np.ndarray | None, panels: int, ncols: int, height: float) -> np.ndarray:
+    """The given Axes, or a new grid with room for ``panels`` panels in ``ncols`` columns."""
+    if axes is not None:
+        return axes
+    nrows = max(1, -(-panels // ncols))
+    return plt.subplots(nrows, ncols, figsize=(5 * ncols, height * nrows), squeeze=False)[1]
+
+
+def _finish_grid(axes: np.ndarray, used: int, message: str) -> np.ndarray:
+    """Blank the unused panels (the first says ``message`` when none is used) and lay out."""
+    flat = np.ravel(axes)
+    for ax in flat[used:]:
+        _no_data(ax, "" if used else message)
     flat[0].figure.tight_layout()
     return axes
+
+
+def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str, fmt: str) -> Axes:
+    """Histogram of the positive ``values`` on log-spaced bins and a log x axis, median marked;
+    whole-number values (counts) get bins that each hold at least one whole number."""
+    values = values[values > 0].dropna()
+    if values.empty:
+        return _no_data(ax, f"{title}: no positive values")
+    low, high = np.log10(values.min()), np.log10(values.max())
+    bins = np.logspace(low, max(high, low + 1e-9), 40)
+    if (values == np.round(values)).all():
+        whole = np.unique(np.round(bins))
+        bins = np.append(whole - 0.5, whole[-1] + 0.5)
+    ax.hist(values, bins=bins, color="#4C72B0")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.axvline(values.median(), color="black", linestyle="--", label=f"median {values.median():{fmt}}")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
+    return ax
+
+
+def customer_distributions(
+    features: pd.DataFrame, currency: str = "currency units", axes: np.ndarray | None = None
+) -> np.ndarray:
+    """Four log-scale histograms over customers: revenue, orders, average order value and mean
+    days between orders (of :func:`cp_toolkit.features.customer_features`); returns the Axes."""
+    if axes is None:
+        axes = plt.subplots(2, 2, figsize=(12, 7))[1]
+    panels = [
+        ("monetary", "Revenue per customer", f"revenue ({currency}, log scale)", ",.0f"),
+        ("frequency", "Orders per customer", "orders (log scale)", ",.0f"),
+        ("avg_order_value", "Average order value per customer", f"order value ({currency}, log scale)", ",.2f"),
+        ("mean_interpurchase_days", "Mean time between orders", "days (log scale)", ",.1f"),
+    ]
+    for ax, (column, title, xlabel, fmt) in zip(np.ravel(axes), panels, strict=True):
+        _log_hist(features[column], ax, title, xlabel, "customers", fmt)
+    np.ravel(axes)[0].figure.tight_layout()
+    return axes
+
+
+#: Axis labels of the measures of :func:`cp_toolkit.eda.attribute_breakdown` ({} = currency).
+_MEASURES = {
+    "revenue_per_customer": "revenue per customer ({})",
+    "orders_per_customer": "orders per customer",
+    "average_order_value": "average order value ({})",
+    "repeat_rate": "share of customers with 2+ orders",
+}
+
+
+def attribute_behaviour(
+    breakdown: pd.DataFrame,
+    measure: str = "revenue_per_customer",
+    currency: str = "currency units",
+    axes: np.ndarray | None = None,
+    ncols: int = 3,
+) -> np.ndarray:
+    """One panel per customer attribute: ``measure`` by value, against all customers (dashed);
+    suppressed groups are left out. Returns the array of Axes."""
+    base = breakdown.loc[breakdown["attribute"] == "all customers", measure].iloc[0]
+    rows = breakdown[(breakdown["attribute"] != "all customers") & breakdown[measure].notna()]
+    attributes = list(rows["attribute"].unique())
+    axes = _grid(axes, len(attributes), ncols, 3.4)
+    label = _MEASURES[measure].format(currency)
+    for attribute, ax in zip(attributes, np.ravel(axes), strict=False):
+        data = rows[rows["attribute"] == attribute][::-1]
+        ax.barh(data["value"].astype(str), data[measure], color="#64B5CD")
+        ax.axvline(base, color="black", linestyle="--")
+        ax.xaxis.set_major_formatter(_THOUSANDS if base >= 10 else FuncFormatter(lambda v, _: f"{v:.2f}"))
+        ax.set(title=f"{label.split(' (')[0].capitalize()} by {attribute}", ylabel=attribute,
+               xlabel=f"{label}; dashed: all customers, {base:,.2f}")  # fmt: skip
+    return _finish_grid(axes, len(attributes), "no customer attributes in this data")
 
 
 def quarantine_bars(quality: dict[str, Any], ax: Axes | None = None) -> Axes:
@@ -231,11 +309,11 @@ def frequency_recency_heatmap(matrix: pd.DataFrame, title: str, unit: str, ax: A
     return ax
 
 
-def clv_hist(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def clv_hist(table: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
     """Distribution of customer lifetime value."""
     ax = _ax(ax)
     ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
-    ax.set(title="Customer lifetime value (top 1% clipped)", xlabel="discounted CLV", ylabel="customers")
+    ax.set(title="Customer lifetime value (top 1% clipped)", xlabel=f"discounted CLV ({currency})", ylabel="customers")
     ax.xaxis.set_major_formatter(_THOUSANDS)
     return ax
 

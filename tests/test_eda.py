@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cp_toolkit.eda import cohort_retention, monthly_activity, revenue_decomposition, weekday_hour
+from cp_toolkit.eda import (
+    attribute_breakdown,
+    cohort_retention,
+    monthly_activity,
+    revenue_decomposition,
+    weekday_hour,
+)
+from cp_toolkit.features import customer_features
+from cp_toolkit.privacy import SUPPRESSED
 
 from .conftest import orders_frame
 
@@ -42,3 +50,34 @@ def test_weekday_hour() -> None:
     assert table.loc["Saturday", "all day"] == 1 and table.to_numpy().sum() == 2
     timed = dates_only.assign(ts=dates_only["ts"] + pd.to_timedelta([9, 17], unit="h"))
     assert weekday_hour(timed).loc["Monday", 17] == 1
+
+
+def test_attribute_breakdown_hand_computed() -> None:
+    orders = orders_frame(
+        [
+            ("a", "2020-01-01", 10.0), ("a", "2020-01-05", 20.0), ("b", "2020-01-02", 30.0), ("c", "2020-01-03", 40.0),
+            ("d", "2020-01-04", 5.0), ("d", "2020-01-06", 5.0), ("d", "2020-01-08", 5.0), ("e", "2020-01-09", 100.0),
+        ]
+    )  # fmt: skip
+    # f never bought; e is not in the customers table; d has no age
+    customers = pd.DataFrame(
+        {"customer_id": list("abcdf"), "age": ["25-34", "25-34", "18-24", None, "65+"], "region": list("NNNNS")}
+    )
+    table = attribute_breakdown(customer_features(orders, "2020-01-31"), customers, min_group_size=2)
+    rows = table.set_index(["attribute", "value"])
+    # all: 5 customers, 8 orders, revenue 215, 2 repeat buyers
+    assert rows.loc[("all customers", "all")].tolist() == pytest.approx([5, 1.0, 0.4, 8 / 5, 43, 215 / 8])
+    # 25-34 is a and b; 18-24 (c), unknown (d) and not recorded (e) are pooled: 3 customers, 5 orders, 155
+    assert rows.loc["age"].index.tolist() == ["25-34", SUPPRESSED]
+    assert rows.loc[("age", "25-34")].tolist() == pytest.approx([2, 60 / 215, 0.5, 1.5, 30, 20])
+    assert rows.loc[("age", SUPPRESSED)].tolist() == pytest.approx([3, 155 / 215, 1 / 3, 5 / 3, 155 / 3, 31])
+    # region: e alone is not recorded, a pool of one: blank, and N's share is of the groups shown
+    assert rows.loc[("region", "N"), ["customers", "revenue_share"]].tolist() == [4, 1.0]
+    assert rows.loc[("region", SUPPRESSED)].isna().all()
+
+
+def test_attribute_values_in_natural_order() -> None:
+    from cp_toolkit.eda import _natural_key
+
+    values = ["Homeowner", "250K+", "15-24K", "Under 15K", "100-124K", "5+", "1"]
+    assert sorted(values, key=_natural_key) == ["1", "5+", "Under 15K", "15-24K", "100-124K", "250K+", "Homeowner"]
