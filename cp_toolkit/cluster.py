@@ -61,6 +61,7 @@ class BehaviourClusters(BaseEstimator):
         self.columns_ = list(X.columns)
         self.scaler_ = StandardScaler().fit(np.log1p(X.clip(lower=0).fillna(0).to_numpy(dtype=float)))
         Z = self._design(X)
+        Z = Z[np.lexsort(Z.T[::-1])]  # in value order: the same customers in any order (any pseudonyms) fit alike
         sample = min(self.silhouette_sample, len(Z))
         fits, rows = {}, []
         for k in range(self.k_range[0], min(self.k_range[1], len(Z) - 1) + 1):
@@ -70,11 +71,11 @@ class BehaviourClusters(BaseEstimator):
         self.scores_ = pd.DataFrame(rows).set_index("k")
         self.k_ = int(self.scores_["silhouette"].idxmax())
         self.kmeans_ = fits[self.k_]
-        self.labels_ = self.kmeans_.labels_
         mixture = GaussianMixture(self.k_, n_init=3, random_state=self.random_state).fit(Z)
-        self.agreement_ = float(adjusted_rand_score(self.labels_, mixture.predict(Z)))
+        self.agreement_ = float(adjusted_rand_score(self.kmeans_.labels_, mixture.predict(Z)))
         self.stability_ = self._stability(Z)
         self.pca_ = PCA(2, random_state=self.random_state).fit(Z)
+        self.labels_ = self.predict(X)
         return self
 
     def _stability(self, Z: np.ndarray) -> dict[str, float]:
@@ -84,7 +85,7 @@ class BehaviourClusters(BaseEstimator):
         for b in range(self.n_bootstrap):
             idx = rng.integers(0, len(Z), len(Z))
             refit = KMeans(n_clusters=self.k_, n_init=10, random_state=self.random_state + b + 1).fit(Z[idx])
-            scores.append(adjusted_rand_score(self.labels_, refit.predict(Z)))
+            scores.append(adjusted_rand_score(self.kmeans_.labels_, refit.predict(Z)))
         return {"ari_mean": float(np.mean(scores)), "ari_min": float(np.min(scores)), "samples": self.n_bootstrap}
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -209,14 +209,18 @@ def bootstrap_intervals(
     if samples < 2:
         raise ValueError(f"clv_bootstrap_samples must be at least 2, not {samples}")
     rng = np.random.default_rng(seed)
+    # resample from customers in value order, so that the draws do not depend on their ids (pseudonyms)
+    cal_pool, summary_pool = (t.sort_values(list(t.columns), kind="stable") for t in (cal, summary))
     duration = cal["duration_holdout"].iloc[0]
     totals, params, means, failed = [], [], [], 0
     for _ in range(samples):
         try:
             with warnings.catch_warnings():  # a retry of the ladder is routine in a resample
                 warnings.simplefilter("ignore", UserWarning)
-                cal_fit = CLVModel(model, time_unit).fit(cal.iloc[rng.integers(0, len(cal), len(cal))])
-                full_fit = CLVModel(model, time_unit).fit(summary.iloc[rng.integers(0, len(summary), len(summary))])
+                cal_fit = CLVModel(model, time_unit).fit(cal_pool.iloc[rng.integers(0, len(cal), len(cal))])
+                full_fit = CLVModel(model, time_unit).fit(
+                    summary_pool.iloc[rng.integers(0, len(summary), len(summary))]
+                )
         except (ConvergenceError, ValueError):
             failed += 1
             continue

@@ -37,6 +37,16 @@ def test_deterministic_under_a_seed() -> None:
     pd.testing.assert_frame_equal(one.scores_, two.scores_)
 
 
+def test_customer_order_does_not_matter() -> None:
+    """Pseudonyms from another key reorder the customers; the clusters and checks stay the same."""
+    X, _ = planted(2)
+    shuffled = X.sample(frac=1, random_state=3)
+    one, two = (BehaviourClusters(n_bootstrap=3).fit(data) for data in (X, shuffled))
+    assert adjusted_rand_score(one.labels_, pd.Series(two.labels_, index=shuffled.index)[X.index]) == 1.0
+    assert one.stability_ == two.stability_ and one.agreement_ == two.agreement_
+    pd.testing.assert_frame_equal(one.scores_, two.scores_)
+
+
 def test_lift_profiles_and_suppression() -> None:
     X, truth = planted()
     lift = lift_table(X, pd.Series(truth), min_group_size=301)
