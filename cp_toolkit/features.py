@@ -15,6 +15,7 @@ __all__ = [
     "DICTIONARY",
     "ORDERS_SQL",
     "ORDER_TYPES",
+    "channel_shares",
     "customer_features",
     "discount_use",
     "orders_from_lines",
@@ -125,6 +126,20 @@ DICTIONARY = {
 }
 
 
+def channel_shares(lines: pd.DataFrame) -> pd.DataFrame:
+    """Per customer, the share of orders placed through each channel (``channel_share_<channel>``);
+    no columns when the lines carry fewer than two channels.
+
+    An order counts for the channel of its first line.
+    """
+    if "channel" not in lines.columns or lines["channel"].nunique() < 2:
+        return pd.DataFrame(index=pd.Index(lines["customer_id"].unique(), name="customer_id"))
+    orders = lines.drop_duplicates(["customer_id", "order_id"])
+    shares = pd.crosstab(orders["customer_id"], orders["channel"], normalize="index")
+    shares.columns = ["channel_share_" + re.sub(r"\W+", "_", str(c).lower()).strip("_") for c in shares.columns]
+    return shares.rename_axis("customer_id").rename_axis(None, axis=1)
+
+
 def discount_use(lines: pd.DataFrame) -> pd.DataFrame:
     """Per customer, how much of the buying is at a discount, from the lines' ``discount`` and
     ``coupon_discount`` columns (:data:`cp_toolkit.sources.DISCOUNT_COLUMNS`, those present).
@@ -165,7 +180,7 @@ def profile_features(
     customers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The customer feature table of stage 03: :func:`customer_features` plus regularity, basket,
-    category, store, discount and campaign columns and the customer attributes, with its data dictionary.
+    category, channel, store, discount and campaign columns and the customer attributes, with its data dictionary.
 
     Parameters
     ----------
@@ -201,6 +216,9 @@ def profile_features(
         out["stores"] = counts.groupby(level=0).size().reindex(out.index)
         out["main_store_share"] = (counts.groupby(level=0).max() / counts.groupby(level=0).sum()).reindex(out.index)
         meaning |= {c: DICTIONARY[c] for c in ("stores", "main_store_share")}
+    channels = channel_shares(lines)
+    out = out.join(channels)
+    meaning |= {c: f"share of orders placed through the {c[len('channel_share_') :]} channel" for c in channels}
     if not spend.empty:
         shares = spend.pivot_table(
             index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0

@@ -264,7 +264,7 @@ def run_stage(
     run.save("features", table.reset_index())
     run.save("segments", segments.reset_index())
     tag_rules = load_definitions(tag_definitions)
-    tags = build_tags(table, orders, spend, as_of, tag_rules, lines)
+    tags = build_tags(table, orders, spend, as_of, tag_rules)
     run.save("tags", tags)
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)

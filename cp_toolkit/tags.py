@@ -81,15 +81,27 @@ def _share_tag(orders: pd.DataFrame, flag: pd.Series, group: str, tag: str, rule
     return _long(group, pd.Series(np.where(yes, tag, None), index=share.index), share.astype(float))
 
 
-def _channel_preference(orders: pd.DataFrame, lines: pd.DataFrame | None, rule: dict[str, Any]) -> pd.DataFrame:
-    if lines is None or "channel" not in lines.columns or lines["channel"].nunique() < 2:
+def _channel_preference(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    shares = features.filter(regex="^channel_share_").dropna(how="all")
+    if shares.empty:
         return _long("channel_preference", pd.Series(dtype=object), pd.Series(dtype=float))
-    per_order = lines.drop_duplicates(["customer_id", "order_id"])
-    counts = per_order.groupby(["customer_id", "channel"], observed=True).size()
-    share = counts / counts.groupby(level=0).transform("sum")
-    top = share.sort_values(ascending=False).groupby(level=0).head(1).reset_index(level=1)
-    tag = top["channel"].where(top[0] >= rule["min_share"], "mixed")
-    return _long("channel_preference", tag, top[0].astype(float))
+    best = shares.max(axis=1)
+    tag = shares.idxmax(axis=1).str.removeprefix("channel_share_").where(best >= rule["min_share"], "mixed")
+    return _long("channel_preference", tag, best.astype(float))
+
+
+def _store_loyalty(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    if "main_store_share" not in features.columns:
+        return _long("store_loyalty", pd.Series(dtype=object), pd.Series(dtype=float))
+    share = features["main_store_share"].dropna()
+    tag = pd.Series(np.where(share >= rule["min_share"], "one store", "several stores"), index=share.index)
+    return _long("store_loyalty", tag, share.astype(float))
+
+
+def _shopping_rhythm(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
+    cv = features["interpurchase_cv"].dropna() if "interpurchase_cv" in features.columns else pd.Series(dtype=float)
+    tag = pd.Series(np.where(cv < rule["regular_below_cv"], "regular", "irregular"), index=cv.index)
+    return _long("shopping_rhythm", tag, cv.astype(float))
 
 
 def _campaign_responder(features: pd.DataFrame) -> pd.DataFrame:
@@ -117,15 +129,14 @@ def build_tags(
     spend: pd.DataFrame,
     as_of: str,
     rules: dict[str, Any],
-    lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The tags of every customer as of ``as_of``.
 
     Parameters
     ----------
     features : DataFrame
-        :func:`cp_toolkit.features.profile_features` (indexed by ``customer_id``); the discount and
-        campaign tags need its ``savings_rate`` and ``campaign_response_rate`` columns.
+        :func:`cp_toolkit.features.profile_features` (indexed by ``customer_id``); the channel,
+        store, rhythm, discount and campaign tags read its columns and are empty without them.
     orders : DataFrame
         Orders up to ``as_of``.
     spend : DataFrame
@@ -134,8 +145,6 @@ def build_tags(
         The day the tags describe.
     rules : dict
         :func:`load_definitions`.
-    lines : DataFrame, optional
-        Transaction lines (for channels).
 
     Returns
     -------
@@ -150,7 +159,9 @@ def build_tags(
         "lifecycle": lambda r: _lifecycle(features, r),
         "favourite_category": lambda r: _favourite_category(spend, r),
         "weekend_shopper": lambda r: _share_tag(orders, weekend, "weekend_shopper", "weekend shopper", r),
-        "channel_preference": lambda r: _channel_preference(orders, lines, r),
+        "channel_preference": lambda r: _channel_preference(features, r),
+        "store_loyalty": lambda r: _store_loyalty(features, r),
+        "shopping_rhythm": lambda r: _shopping_rhythm(features, r),
         "discount_seeker": lambda r: _discount_seeker(features, r),
         "campaign_responder": lambda r: _campaign_responder(features),
     }

@@ -92,7 +92,8 @@ def test_profile_features_hand_computed() -> None:
     orders = orders_frame([("a", "2020-01-01", 10.0), ("a", "2020-01-03", 20.0), ("a", "2020-01-09", 30.0),
                            ("b", "2020-01-05", 40.0)])  # fmt: skip
     lines = orders.assign(quantity=[1.0, 2.0, 3.0, 4.0], store_id=["s1", "s1", "s2", "s3"],
-                          discount=[1.0, 0, 2, 0], coupon_discount=[0, 0.5, None, 0])  # fmt: skip
+                          discount=[1.0, 0, 2, 0], coupon_discount=[0, 0.5, None, 0],
+                          channel=["web", "Shop", "web", "web"])  # fmt: skip
     spend = pd.DataFrame({"customer_id": ["a", "a", "b"], "category": ["X", "Y", "Y"], "revenue": [45.0, 15.0, 40]})
     campaigns = pd.DataFrame({"customer_id": ["a", "a"], "campaign_id": ["1", "2"], "response": [True, False]})
     customers = pd.DataFrame({"customer_id": ["a"], "age": ["35-44"]})
@@ -104,6 +105,8 @@ def test_profile_features_hand_computed() -> None:
     assert a["category_share_y"] == 0.25 and a["category_share_other"] == 0.75 and b["category_share_y"] == 1.0
     assert a["campaigns_targeted"] == 2 and a["campaign_response_rate"] == 0.5 and b["campaigns_targeted"] == 0
     assert a["attr_age"] == "35-44" and pd.isna(b["attr_age"])
+    assert a["channel_share_web"] == pytest.approx(2 / 3) and a["channel_share_shop"] == pytest.approx(1 / 3)
+    assert b["channel_share_web"] == 1.0
     # a saves 1 + 0.5 + 2 on 60 paid; discounts on 2 of 3 lines, a coupon in 1 of 3 orders
     assert a["savings_rate"] == pytest.approx(3.5 / 63.5) and b["savings_rate"] == 0
     assert a["discount_line_share"] == pytest.approx(2 / 3) and a["coupon_order_share"] == pytest.approx(1 / 3)

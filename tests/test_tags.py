@@ -28,9 +28,14 @@ def tagged() -> pd.DataFrame:
     campaigns = pd.DataFrame({"customer_id": ["a", "b", "b"], "campaign_id": ["1", "1", "2"],
                               "response": [True, False, False]})  # fmt: skip
     # a: a coupon on 1 of 3 orders; b saves 10 of 30; c saves 1 of 6
-    lines = orders.assign(discount=[0, 0, 0, 5, 5, 1, 0.0], coupon_discount=[0, 0, 5, 0, 0, 0, 0.0])
+    lines = orders.assign(
+        discount=[0, 0, 0, 5, 5, 1, 0.0],
+        coupon_discount=[0, 0, 5, 0, 0, 0, 0.0],
+        store_id=["s1", "s1", "s2", "s1", "s1", "s3", "s1"],
+        channel=["web", "web", "store", "store", "web", "store", "web"],
+    )
     table = profile_features(features, orders, lines, spend, 10, campaigns)[0]
-    return build_tags(table, orders, spend, "2020-06-30", load_definitions(), lines)
+    return build_tags(table, orders, spend, "2020-06-30", load_definitions())
 
 
 def tag(tags: pd.DataFrame, group: str) -> dict[str, str]:
@@ -52,7 +57,14 @@ def test_rules_hand_computed(tagged: pd.DataFrame) -> None:
     assert tag(tagged, "discount_seeker") == {"a": "discount seeker", "b": "discount seeker"}
     savings = tagged[tagged["tag_group"] == "discount_seeker"].set_index("customer_id")["value"]
     assert savings.to_dict() == pytest.approx({"a": 5 / 105, "b": 10 / 30})
-    assert (tagged["as_of"] == "2020-06-30").all() and (tagged["definitions_version"] == 2).all()
+    # a: 2 of 3 orders at s1 and on the web; b: both at s1, one web and one store
+    assert tag(tagged, "store_loyalty") == {"a": "several stores", "b": "one store", "c": "one store", "d": "one store"}
+    assert tag(tagged, "channel_preference") == {"a": "web", "b": "mixed", "c": "store", "d": "web"}
+    # only a has three orders: gaps of 525 and 14 days, CV = 511 / sqrt(2) / 269.5
+    assert tag(tagged, "shopping_rhythm") == {"a": "irregular"}
+    cv = tagged.loc[tagged["tag_group"] == "shopping_rhythm", "value"].item()
+    assert cv == pytest.approx(511 / 2**0.5 / 269.5)
+    assert (tagged["as_of"] == "2020-06-30").all() and (tagged["definitions_version"] == 3).all()
 
 
 def test_one_tag_per_group_and_customer(tagged: pd.DataFrame) -> None:
