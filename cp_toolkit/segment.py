@@ -148,7 +148,8 @@ def migration(previous: pd.DataFrame, current: pd.DataFrame, min_group_size: int
     previous, current : DataFrame
         Indexed by ``customer_id``, with ``rfm_segment`` and ``monetary`` (revenue to date).
     min_group_size : int
-        Cells (and segments) with fewer customers are blanked in the tables meant for reports.
+        Cells (and segments) with fewer customers, but not none, are blanked in the tables meant
+        for reports.
 
     Returns
     -------
@@ -166,7 +167,7 @@ def migration(previous: pd.DataFrame, current: pd.DataFrame, min_group_size: int
     value = previous["monetary"].reindex(ids).fillna(current["monetary"].reindex(ids))
     counts = pd.crosstab(before, after)
     revenue = pd.crosstab(before, after, values=value, aggfunc="sum").reindex_like(counts).fillna(0.0)
-    small = counts < min_group_size
+    small = (counts > 0) & (counts < min_group_size)  # an empty cell says nothing about anyone: 0 is shown
     shown = counts.astype("float64").mask(small)
     segments = sorted(set(before) | set(after))
     flows = pd.DataFrame(
@@ -181,7 +182,7 @@ def migration(previous: pd.DataFrame, current: pd.DataFrame, min_group_size: int
         },
         index=pd.Index(segments, name="segment"),
     ).drop(index=["(new)", "(lapsed)"], errors="ignore")
-    flows = flows.mask(flows < min_group_size).astype("Int64")
+    flows = flows.mask((flows > 0) & (flows < min_group_size)).astype("Int64")
     return {
         "counts": counts,
         "shown": shown,

@@ -70,8 +70,9 @@ def test_migration_rows_add_up_to_the_earlier_counts() -> None:
     assert counts.loc["(new)", "A"] == 4 and counts.loc["C", "(lapsed)"] == 3
     flows = m["flows"].loc["A"]
     assert flows[["earlier", "now", "stayed", "entered", "new"]].tolist() == [12, 14, 10, 4, 4]
-    assert flows[["left", "lapsed"]].isna().all() and str(flows.dtype) == "Int64"  # 2 and 0 customers: blank
+    assert pd.isna(flows["left"]) and flows["lapsed"] == 0 and str(flows.dtype) == "Int64"  # 2: blank; none: 0
     assert np.isnan(m["shown"].loc["A", "B"]) and m["shown"].loc["A", "A"] == 10  # 2 moves < 3: blank
+    assert m["shown"].loc["B", "A"] == 0 and m["row_shares"].loc["B", "A"] == 0  # no move is no secret
     assert m["revenue"].loc["(new)", "A"] == 80.0 and m["revenue"].loc["A", "A"] == 100.0
 
 
