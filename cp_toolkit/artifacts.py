@@ -29,6 +29,7 @@ ARTIFACTS: dict[str, str] = {
     "features": "features.parquet",
     "segments": "segments.parquet",
     "tags": "tags.parquet",
+    "category_spend": "category_spend.parquet",
     "predictions": "predictions.parquet",
     "prediction_metrics": "prediction_metrics.json",
     "clv": "clv.parquet",

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import RunFolder
-from .eda import category_revenue, category_spend
+from .eda import category_revenue
 from .pipeline import ensure, stage
 
 __all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
@@ -132,8 +132,7 @@ def _card(
 
 def persona_cards(
     profile: pd.DataFrame,
-    tx: pd.DataFrame,
-    products: pd.DataFrame,
+    spend: pd.DataFrame,
     customers: pd.DataFrame,
     min_group_size: int = 10,
     persona_categories: int = 5,
@@ -141,9 +140,9 @@ def persona_cards(
     """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed.
 
     Each card lists up to ``persona_categories`` favourite categories: those with the highest
-    index (share of the segment's spend against the share of all customers' spend).
+    index (share of the segment's spend against the share of all customers' spend), from
+    ``spend``, the :func:`cp_toolkit.eda.category_spend` table stage 03 writes.
     """
-    spend = category_spend(tx, products)
     extras = {"spend": spend, "customers": customers, "base_categories": category_revenue(spend, top_n=ALL)}
     cards = []
     for name, members in profile.groupby("rfm_segment", observed=True):
@@ -207,8 +206,7 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
     )
     cards = persona_cards(
         profile,
-        ensure(run, "transactions"),
-        ensure(run, "products"),
+        ensure(run, "category_spend"),
         ensure(run, "customers"),
         min_group_size,
         persona_categories,

@@ -35,7 +35,7 @@ PRODUCERS: dict[str, str] = {
     **dict.fromkeys(
         ["transactions", "orders", "customers", "products", "campaigns", "quarantine", "quality"], "01_ingest"
     ),
-    **dict.fromkeys(["features", "segments", "tags"], "03_segmentation"),
+    **dict.fromkeys(["features", "segments", "tags", "category_spend"], "03_segmentation"),
     **dict.fromkeys(["predictions", "prediction_metrics"], "04_prediction"),
     **dict.fromkeys(["clv", "clv_model"], "05_clv"),
     **dict.fromkeys(["personas", "personas_md", "audience"], "06_persona"),

@@ -243,8 +243,9 @@ def run_stage(
     rfm_segments: dict[str, str] | None = None,
 ) -> SegmentResult:
     """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural
-    cluster of every customer) and ``tags.parquet`` (rules in ``tag_definitions``, default the
-    packaged ``tags.yaml``); compare with the previous run when there is one."""
+    cluster of every customer), ``tags.parquet`` (rules in ``tag_definitions``, default the
+    packaged ``tags.yaml``) and ``category_spend.parquet`` (revenue per customer and product
+    category); compare with the previous run when there is one."""
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
     rules = RFM_SEGMENTS if rfm_segments is None else dict(rfm_segments)
@@ -267,6 +268,7 @@ def run_stage(
     tag_rules = load_definitions(tag_definitions)
     tags = build_tags(table, orders, spend, as_of, tag_rules)
     run.save("tags", tags)
+    run.save("category_spend", spend)
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run

@@ -21,8 +21,7 @@ def test_small_groups_are_suppressed(cj_run) -> None:
     threshold = int(sizes.median()) + 1
     cards = persona_cards(
         profile,
-        cj_run.load("transactions"),
-        cj_run.load("products"),
+        cj_run.load("category_spend"),
         cj_run.load("customers"),
         min_group_size=threshold,
     )
