@@ -90,7 +90,7 @@ def test_two_consecutive_months_show_the_migration(tmp_path) -> None:
     assert counts.drop(index="(new)", errors="ignore").sum(axis=1).to_dict() == by_segment.to_dict()
     assert counts.sum().sum() == len(result.segments)  # no one lapses: the data keep every customer
     shown = result.migration["shown"]
-    assert (shown.isna() == (counts < 10)).all().all()
+    assert (shown.isna() == ((counts > 0) & (counts < 10))).all().all() and (shown == 0).any().any()
 
 
 def test_runs_with_different_keys_show_no_migration(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
