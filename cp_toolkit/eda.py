@@ -13,7 +13,7 @@ import pandas as pd
 from .artifacts import RunFolder
 from .features import customer_features
 from .pipeline import ensure, stage
-from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown
+from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
 
 __all__ = [
     "category_spend",
@@ -130,10 +130,9 @@ NOT_RECORDED = "not recorded"
 
 def _group_behaviour(features: pd.DataFrame, labels: pd.Series, min_group_size: int) -> pd.DataFrame:
     """Customers, revenue share, orders and revenue per customer, order value and repeat rate per
-    label; labels under ``min_group_size`` customers are pooled as :data:`SUPPRESSED`, and every
-    figure of a group still that small is blanked."""
-    sizes = labels.value_counts()
-    labels = labels.mask(labels.isin(sizes.index[sizes < min_group_size]), SUPPRESSED)
+    label; the labels of :func:`cp_toolkit.privacy.values_to_pool` are pooled as :data:`SUPPRESSED`
+    (so no small group can be worked out from the total), and a pool still too small is blanked."""
+    labels = labels.mask(labels.isin(values_to_pool(labels.value_counts(), min_group_size)), SUPPRESSED)
     g = features.assign(repeat=features["frequency"] > 1).groupby(labels, observed=True)
     out = g.agg(customers=("frequency", "size"), orders=("frequency", "sum"), revenue=("monetary", "sum"),
                 repeat_rate=("repeat", "mean"))  # fmt: skip
@@ -157,8 +156,8 @@ def attribute_breakdown(features: pd.DataFrame, customers: pd.DataFrame, min_gro
     customers : DataFrame
         The customers table: ``customer_id`` and attribute columns.
     min_group_size : int
-        Values held by fewer customers are pooled, unlabelled, as :data:`SUPPRESSED`; a pool
-        still smaller has its figures blanked.
+        Values held by fewer customers are pooled, unlabelled, as :data:`SUPPRESSED`, with the
+        next smallest values while the pool is smaller; a pool that stays smaller is blanked.
 
     Returns
     -------

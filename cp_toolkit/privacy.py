@@ -23,6 +23,7 @@ __all__ = [
     "SUPPRESSED",
     "identifier_columns",
     "pool_small_counts",
+    "values_to_pool",
     "shares_of_shown",
     "pseudonym_key",
     "pseudonymize",
@@ -160,19 +161,32 @@ def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) ->
 SUPPRESSED = "other (small groups)"
 
 
-def pool_small_counts(counts: pd.Series, min_size: int) -> pd.Series:
-    """Pool the categories with fewer than ``min_size`` members into one :data:`SUPPRESSED` row.
+def values_to_pool(counts: pd.Series, min_size: int) -> pd.Index:
+    """The values to pool so that no group under ``min_size`` can be seen or worked out.
 
-    Their labels are not shown (a rare value can identify a person); the pooled count itself
-    is missing when it is below ``min_size`` too. Shares must then be taken of the shown
-    counts only (:func:`shares_of_shown`), or the total would give the hidden count away.
+    Values with fewer than ``min_size`` members are pooled; while the pool is still smaller than
+    ``min_size``, the smallest value shown joins it, since the total minus the counts shown would
+    otherwise give the pool away (complementary suppression).
     """
-    small = counts < min_size
-    if not small.any():
+    order = counts.sort_values(kind="stable")
+    n = int((order < min_size).sum())
+    while 0 < order.iloc[:n].sum() < min_size and n < len(order):
+        n += 1
+    return order.index[:n]
+
+
+def pool_small_counts(counts: pd.Series, min_size: int) -> pd.Series:
+    """Pool the categories of :func:`values_to_pool` into one :data:`SUPPRESSED` row.
+
+    Their labels are not shown (a rare value can identify a person); the pooled count is missing
+    when even all categories together stay below ``min_size``.
+    """
+    pooled = values_to_pool(counts, min_size)
+    if pooled.empty:
         return counts
-    pooled = counts[small].sum()
-    out = pd.concat([counts[~small], pd.Series({SUPPRESSED: pooled})]).astype("float64")
-    if pooled < min_size:
+    total = counts[pooled].sum()
+    out = pd.concat([counts.drop(pooled), pd.Series({SUPPRESSED: total})]).astype("float64")
+    if total < min_size:
         out[SUPPRESSED] = np.nan
     return out
 

@@ -71,9 +71,19 @@ def test_attribute_breakdown_hand_computed() -> None:
     assert rows.loc["age"].index.tolist() == ["25-34", SUPPRESSED]
     assert rows.loc[("age", "25-34")].tolist() == pytest.approx([2, 60 / 215, 0.5, 1.5, 30, 20])
     assert rows.loc[("age", SUPPRESSED)].tolist() == pytest.approx([3, 155 / 215, 1 / 3, 5 / 3, 155 / 3, 31])
-    # region: e alone is not recorded, a pool of one: blank, and N's share is of the groups shown
-    assert rows.loc[("region", "N"), ["customers", "revenue_share"]].tolist() == [4, 1.0]
-    assert rows.loc[("region", SUPPRESSED)].isna().all()
+    # region: e alone is not recorded; all customers minus N would give e away, so N is pooled too
+    assert rows.loc["region"].index.tolist() == [SUPPRESSED] and rows.loc[("region", SUPPRESSED), "customers"] == 5
+
+
+def test_no_small_group_follows_from_the_total() -> None:
+    """Ages 11, 11 and 1 (min 10): pooling 65+ alone would leave it as the total minus the rest."""
+    ids = [f"c{i}" for i in range(23)]
+    orders = orders_frame([(c, "2020-01-01", 999.0 if c == "c22" else 10.0) for c in ids])
+    customers = pd.DataFrame({"customer_id": ids, "age": ["25-34"] * 11 + ["35-44"] * 11 + ["65+"]})
+    table = attribute_breakdown(customer_features(orders, "2020-01-31"), customers, min_group_size=10)
+    shown = table[table["attribute"] == "age"].set_index("value")
+    assert shown.index.tolist() == ["35-44", SUPPRESSED] and shown["customers"].tolist() == [11, 12]
+    assert shown.loc[SUPPRESSED, "revenue_per_customer"] == pytest.approx((110 + 999) / 12)
 
 
 def test_attribute_values_in_natural_order() -> None:
