@@ -118,11 +118,13 @@ DICTIONARY = {
     "items_per_order": "units bought per order (when quantities are known)",
     "stores": "distinct stores ordered from",
     "main_store_share": "share of orders placed at the customer's most used store",
-    "discount_line_share": "share of lines bought with a (non-coupon) discount",
-    "coupon_order_share": "share of orders with a coupon discount on any line",
-    "savings_rate": "discounts and coupons as a share of the regular value (amount + discounts); missing counts as 0",
+    "discount_line_share": "share of lines bought with a (non-coupon) discount, of the lines whose discount is known",
+    "coupon_order_share": "share of orders with a coupon discount on any line, of the orders where it is known",
+    "savings_rate": "discounts and coupons as a share of the regular value (amount + discounts), lines with "
+    "discounts known",
     "campaigns_targeted": "campaigns the customer was targeted by",
-    "campaign_response_rate": "share of targeted campaigns the customer responded to",
+    "campaigns_responded": "targeted campaigns the customer responded to (blank when responses are unknown)",
+    "campaign_response_rate": "share of targeted campaigns the customer responded to, of those with a known response",
 }
 
 
@@ -136,7 +138,7 @@ def channel_shares(lines: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(index=pd.Index(lines["customer_id"].unique(), name="customer_id"))
     orders = lines.drop_duplicates(["customer_id", "order_id"])
     shares = pd.crosstab(orders["customer_id"], orders["channel"], normalize="index")
-    shares.columns = ["channel_share_" + re.sub(r"\W+", "_", str(c).lower()).strip("_") for c in shares.columns]
+    shares.columns = [f"channel_share_{c}" for c in shares.columns]  # the channel as named, so tags can say it
     return shares.rename_axis("customer_id").rename_axis(None, axis=1)
 
 
@@ -159,15 +161,24 @@ def discount_use(lines: pd.DataFrame) -> pd.DataFrame:
     present = [c for c in DISCOUNT_COLUMNS if c in lines.columns and lines[c].notna().any()]
     if not present:
         return pd.DataFrame(index=pd.Index(lines["customer_id"].unique(), name="customer_id"))
-    saved = lines[present].fillna(0).sum(axis=1)
+    known = lines[present].notna().any(axis=1)  # lines of sources without discounts do not count
+    saved = lines[present].fillna(0).sum(axis=1).where(known)
     by = lines["customer_id"]
-    out = pd.DataFrame({"savings_rate": saved.groupby(by).sum() / (lines["amount"] + saved).groupby(by).sum()})
+    regular = (lines["amount"] + saved).groupby(by).sum(min_count=1)
+    out = pd.DataFrame({"savings_rate": saved.groupby(by).sum(min_count=1) / regular})
     if "discount" in present:
-        out["discount_line_share"] = (lines["discount"] > 0).groupby(by).mean()
+        out["discount_line_share"] = _share_of_known(lines["discount"] > 0, lines["discount"].notna(), by)
     if "coupon_discount" in present:
-        coupon = (lines["coupon_discount"] > 0).groupby([by, lines["order_id"]]).any()
-        out["coupon_order_share"] = coupon.groupby(level=0).mean()
+        order = [by, lines["order_id"]]
+        with_coupon = (lines["coupon_discount"] > 0).groupby(order).any()
+        coupon_known = lines["coupon_discount"].notna().groupby(order).any()
+        out["coupon_order_share"] = _share_of_known(with_coupon, coupon_known, with_coupon.index.get_level_values(0))
     return out.rename_axis("customer_id")
+
+
+def _share_of_known(flag: pd.Series, known: pd.Series, by: pd.Series | pd.Index) -> pd.Series:
+    """Per group, the share of ``flag`` among the rows where it is ``known`` (missing without any)."""
+    return flag.astype(float).where(known).groupby(by).mean()
 
 
 def profile_features(
@@ -235,10 +246,11 @@ def profile_features(
     out = out.join(discounts)
     meaning |= {c: DICTIONARY[c] for c in discounts}
     if campaigns is not None and not campaigns.empty:
-        g = campaigns.groupby("customer_id")
+        g = campaigns.assign(response=campaigns["response"].astype("boolean")).groupby("customer_id")
         out["campaigns_targeted"] = g.size().reindex(out.index).fillna(0).astype(int)
+        out["campaigns_responded"] = g["response"].sum(min_count=1).astype(float).reindex(out.index)
         out["campaign_response_rate"] = g["response"].mean().astype(float).reindex(out.index)
-        meaning |= {c: DICTIONARY[c] for c in ("campaigns_targeted", "campaign_response_rate")}
+        meaning |= {c: DICTIONARY[c] for c in ("campaigns_targeted", "campaigns_responded", "campaign_response_rate")}
     if customers is not None and len(customers.columns) > 1:
         attributes = customers.set_index("customer_id").add_prefix("attr_")
         out = out.join(attributes)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .privacy import suppress_small_groups
+from .privacy import suppress_small_groups, values_to_pool
 
 __all__ = ["DEFAULT_DEFINITIONS", "build_tags", "load_definitions", "tag_coverage"]
 
@@ -105,11 +105,11 @@ def _shopping_rhythm(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFra
 
 
 def _campaign_responder(features: pd.DataFrame) -> pd.DataFrame:
-    if "campaign_response_rate" not in features.columns:
+    if "campaigns_responded" not in features.columns:
         return _long("campaign_responder", pd.Series(dtype=object), pd.Series(dtype=float))
-    targeted = features["campaigns_targeted"] > 0
-    responded = (features["campaign_response_rate"] * features["campaigns_targeted"]).round()
-    tag = pd.Series(np.where(responded > 0, "responder", "non-responder"), index=features.index).where(targeted)
+    targeted = features[features["campaigns_targeted"] > 0]
+    responded = targeted["campaigns_responded"].dropna()  # blank where responses are unknown
+    tag = pd.Series(np.where(responded > 0, "responder", "non-responder"), index=responded.index)
     return _long("campaign_responder", tag, responded.astype(float))
 
 
@@ -117,7 +117,7 @@ def _discount_seeker(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFra
     if "savings_rate" not in features.columns:
         return _long("discount_seeker", pd.Series(dtype=object), pd.Series(dtype=float))
     yes = features["savings_rate"] >= rule["min_savings_rate"]
-    if "coupon_order_share" in features.columns:
+    if "coupon_order_share" in features.columns and "min_coupon_order_share" in rule:
         yes |= features["coupon_order_share"] >= rule["min_coupon_order_share"]
     tag = pd.Series(np.where(yes, "discount seeker", None), index=features.index)
     return _long("discount_seeker", tag, features["savings_rate"].astype(float))
@@ -168,7 +168,17 @@ def build_tags(
     unknown = sorted(set(rules) - set(groups) - {"version"})
     if unknown:
         raise ValueError(f"tag definitions: unknown tag group(s) {unknown}; known: {sorted(groups)}")
-    parts = [groups[name](rule or {}) for name, rule in rules.items() if name != "version"]
+    parts = []
+    for name, rule in rules.items():
+        if name == "version":
+            continue
+        try:
+            parts.append(groups[name](rule or {}))
+        except KeyError as err:
+            raise ValueError(
+                f"tag definitions: tag group {name!r} needs the setting {err.args[0]!r}; "
+                "see the packaged cp_toolkit/tags.yaml"
+            ) from err
     tags = pd.concat(parts, ignore_index=True)
     return tags.assign(as_of=str(as_of), definitions_version=rules["version"]).astype(
         {"customer_id": "string", "tag_group": "string", "tag": "string", "value": "float64"}
@@ -179,13 +189,14 @@ def tag_coverage(tags: pd.DataFrame, customers: int, min_group_size: int) -> pd.
     """Customers per tag group and tag, and their share of all customers.
 
     Tags held by fewer than ``min_group_size`` customers are pooled per group as ``other (n tags)``,
-    which is itself suppressed when still too small; each group ends with its ``(all tagged)`` total.
+    with the next smallest tags while the pool is smaller (:func:`cp_toolkit.privacy.values_to_pool`,
+    so that the total gives no small tag away); each group ends with its ``(all tagged)`` total.
     """
     counts = tags.groupby(["tag_group", "tag"], observed=True)["customer_id"].nunique().rename("customers")
     rows = []
     for group in counts.index.get_level_values("tag_group").unique():
         per_tag = counts.xs(group, level="tag_group").sort_values(ascending=False)
-        small = per_tag < min_group_size
+        small = per_tag.index.isin(values_to_pool(per_tag, min_group_size))
         rows += [{"tag_group": group, "tag": tag, "customers": n} for tag, n in per_tag[~small].items()]
         if small.any():
             rows.append(

@@ -105,11 +105,12 @@ def test_profile_features_hand_computed() -> None:
     assert a["category_share_y"] == 0.25 and a["category_share_other"] == 0.75 and b["category_share_y"] == 1.0
     assert a["campaigns_targeted"] == 2 and a["campaign_response_rate"] == 0.5 and b["campaigns_targeted"] == 0
     assert a["attr_age"] == "35-44" and pd.isna(b["attr_age"])
-    assert a["channel_share_web"] == pytest.approx(2 / 3) and a["channel_share_shop"] == pytest.approx(1 / 3)
+    assert a["channel_share_web"] == pytest.approx(2 / 3) and a["channel_share_Shop"] == pytest.approx(1 / 3)
     assert b["channel_share_web"] == 1.0
-    # a saves 1 + 0.5 + 2 on 60 paid; discounts on 2 of 3 lines, a coupon in 1 of 3 orders
+    # a saves 1 + 0.5 + 2 on 60 paid; discounts on 2 of 3 lines, a coupon in 1 of the 2 orders where it is known
     assert a["savings_rate"] == pytest.approx(3.5 / 63.5) and b["savings_rate"] == 0
-    assert a["discount_line_share"] == pytest.approx(2 / 3) and a["coupon_order_share"] == pytest.approx(1 / 3)
+    assert a["discount_line_share"] == pytest.approx(2 / 3) and a["coupon_order_share"] == pytest.approx(1 / 2)
+    assert a["campaigns_responded"] == 1 and pd.isna(b["campaigns_responded"])
     assert dictionary["column"].tolist() == table.columns.tolist() and dictionary["meaning"].str.len().gt(0).all()
 
 

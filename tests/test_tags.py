@@ -85,3 +85,22 @@ def test_unknown_tag_group_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown tag group"):
         build_tags(pd.DataFrame(), pd.DataFrame({"customer_id": [], "ts": pd.to_datetime([])}), pd.DataFrame(),
                    "2020-06-30", {"version": 1, "vip": {}})  # fmt: skip
+
+
+def test_unknown_responses_give_no_campaign_tags() -> None:
+    orders = orders_frame([("a", "2020-06-01", 10.0), ("b", "2020-06-02", 20.0)])
+    features = customer_features(orders, "2020-06-30")
+    campaigns = pd.DataFrame({"customer_id": ["a", "b", "b"], "campaign_id": ["1", "1", "2"]})
+    for response, expected in (([pd.NA] * 3, {}), ([pd.NA, True, pd.NA], {"b": "responder"})):
+        table = profile_features(features, orders, orders, pd.DataFrame(), 10, campaigns.assign(response=response))[0]
+        tags = build_tags(table, orders, pd.DataFrame(), "2020-06-30", {"version": 1, "campaign_responder": {}})
+        assert tag(tags, "campaign_responder") == expected
+        assert tags["value"].tolist() == [1.0] * len(expected)  # campaigns responded to, not a rate times targets
+
+
+def test_a_missing_setting_names_its_tag_group() -> None:
+    orders = orders_frame([("a", "2020-06-01", 10.0)])
+    features = customer_features(orders, "2020-06-30")
+    with pytest.raises(ValueError, match="tag group 'store_loyalty' needs the setting 'min_share'"):
+        build_tags(features.assign(main_store_share=1.0), orders, pd.DataFrame(), "2020-06-30",
+                   {"version": 1, "store_loyalty": {}})  # fmt: skip
