@@ -385,10 +385,15 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
             stacklevel=5,
         )
     summed = {canon: src for canon, src in mapping.items() if isinstance(src, list)}
+    empty = [canon for canon, parts in summed.items() if not parts]
+    if empty:
+        raise IngestError(f"{where(spec)} ({table}): {empty} map(s) an empty list; name at least one column")
     out = raw.drop(columns=clashing).rename(columns={src: c for c, src in mapping.items() if c not in summed})
     read = dict(spec.get("read", {}))
     for canon, parts in summed.items():
         numbers = [_to_number(raw[src], read.get("decimal", "."), read.get("thousands")) for src in parts]
+        if canon in DISCOUNT_COLUMNS:  # each part is money off, whatever sign its source gives it
+            numbers = [part.abs() for part in numbers]
         out[canon] = pd.concat(numbers, axis=1).sum(axis=1, min_count=1)
     absent = [c for c in REQUIRED[table] if c not in out.columns]
     if absent:

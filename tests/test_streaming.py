@@ -189,3 +189,14 @@ def test_discounts_are_read_unsigned_summed_and_netted_in_proportion(tmp_path: P
     assert tx[["quantity", "amount", "discount", "coupon_discount"]].values.tolist() == [
         [2.0, 4.0, pytest.approx(0.4), pytest.approx(0.2)]
     ]
+
+
+def test_discount_parts_are_money_off_whatever_their_sign(tmp_path: Path) -> None:
+    path = tmp_path / "lines.csv"
+    path.write_text("c,o,t,a,e,f\n1,A1,2020-01-01,10,-1,0.5\n")
+    columns = {"customer_id": "c", "order_id": "o", "ts": "t", "amount": "a", "coupon_discount": ["e", "f"]}
+    tx = ingest("custom", {"transactions": {"path": str(path), "columns": columns}}, "2020-12-31", key=KEY)
+    assert tx.tables["transactions"]["coupon_discount"].tolist() == [1.5]
+    with pytest.raises(IngestError, match=r"\['coupon_discount'\] map\(s\) an empty list"):
+        ingest("custom", {"transactions": {"path": str(path), "columns": {**columns, "coupon_discount": []}}},
+               "2020-12-31", key=KEY)  # fmt: skip
