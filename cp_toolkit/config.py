@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS", "load_params", "ParameterError"]
+__all__ = ["DEFAULTS", "PRESET_CURRENCY", "load_params", "ParameterError"]
 
 #: The default profile: the embedded Complete Journey data as of 2017-12-31.
 DEFAULTS: dict[str, Any] = {
@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The currency of each preset's amounts; ``currency`` follows the dataset unless a file sets it.
+PRESET_CURRENCY = {"completejourney": "USD", "cdnow": "USD", "online_retail": "GBP"}
+
+
 class ParameterError(ValueError):
     """A parameter file or value that cannot be used as given."""
 
@@ -60,6 +64,7 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
         :class:`ParameterError` so that a typo never passes silently.
     """
     params = dict(DEFAULTS)
+    loaded: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -72,6 +77,8 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
         raise ParameterError(f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    if "currency" not in loaded and overrides.get("currency") is None:
+        params["currency"] = PRESET_CURRENCY.get(params["dataset"], "currency units")
     params["as_of"] = str(params["as_of"])
     if params["clv_calibration_end"] is not None:
         params["clv_calibration_end"] = str(params["clv_calibration_end"])

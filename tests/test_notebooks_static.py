@@ -65,6 +65,17 @@ def test_default_yaml_is_the_builtin_default() -> None:
     assert load_params(ROOT / "params" / "default.yaml") == load_params(None)
 
 
+def test_currency_follows_the_dataset_unless_set(tmp_path: Path) -> None:
+    def currency(text: str) -> str:
+        (tmp_path / "p.yaml").write_text(text)
+        return load_params(tmp_path / "p.yaml")["currency"]
+
+    assert load_params(None)["currency"] == "USD" and load_params(ROOT / "params" / "cdnow.yaml")["currency"] == "USD"
+    assert currency("dataset: online_retail") == "GBP" and currency("dataset: custom") == "currency units"
+    assert currency("dataset: online_retail\ncurrency: EUR") == "EUR"
+    assert load_params(None, currency="CNY")["currency"] == "CNY"
+
+
 @pytest.mark.parametrize("path", PARAM_FILES, ids=lambda p: p.stem)
 def test_every_yaml_key_is_declared_by_a_notebook(path: Path) -> None:
     keys = set(yaml.safe_load(path.read_text()) or {})
