@@ -10,6 +10,7 @@ import pandas as pd
 from .artifacts import RunFolder
 from .eda import category_revenue
 from .pipeline import ensure, stage
+from .privacy import values_to_pool
 
 __all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
 
@@ -137,7 +138,8 @@ def persona_cards(
     min_group_size: int = 10,
     persona_categories: int = 5,
 ) -> list[dict[str, Any]]:
-    """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed.
+    """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed,
+    with the next smallest while the suppressed ones hold fewer (:func:`cp_toolkit.privacy.values_to_pool`).
 
     Each card lists up to ``persona_categories`` favourite categories: those with the highest
     index (share of the segment's spend against the share of all customers' spend), from
@@ -145,8 +147,9 @@ def persona_cards(
     """
     extras = {"spend": spend, "customers": customers, "base_categories": category_revenue(spend, top_n=ALL)}
     cards = []
+    hidden = values_to_pool(profile["rfm_segment"].value_counts(), min_group_size)
     for name, members in profile.groupby("rfm_segment", observed=True):
-        if len(members) < min_group_size:
+        if name in hidden:
             cards.append({"name": str(name), "suppressed": True, "customers": None})
         else:
             cards.append(_card(str(name), members, profile, extras, min_group_size, persona_categories))

@@ -131,8 +131,12 @@ def pseudonymize(ids: pd.Series, key: bytes, prefix: str = "c") -> pd.Series:
     return pd.Series(np.array([*hashed, None], dtype=object)[codes], index=ids.index, dtype="string")
 
 
-def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) -> pd.DataFrame:
+def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int, partition: bool = True) -> pd.DataFrame:
     """Blank out every statistic of groups with fewer than ``min_size`` members.
+
+    When the rows partition customers whose total is known elsewhere (``partition``), the
+    suppressed rows together must hold ``min_size`` or more, or the total minus the rows shown would
+    give them away: the smallest rows shown are suppressed with them (:func:`values_to_pool`).
 
     Parameters
     ----------
@@ -142,6 +146,8 @@ def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) ->
         Column holding the number of customers of the group.
     min_size : int
         Smallest group that may be shown.
+    partition : bool
+        Whether the rows partition a known total (else only the small rows are suppressed).
 
     Returns
     -------
@@ -150,11 +156,13 @@ def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int) ->
         ``suppressed = True``; their numbers are missing.
     """
     out = table.copy()
-    small = out[count_col] < min_size
+    counts = out[count_col].reset_index(drop=True)
+    hidden = counts.index.isin(values_to_pool(counts, min_size)) if partition else (counts < min_size).to_numpy()
+    small = pd.Series(hidden, index=out.index)
     numeric = out.select_dtypes("number").columns
     out[numeric] = out[numeric].astype("float64").mask(small, np.nan)
     out[count_col] = out[count_col].astype("Int64")
-    out["suppressed"] = small.to_numpy()
+    out["suppressed"] = hidden
     return out
 
 

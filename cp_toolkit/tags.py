@@ -205,4 +205,4 @@ def tag_coverage(tags: pd.DataFrame, customers: int, min_group_size: int) -> pd.
         tagged = tags.loc[tags["tag_group"] == group, "customer_id"].nunique()
         rows.append({"tag_group": group, "tag": "(all tagged)", "customers": tagged})
     out = pd.DataFrame(rows).assign(share_of_customers=lambda d: d["customers"] / customers)
-    return suppress_small_groups(out, "customers", min_group_size)
+    return suppress_small_groups(out, "customers", min_group_size, partition=False)  # pooled per group above

@@ -328,3 +328,13 @@ def test_pooled_small_group_cannot_be_recovered() -> None:
     customers.loc[:7, "gender"] = "Y"  # F 52, M 40, X 3, Y 8: X and Y together make 11
     profile = attribute_profile(customers, min_group_size=10)
     assert profile["value"].tolist() == ["F", "M", SUPPRESSED] and profile["customers"].tolist() == [52, 40, 11]
+
+
+def test_a_suppressed_group_does_not_follow_from_the_total() -> None:
+    from cp_toolkit.privacy import suppress_small_groups
+
+    table = pd.DataFrame({"segment": ["A", "B", "C"], "customers": [30, 25, 4], "revenue": [300.0, 250, 40]})
+    partition = suppress_small_groups(table, "customers", 10)
+    assert partition["suppressed"].tolist() == [False, True, True]  # 59 - 30 = 29 hides C's 4
+    assert partition["revenue"].isna().tolist() == [False, True, True]
+    assert suppress_small_groups(table, "customers", 10, partition=False)["suppressed"].tolist() == [False, False, True]
