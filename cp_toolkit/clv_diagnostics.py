@@ -214,18 +214,21 @@ def bootstrap_intervals(
     duration = cal["duration_holdout"].iloc[0]
     totals, params, means, failed = [], [], [], 0
     for _ in range(samples):
-        try:
-            with warnings.catch_warnings():  # a retry of the ladder is routine in a resample
-                warnings.simplefilter("ignore", UserWarning)
+        # a retry of the ladder is routine in a resample, and a replicate whose forecasts are not
+        # finite (lifetimes warns on the way) is counted as failed below
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
                 cal_fit = CLVModel(model, time_unit).fit(cal_pool.iloc[rng.integers(0, len(cal), len(cal))])
                 full_fit = CLVModel(model, time_unit).fit(
                     summary_pool.iloc[rng.integers(0, len(summary), len(summary))]
                 )
-        except (ConvergenceError, ValueError):
-            failed += 1
-            continue
-        total = cal_fit.expected_purchases(duration, cal).sum()
-        clv = full_fit.clv(summary, **clv_args)["clv"]
+            except (ConvergenceError, ValueError):
+                failed += 1
+                continue
+            total = cal_fit.expected_purchases(duration, cal).sum()
+            clv = full_fit.clv(summary, **clv_args)["clv"]
         if not (np.isfinite(total) and np.isfinite(clv).all()):
             failed += 1
             continue
