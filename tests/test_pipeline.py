@@ -31,9 +31,11 @@ def sample_run(tmp_path: Path) -> RunFolder:
 def test_ensure_builds_every_upstream_stage(sample_run: RunFolder) -> None:
     cards = ensure(sample_run, "personas")["cards"]
     sizes = sample_run.load("segments")["rfm_segment"].value_counts()
-    assert {c["name"]: c["customers"] for c in cards if not c["suppressed"]} == {
-        k: v for k, v in sizes.items() if v >= 10
-    }
+    hidden = {c["name"] for c in cards if c["suppressed"]}
+    assert {c["name"]: c["customers"] for c in cards if not c["suppressed"]} == sizes.drop(list(hidden)).to_dict()
+    # every segment under 10 is hidden, and with it the smallest others until the hidden ones hold 10
+    assert set(sizes[sizes < 10].index) < hidden and sizes[list(hidden)].sum() >= 10
+    assert sizes.drop(list(hidden)).min() >= sizes[list(hidden)].max()
     assert sample_run.load("quality")["tables"]["transactions"]["rows_in"] == 6_919
     assert len(sample_run.load("segments")) == 2_357
     assert sample_run.load("clv_model")["time_unit"] == "weeks"
