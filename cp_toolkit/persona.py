@@ -53,7 +53,8 @@ def _percent(value: float | None) -> str:
 
 
 def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
-    """Most common value of each attribute among members with attributes; hidden below the threshold."""
+    """Most common value of each attribute among members with attributes; hidden when the members
+    known, those with the value, or those without it (unless none) are fewer than the threshold."""
     known = customers[customers["customer_id"].isin(members["customer_id"])]
     out: dict[str, Any] = {}
     for attr in (c for c in customers.columns if c != "customer_id"):
@@ -61,7 +62,8 @@ def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_gro
         if len(values) < min_group_size:
             continue
         top = values.value_counts()
-        if top.iloc[0] >= min_group_size:
+        rest = len(values) - top.iloc[0]  # the share and the count known give this number away
+        if top.iloc[0] >= min_group_size and not 0 < rest < min_group_size:
             out[attr] = {
                 "value": str(top.index[0]),
                 "share": float(top.iloc[0] / len(values)),

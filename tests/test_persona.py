@@ -31,3 +31,18 @@ def test_small_groups_are_suppressed(cj_run) -> None:
     for card in cards:
         for attr in card.get("demographics", {}).values():
             assert attr["known"] >= threshold
+            rest = attr["known"] - round(attr["share"] * attr["known"])  # members with another value
+            assert rest == 0 or rest >= threshold
+
+
+def test_a_dominant_value_never_implies_a_small_remainder() -> None:
+    """12 members known: 11 of one age and 1 of another. 'Age X, 11 of 12' would tell that one
+    member differs, so the card leaves age out; a region all 12 share is shown."""
+    import pandas as pd
+
+    from cp_toolkit.persona import _dominant_attributes
+
+    members = pd.DataFrame({"customer_id": [f"c{i}" for i in range(12)]})
+    customers = members.assign(age=["35-44"] * 11 + ["65+"], region="N")
+    shown = _dominant_attributes(members, customers, min_group_size=10)
+    assert shown == {"region": {"value": "N", "share": 1.0, "known": 12}}
