@@ -137,8 +137,12 @@ def _finish_grid(axes: np.ndarray, used: int, message: str) -> np.ndarray:
 
 def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str, fmt: str) -> Axes:
     """Histogram of the positive ``values`` on log-spaced bins and a log x axis, median marked;
-    whole-number values (counts) get bins that each hold at least one whole number."""
+    whole-number values (counts) get bins that each hold at least one whole number. The label
+    says how many values of zero or less a log axis cannot show."""
+    left_out = int((values <= 0).sum())
     values = values[values > 0].dropna()
+    if left_out:
+        xlabel = f"{xlabel}; {left_out:,} at or below 0 not shown"
     if values.empty:
         return _no_data(ax, f"{title}: no positive values")
     low, high = np.log10(values.min()), np.log10(values.max())

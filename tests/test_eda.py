@@ -91,3 +91,11 @@ def test_attribute_values_in_natural_order() -> None:
 
     values = ["Homeowner", "250K+", "15-24K", "Under 15K", "100-124K", "5+", "1"]
     assert sorted(values, key=_natural_key) == ["1", "5+", "Under 15K", "15-24K", "100-124K", "250K+", "Homeowner"]
+
+
+def test_log_histograms_say_what_a_log_axis_cannot_show() -> None:
+    from cp_toolkit.plots import order_value_hist
+
+    ax = order_value_hist(pd.DataFrame({"amount": [0.0, 1.0, 2.0, 3.0, -1.0]}), "USD")
+    assert ax.get_xlabel() == "order value (USD, log scale); 2 at or below 0 not shown"
+    assert ax.get_xscale() == "log" and sum(p.get_height() for p in ax.patches) == 3
