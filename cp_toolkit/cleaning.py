@@ -25,7 +25,7 @@ Rules, in order (the first that applies names the row's reason):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def _mark(reason: pd.Series, mask: pd.Series, code: str) -> pd.Series:
     return reason.mask(reason.isna() & mask.fillna(False).astype(bool), code)
 
 
-def row_reasons(df: pd.DataFrame, as_of: pd.Timestamp, spec: Mapping[str, Any]) -> pd.Series:
+def row_reasons(df: pd.DataFrame, as_of: pd.Timestamp, excluded: Collection[str] = ()) -> pd.Series:
     """Rules 1 and 2, which look at one row at a time (applied chunk by chunk while reading).
 
     Parameters
@@ -52,8 +52,8 @@ def row_reasons(df: pd.DataFrame, as_of: pd.Timestamp, spec: Mapping[str, Any]) 
         Typed canonical transactions with raw customer ids.
     as_of : Timestamp
         Last day of the run.
-    spec : mapping
-        The source description (``exclude_customers_file``).
+    excluded : collection of str
+        Raw ids of accounts to set aside (:func:`excluded_accounts` of the source).
 
     Returns
     -------
@@ -63,7 +63,7 @@ def row_reasons(df: pd.DataFrame, as_of: pd.Timestamp, spec: Mapping[str, Any]) 
     no = pd.Series(False, index=df.index)
     reason = pd.Series(pd.NA, index=df.index, dtype="string")
     reason = _mark(reason, df["customer_id"].isna(), "missing_customer_id")
-    reason = _mark(reason, df["customer_id"].isin(excluded_accounts(spec)), "excluded_account")
+    reason = _mark(reason, df["customer_id"].isin(excluded), "excluded_account")
     reason = _mark(reason, df["order_id"].isna() if "order_id" in df.columns else no, "missing_order_id")
     reason = _mark(reason, df["ts"].isna(), "invalid_timestamp")
     reason = _mark(reason, df["amount"].isna() | ~np.isfinite(df["amount"].fillna(0)), "invalid_amount")
@@ -127,9 +127,7 @@ def _net_in_database(con: duckdb.DuckDBPyConnection, prefix: str, columns: set[s
     """Net cancellations within ``settled``: only the open lines of the (customer, product) pairs that
     some cancellation names are loaded into memory, netted there, and written back. Customers are
     the source's own (``_net_customer`` when an identity map has replaced ``customer_id``)."""
-    missing = [c for c in ("quantity", "product_id", "order_id") if c not in columns]
-    if missing:
-        raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+    _require_netting_columns(columns)
     who = "_net_customer" if "_net_customer" in columns else "customer_id"  # the source's own ids
     pairs = (
         f"SELECT DISTINCT {who}, product_id FROM settled "
@@ -175,6 +173,13 @@ def _purchase_lines(df: pd.DataFrame, open_: pd.Series) -> dict[tuple[str, str],
     return lines
 
 
+def _require_netting_columns(columns: Iterable[str]) -> None:
+    """Refuse to net cancellations without the columns that match them to purchases."""
+    missing = [c for c in ("quantity", "product_id", "order_id") if c not in set(columns)]
+    if missing:
+        raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+
+
 def net_cancellations(df: pd.DataFrame, reason: pd.Series, prefix: str) -> tuple[pd.DataFrame, pd.Series, dict]:
     """Net cancellation lines (``order_id`` starting with ``prefix``) against earlier purchases.
 
@@ -182,9 +187,7 @@ def net_cancellations(df: pd.DataFrame, reason: pd.Series, prefix: str) -> tuple
     counts: cancellation lines netted / unmatched, purchase lines cancelled / reduced, and the
     quantity and revenue netted.
     """
-    missing = [c for c in ("quantity", "product_id", "order_id") if c not in df.columns]
-    if missing:
-        raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+    _require_netting_columns(df.columns)
     df = df.copy()
     open_ = reason.isna()
     cancel = open_ & df["order_id"].str.startswith(prefix).fillna(False) & (df["quantity"] < 0)

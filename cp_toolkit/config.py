@@ -64,7 +64,7 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
         :class:`ParameterError` so that a typo never passes silently.
     """
     params = dict(DEFAULTS)
-    loaded: dict[str, Any] = {}
+    loaded: dict[str, Any] = {}  # what the file says
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -77,8 +77,8 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
         raise ParameterError(f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
-    if "currency" not in loaded and overrides.get("currency") is None:
-        params["currency"] = PRESET_CURRENCY.get(params["dataset"], "currency units")
+    chosen = overrides.get("currency") or loaded.get("currency")
+    params["currency"] = chosen or PRESET_CURRENCY.get(params["dataset"], "currency units")
     params["as_of"] = str(params["as_of"])
     if params["clv_calibration_end"] is not None:
         params["clv_calibration_end"] = str(params["clv_calibration_end"])

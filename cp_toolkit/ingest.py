@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from .artifacts import RunFolder, database, parquet_sql
-from .cleaning import row_reasons, settle_reasons
+from .cleaning import excluded_accounts, row_reasons, settle_reasons
 from .features import ORDER_TYPES, ORDERS_SQL
 from .pipeline import stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
@@ -154,7 +154,7 @@ def ingest_into(
     with (
         tempfile.TemporaryDirectory(dir=run.path, prefix=".ingest-") as tmp,
         database(Path(tmp) / "ingest.duckdb", spill=Path(tmp) / "spill") as con,
-        _QuarantineWriter(run.file("quarantine")) as quarantine,
+        _ParquetAppender(run.file("quarantine"), QUARANTINE_SCHEMA) as quarantine,
     ):
         identity = None
         if "identity" in spec:
@@ -210,15 +210,17 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str, chunk_rows: int) -> Itera
 
 
 class _ParquetAppender:
-    """Append DataFrames of one layout to a Parquet file (the first frame fixes the schema); the
-    file is removed when the block it serves fails."""
+    """Append DataFrames of one layout to a Parquet file; the layout is ``schema``, or the first
+    frame's. With a ``schema``, the file is written even when no frame comes; it is removed when
+    the block it serves fails."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.writer = path, None
+    def __init__(self, path: Path, schema: pa.Schema | None = None) -> None:
+        self.path, self.schema, self.writer = path, schema, None
 
     def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, preserve_index=False, schema=self.writer.schema if self.writer else None)
+        table = pa.Table.from_pandas(frame, preserve_index=False, schema=self.schema)
         if self.writer is None:
+            self.schema = table.schema
             self.writer = pq.ParquetWriter(self.path, table.schema)
         self.writer.write_table(table)
 
@@ -228,17 +230,17 @@ class _ParquetAppender:
     def __exit__(self, *exc: object) -> None:
         if self.writer is not None:
             self.writer.close()
+        elif self.schema is not None and exc[0] is None:
+            pq.write_table(self.schema.empty_table(), self.path)
         if exc[0] is not None:  # no half-written artifact after a failure
             self.path.unlink(missing_ok=True)
 
 
-class _QuarantineWriter(_ParquetAppender):
-    """The quarantine file: written even when no row is set aside."""
-
-    def __exit__(self, *exc: object) -> None:
-        if self.writer is None and exc[0] is None:
-            self.write(_quarantine_rows(pd.DataFrame({"_row": [], "_file": [], "reason": []}), ""))
-        super().__exit__(*exc)
+#: Columns of ``quarantine.parquet`` (:func:`_quarantine_rows`).
+QUARANTINE_SCHEMA = pa.schema(
+    [("table", pa.string()), ("source", pa.string()), ("row", pa.int64()), ("reason", pa.string()),
+     ("values", pa.string())]
+)  # fmt: skip
 
 
 @dataclass
@@ -262,7 +264,7 @@ class _TransactionStream:
         key: bytes,
         identity: dict[str, pd.Series] | None,
         chunk_rows: int,
-        quarantine: _QuarantineWriter,
+        quarantine: _ParquetAppender,
     ) -> dict[str, Any]:
         """Stage, settle and split the source: its set-aside rows go to ``quarantine``, its kept
         rows to the table ``kept_<index>``. Returns its accounting."""
@@ -290,16 +292,7 @@ class _TransactionStream:
         con.execute("DROP TABLE settled")
         staged.unlink()
         rows_kept = by_reason.pop(None, 0)
-        entry = {
-            "source": where(self.source),
-            "rows_in": tally.rows,
-            "rows_kept": rows_kept,
-            "rows_quarantined": sum(by_reason.values()),
-            "quarantined_by_reason": by_reason,
-            **({"netting": netting} if netting else {}),
-        }
-        assert entry["rows_kept"] + entry["rows_quarantined"] == tally.rows, f"{self.label}: rows do not add up"
-        return entry
+        return _accounting(self.source, tally.rows, rows_kept, by_reason, **({"netting": netting} if netting else {}))
 
     @property
     def has_orders(self) -> bool:
@@ -320,9 +313,10 @@ class _TransactionStream:
         """Typed, row-checked and pseudonymized chunks with ``reason`` (rules 1-2) and ``_hash``
         (of the whole typed source row, for duplicates across chunks). Cancellations are netted on
         the source's own customer ids (``_net_customer``) where an identity map changes them."""
+        excluded = excluded_accounts(self.source)  # read once per source, not per chunk
         for raw in iter_chunks(self.source, chunk_rows):
             df = coerce_transactions(map_columns(raw, self.source, "transactions"), self.source, tally.timestamps)
-            reason = row_reasons(df, pd.Timestamp(as_of), self.source)
+            reason = row_reasons(df, pd.Timestamp(as_of), excluded)
             row_hash = _row_hash(df.drop(columns=["_row", "_file"]))
             df = df[["_row", "_file", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]]
             ids = df["customer_id"]
@@ -406,16 +400,24 @@ def _keyed_source(table: str, source: Mapping[str, Any]) -> tuple[pd.DataFrame, 
     """Read, map and clean one keyed source; returns kept rows, set-aside rows and its accounting."""
     raw = read_source(source)
     good, bad = _clean_keyed(raw, source, table)
-    by_reason = bad["reason"].value_counts().sort_index()
+    by_reason = {str(k): int(v) for k, v in bad["reason"].value_counts().sort_index().items()}
+    return good, bad, _accounting(source, len(raw), len(good), by_reason)
+
+
+def _accounting(
+    source: Mapping[str, Any], rows_in: int, rows_kept: int, by_reason: dict[str, int], **extra: Any
+) -> dict[str, Any]:
+    """The row accounting of one source; kept and set-aside rows must add up to the rows read."""
     entry = {
         "source": where(source),
-        "rows_in": len(raw),
-        "rows_kept": len(good),
-        "rows_quarantined": len(bad),
-        "quarantined_by_reason": {str(k): int(v) for k, v in by_reason.items()},
+        "rows_in": rows_in,
+        "rows_kept": rows_kept,
+        "rows_quarantined": sum(by_reason.values()),
+        "quarantined_by_reason": by_reason,
+        **extra,
     }
-    assert entry["rows_kept"] + entry["rows_quarantined"] == len(raw), f"{table}: rows do not add up"
-    return good, bad, entry
+    assert rows_kept + entry["rows_quarantined"] == rows_in, f"{where(source)}: rows do not add up"
+    return entry
 
 
 def _pseudonymized(df: pd.DataFrame, key: bytes) -> dict[str, pd.Series]:
