@@ -88,15 +88,25 @@ class BehaviourClusters(BaseEstimator):
             scores.append(adjusted_rand_score(self.kmeans_.labels_, refit.predict(Z)))
         return {"ari_mean": float(np.mean(scores)), "ari_min": float(np.min(scores)), "samples": self.n_bootstrap}
 
+    def summary(self) -> dict[str, object]:
+        """The chosen k, its silhouette, the bootstrap ARI and the Gaussian-mixture ARI."""
+        return {
+            "k": self.k_,
+            "silhouette": float(self.scores_.loc[self.k_, "silhouette"]),
+            "bootstrap_ari": self.stability_,
+            "gaussian_mixture_ari": self.agreement_,
+        }
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Cluster of each customer."""
         return self.kmeans_.predict(self._design(X[self.columns_]))
 
     def pca_view(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The customers on the first two principal components, with their cluster."""
+        """The customers on the first two principal components, with their cluster (``C1``, ...)."""
         Z = self._design(X[self.columns_])
         xy = self.pca_.transform(Z)
-        return pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "cluster": self.kmeans_.predict(Z)}, index=X.index)
+        clusters = cluster_labels(pd.Series(self.kmeans_.predict(Z), index=X.index))
+        return pd.DataFrame({"pc1": xy[:, 0], "pc2": xy[:, 1], "cluster": clusters})
 
 
 def lift_table(X: pd.DataFrame, clusters: pd.Series, min_group_size: int) -> pd.DataFrame:

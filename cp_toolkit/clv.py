@@ -99,6 +99,12 @@ class CLVResult:
     segments: pd.DataFrame
 
     @property
+    def fit_figures(self) -> dict[str, Any]:
+        """Log-likelihood, time unit and fit settings of the model refitted on all data (for the report)."""
+        card = self.model_card
+        return {"log_likelihood": card["log_likelihood"], "time_unit": card["time_unit"], "fit": card["fit_settings"]}
+
+    @property
     def holdout_figures(self) -> dict[str, Any]:
         """The holdout metrics with the bootstrap interval of the aggregate forecast (for the report)."""
         return {**self.holdout_metrics, "bootstrap_interval": self.model_card["bootstrap"]["holdout"]}
@@ -197,21 +203,14 @@ def fit_and_validate(
     table = summary.join(final.clv(summary, **clv_args))
     table.insert(4, "p_alive", final.p_alive(summary))
     _require_finite(table[["p_alive", "clv"]], "P(alive) or CLV", final)
-    groups = segments.reindex(summary.index).fillna("unsegmented") if segments is not None else None
+    groups = (
+        segments.reindex(summary.index).fillna("unsegmented")
+        if segments is not None
+        else pd.Series("all", index=summary.index)
+    )
     boot = diagnostics.bootstrap_intervals(
-        cal, summary, chosen, time_unit, clv_args, groups, min_group_size, bootstrap_samples, seed
+        cal, summary, chosen, time_unit, clv_args, groups, table["clv"], min_group_size, bootstrap_samples, seed
     )
-    segment_table = boot["segments"].merge(
-        table["clv"]
-        .groupby(groups if groups is not None else pd.Series("all", index=table.index))
-        .mean()
-        .rename("mean_clv")
-        .rename_axis("segment")
-        .reset_index(),
-        on="segment",
-    )
-    segment_table.loc[segment_table["suppressed"], "mean_clv"] = np.nan
-    segment_table = segment_table[["segment", "customers", "mean_clv", "ci_low", "ci_high", "suppressed"]]
     card = {
         "purchase_model": TRANSACTION_MODELS[chosen][0],
         "spend_model": "Gamma-Gamma",
@@ -262,7 +261,7 @@ def fit_and_validate(
             int(min(summary["frequency"].quantile(0.99), 50)),
             diagnostics.monthly_horizon(time_unit),
         ),
-        segments=segment_table,
+        segments=boot["segments"],
     )
 
 
@@ -284,7 +283,7 @@ def run_stage(
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
     result = fit_and_validate(
-        transactions_up_to(run, as_of),
+        transactions_up_to(run, as_of, "orders"),  # purchases are customer-days: orders carry all it needs
         as_of,
         clv_time_unit,
         clv_holdout_fraction,

@@ -186,7 +186,8 @@ def bootstrap_intervals(
     model: str,
     time_unit: str,
     clv_args: dict[str, float],
-    segments: pd.Series | None,
+    segments: pd.Series,
+    observed_clv: pd.Series,
     min_group_size: int,
     samples: int,
     seed: int,
@@ -198,13 +199,15 @@ def bootstrap_intervals(
     forecast, every parameter and the mean CLV per segment of the observed customers. The
     intervals are the 2.5th and 97.5th percentiles: they show the parameter uncertainty of the
     forecasts. Replicates whose fit fails or whose forecasts are not finite are counted and left out.
+    ``segments`` gives each customer of ``summary`` a segment (one value for a single group), and
+    ``observed_clv`` their CLV under the full fit.
 
     Returns
     -------
     dict
         ``holdout`` (forecast interval and whether the actual total lies in it), ``parameters``
-        (bootstrap SE and interval per parameter), ``segments`` (mean CLV interval per segment,
-        small segments suppressed) and ``samples`` / ``failed``.
+        (bootstrap SE and interval per parameter), ``segments`` (customers, mean CLV and its
+        interval per segment, small segments suppressed) and ``samples`` / ``failed``.
     """
     if samples < 2:
         raise ValueError(f"clv_bootstrap_samples must be at least 2, not {samples}")
@@ -220,7 +223,8 @@ def bootstrap_intervals(
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             try:
-                cal_fit = CLVModel(model, time_unit).fit(cal_pool.iloc[rng.integers(0, len(cal), len(cal))])
+                sample = cal_pool.iloc[rng.integers(0, len(cal), len(cal))]
+                cal_fit = CLVModel(model, time_unit).fit(sample, spend=False)  # only purchases are forecast
                 full_fit = CLVModel(model, time_unit).fit(
                     summary_pool.iloc[rng.integers(0, len(summary), len(summary))]
                 )
@@ -234,7 +238,7 @@ def bootstrap_intervals(
             continue
         totals.append(total)
         params.append({**full_fit.params_, **{f"gamma_gamma_{k}": v for k, v in full_fit.spend_params_.items()}})
-        means.append(clv.groupby(segments).mean() if segments is not None else pd.Series({"all": clv.mean()}))
+        means.append(clv.groupby(segments).mean())
     if not totals:
         raise ValueError(f"all {samples} bootstrap refits failed; the intervals cannot be computed")
     lo, hi = _percentiles(np.array(totals))
@@ -243,9 +247,13 @@ def bootstrap_intervals(
     p_lo, p_hi = _percentiles(table.to_numpy())
     seg = pd.DataFrame(means)
     s_lo, s_hi = _percentiles(seg.to_numpy())
-    counts = segments.value_counts() if segments is not None else pd.Series({"all": len(summary)})
     segment_table = pd.DataFrame(
-        {"customers": counts.reindex(seg.columns).to_numpy(), "ci_low": s_lo, "ci_high": s_hi},
+        {
+            "customers": segments.value_counts().reindex(seg.columns).to_numpy(),
+            "mean_clv": observed_clv.groupby(segments).mean().reindex(seg.columns).to_numpy(),
+            "ci_low": s_lo,
+            "ci_high": s_hi,
+        },
         index=pd.Index(seg.columns, name="segment"),
     )
     return {

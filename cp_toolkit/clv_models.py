@@ -283,9 +283,10 @@ class CLVModel:
         self.time_unit = time_unit
         self.penalizer = penalizer
 
-    def fit(self, summary: pd.DataFrame) -> CLVModel:
-        """Fit the transaction model on all customers and Gamma-Gamma on repeat buyers, both on
-        weighted unique rows; returns ``self``."""
+    def fit(self, summary: pd.DataFrame, spend: bool = True) -> CLVModel:
+        """Fit the transaction model on all customers and, with ``spend``, Gamma-Gamma on repeat
+        buyers, both on weighted unique rows; returns ``self``. Without ``spend`` only purchases
+        can be predicted (``spend_params_`` is empty)."""
         if self.model not in TRANSACTION_MODELS:
             raise ValueError(f"clv_model {self.model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
         repeat = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
@@ -302,6 +303,17 @@ class CLVModel:
                 f"model cannot be identified (it needs {MIN_DISTINCT_ROWS}); use a longer or more varied history"
             )
         self.purchases_, purchase_fit = _fit_with_ladder(fitter, self.penalizer, rows, PURCHASE_COLUMNS)
+        self.params_ = {k: float(v) for k, v in self.purchases_.params_.items()}
+        self.standard_errors_ = _standard_errors(self.purchases_)
+        self.log_likelihood_ = log_likelihood(
+            self.model, self.params_, summary["frequency"], summary["recency"], summary["T"]
+        )
+        self.fit_settings_ = {"purchases": purchase_fit}
+        self.spend_, self.spend_params_, self.spend_standard_errors_ = None, {}, {}
+        return self._fit_spend(repeat) if spend else self
+
+    def _fit_spend(self, repeat: pd.DataFrame) -> CLVModel:
+        """Gamma-Gamma on the repeat buyers with positive spend."""
         spend_rows = unique_rows(repeat, SPEND_COLUMNS)
         self.spend_, spend_fit = _fit_with_ladder(GammaGammaFitter, self.penalizer, spend_rows, SPEND_COLUMNS)
         if self.spend_.params_["q"] <= 1:
@@ -310,14 +322,9 @@ class CLVModel:
                 "its mean is infinite and CLV is meaningless; set aside extreme amounts (outlier_iqr_k) or check "
                 "the amount column"
             )
-        self.fit_settings_ = {"purchases": purchase_fit, "spend": spend_fit}
-        self.params_ = {k: float(v) for k, v in self.purchases_.params_.items()}
+        self.fit_settings_["spend"] = spend_fit
         self.spend_params_ = {k: float(v) for k, v in self.spend_.params_.items()}
-        self.standard_errors_ = _standard_errors(self.purchases_)
         self.spend_standard_errors_ = _standard_errors(self.spend_)
-        self.log_likelihood_ = log_likelihood(
-            self.model, self.params_, summary["frequency"], summary["recency"], summary["T"]
-        )
         return self
 
     def expected_purchases(self, t: float, summary: pd.DataFrame) -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import RunFolder
-from .features import customer_features
+from .features import customer_features, interpurchase_days
 from .pipeline import ensure, stage
 from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
 
@@ -19,7 +19,6 @@ __all__ = [
     "category_spend",
     "monthly_activity",
     "repeat_purchase_rate",
-    "interpurchase_days",
     "category_revenue",
     "attribute_profile",
     "attribute_breakdown",
@@ -46,13 +45,6 @@ def repeat_purchase_rate(orders: pd.DataFrame) -> float:
     """Share of customers with more than one order."""
     counts = orders.groupby("customer_id", observed=True).size()
     return float((counts > 1).mean())
-
-
-def interpurchase_days(orders: pd.DataFrame) -> pd.Series:
-    """Days between consecutive orders of the same customer (one value per repeat order)."""
-    o = orders.sort_values(["customer_id", "ts"], kind="stable")
-    gaps = o.groupby("customer_id", observed=True)["ts"].diff().dropna()
-    return (gaps / pd.Timedelta(days=1)).rename("interpurchase_days")
 
 
 def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:

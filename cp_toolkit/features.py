@@ -16,7 +16,9 @@ __all__ = [
     "ORDERS_SQL",
     "ORDER_TYPES",
     "channel_shares",
+    "category_shares",
     "customer_features",
+    "interpurchase_days",
     "discount_use",
     "orders_from_lines",
     "profile_features",
@@ -128,6 +130,21 @@ DICTIONARY = {
 }
 
 
+def interpurchase_days(orders: pd.DataFrame) -> pd.Series:
+    """Days between consecutive orders of the same customer (one value per repeat order, indexed
+    like ``orders``)."""
+    o = orders.sort_values(["customer_id", "ts"], kind="stable")
+    gaps = o.groupby("customer_id", observed=True)["ts"].diff().dropna()
+    return (gaps / pd.Timedelta(days=1)).rename("interpurchase_days")
+
+
+def category_shares(spend: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's share of revenue per category (customers x categories, rows add up to 1)
+    from a :func:`cp_toolkit.eda.category_spend` table."""
+    wide = spend.pivot_table(index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0)
+    return wide.div(wide.sum(axis=1), axis=0)
+
+
 def channel_shares(lines: pd.DataFrame) -> pd.DataFrame:
     """Per customer, the share of orders placed through each channel (``channel_share_<channel>``);
     no columns when the lines carry fewer than two channels.
@@ -213,8 +230,7 @@ def profile_features(
     """
     out = features.copy()
     meaning = {c: DICTIONARY[c] for c in out.columns}
-    gaps = orders.sort_values(["customer_id", "ts"]).groupby("customer_id", observed=True)["ts"].diff()
-    gap_days = (gaps / pd.Timedelta(days=1)).groupby(orders["customer_id"], observed=True)
+    gap_days = interpurchase_days(orders).groupby(orders["customer_id"], observed=True)
     cv = gap_days.std() / gap_days.mean()
     out["interpurchase_cv"] = cv.where(gap_days.count() >= 2).reindex(out.index)
     meaning["interpurchase_cv"] = DICTIONARY["interpurchase_cv"]
@@ -231,10 +247,7 @@ def profile_features(
     out = out.join(channels)
     meaning |= {c: f"share of orders placed through the {c[len('channel_share_') :]} channel" for c in channels}
     if not spend.empty:
-        shares = spend.pivot_table(
-            index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0
-        )
-        shares = shares.div(shares.sum(axis=1), axis=0)
+        shares = category_shares(spend)
         top = spend.groupby("category")["revenue"].sum().nlargest(top_n).index
         for category in top:
             column = "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")

@@ -368,8 +368,7 @@ def lift_heatmap(lift: pd.DataFrame, ax: Axes | None = None) -> Axes:
 def pca_scatter(view: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Customers on the first two principal components of the clustering features, by cluster."""
     ax = _ax(ax, (7, 5))
-    sns.scatterplot(data=view.assign(cluster="C" + (view["cluster"] + 1).astype(str)), x="pc1", y="pc2",
-                    hue="cluster", s=8, alpha=0.5, ax=ax)  # fmt: skip
+    sns.scatterplot(data=view, x="pc1", y="pc2", hue="cluster", s=8, alpha=0.5, ax=ax)
     ax.set(title="Clusters on two principal components", xlabel="principal component 1", ylabel="principal component 2")
     return ax
 

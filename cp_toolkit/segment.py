@@ -215,19 +215,20 @@ def migration(previous: pd.DataFrame, current: pd.DataFrame, min_group_size: int
     revenue = pd.crosstab(before, after, values=value, aggfunc="sum").reindex_like(counts).fillna(0.0)
     small = hidden_cells(counts, min_group_size)
     shown = counts.astype("float64").mask(small)
-    segments = sorted(set(before) | set(after))
+    names = sorted((set(before) | set(after)) - {"(new)", "(lapsed)"})
+    square = counts.reindex(index=[*names, "(new)"], columns=[*names, "(lapsed)"], fill_value=0)
+    stayed = pd.Series(np.diag(square.loc[names, names]), index=names)
     flows = pd.DataFrame(
         {
-            "earlier": [int((before == s).sum()) for s in segments],
-            "now": [int((after == s).sum()) for s in segments],
-            "stayed": [int(((before == s) & (after == s)).sum()) for s in segments],
-            "entered": [int(((before != s) & (after == s)).sum()) for s in segments],
-            "left": [int(((before == s) & (after != s)).sum()) for s in segments],
-            "new": [int(((before == "(new)") & (after == s)).sum()) for s in segments],
-            "lapsed": [int(((before == s) & (after == "(lapsed)")).sum()) for s in segments],
-        },
-        index=pd.Index(segments, name="segment"),
-    ).drop(index=["(new)", "(lapsed)"], errors="ignore")
+            "earlier": square.loc[names].sum(axis=1),
+            "now": square[names].sum(axis=0),
+            "stayed": stayed,
+            "entered": square[names].sum(axis=0) - stayed,
+            "left": square.loc[names].sum(axis=1) - stayed,
+            "new": square.loc["(new)", names],
+            "lapsed": square.loc[names, "(lapsed)"],
+        }
+    ).rename_axis("segment")
     flows = _hide_flows(flows, small, min_group_size)
     return {
         "counts": counts,
@@ -300,8 +301,9 @@ def run_stage(
     segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"], rules))
     behaviour = features[CLUSTER_FEATURES]
     clusters = BehaviourClusters(random_state=seed).fit(behaviour)
-    labels = cluster_labels(pd.Series(clusters.labels_, index=features.index))
-    lift = lift_table(behaviour, pd.Series(clusters.labels_, index=features.index), min_group_size)
+    numbered = pd.Series(clusters.labels_, index=features.index)
+    labels = cluster_labels(numbered)
+    lift = lift_table(behaviour, numbered, min_group_size)
     names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
     segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna("(small cluster)"))
     lines = transactions_up_to(run, as_of)
@@ -335,11 +337,12 @@ def run_stage(
             note = f"compared with the run as of {earlier.params.get('as_of')} ({earlier.path.name})"
     shown = summary[~summary["suppressed"]]
     top = f"{shown.index[0]} ({shown['revenue_share'].iloc[0]:.0%})" if len(shown) else "all suppressed"
+    checks = clusters.summary()
     run.record_stage(
         "03_segmentation",
         f"{len(features):,} customers in {summary.shape[0]} RFM segments; largest revenue share: {top}; "
-        f"{clusters.k_} behavioural clusters (silhouette {clusters.scores_.loc[clusters.k_, 'silhouette']:.2f}, "
-        f"bootstrap ARI {clusters.stability_['ari_mean']:.2f})",
+        f"{checks['k']} behavioural clusters (silhouette {checks['silhouette']:.2f}, "
+        f"bootstrap ARI {checks['bootstrap_ari']['ari_mean']:.2f})",
     )
     return SegmentResult(
         features,

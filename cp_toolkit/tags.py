@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .features import category_shares
 from .privacy import suppress_small_groups, values_to_pool
 
 __all__ = ["DEFAULT_DEFINITIONS", "build_tags", "load_definitions", "tag_coverage"]
@@ -67,12 +68,11 @@ def _lifecycle(features: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
 def _favourite_category(spend: pd.DataFrame, rule: dict[str, Any]) -> pd.DataFrame:
     if spend.empty:
         return _long("favourite_category", pd.Series(dtype=object), pd.Series(dtype=float))
-    known = spend[spend["category"] != "unknown"]
-    share = known["revenue"] / known.groupby("customer_id")["revenue"].transform("sum")
-    top = known.assign(share=share).sort_values(["customer_id", "share"], ascending=[True, False])
-    top = top.drop_duplicates("customer_id").set_index("customer_id")
-    top = top[top["share"] >= rule.get("min_share", 0.0)]
-    return _long("favourite_category", top["category"], top["share"])
+    shares = category_shares(spend).drop(columns="unknown", errors="ignore")  # never a favourite
+    shares = shares[shares.sum(axis=1) > 0]
+    best = shares.max(axis=1)
+    tag = shares.idxmax(axis=1).where(best >= rule.get("min_share", 0.0))
+    return _long("favourite_category", tag, best.astype(float))
 
 
 def _share_tag(orders: pd.DataFrame, flag: pd.Series, group: str, tag: str, rule: dict[str, Any]) -> pd.DataFrame:
