@@ -29,8 +29,7 @@ import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
 from lifetimes.utils import ConvergenceError, summary_data_from_transaction_data
 
-from cp_toolkit.clv import CLVModel, rfm_summary
-from cp_toolkit.clv_models import simulate_bgnbd
+from cp_toolkit.clv import CLVModel, rfm_summary, simulate_bgnbd
 
 PARAMS = {"r": 0.25, "alpha": 10.0, "a": 0.8, "b": 2.5}
 END = "2021-06-24"  # the last simulated day (540 days after 2020-01-01)

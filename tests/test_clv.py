@@ -13,9 +13,17 @@ from lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
 from lifetimes.utils import summary_data_from_transaction_data
 
 from cp_toolkit import RunFolder, ensure
-from cp_toolkit.clv import CLVModel, calibration_holdout, choose_model, fit_and_validate, log_likelihood, rfm_summary
-from cp_toolkit.clv_diagnostics import period_transactions, tracking
-from cp_toolkit.clv_models import simulate_bgnbd, unique_rows
+from cp_toolkit.clv import (
+    CLVModel,
+    calibration_holdout,
+    choose_model,
+    fit_and_validate,
+    log_likelihood,
+    rfm_summary,
+    simulate_bgnbd,
+    unique_rows,
+)
+from cp_toolkit.clv.diagnostics import period_transactions, tracking
 from cp_toolkit.config import load_params
 
 from .conftest import ROOT

@@ -13,15 +13,9 @@ import numpy as np
 import pandas as pd
 from lifetimes.utils import ConvergenceError
 
-from .clv_models import (
-    DAYS_PER_MONTH,
-    TRANSACTION_MODELS,
-    CLVModel,
-    holdout_metrics,
-    purchase_days,
-    unit_days,
-)
-from .privacy import suppress_small_groups
+from ..privacy import suppress_small_groups
+from .models import TRANSACTION_MODELS, CLVModel
+from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_days, unit_days
 
 __all__ = [
     "SPEND_CORRELATION_WARNING",
@@ -143,7 +137,7 @@ def compare_models(cal: pd.DataFrame, time_unit: str) -> tuple[pd.DataFrame, dic
     -------
     table : DataFrame
         Indexed by model name: label, log-likelihood, number of parameters, the holdout metrics
-        of :func:`cp_toolkit.clv.holdout_metrics`, and ``error`` (why a model could not be used).
+        of :func:`cp_toolkit.clv.summary.holdout_metrics`, and ``error`` (why a model could not be used).
     models : dict
         The models that fitted and predicted finite values.
     """

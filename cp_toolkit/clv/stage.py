@@ -1,7 +1,4 @@
-"""Stage 05: customer lifetime value. A transaction model (BG/NBD by default, MBG/NBD, Pareto/NBD,
-or ``auto``: the best holdout forecast) with Gamma-Gamma for spend, validated on a calibration/holdout
-split with bootstrap intervals; models in :mod:`cp_toolkit.clv_models`, checks in
-:mod:`cp_toolkit.clv_diagnostics`."""
+"""Stage 05: fit, validate and apply the CLV model; the tables of the report."""
 
 from __future__ import annotations
 
@@ -11,35 +8,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import clv_diagnostics as diagnostics
-from .artifacts import RunFolder
-from .clv_models import (
-    DAYS_PER_MONTH,
-    TIME_UNITS,
-    TRANSACTION_MODELS,
-    CLVModel,
-    calibration_end,
-    calibration_holdout,
-    holdout_metrics,
-    log_likelihood,
-    rfm_summary,
-)
-from .pipeline import ensure, stage, transactions_up_to
+from ..artifacts import RunFolder
+from ..pipeline import ensure, transactions_up_to
+from ..pipeline import stage as pipeline_stage
+from . import diagnostics
+from .models import TRANSACTION_MODELS, CLVModel
+from .summary import calibration_end, calibration_holdout, holdout_metrics, rfm_summary
 
 __all__ = [
-    "DAYS_PER_MONTH",
-    "TIME_UNITS",
-    "TRANSACTION_MODELS",
-    "CLVModel",
     "CLVResult",
-    "calibration_end",
-    "calibration_holdout",
+    "choose_model",
     "clv_deciles",
     "fit_and_validate",
-    "holdout_metrics",
-    "log_likelihood",
     "parameter_table",
-    "rfm_summary",
     "run_stage",
     "top_customers",
 ]
@@ -265,7 +246,7 @@ def fit_and_validate(
     )
 
 
-@stage("05_clv")
+@pipeline_stage("05_clv")
 def run_stage(
     run: RunFolder,
     as_of: str = "2017-12-31",
