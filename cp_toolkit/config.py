@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS", "PRESET_CURRENCY", "load_params", "ParameterError"]
+__all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "load_params", "ParameterError"]
 
 #: The default profile: the embedded Complete Journey data as of 2017-12-31.
 DEFAULTS: dict[str, Any] = {
@@ -28,8 +28,11 @@ DEFAULTS: dict[str, Any] = {
     "persona_categories": 5,
     "horizon_days": 90,
     "seed": 42,
-    "clv_model": "bgnbd",
+    "zero_amount": "set_aside",
+    "clv_model": "auto",
+    "clv_seasonality": "auto",
     "clv_time_unit": "days",
+    "purchase_period": "day",
     "clv_holdout_fraction": 0.25,
     "clv_calibration_end": None,
     "clv_horizon_months": 12,
@@ -38,6 +41,15 @@ DEFAULTS: dict[str, Any] = {
     "clv_bootstrap_samples": 50,
 }
 
+
+#: Parameters that take one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "zero_amount": ("set_aside", "purchase"),
+    "clv_model": ("bgnbd", "mbgnbd", "pareto_nbd", "auto"),
+    "clv_seasonality": ("auto", "monthly", "none"),
+    "clv_time_unit": ("days", "weeks"),
+    "purchase_period": ("day", "week"),
+}
 
 #: The currency of each preset's amounts; ``currency`` follows the dataset unless a file sets it.
 PRESET_CURRENCY = {"completejourney": "USD", "cdnow": "USD", "online_retail": "GBP"}
@@ -77,6 +89,12 @@ def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     unknown = sorted(set(params) - set(DEFAULTS))
     if unknown:
         raise ParameterError(f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
+    wrong = {k: params[k] for k, options in CHOICES.items() if params[k] not in options}
+    if wrong:
+        raise ParameterError(
+            f"{path or 'overrides'}: "
+            + "; ".join(f"{k}: {v!r} is not one of {list(CHOICES[k])}" for k, v in wrong.items())
+        )
     chosen = overrides.get("currency") or loaded.get("currency")
     params["currency"] = chosen or PRESET_CURRENCY.get(params["dataset"], "currency units")
     params["as_of"] = str(params["as_of"])

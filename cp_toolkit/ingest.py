@@ -98,6 +98,7 @@ def ingest(
     as_of: str = "2017-12-31",
     key: bytes | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    zero_amount: str = "set_aside",
 ) -> IngestResult:
     """Ingest into a temporary folder and return the tables in memory (for exploring and tests).
 
@@ -113,6 +114,8 @@ def ingest(
         HMAC key for pseudonyms; default from :func:`cp_toolkit.privacy.pseudonym_key`.
     chunk_rows : int
         Rows read at a time from a transaction source.
+    zero_amount : {"set_aside", "purchase"}
+        Lines of amount 0: quarantined, or kept as purchases without revenue.
 
     Returns
     -------
@@ -120,7 +123,7 @@ def ingest(
     """
     with tempfile.TemporaryDirectory(prefix="cp-ingest-") as tmp:
         folder = RunFolder(tmp)
-        quality = ingest_into(folder, dataset, sources, as_of, key, chunk_rows)
+        quality = ingest_into(folder, dataset, sources, as_of, key, chunk_rows, zero_amount)
         tables = {name: folder.load(name) for name in TABLES if folder.has(name)}
         return IngestResult(tables, folder.load("quarantine"), quality)
 
@@ -132,11 +135,14 @@ def ingest_into(
     as_of: str = "2017-12-31",
     key: bytes | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    zero_amount: str = "set_aside",
 ) -> dict[str, Any]:
     """Read every source, clean it, pseudonymize customer ids and write the canonical tables,
     ``orders.parquet``, ``quarantine.parquet`` and ``quality.json`` to ``run``, in memory bounded
     by ``chunk_rows`` and :data:`~cp_toolkit.artifacts.DUCKDB_MEMORY_LIMIT` (parameters as in
-    :func:`ingest`).
+    :func:`ingest`). ``zero_amount`` is how transaction lines of amount 0 are treated unless a
+    source says ``allow_zero_amount``: ``set_aside`` (quarantined as ``non_positive_amount``) or
+    ``purchase`` (kept: a purchase without revenue).
 
     Returns
     -------
@@ -144,6 +150,7 @@ def ingest_into(
         The content of ``quality.json``: row accounting, coverage and the scorecard.
     """
     spec = resolve_sources(dataset, sources)
+    spec["transactions"] = _zero_amount_default(spec["transactions"], zero_amount)
     key = pseudonym_key() if key is None else key
     for name in (*TABLES, "orders", "quarantine", "quality"):  # a failure leaves no outdated mix behind
         run.file(name).unlink(missing_ok=True)
@@ -196,11 +203,21 @@ def ingest_into(
     _warn_unmatched_customers(card, spec)
     quality = {
         **_quality_summary(accounting, run.file("transactions"), as_of),
+        "zero_amount": zero_amount,
         **({"sources_overlap": overlap} if overlap else {}),
         "scorecard": card.to_dict("records"),
     }
     run.save("quality", quality)
     return quality
+
+
+def _zero_amount_default(entry: Any, zero_amount: str) -> Any:
+    """Transaction source(s) with ``allow_zero_amount`` set from ``zero_amount`` where they do not set it."""
+    if zero_amount not in ("set_aside", "purchase"):
+        raise IngestError(f"zero_amount {zero_amount!r} is not one of ['set_aside', 'purchase']")
+    allow = zero_amount == "purchase"
+    sources = [{"allow_zero_amount": allow, **s} for s in source_list(entry)]
+    return sources if isinstance(entry, list) else sources[0]
 
 
 def _batches(con: duckdb.DuckDBPyConnection, sql: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -649,6 +666,7 @@ def run_stage(
     dataset: str = "completejourney",
     sources: Mapping[str, Any] | None = None,
     as_of: str = "2017-12-31",
+    zero_amount: str = "set_aside",
 ) -> dict[str, Any]:
     """Stage 01: ingest into the run folder (:func:`ingest_into`).
 
@@ -657,7 +675,7 @@ def run_stage(
     dict
         The content of ``quality.json``.
     """
-    q = ingest_into(run, dataset, sources, as_of)
+    q = ingest_into(run, dataset, sources, as_of, zero_amount=zero_amount)
     tx = [v for t, v in q["tables"].items() if t.split(":")[0] == "transactions"]
     run.record_stage(
         "01_ingest",

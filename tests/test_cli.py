@@ -83,16 +83,29 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
 
 def test_failing_stage_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "bad.yaml"
-    params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30", "clv_time_unit": "months"}))
+    # a calibration end before the first purchase: only the data can tell
+    params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30", "clv_calibration_end": "1990-01-01"}))
     code = main(
         ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")]
     )
     err = capsys.readouterr().err
     assert code == 1
-    assert re.search(r"stage 05_clv failed in cell \d+ .*ValueError: clv_time_unit 'months'", err)
+    assert re.search(r"stage 05_clv failed in cell \d+ .*ValueError: the calibration end 1990-01-01 must lie", err)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and [s["status"] for s in manifest["stages"]][-2:] == ["ok", "failed"]
     assert not (tmp_path / "run" / "06_persona.html").exists()
+
+
+def test_a_value_outside_the_choices_is_refused_before_any_stage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "bad.yaml"
+    params.write_text("clv_time_unit: months\nzero_amount: keep\n")
+    assert main(["run", "--params", str(params), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "clv_time_unit: 'months' is not one of ['days', 'weeks']" in err
+    assert "zero_amount: 'keep' is not one of ['set_aside', 'purchase']" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_parameter_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
