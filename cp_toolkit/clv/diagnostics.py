@@ -1,7 +1,8 @@
 """Checks of a fitted CLV model: holdout tracking, period transactions, frequency/recency
-matrices, the spend-frequency correlation, model comparison and bootstrap intervals.
+matrices, the spend-frequency correlation, model comparison, bootstrap intervals, whether the
+data identify each parameter, and why a holdout forecast missed.
 
-Each function returns a table; :mod:`cp_toolkit.plots` draws them.
+Each function returns a table or a dict; :mod:`cp_toolkit.plots` draws them.
 """
 
 from __future__ import annotations
@@ -11,17 +12,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifetimes.utils import ConvergenceError
 
 from ..privacy import suppress_small_groups
-from .models import TRANSACTION_MODELS, CLVModel
-from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_days, unit_days
+from .fitting import ConvergenceError, fit_nbd
+from .models import DROPOUT_PARAMETERS, TRANSACTION_MODELS, CLVModel, log_likelihood, model_label
+from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_periods, unit_days
 
 __all__ = [
     "SPEND_CORRELATION_WARNING",
     "bootstrap_intervals",
+    "candidates",
     "compare_models",
+    "dropout_test",
     "frequency_recency_matrix",
+    "holdout_diagnosis",
+    "identification",
     "period_transactions",
     "spend_correlation",
     "tracking",
@@ -29,10 +34,29 @@ __all__ = [
 
 #: |Pearson r| between frequency and spend above which Gamma-Gamma's independence assumption is doubtful.
 SPEND_CORRELATION_WARNING = 0.3
+#: A parameter is not identified when its standard error exceeds this share of the estimate ...
+RELATIVE_SE_LIMIT = 1.0
+#: ... or its bootstrap 95% interval spans more than this ratio (exp(2 x 1.96) at a relative SE of 1).
+BOOTSTRAP_RATIO_LIMIT = 50.0
+#: 95% point of chi-square with 2 degrees of freedom: the likelihood-ratio a model with dropout must
+#: beat the same model without it by.
+DROPOUT_CRITICAL_VALUE = 5.991
+#: P(alive) counts as identified when its bootstrap 95% interval is narrower than this for 90% of repeat buyers.
+P_ALIVE_WIDTH_LIMIT = 0.25
+#: P(alive) above this counts as "near 1".
+NEAR_ONE = 0.95
+#: A calibration shorter than this share of the holdout is too short to forecast it.
+SHORT_CALIBRATION = 0.9
+SEASONALITY = ("none", "monthly", "auto")
 
 
 def tracking(
-    tx: pd.DataFrame, cohort: pd.Index, calibration_end: pd.Timestamp, end: pd.Timestamp, model: CLVModel
+    tx: pd.DataFrame,
+    cohort: pd.Index,
+    calibration_end: pd.Timestamp,
+    end: pd.Timestamp,
+    model: CLVModel,
+    period: str = "day",
 ) -> pd.DataFrame:
     """Weekly cumulative repeat transactions of the calibration cohort: actual and model.
 
@@ -46,18 +70,18 @@ def tracking(
         Indexed by ``week`` (1, 2, ...): ``week_end`` (last day), ``actual``, ``predicted`` and
         ``holdout`` (True for weeks after ``calibration_end``).
     """
-    days = purchase_days(tx[tx["ts"] < end + pd.Timedelta(days=1)])
-    days = days[days["customer_id"].isin(cohort)]
-    first = days.groupby("customer_id", observed=True)["day"].min()
-    repeats = np.sort(days.loc[days["day"] > days["customer_id"].map(first), "day"].to_numpy())
+    periods = purchase_periods(tx[tx["ts"] < end + pd.Timedelta(days=1)], period)
+    periods = periods[periods["customer_id"].isin(cohort)]
+    first = periods.groupby("customer_id", observed=True)["start"].min()
+    repeats = np.sort(periods.loc[periods["start"] > periods["customer_id"].map(first), "start"].to_numpy())
     start = first.min()
     weeks = np.arange(1, ((end - start).days + 1) // 7 + 1)  # whole weeks up to the end of as_of
     week_end = start + pd.to_timedelta(7 * weeks - 1, unit="D")
     starts = first.value_counts()
-    age = (week_end.to_numpy()[None, :] - starts.index.to_numpy()[:, None]) / pd.Timedelta(
-        days=unit_days(model.time_unit)
-    )
-    expected = np.where(age > 0, model.expected_purchases_new(np.clip(age, 0, None).ravel()).reshape(age.shape), 0.0)
+    begin = np.repeat(starts.index.to_numpy(), len(weeks))
+    stop = np.tile(week_end.to_numpy(), len(starts))
+    age = model.elapsed(begin, np.maximum(begin, stop)).reshape(len(starts), len(weeks))
+    expected = np.where(age > 0, model.expected_purchases_new(age.ravel()).reshape(age.shape), 0.0)
     return pd.DataFrame(
         {
             "week_end": week_end,
@@ -74,20 +98,15 @@ def period_transactions(cal: pd.DataFrame, model: CLVModel, max_frequency: int |
 
     Expected counts sum each customer's model probability of ``n`` repeat purchases within their
     own ``T``; the last row pools ``max_frequency`` and more (default: 7 as in Fader, Hardie & Lee
-    2005, raised to the median frequency, at most 40, for frequent buyers). Pareto/NBD has no such
-    function in lifetimes and gets only the actual counts.
+    2005, raised to the median frequency, at most 40, for frequent buyers).
     """
     if max_frequency is None:
         max_frequency = int(np.clip(cal["frequency"].median(), 7, 40))
     n = np.arange(max_frequency)
     actual = np.bincount(np.minimum(cal["frequency"].astype(int), max_frequency), minlength=max_frequency + 1)
     out = pd.DataFrame({"actual": actual}, index=pd.Index([*map(str, n), f"{max_frequency}+"], name="repeat"))
-    fitter = model.purchases_
-    if not hasattr(fitter, "probability_of_n_purchases_up_to_time"):
-        out["expected"] = np.nan
-        return out
-    ages = cal["T"].value_counts()
-    probs = np.array([[fitter.probability_of_n_purchases_up_to_time(t, k) for k in n] for t in ages.index])
+    ages = pd.Series(model.history(cal)[2]).value_counts()
+    probs = model.purchase_pmf(ages.index.to_numpy()[:, None], n[None, :])
     expected = ages.to_numpy() @ probs
     out["expected"] = [*expected, len(cal) - expected.sum()]
     return out
@@ -97,12 +116,14 @@ def frequency_recency_matrix(
     model: CLVModel, T: float, max_frequency: int, horizon: float, bins: int = 25
 ) -> dict[str, pd.DataFrame]:
     """P(alive) and expected purchases in the next ``horizon`` time units of a customer observed for
-    ``T``, over a grid of frequency (rows) and recency (columns)."""
+    ``T`` up to the end of observation, over a grid of frequency (rows) and recency (columns)."""
     frequency = np.arange(max_frequency + 1, dtype=float)
     recency = np.linspace(0, T, bins)
     x, r = np.meshgrid(frequency, recency, indexing="ij")
     grid = pd.DataFrame({"frequency": x.ravel(), "recency": r.ravel(), "T": T})
     grid.loc[grid["frequency"] == 0, "recency"] = 0.0  # one-time buyers have recency 0
+    if model.observation_end_ is not None:  # a seasonal model measures time from calendar dates
+        grid["first"] = model.observation_end_ - pd.to_timedelta(T * unit_days(model.time_unit), unit="D")
     shape = x.shape
     index, columns = pd.Index(frequency.astype(int), name="frequency"), pd.Index(recency.round(1), name="recency")
     return {
@@ -130,42 +151,63 @@ def spend_correlation(summary: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def compare_models(cal: pd.DataFrame, time_unit: str) -> tuple[pd.DataFrame, dict[str, CLVModel]]:
-    """Fit every transaction model on the calibration period and score its holdout forecast.
+def candidates(model: str, seasonality: str) -> list[str]:
+    """The candidate purchase models, simplest first: every model for ``auto``, else the requested
+    one, each plain and (``seasonality`` monthly or auto) with a monthly index; with ``monthly``
+    the seasonal ones come first."""
+    if seasonality not in SEASONALITY:
+        raise ValueError(f"clv_seasonality {seasonality!r} is not one of {list(SEASONALITY)}")
+    if model != "auto" and model not in TRANSACTION_MODELS:
+        raise ValueError(f"clv_model {model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
+    models = list(TRANSACTION_MODELS) if model == "auto" else [model]
+    plain, seasonal = models, [f"{m}+monthly" for m in models]
+    return {"none": plain, "auto": plain + seasonal, "monthly": seasonal + plain}[seasonality]
+
+
+def compare_models(
+    cal: pd.DataFrame, time_unit: str, specs: list[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, CLVModel], pd.DataFrame]:
+    """Fit every candidate on the calibration period and score its holdout forecast.
 
     Returns
     -------
     table : DataFrame
-        Indexed by model name: label, log-likelihood, number of parameters, the holdout metrics
-        of :func:`cp_toolkit.clv.summary.holdout_metrics`, and ``error`` (why a model could not be used).
+        Indexed by candidate (``bgnbd``, ``bgnbd+monthly``, ...): label, log-likelihood, number of
+        parameters, the holdout metrics of :func:`.holdout_metrics`, and ``error`` (why a model
+        could not be used).
     models : dict
         The models that fitted and predicted finite values.
+    predictions : DataFrame
+        Their holdout forecasts per customer (columns: candidates).
     """
-    rows, fitted = [], {}
+    specs = specs or list(TRANSACTION_MODELS)
+    rows, fitted, predictions = [], {}, {}
     duration = cal["duration_holdout"].iloc[0]
-    for name, (label, _) in TRANSACTION_MODELS.items():
-        row: dict[str, Any] = {"model": name, "label": label}
+    for spec in specs:
+        row: dict[str, Any] = {"model": spec, "label": model_label(spec)}
         try:
-            with warnings.catch_warnings():  # non-finite results are caught below and reported
-                warnings.simplefilter("ignore", RuntimeWarning)
-                model = CLVModel(name, time_unit).fit(cal)
+            with warnings.catch_warnings():  # a retry of the fitting ladder is reported in fit_settings
+                warnings.simplefilter("ignore")
+                model = CLVModel.from_spec(spec, time_unit, standard_errors=False).fit(cal, spend=False)
                 predicted = model.expected_purchases(duration, cal)
             if not np.isfinite(predicted).all():
                 raise ValueError(f"{int((~np.isfinite(predicted)).sum())} holdout forecasts are not finite")
-        except (ConvergenceError, ValueError, FloatingPointError) as err:
+        except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
             rows.append({**row, "error": str(err).splitlines()[0]})
             continue
-        fitted[name] = model
-        rows.append(
-            {
-                **row,
-                "log_likelihood": model.log_likelihood_,
-                "parameters": len(model.params_),
-                **holdout_metrics(cal, predicted),
-                "error": "",
-            }
-        )
-    return pd.DataFrame(rows).set_index("model"), fitted
+        fitted[spec], predictions[spec] = model, predicted
+        n_params = len(model.params_) + (11 if model.seasonal else 0)
+        metrics = holdout_metrics(cal, predicted)
+        rows.append({**row, "log_likelihood": model.log_likelihood_, "parameters": n_params, **metrics, "error": ""})
+    return pd.DataFrame(rows).set_index("model"), fitted, pd.DataFrame(predictions, index=cal.index)
+
+
+def mae_difference(errors: pd.DataFrame, a: str, b: str) -> dict[str, float]:
+    """Paired difference of per-customer absolute errors, MAE(a) - MAE(b), with its normal 95%
+    interval (customers are independent, so the mean difference is close to normal)."""
+    d = (errors[a] - errors[b]).to_numpy()
+    half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
+    return {"difference": float(d.mean()), "ci_low": float(d.mean() - half), "ci_high": float(d.mean() + half)}
 
 
 def _percentiles(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -177,7 +219,7 @@ def _percentiles(values: np.ndarray, level: float = 0.95) -> tuple[float, float]
 def bootstrap_intervals(
     cal: pd.DataFrame,
     summary: pd.DataFrame,
-    model: str,
+    fits: tuple[CLVModel, CLVModel],
     time_unit: str,
     clv_args: dict[str, float],
     segments: pd.Series,
@@ -189,19 +231,21 @@ def bootstrap_intervals(
     """Bootstrap over customers: refit on resampled customers, then predict for the observed ones.
 
     Each replicate draws the calibration customers (and, separately, all customers) with
-    replacement, refits the transaction and spend models, and recomputes the aggregate holdout
-    forecast, every parameter and the mean CLV per segment of the observed customers. The
-    intervals are the 2.5th and 97.5th percentiles: they show the parameter uncertainty of the
-    forecasts. Replicates whose fit fails or whose forecasts are not finite are counted and left out.
-    ``segments`` gives each customer of ``summary`` a segment (one value for a single group), and
-    ``observed_clv`` their CLV under the full fit.
+    replacement, refits the purchase and spend models of ``fits`` (the calibration and the full
+    fit, where each refit starts its optimizer), and recomputes the
+    aggregate holdout forecast, every parameter, each observed customer's P(alive) and the mean
+    CLV per segment. The intervals are the 2.5th and 97.5th percentiles: they show the parameter
+    uncertainty of the forecasts. Replicates whose fit fails or whose forecasts are not finite
+    are counted and left out. ``segments`` gives each customer of ``summary`` a segment (one
+    value for a single group), and ``observed_clv`` their CLV under the full fit.
 
     Returns
     -------
     dict
         ``holdout`` (forecast interval and whether the actual total lies in it), ``parameters``
-        (bootstrap SE and interval per parameter), ``segments`` (customers, mean CLV and its
-        interval per segment, small segments suppressed) and ``samples`` / ``failed``.
+        (bootstrap SE and interval per parameter), ``p_alive_width`` (each customer's 95%
+        interval width of P(alive)), ``segments`` (customers, mean CLV and its interval per
+        segment, small segments suppressed) and ``samples`` / ``failed``.
     """
     if samples < 2:
         raise ValueError(f"clv_bootstrap_samples must be at least 2, not {samples}")
@@ -209,36 +253,37 @@ def bootstrap_intervals(
     # resample from customers in value order, so that the draws do not depend on their ids (pseudonyms)
     cal_pool, summary_pool = (t.sort_values(list(t.columns), kind="stable") for t in (cal, summary))
     duration = cal["duration_holdout"].iloc[0]
-    totals, params, means, failed = [], [], [], 0
+    totals, params, means, alive, failed = [], [], [], [], 0
     for _ in range(samples):
-        # a retry of the ladder is routine in a resample, and a replicate whose forecasts are not
-        # finite (lifetimes warns on the way) is counted as failed below
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with warnings.catch_warnings():  # a retry of the ladder is routine in a resample
+            warnings.simplefilter("ignore")
             try:
                 sample = cal_pool.iloc[rng.integers(0, len(cal), len(cal))]
-                cal_fit = CLVModel(model, time_unit).fit(sample, spend=False)  # only purchases are forecast
-                full_fit = CLVModel(model, time_unit).fit(
-                    summary_pool.iloc[rng.integers(0, len(summary), len(summary))]
-                )
-            except (ConvergenceError, ValueError):
+                refit = CLVModel.from_spec(fits[0].spec, time_unit, standard_errors=False, start=fits[0])
+                cal_fit = refit.fit(sample, spend=False)  # only purchases are forecast
+                total = cal_fit.expected_purchases(duration, cal).sum()
+                resampled = summary_pool.iloc[rng.integers(0, len(summary), len(summary))]
+                refit = CLVModel.from_spec(fits[1].spec, time_unit, standard_errors=False, start=fits[1])
+                full_fit = refit.fit(resampled)
+                clv = full_fit.clv(summary, **clv_args)["clv"]
+                p_alive = full_fit.p_alive(summary)
+            except (ConvergenceError, ValueError, np.linalg.LinAlgError):
                 failed += 1
                 continue
-            total = cal_fit.expected_purchases(duration, cal).sum()
-            clv = full_fit.clv(summary, **clv_args)["clv"]
-        if not (np.isfinite(total) and np.isfinite(clv).all()):
+        if not (np.isfinite(total) and np.isfinite(clv).all() and np.isfinite(p_alive).all()):
             failed += 1
             continue
         totals.append(total)
-        params.append({**full_fit.params_, **{f"gamma_gamma_{k}": v for k, v in full_fit.spend_params_.items()}})
+        params.append({**full_fit.params_, **{f"spend_{k}": v for k, v in full_fit.spend_.params_.items()}})
         means.append(clv.groupby(segments).mean())
+        alive.append(p_alive)
     if not totals:
         raise ValueError(f"all {samples} bootstrap refits failed; the intervals cannot be computed")
     lo, hi = _percentiles(np.array(totals))
     actual = float(cal["frequency_holdout"].sum())
     table = pd.DataFrame(params)
     p_lo, p_hi = _percentiles(table.to_numpy())
+    a_lo, a_hi = _percentiles(np.array(alive))
     seg = pd.DataFrame(means)
     s_lo, s_hi = _percentiles(seg.to_numpy())
     segment_table = pd.DataFrame(
@@ -262,8 +307,257 @@ def bootstrap_intervals(
         "parameters": pd.DataFrame(
             {"bootstrap_se": table.std(ddof=1).to_numpy(), "ci_low": p_lo, "ci_high": p_hi}, index=table.columns
         ),
+        "p_alive_width": pd.Series(a_hi - a_lo, index=summary.index),
         "segments": suppress_small_groups(segment_table.reset_index(), "customers", min_group_size),
     }
+
+
+def _parameter_check(value: float, se: float, boot: dict[str, float] | None) -> dict[str, Any]:
+    """Relative SE and bootstrap interval ratio of one parameter, and whether they pin it down."""
+    relative = se / value if np.isfinite(se) and value > 0 else float("inf")
+    ratio = boot["ci_high"] / boot["ci_low"] if boot and boot.get("ci_low", 0) > 0 else float("nan")
+    identified = relative <= RELATIVE_SE_LIMIT and not ratio > BOOTSTRAP_RATIO_LIMIT
+    return {"relative_se": relative, "bootstrap_ratio": ratio, "identified": bool(identified)}
+
+
+def dropout_test(model: CLVModel, summary: pd.DataFrame) -> dict[str, Any]:
+    """Likelihood-ratio test of the model against the same data without dropout (the NBD, its
+    limit as dropout vanishes): when the model fits no better, the data do not show customers
+    leaving. Two parameters on the boundary: the 95% point of chi-square(2) is conservative."""
+    x, tx, T = model.history(summary)
+    rows, weights = np.unique(np.column_stack([x, T]), axis=0, return_counts=True)
+    nbd_params, nbd = fit_nbd(rows[:, 0], rows[:, 1], weights.astype(float))
+    full = log_likelihood(model.model, model.params_, x, tx, T)
+    statistic = max(2 * (full - nbd), 0.0)
+    return {
+        "log_likelihood": full,
+        "no_dropout_log_likelihood": nbd,
+        "no_dropout_params": nbd_params,
+        "statistic": statistic,
+        "critical_value": DROPOUT_CRITICAL_VALUE,
+        "dropout_shown": bool(statistic > DROPOUT_CRITICAL_VALUE),
+    }
+
+
+def identification(
+    model: CLVModel,
+    summary: pd.DataFrame,
+    bootstrap: pd.DataFrame | None,
+    p_alive: np.ndarray,
+    p_alive_width: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Whether the data pin down each parameter and show dropout at all, and whether P(alive) can
+    be read as a risk signal.
+
+    A parameter is *not identified* when its Hessian standard error exceeds
+    :data:`RELATIVE_SE_LIMIT` times the estimate (or the Hessian is singular there) or its
+    bootstrap 95% interval spans more than :data:`BOOTSTRAP_RATIO_LIMIT` times. P(alive) is
+    usable when the model fits better than one without dropout (:func:`dropout_test`) and either
+    every dropout parameter (a, b; s, beta) is identified or P(alive) itself is: its bootstrap 95%
+    interval is narrower than :data:`P_ALIVE_WIDTH_LIMIT` for 90% of repeat buyers (a and b can
+    move together along a ridge that leaves P(alive) unchanged).
+
+    Parameters
+    ----------
+    model : CLVModel
+        The fitted model.
+    summary : DataFrame
+        The customer summary it was fitted on.
+    bootstrap : DataFrame or None
+        Bootstrap ``ci_low`` / ``ci_high`` per parameter (spend parameters prefixed ``spend_``).
+    p_alive : ndarray
+        Each customer's P(alive).
+    p_alive_width : ndarray, optional
+        Each customer's bootstrap 95% interval width of P(alive).
+
+    Returns
+    -------
+    dict
+        ``parameters`` (per parameter: estimate, relative SE, bootstrap ratio, identified),
+        ``dropout_test``, ``dropout_identified``, ``p_alive_width_p90``, ``p_alive_usable``,
+        ``p_alive_near_one_share`` (repeat buyers with P(alive) above 0.95) and ``messages``.
+    """
+    boot = {} if bootstrap is None else bootstrap.to_dict("index")
+    checks = {
+        name: {"estimate": value, **_parameter_check(value, model.standard_errors_.get(name, np.nan), boot.get(name))}
+        for name, value in model.params_.items()
+    }
+    for name, value in model.spend_.params_.items():
+        check = _parameter_check(value, model.spend_.standard_errors_.get(name, np.nan), boot.get(f"spend_{name}"))
+        checks[f"spend_{name}"] = {"estimate": value, **check}
+    test = dropout_test(model, summary)
+    loose = [p for p in DROPOUT_PARAMETERS[model.model] if not checks[p]["identified"]]
+    repeat = (summary["frequency"] > 0).to_numpy()
+    near_one = float((p_alive[repeat] > NEAR_ONE).mean()) if repeat.any() else float("nan")
+    width = float(np.quantile(p_alive_width[repeat], 0.9)) if p_alive_width is not None and repeat.any() else np.nan
+    usable = test["dropout_shown"] and (not loose or width <= P_ALIVE_WIDTH_LIMIT)
+    messages = _dropout_messages(loose, test, checks, near_one, width, usable) + _other_messages(checks)
+    return {
+        "parameters": checks,
+        "dropout_test": test,
+        "dropout_identified": test["dropout_shown"] and not loose,
+        "p_alive_width_p90": width,
+        "p_alive_usable": bool(usable),
+        "p_alive_near_one_share": near_one,
+        "messages": messages,
+    }
+
+
+def _loose_parameters(loose: list[str], checks: dict[str, Any]) -> str:
+    """'a (standard error 1.2 times the estimate, bootstrap interval spanning a factor 57,543) and b (...)'."""
+    parts = []
+    for p in loose:
+        c = checks[p]
+        spread = (
+            f", bootstrap interval spanning a factor {c['bootstrap_ratio']:,.0f}" if c["bootstrap_ratio"] > 1 else ""
+        )
+        parts.append(f"{p} (standard error {c['relative_se']:.1f} times the estimate{spread})")
+    return " and ".join(parts)
+
+
+def _dropout_messages(
+    loose: list[str], test: dict[str, Any], checks: dict[str, Any], near_one: float, width: float, usable: bool
+) -> list[str]:
+    """Whether P(alive) can be read as risk, and why, in plain words."""
+    if usable:
+        return (
+            [
+                f"The dropout parameters {_loose_parameters(loose, checks)} are not pinned down one by one, but "
+                f"P(alive) is: across the bootstrap refits it moves by less than {width:.2f} for 90% of repeat buyers."
+            ]
+            if loose
+            else []
+        )
+    if not test["dropout_shown"]:
+        why = (
+            "the model fits these data no better than one in which no customer ever leaves (likelihood-ratio "
+            f"{test['statistic']:.1f}, below {test['critical_value']:.2f})"
+        )
+    else:
+        why = f"the data cannot pin down {_loose_parameters(loose, checks)}"
+        if np.isfinite(width):
+            why += f", and P(alive) moves by more than {width:.2f} across bootstrap refits for 10% of repeat buyers"
+    meaning = (
+        f"P(alive) is near 1 for {near_one:.0%} of repeat buyers and should not be read as low risk"
+        if near_one >= 0.5
+        else "P(alive) should not be read as a risk signal"
+    )
+    return [f"Dropout is not identified: {why}, so the model cannot tell how fast customers leave; {meaning}."]
+
+
+def _other_messages(checks: dict[str, Any]) -> list[str]:
+    """Sentences on the purchase-rate and spend parameters the data cannot pin down."""
+    messages = []
+    rate = [p for p in ("r", "alpha") if not checks[p]["identified"]]
+    if rate:
+        messages.append(
+            f"The purchase rate is not identified ({' and '.join(rate)}): expected purchases are uncertain."
+        )
+    spend = [k.removeprefix("spend_") for k, v in checks.items() if k.startswith("spend_") and not v["identified"]]
+    if spend:
+        messages.append(
+            f"The spend model's {', '.join(spend)} are not pinned down; its expected spend still averages the "
+            "customers' own spend with the population's."
+        )
+    return messages
+
+
+def holdout_diagnosis(
+    track: pd.DataFrame,
+    interval: dict[str, Any],
+    calibration: tuple[pd.Timestamp, pd.Timestamp],
+    holdout_end: pd.Timestamp,
+    seasonal_check: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Whether the bootstrap interval of the holdout forecast holds the actual total and, when it
+    does not, the likely causes, each with its evidence.
+
+    - *seasonality*: the holdout runs through calendar months the calibration never saw, or a
+      model with a monthly index misses by less;
+    - *trend*: the model already missed in the same direction over the last quarter of the
+      calibration weeks, or the miss grows through the holdout;
+    - *short calibration*: the calibration is shorter than the holdout.
+
+    Parameters
+    ----------
+    track : DataFrame
+        :func:`tracking` of the calibration model.
+    interval : dict
+        ``actual_total``, ``predicted_ci_low``, ``predicted_ci_high``.
+    calibration : (Timestamp, Timestamp)
+        First day of data and end of calibration.
+    holdout_end : Timestamp
+        Last day of the holdout.
+    seasonal_check : dict, optional
+        ``label`` and ``aggregate_error_pct`` of a seasonal model and of the model checked.
+    """
+    actual, lo, hi = interval["actual_total"], interval["predicted_ci_low"], interval["predicted_ci_high"]
+    if lo <= actual <= hi:
+        return {"actual_in_interval": True, "direction": "", "causes": []}
+    direction = "under" if actual > hi else "over"
+    start, cal_end = calibration
+    causes = []
+    unseen = _months_not_seen(start, cal_end, holdout_end)
+    if unseen:
+        months = ", ".join(unseen[:-1]) + (" and " if len(unseen) > 1 else "") + unseen[-1]
+        causes.append(
+            {
+                "cause": "seasonality",
+                "evidence": f"the holdout runs through {months}, months the calibration, {start:%-d %b %Y} to "
+                f"{cal_end:%-d %b %Y}, never saw: a seasonal peak or trough there cannot be learned from it",
+            }
+        )
+    elif seasonal_check and abs(seasonal_check["seasonal_error_pct"]) < abs(seasonal_check["plain_error_pct"]):
+        causes.append(
+            {
+                "cause": "seasonality",
+                "evidence": f"{seasonal_check['label']} misses the holdout total by "
+                f"{seasonal_check['seasonal_error_pct']:+.1f}% instead of {seasonal_check['plain_error_pct']:+.1f}%",
+            }
+        )
+    trend = _trend_evidence(track, direction)
+    if trend:
+        causes.append({"cause": "trend", "evidence": trend})
+    cal_days, hold_days = (cal_end - start).days, (holdout_end - cal_end).days
+    if cal_days < SHORT_CALIBRATION * hold_days:
+        causes.append(
+            {
+                "cause": "short calibration",
+                "evidence": f"the calibration covers {cal_days} days against a holdout of {hold_days} days",
+            }
+        )
+    return {"actual_in_interval": False, "direction": direction, "causes": causes}
+
+
+def _months_not_seen(start: pd.Timestamp, cal_end: pd.Timestamp, holdout_end: pd.Timestamp) -> list[str]:
+    """Calendar months of the holdout that no day of the calibration falls in."""
+    seen = set(pd.date_range(start, cal_end, freq="D").month)
+    holdout = pd.date_range(cal_end + pd.Timedelta(days=1), holdout_end, freq="D").month.unique()
+    return [pd.Timestamp(2000, m, 1).strftime("%B") for m in holdout if m not in seen]
+
+
+def _trend_evidence(track: pd.DataFrame, direction: str) -> str:
+    """A sentence when the last quarter of the calibration weeks or the holdout's second half
+    already shows the miss (actual vs predicted repeat purchases, weekly increments)."""
+    weekly = track[["actual", "predicted"]].diff().fillna(track[["actual", "predicted"]])
+    cal, hold = weekly[~track["holdout"]], weekly[track["holdout"]]
+    tail = cal.iloc[-max(len(cal) // 4, 1) :]
+    ratio = tail["actual"].sum() / tail["predicted"].sum() if tail["predicted"].sum() else float("nan")
+    sign = 1 if direction == "under" else -1
+    if np.isfinite(ratio) and sign * (ratio - 1) > 0.05:
+        return (
+            f"over the last {len(tail)} weeks of calibration the cohort already bought {abs(ratio - 1):.0%} "
+            f"{'more' if ratio > 1 else 'less'} than the model expects"
+        )
+    half = len(hold) // 2
+    if half >= 2:
+        first, second = (h["actual"].sum() / h["predicted"].sum() for h in (hold.iloc[:half], hold.iloc[half:]))
+        if sign * (second - first) > 0.1:
+            return (
+                f"the gap widens through the holdout: actual/model {first:.2f} in its first half, "
+                f"{second:.2f} in its second"
+            )
+    return ""
 
 
 def monthly_horizon(time_unit: str) -> float:

@@ -1,36 +1,47 @@
-"""Purchase models (BG/NBD, MBG/NBD, Pareto/NBD, fitted by ``lifetimes`` on weighted unique rows),
-Gamma-Gamma for spend, and the discounted CLV sum.
+"""The CLV model: a purchase model (BG/NBD, MBG/NBD or Pareto/NBD, fitted by ``lifetimes`` on
+weighted unique rows, optionally with a monthly seasonal index), a spend model, and the
+discounted CLV sum. Every forecast uses the stable expressions of :mod:`.btyd`, not lifetimes'.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifetimes import BetaGeoFitter, GammaGammaFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
-from lifetimes.utils import ConvergenceError
-from scipy.optimize import minimize
-from scipy.special import betaln, gammaln
+from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
-from .summary import DAYS_PER_MONTH, unique_rows, unit_days
+from . import btyd
+from .fitting import fit_with_ladder, hessian_standard_errors, refit_from
+from .seasonal import SeasonalIndex, fit_seasonal, history, months_covered
+from .spend import SpendModel
+from .summary import DAYS_PER_MONTH, unique_rows, unit_days, with_spend_frequency
 
-__all__ = ["TRANSACTION_MODELS", "CLVModel", "log_likelihood"]
+__all__ = ["DROPOUT_PARAMETERS", "PARAMETERS", "TRANSACTION_MODELS", "CLVModel", "log_likelihood", "model_label"]
 
-#: Transaction models: name (the ``clv_model`` parameter) -> (label, lifetimes fitter).
+#: Purchase models: name (the ``clv_model`` parameter) -> (label, lifetimes fitter).
 TRANSACTION_MODELS: dict[str, tuple[str, type]] = {
     "bgnbd": ("BG/NBD", BetaGeoFitter),
     "mbgnbd": ("MBG/NBD", ModifiedBetaGeoFitter),
     "pareto_nbd": ("Pareto/NBD", ParetoNBDFitter),
 }
+#: Parameter names of each purchase model, in lifetimes' order, and those of its dropout process.
+PARAMETERS = {
+    "bgnbd": ("r", "alpha", "a", "b"),
+    "mbgnbd": ("r", "alpha", "a", "b"),
+    "pareto_nbd": ("r", "alpha", "s", "beta"),
+}
+DROPOUT_PARAMETERS = {"bgnbd": ("a", "b"), "mbgnbd": ("a", "b"), "pareto_nbd": ("s", "beta")}
 PURCHASE_COLUMNS = ("frequency", "recency", "T")
 #: Fewest distinct (frequency, recency, T) rows a four-parameter purchase model is fitted on.
 MIN_DISTINCT_ROWS = 10
-SPEND_COLUMNS = ("frequency", "monetary")
+
+
+def model_label(spec: str) -> str:
+    """The label of a candidate: ``BG/NBD`` for ``bgnbd``, ``BG/NBD + monthly seasonality`` for ``bgnbd+monthly``."""
+    model, _, season = spec.partition("+")
+    return TRANSACTION_MODELS[model][0] + (" + monthly seasonality" if season else "")
 
 
 def log_likelihood(
@@ -41,219 +52,198 @@ def log_likelihood(
     T: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> float:
-    """Total log-likelihood of a transaction model in the data's own time unit (not lifetimes'
-    internally rescaled, per-customer value).
-
-    BG/NBD: Fader, Hardie & Lee (2005), eq. 6. MBG/NBD: Batislam, Denizel & Filiztekin (2007),
-    where a customer may also drop out right after the first purchase. Pareto/NBD: Fader & Hardie
-    (2005), eq. 18, as implemented by lifetimes. ``weights`` counts customers per row (default 1).
-    """
-    x, tx, T = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
-    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=float)
-    if model == "pareto_nbd":
-        theta = tuple(params[k] for k in ("r", "alpha", "s", "beta"))
-        with np.errstate(invalid="ignore", over="ignore"):  # lifetimes' hyp2f1 overflows on long spans in days
-            return float(np.sum(w * ParetoNBDFitter._conditional_log_likelihood(theta, x, tx, T)))
-    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
-    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    if model == "mbgnbd":
-        a2 = betaln(a, b + x + 1) - betaln(a, b) - (r + x) * np.log(alpha + T)
-        a3 = betaln(a + 1, b + x) - betaln(a, b) - (r + x) * np.log(alpha + tx)
-        return float(np.sum(w * (a1 + np.logaddexp(a2, a3))))
-    a2 = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a3 = np.where(
-            x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - betaln(a, b) - (r + x) * np.log(alpha + tx), -np.inf
-        )
-    return float(np.sum(w * (a1 + np.logaddexp(a2, a3))))
-
-
-#: Retries after a fit fails to converge, in order: looser tolerances first (boundary optima such as
-#: a -> 0, "no dropout", stop BFGS with "precision loss" while the gradient is already ~0), then
-#: small penalizers.
-TOLERANCES = (1e-6, 1e-5, 1e-4)
-PENALIZER_LADDER = (0.001, 0.01, 0.1)
-
-
-def _fit_with_ladder(
-    fitter_class: type, penalizer: float, rows: pd.DataFrame, columns: tuple[str, ...]
-) -> tuple[Any, dict[str, float]]:
-    """Fit a lifetimes model on weighted unique rows, retrying on non-convergence with looser
-    tolerances, then larger penalizers, and last (purchase models) with another optimizer:
-    Nelder-Mead on our own log-likelihood (:func:`_nelder_mead`).
-
-    Returns the fitted model and the settings that converged; a warning names any retry. The
-    optimizer's own printout of a failed attempt is swallowed. Raises the last
-    ``ConvergenceError`` when every attempt fails.
-    """
-    attempts = [(penalizer, 1e-7), *((penalizer, tol) for tol in TOLERANCES)]
-    attempts += [(pen, TOLERANCES[0]) for pen in PENALIZER_LADDER if pen > penalizer]
-    data = [rows[c] for c in columns]
-    # Pareto/NBD draws random starting values unless given some; start where it would on average
-    start = {"initial_params": np.ones(4)} if fitter_class is ParetoNBDFitter else {}
-    for i, (pen, tol) in enumerate(attempts):
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                fitted = fitter_class(penalizer_coef=pen).fit(*data, weights=rows["weights"], tol=tol, **start)
-        except ConvergenceError:
-            if i < len(attempts) - 1:
-                continue
-            if fitter_class is GammaGammaFitter:
-                raise
-            fitted, pen, tol = _nelder_mead(fitter_class, rows), 0.0, NELDER_MEAD_TOL
-            i += 1
-        if i:
-            how = (
-                "Nelder-Mead on our log-likelihood" if i == len(attempts) else f"penalizer {pen} and tolerance {tol:g}"
-            )
-            warnings.warn(
-                f"{fitter_class.__name__} did not converge with penalizer {penalizer} and tolerance 1e-07; "
-                f"fitted with {how} instead",
-                UserWarning,
-                stacklevel=3,
-            )
-        optimizer = "Nelder-Mead (cp_toolkit)" if i == len(attempts) else "lifetimes"
-        return fitted, {
-            "penalizer": pen,
-            "tol": tol,
-            "optimizer": optimizer,
-            "rows": len(rows),
-            "customers": int(rows["weights"].sum()),
-        }
-    raise AssertionError("unreachable")
-
-
-#: Parameter names of each transaction model, in lifetimes' order.
-PARAMETERS = {
-    "bgnbd": ("r", "alpha", "a", "b"),
-    "mbgnbd": ("r", "alpha", "a", "b"),
-    "pareto_nbd": ("r", "alpha", "s", "beta"),
-}
-NELDER_MEAD_TOL = 1e-10
-
-
-def _nelder_mead(fitter_class: type, rows: pd.DataFrame) -> Any:
-    """The last rung of the ladder: maximize our own weighted log-likelihood with Nelder-Mead over
-    log parameters (no gradient, so no "precision loss"), starting from r = a = b = s = 1 and
-    alpha = beta = mean T. Returns a lifetimes fitter carrying these parameters."""
-    model = next(name for name, (_, cls) in TRANSACTION_MODELS.items() if cls is fitter_class)
-    names = PARAMETERS[model]
-    data = (rows["frequency"], rows["recency"], rows["T"], rows["weights"])
-    scale = float(np.average(rows["T"], weights=rows["weights"]))
-    start = np.log([scale if n in ("alpha", "beta") else 1.0 for n in names])
-
-    def negative(log_params: np.ndarray) -> float:
-        value = -log_likelihood(model, dict(zip(names, np.exp(log_params), strict=True)), *data)
-        return value if np.isfinite(value) else 1e300
-
-    options = {"xatol": NELDER_MEAD_TOL, "fatol": NELDER_MEAD_TOL, "maxiter": 20_000, "maxfev": 20_000}
-    result = minimize(negative, start, method="Nelder-Mead", options=options)
-    if not result.success:
-        raise ConvergenceError(f"{fitter_class.__name__}: Nelder-Mead did not converge either ({result.message})")
-    fitted = fitter_class()
-    fitted.params_ = pd.Series(np.exp(result.x), index=list(names))
-    return fitted
-
-
-def _standard_errors(fitted: Any) -> dict[str, float]:
-    """Standard errors from the Hessian at the optimum (lifetimes' delta method on log parameters);
-    missing for fitters that do not compute it (Pareto/NBD's Nelder-Mead)."""
-    errors = getattr(fitted, "standard_errors_", None)
-    return {k: float(errors[k]) if errors is not None else float("nan") for k in fitted.params_.index}
+    """Total log-likelihood of a purchase model in the data's own time unit (not lifetimes'
+    internally rescaled, per-customer value); ``weights`` counts customers per row (default 1).
+    BG/NBD: Fader, Hardie & Lee (2005), eq. 6; MBG/NBD: Batislam, Denizel & Filiztekin (2007);
+    Pareto/NBD: Fader & Hardie (2005), eq. 18 (see :mod:`.btyd`)."""
+    per_row = btyd.log_likelihood(model, params, frequency, recency, T)
+    return float(np.sum(per_row if weights is None else np.asarray(weights, float) * per_row))
 
 
 class CLVModel:
-    """A transaction model (BG/NBD, MBG/NBD or Pareto/NBD) for purchases and Gamma-Gamma for spend;
-    discounted CLV (scikit-learn style).
+    """A purchase model and a spend model; P(alive), expected purchases and discounted CLV
+    (scikit-learn style).
 
     Parameters
     ----------
     model : {"bgnbd", "mbgnbd", "pareto_nbd"}
-        The transaction model (see :data:`TRANSACTION_MODELS`).
+        The purchase model (see :data:`TRANSACTION_MODELS`).
     time_unit : {"days", "weeks"}
         Unit of the summary the model is fitted on.
     penalizer : float
-        L2 penalizer passed to both lifetimes fitters.
+        L2 penalizer passed to lifetimes' fitters.
+    seasonal : bool
+        Also estimate a month-of-year index of the purchase rate (:mod:`.seasonal`); the summary
+        must then carry ``first`` and the monthly repeat counts of :func:`.rfm_summary`.
+    standard_errors : bool
+        Compute Hessian standard errors (bootstrap refits skip them).
+    start : CLVModel, optional
+        A fitted model of the same kind to refit from: the purchase parameters are refined from
+        its values by L-BFGS on our log-likelihood, and a seasonal model holds its monthly index
+        instead of estimating its own (bootstrap refits, whose intervals are then given the
+        seasonal pattern).
     """
 
-    def __init__(self, model: str = "bgnbd", time_unit: str = "days", penalizer: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: str = "bgnbd",
+        time_unit: str = "days",
+        penalizer: float = 0.0,
+        seasonal: bool = False,
+        standard_errors: bool = True,
+        start: CLVModel | None = None,
+    ) -> None:
         self.model = model
         self.time_unit = time_unit
         self.penalizer = penalizer
+        self.seasonal = seasonal
+        self.standard_errors = standard_errors
+        self.start = start
+
+    @classmethod
+    def from_spec(cls, spec: str, time_unit: str, **kwargs: Any) -> CLVModel:
+        """The model of a candidate name: ``bgnbd``, or ``bgnbd+monthly`` with the seasonal index."""
+        model, _, season = spec.partition("+")
+        return cls(model, time_unit, seasonal=season == "monthly", **kwargs)
+
+    @property
+    def spec(self) -> str:
+        return self.model + ("+monthly" if self.seasonal else "")
+
+    @property
+    def label(self) -> str:
+        return model_label(self.spec)
 
     def fit(self, summary: pd.DataFrame, spend: bool = True) -> CLVModel:
-        """Fit the transaction model on all customers and, with ``spend``, Gamma-Gamma on repeat
-        buyers, both on weighted unique rows; returns ``self``. Without ``spend`` only purchases
-        can be predicted (``spend_params_`` is empty)."""
+        """Fit the purchase model on all customers and, with ``spend``, the spend model on repeat
+        buyers; returns ``self``. Without ``spend`` only purchases can be predicted.
+
+        A seasonal model estimates its monthly index jointly with the parameters
+        (:func:`.fit_seasonal`), unless ``start`` carries one: a bootstrap refit holds the index of
+        the fit it resamples and refits the parameters in that operational time (see ``start``)."""
         if self.model not in TRANSACTION_MODELS:
             raise ValueError(f"clv_model {self.model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
-        repeat = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
-        if len(repeat) < 2:
+        summary = with_spend_frequency(summary)
+        if not ((summary["frequency"] > 0) & (summary["monetary"] > 0)).sum() >= 2:
             raise ValueError(
                 "fewer than two repeat buyers with positive spend: the purchase and spend models cannot be "
                 "fitted; use a longer history (earlier first date or later as_of)"
             )
-        fitter = TRANSACTION_MODELS[self.model][1]
-        rows = unique_rows(summary, PURCHASE_COLUMNS)
+        self.observation_end_ = _observation_end(summary, unit_days(self.time_unit))
+        held = self.start.season_ if self.seasonal and self.start is not None else None
+        self.season_: SeasonalIndex | None = held
+        self._fit_purchases(summary)
+        if self.seasonal and held is None:
+            self._fit_season(summary)
+        self.spend_: SpendModel | None = None
+        if spend:
+            self.spend_ = SpendModel(self.penalizer).fit(summary)
+            self.fit_settings_["spend"] = self.spend_.fit_settings_
+        repeats = summary["frequency"].sum()
+        self.paid_share_ = float(summary["spend_frequency"].sum() / repeats) if repeats else 1.0
+        return self
+
+    def _fit_purchases(self, summary: pd.DataFrame) -> None:
+        """Fit the purchase model with lifetimes on weighted unique (x, t_x, T) rows in the model's
+        time (operational time when an index is held); its log-likelihood and standard errors."""
+        x, tx, T = self.history(summary)
+        rows = unique_rows(pd.DataFrame(dict(zip(PURCHASE_COLUMNS, (x, tx, T), strict=True))), PURCHASE_COLUMNS)
         if len(rows) < MIN_DISTINCT_ROWS:
             raise ValueError(
                 f"only {len(rows)} distinct (frequency, recency, T) among {len(summary)} customers: the purchase "
                 f"model cannot be identified (it needs {MIN_DISTINCT_ROWS}); use a longer or more varied history"
             )
-        self.purchases_, purchase_fit = _fit_with_ladder(fitter, self.penalizer, rows, PURCHASE_COLUMNS)
-        self.params_ = {k: float(v) for k, v in self.purchases_.params_.items()}
-        self.standard_errors_ = _standard_errors(self.purchases_)
-        self.log_likelihood_ = log_likelihood(
-            self.model, self.params_, summary["frequency"], summary["recency"], summary["T"]
-        )
-        self.fit_settings_ = {"purchases": purchase_fit}
-        self.spend_, self.spend_params_, self.spend_standard_errors_ = None, {}, {}
-        return self._fit_spend(repeat) if spend else self
+        names = PARAMETERS[self.model]
+        rx, rtx, rT, w = (rows[c].to_numpy(dtype=float) for c in (*PURCHASE_COLUMNS, "weights"))
 
-    def _fit_spend(self, repeat: pd.DataFrame) -> CLVModel:
-        """Gamma-Gamma on the repeat buyers with positive spend."""
-        spend_rows = unique_rows(repeat, SPEND_COLUMNS)
-        self.spend_, spend_fit = _fit_with_ladder(GammaGammaFitter, self.penalizer, spend_rows, SPEND_COLUMNS)
-        if self.spend_.params_["q"] <= 1:
-            raise ValueError(
-                f"Gamma-Gamma q = {self.spend_.params_['q']:.3f} <= 1: spend per purchase is so heavy-tailed that "
-                "its mean is infinite and CLV is meaningless; set aside extreme amounts (outlier_iqr_k) or check "
-                "the amount column"
-            )
-        self.fit_settings_["spend"] = spend_fit
-        self.spend_params_ = {k: float(v) for k, v in self.spend_.params_.items()}
-        self.spend_standard_errors_ = _standard_errors(self.spend_)
-        return self
+        def total(params: Mapping[str, float]) -> float:
+            return log_likelihood(self.model, params, rx, rtx, rT, w)
 
-    def expected_purchases(self, t: float, summary: pd.DataFrame) -> np.ndarray:
-        """Expected repeat purchases in the next ``t`` time units, per customer."""
-        return np.asarray(
-            self.purchases_.conditional_expected_number_of_purchases_up_to_time(
-                t, summary["frequency"], summary["recency"], summary["T"]
-            ),
-            dtype=float,
+        fitter = TRANSACTION_MODELS[self.model][1]
+        if self.start is None:
+            self.purchases_, settings = fit_with_ladder(fitter, self.penalizer, rows, PURCHASE_COLUMNS, total, names)
+        else:  # a refit from a fitted model: a few L-BFGS steps on our own log-likelihood
+            self.purchases_ = fitter()
+            self.purchases_.params_ = pd.Series(refit_from(total, {k: self.start.params_[k] for k in names}))
+            settings = {"rows": len(rows), "customers": len(summary), "optimizer": "L-BFGS-B from the fit resampled"}
+        self.params_ = {k: float(self.purchases_.params_[k]) for k in names}
+        self.log_likelihood_ = total(self.params_) + self._jacobian(summary)
+        self.standard_errors_ = hessian_standard_errors(total, self.params_) if self.standard_errors else {}
+        if self.season_ is not None:
+            settings["optimizer"] += ", in the operational time of the held monthly index"
+        self.fit_settings_: dict[str, Any] = {"purchases": settings}
+
+    def _jacobian(self, summary: pd.DataFrame) -> float:
+        """log prod s(t_j) over the repeat purchases: the seasonal index's term of the likelihood."""
+        if self.season_ is None:
+            return 0.0
+        return float(months_covered(summary) @ np.log(self.season_.index))
+
+    def _fit_season(self, summary: pd.DataFrame) -> None:
+        """Refit the parameters jointly with the monthly index (:func:`.fit_seasonal`), from the plain fit."""
+        days = unit_days(self.time_unit)
+
+        def per_customer(params: Mapping[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+            return btyd.log_likelihood(self.model, params, x, tx, T)
+
+        self.params_, self.season_, self.log_likelihood_ = fit_seasonal(summary, per_customer, self.params_, days)
+        self.purchases_.params_ = pd.Series(self.params_)
+        x, tx, T = self.history(summary)
+        self.standard_errors_ = (  # given the index
+            hessian_standard_errors(lambda p: log_likelihood(self.model, p, x, tx, T), self.params_)
+            if self.standard_errors
+            else {}
         )
+        self.fit_settings_["purchases"]["optimizer"] += ", then L-BFGS-B jointly with the monthly index"
+
+    def history(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x, t_x, T) of each customer in the model's time: the time unit, or operational time."""
+        x = summary["frequency"].to_numpy(dtype=float)
+        if self.season_ is None:
+            return x, summary["recency"].to_numpy(dtype=float), summary["T"].to_numpy(dtype=float)
+        first, last, end = history(summary, unit_days(self.time_unit))
+        return x, self.season_.elapsed(first, last), self.season_.elapsed(first, end)
+
+    def elapsed(self, start: pd.Series | pd.DatetimeIndex, end: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+        """Model time between two dates: the time unit, or operational time with a seasonal index."""
+        if self.season_ is not None:
+            return self.season_.elapsed(start, end)
+        return np.asarray((pd.DatetimeIndex(end) - pd.DatetimeIndex(start)) / pd.Timedelta(days=1), float) / unit_days(
+            self.time_unit
+        )
+
+    def horizon(self, t: float | np.ndarray, summary: pd.DataFrame) -> np.ndarray:
+        """The next ``t`` time units after each customer's T, in model time: (customers, horizons)."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        if self.season_ is None:
+            return np.broadcast_to(t[None, :], (len(summary), len(t)))
+        _, _, end = history(summary, unit_days(self.time_unit))
+        days = pd.to_timedelta(t * unit_days(self.time_unit), unit="D")
+        return np.column_stack([self.season_.elapsed(end, end + d) for d in days])
+
+    def expected_purchases(self, t: float | np.ndarray, summary: pd.DataFrame) -> np.ndarray:
+        """Expected repeat purchases in the next ``t`` time units, per customer; with several
+        horizons ``t``, a (customers, horizons) array, computed at once."""
+        x, tx, T = (v[:, None] for v in self.history(summary))
+        out = btyd.expected_purchases(self.model, self.params_, self.horizon(t, summary), x, tx, T)
+        return out if np.ndim(t) else out[:, 0]
 
     def expected_purchases_new(self, t: np.ndarray) -> np.ndarray:
-        """Expected repeat purchases within ``t`` time units of a new customer's first purchase."""
-        return np.asarray(self.purchases_.expected_number_of_purchases_up_to_time(np.asarray(t, float)), float)
+        """Expected repeat purchases within ``t`` (model time) of a new customer's first purchase."""
+        return btyd.expected_purchases_new(self.model, self.params_, np.asarray(t, float))
+
+    def purchase_pmf(self, t: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """P(X(t) = n): n repeat purchases within ``t`` (model time) of a first purchase."""
+        return btyd.purchase_pmf(self.model, self.params_, t, n)
 
     def p_alive(self, summary: pd.DataFrame) -> np.ndarray:
         """Probability that each customer is still active."""
-        return np.asarray(
-            self.purchases_.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"]),
-            dtype=float,
-        ).reshape(len(summary))
+        return btyd.p_alive(self.model, self.params_, *self.history(summary))
 
     def expected_spend(self, summary: pd.DataFrame) -> np.ndarray:
-        """Gamma-Gamma expected revenue per purchase (population mean for one-time buyers)."""
-        return np.asarray(
-            self.spend_.conditional_expected_average_profit(
-                summary["frequency"], summary["monetary"].where(summary["frequency"] > 0, 0.0)
-            ),
-            dtype=float,
-        )
+        """Expected revenue per purchase: the spend model's expected revenue per paid purchase times
+        the share of repeat purchases with positive revenue (1 unless zero-value purchases are kept)."""
+        return self.spend_.expected_spend(with_spend_frequency(summary)) * self.paid_share_
 
     def clv(
         self,
@@ -270,11 +260,8 @@ class CLVModel:
         the monthly rate; cash flows are discounted at the end of their month. All months
         are computed at once (lifetimes' own ``customer_lifetime_value`` loops over them).
         """
-        unit = unit_days(self.time_unit)
-        edges = np.arange(months + 1) * days_per_month / unit
-        cumulative = np.column_stack(
-            [self.expected_purchases(t, summary) if t > 0 else np.zeros(len(summary)) for t in edges]
-        )
+        edges = np.arange(months + 1) * days_per_month / unit_days(self.time_unit)
+        cumulative = self.expected_purchases(edges, summary)  # 0 at the first edge
         monthly = np.diff(cumulative, axis=1)
         d = (1 + annual_discount_rate) ** (1 / 12) - 1
         discount = (1 + d) ** -np.arange(1, months + 1)
@@ -287,3 +274,10 @@ class CLVModel:
             },
             index=summary.index,
         )
+
+
+def _observation_end(summary: pd.DataFrame, days: float) -> pd.Timestamp | None:
+    """The common end of observation (first purchase + T), when the summary carries ``first``."""
+    if "first" not in summary or summary.empty:
+        return None
+    return (summary["first"] + pd.to_timedelta(summary["T"] * days, unit="D")).max()

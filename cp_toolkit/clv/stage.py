@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,40 +13,105 @@ from ..artifacts import RunFolder
 from ..pipeline import ensure, transactions_up_to
 from ..pipeline import stage as pipeline_stage
 from . import diagnostics
-from .models import TRANSACTION_MODELS, CLVModel
-from .summary import calibration_end, calibration_holdout, holdout_metrics, rfm_summary
+from .fitting import ConvergenceError
+from .models import TRANSACTION_MODELS, CLVModel, model_label
+from .spend import SpendModel
+from .summary import SUMMARY_COLUMNS, calibration_end, calibration_holdout, holdout_metrics, rfm_summary
 
 __all__ = [
     "CLVResult",
+    "choice_sentence",
     "choose_model",
     "clv_deciles",
+    "comparison_table",
     "fit_and_validate",
+    "holdout_table",
+    "p_alive_title",
     "parameter_table",
+    "report_notes",
     "run_stage",
     "top_customers",
 ]
 
 
 def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
-    """Fitted parameters of the purchase and spend models with Hessian and bootstrap standard errors
-    and the bootstrap 95% interval, as a table."""
+    """Fitted parameters of the purchase and spend models with Hessian and bootstrap standard errors,
+    the bootstrap 95% interval, and whether the data identify each, as a table."""
     boot = card["bootstrap"]["parameters"]
+    checks = card["identification"]["parameters"]
     rows = []
     for model, key, errors, prefix in (
         (card["purchase_model"], "purchase_params", "purchase_standard_errors", ""),
-        ("Gamma-Gamma", "spend_params", "spend_standard_errors", "gamma_gamma_"),
+        (card["spend_model"], "spend_params", "spend_standard_errors", "spend_"),
     ):
         for name, value in card[key].items():
             b = boot.get(prefix + name, {})
-            rows.append(
-                (model, name, value, card[errors][name], b.get("bootstrap_se"), b.get("ci_low"), b.get("ci_high"))
-            )
-    columns = ["model", "parameter", "estimate", "hessian_se", "bootstrap_se", "ci_low", "ci_high"]
+            identified = checks.get(prefix + name, {}).get("identified")
+            se = card[errors].get(name)
+            rows.append((model, name, value, se, b.get("bootstrap_se"), b.get("ci_low"), b.get("ci_high"), identified))
+    columns = ["model", "parameter", "estimate", "hessian_se", "bootstrap_se", "ci_low", "ci_high", "identified"]
     return pd.DataFrame(rows, columns=columns).set_index(["model", "parameter"])
 
 
-def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
-    """Customers, mean CLV, share of total CLV and mean P(alive) per CLV decile (10 = highest)."""
+def _fmt(value: Any, pattern: str) -> str:
+    """A number formatted for a report table, or a dash when it is missing."""
+    return "–" if value is None or (isinstance(value, float) and not np.isfinite(value)) else pattern.format(value)
+
+
+def comparison_table(comparison: pd.DataFrame, chosen: str) -> pd.DataFrame:
+    """The candidates' holdout scores as formatted text, best first, with each one's status: used,
+    fitted, or why it could not be."""
+    ranked = comparison.sort_values("mae", na_position="last")
+    rows = {
+        ranked.at[spec, "label"]: {
+            "parameters": _fmt(ranked.at[spec, "parameters"], "{:.0f}"),
+            "log-likelihood": _fmt(ranked.at[spec, "log_likelihood"], "{:,.1f}"),
+            "holdout MAE": _fmt(ranked.at[spec, "mae"], "{:.4f}"),
+            "aggregate error": _fmt(ranked.at[spec, "aggregate_error_pct"], "{:+.1f}%"),
+            "correlation": _fmt(ranked.at[spec, "correlation"], "{:.3f}"),
+            "status": "used" if spec == chosen else (ranked.at[spec, "error"] or "fitted"),
+        }
+        for spec in ranked.index
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("purchase model")
+
+
+def choice_sentence(card: dict[str, Any]) -> str:
+    """What was asked for, what was used and why, in one sentence."""
+    choice = card["model_choice"]
+    asked = f"clv_model: {choice['requested']}, clv_seasonality: {choice['seasonality']}"
+    used = f"Used {card['purchase_model']} with {card['spend_model']} for spend ({asked})"
+    return f"{used}: {choice['reason']}." + (f" Fallback: {choice['fallback']}." if choice["fallback"] else "")
+
+
+def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
+    """The holdout check in a few formatted figures."""
+    h, interval = card["holdout"], card["bootstrap"]["holdout"]
+    unit = card["time_unit"]
+    figures = {
+        "calibration": f"first purchase to {h['calibration_end']}",
+        "holdout": f"{h['calibration_end']} to {h['holdout_end']} (forecast from the calibration fit)",
+        "customers seen in calibration": f"{h['customers']:,}",
+        "repeat purchases in the holdout": f"{h['actual_total']:,.0f}",
+        "forecast": f"{h['predicted_total']:,.0f} ({h['aggregate_error_pct']:+.1f}%)",
+        "95% interval of the forecast": f"{interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}"
+        + (" (holds the actual)" if interval["actual_in_interval"] else " (misses the actual: see above)"),
+        "per-customer mean absolute error": f"{h['mae']:.3f} purchases",
+        "correlation, customer by customer": f"{h['correlation']:.3f}",
+        "time unit of the model": unit,
+    }
+    return pd.DataFrame({"value": figures}).rename_axis("holdout check")
+
+
+def p_alive_title(card: dict[str, Any]) -> str:
+    """Title of the P(alive) chart, saying when P(alive) is not a risk signal."""
+    usable = card["identification"]["p_alive_usable"]
+    return f"P(alive) ({card['purchase_model']})" + ("" if usable else ": dropout not identified, not a risk signal")
+
+
+def clv_deciles(table: pd.DataFrame, p_alive: bool = True) -> pd.DataFrame:
+    """Customers, mean CLV, share of total CLV and (unless ``p_alive`` is false: not identified)
+    mean P(alive) per CLV decile (10 = highest)."""
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
     out = table.groupby(decile).agg(
         customers=("clv", "size"),
@@ -55,13 +121,14 @@ def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
         mean_frequency=("frequency", "mean"),
     )
     out.insert(3, "clv_share", out.pop("total_clv") / table["clv"].sum())
-    return out.sort_index(ascending=False)
+    return out.sort_index(ascending=False).drop(columns=[] if p_alive else ["mean_p_alive"])
 
 
-def top_customers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
-    """The ``n`` customers of highest CLV, by pseudonymized id."""
+def top_customers(table: pd.DataFrame, n: int = 10, p_alive: bool = True) -> pd.DataFrame:
+    """The ``n`` customers of highest CLV, by pseudonymized id (P(alive) left out when it is not
+    identified)."""
     columns = ["frequency", "recency", "T", "monetary", "p_alive", "expected_purchases", "expected_spend", "clv"]
-    return table.nlargest(n, "clv")[columns]
+    return table.nlargest(n, "clv")[[c for c in columns if p_alive or c != "p_alive"]]
 
 
 @dataclass
@@ -91,41 +158,115 @@ class CLVResult:
         return {**self.holdout_metrics, "bootstrap_interval": self.model_card["bootstrap"]["holdout"]}
 
 
-def _require_finite(values: pd.Series | pd.DataFrame, what: str, model: CLVModel) -> None:
-    """Stop with a clear error instead of writing NaN or infinite model outputs."""
-    bad = ~np.isfinite(values.to_numpy(dtype=float).reshape(len(values), -1))
-    if bad.any():
-        raise ValueError(
-            f"{what} are not finite for {int(bad.any(axis=1).sum())} customers with "
-            f"{TRANSACTION_MODELS[model.model][0]} parameters {model.params_} (fit settings {model.fit_settings_}); "
-            "the data do not identify the model: try clv_time_unit 'weeks', a longer history, another "
-            "clv_holdout_fraction or another clv_model"
-        )
+#: Relative MAE difference below which two candidates count as tied whatever the interval says.
+NEAR_TIE = 0.01
+ZERO_AMOUNT = ("set_aside", "purchase")
 
 
-def choose_model(comparison: pd.DataFrame, requested: str) -> tuple[str, str]:
-    """The transaction model to use and why: the requested one, or with ``auto`` the one whose
-    holdout forecast has the lowest per-customer mean absolute error."""
-    usable = comparison[comparison["error"] == ""]
-    if requested != "auto":
-        if requested not in TRANSACTION_MODELS:
-            raise ValueError(f"clv_model {requested!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
-        if requested not in usable.index:
-            raise ValueError(
-                f"clv_model {requested!r} cannot be used on these data ({comparison.at[requested, 'error']}); "
-                "try clv_model: auto"
-            )
-        return requested, f"{TRANSACTION_MODELS[requested][0]} as set by clv_model"
-    if usable.empty:
-        raise ValueError(f"no transaction model could be fitted: {comparison['error'].to_dict()}")
-    ranked = usable.assign(rank=usable["mae"].round(6)).sort_values("rank", kind="stable")  # ties: list order
-    best = ranked.index[0]
-    others = ", ".join(f"{ranked.at[m, 'label']} {ranked.at[m, 'mae']:.4f}" for m in ranked.index[1:])
-    return best, (
-        f"{ranked.at[best, 'label']}: lowest per-customer holdout MAE ({ranked.at[best, 'mae']:.4f}"
-        + (f" vs {others}" if others else "")
-        + f"); aggregate error {ranked.at[best, 'aggregate_error_pct']:+.1f}%"
+def _simplicity(spec: str) -> tuple[bool, int]:
+    """Sort key, simplest first: plain before seasonal, then BG/NBD, MBG/NBD, Pareto/NBD."""
+    model, _, season = spec.partition("+")
+    return bool(season), list(TRANSACTION_MODELS).index(model)
+
+
+def choose_model(
+    comparison: pd.DataFrame, predictions: pd.DataFrame, holdout: pd.Series, requested: str, seasonality: str = "none"
+) -> dict[str, Any]:
+    """The purchase model to use, why, and the order of fallbacks.
+
+    With ``auto`` (for the model or the seasonality) the usable candidate of lowest per-customer
+    holdout MAE wins, unless a simpler one is tied with it: its MAE lies within the 95% interval
+    of the paired difference or within 1% (:data:`NEAR_TIE`). A requested model is used when it
+    fitted and forecast finite values; otherwise the best usable candidate takes over and the
+    choice says so (``fallback``).
+
+    Returns
+    -------
+    dict
+        ``requested``, ``seasonality``, ``chosen``, ``reason``, ``fallback`` (empty when none) and
+        ``order`` (the usable candidates in the order to try them).
+    """
+    wanted = diagnostics.candidates(requested, seasonality)
+    usable = [s for s in comparison.index if comparison.at[s, "error"] == ""]
+    if not usable:
+        raise ValueError(f"no purchase model could be fitted: {comparison['error'].to_dict()}")
+    errors = predictions[usable].sub(holdout, axis=0).abs()
+    by_mae = sorted(usable, key=lambda s: (round(comparison.at[s, "mae"], 9), _simplicity(s)))
+    preferred = [s for s in wanted if seasonality != "monthly" or s.endswith("+monthly")]
+    pool = [s for s in preferred if s in usable]
+    fallback = ""
+    if not pool:
+        failed = " or ".join(f"{comparison.at[s, 'label']} ({comparison.at[s, 'error']})" for s in preferred)
+        fallback = f"could not use {failed}"
+        pool = [s for s in wanted if s in usable] or by_mae
+    if requested == "auto" or seasonality == "auto" or fallback:
+        chosen, reason = _best_or_simpler(sorted(pool, key=by_mae.index), errors, comparison)
+    else:
+        chosen, reason = pool[0], f"{comparison.at[pool[0], 'label']} as set by clv_model"
+    order = [chosen, *[s for s in by_mae if s != chosen]]
+    return {"requested": requested, "seasonality": seasonality, "chosen": chosen, "reason": reason,
+            "fallback": fallback, "order": order}  # fmt: skip
+
+
+def _best_or_simpler(ranked: list[str], errors: pd.DataFrame, comparison: pd.DataFrame) -> tuple[str, str]:
+    """The lowest-MAE candidate of ``ranked`` (sorted by MAE), or the simplest one tied with it."""
+    best = ranked[0]
+    tied = []
+    for spec in ranked[1:]:
+        d = diagnostics.mae_difference(errors, spec, best)
+        if _simplicity(spec) < _simplicity(best) and (
+            d["ci_low"] <= 0 or d["difference"] < NEAR_TIE * comparison.at[best, "mae"]
+        ):
+            tied.append((spec, d))
+    label = comparison["label"]
+    others = ", ".join(f"{label[s]} {comparison.at[s, 'mae']:.4f}" for s in ranked[1:])
+    mae = f"per-customer holdout MAE {comparison.at[best, 'mae']:.4f}" + (f" vs {others}" if others else "")
+    if not tied:
+        return best, f"{label[best]}: lowest {mae}"
+    simplest, d = min(tied, key=lambda t: _simplicity(t[0]))
+    interval = f"95% interval {d['ci_low']:+.4f} to {d['ci_high']:+.4f}"
+    how = (
+        f"as accurate as {label[best]} within the noise (MAE {d['difference']:+.4f}, {interval})"
+        if d["ci_low"] <= 0
+        else f"within 1% of {label[best]}'s error (MAE {d['difference']:+.4f}, {interval})"
     )
+    return simplest, f"{label[simplest]}: {how} and simpler; {mae}"
+
+
+def _final_fit(
+    order: list[str], summary: pd.DataFrame, time_unit: str, clv_args: dict[str, Any]
+) -> tuple[CLVModel, pd.DataFrame, list[str]]:
+    """Refit the first candidate of ``order`` that serves on all data: it converges and gives finite
+    P(alive) and CLV. Returns the model, the per-customer table and what was skipped, and why."""
+    skipped = []
+    for spec in order:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                model = CLVModel.from_spec(spec, time_unit).fit(summary)
+                table = summary[SUMMARY_COLUMNS[:4]].join(model.clv(summary, **clv_args))
+                table.insert(4, "p_alive", model.p_alive(summary))
+            values = table[["p_alive", "clv"]].to_numpy(dtype=float)
+            if not np.isfinite(values).all():
+                raise ValueError(
+                    f"{int((~np.isfinite(values)).any(axis=1).sum())} customers' P(alive) or CLV are not finite"
+                )
+        except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
+            skipped.append(f"{model_label(spec)} on all data ({str(err).splitlines()[0]})")
+            continue
+        return model, table, skipped
+    raise ValueError(f"no purchase model could be fitted on all data up to as_of: {skipped}")
+
+
+def _calibration_span(
+    tx: pd.DataFrame, as_of: str, holdout_fraction: float, date: str | None
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """First day of data, end of calibration and end of observation, checked."""
+    end, first = pd.Timestamp(as_of).normalize(), tx["ts"].min().normalize()
+    cal_end = pd.Timestamp(date).normalize() if date else calibration_end(first, end, holdout_fraction)
+    if not first < cal_end < end:
+        raise ValueError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
+    return first, cal_end, end
 
 
 def fit_and_validate(
@@ -136,97 +277,80 @@ def fit_and_validate(
     horizon_months: int = 12,
     annual_discount_rate: float = 0.10,
     margin: float = 1.0,
-    model: str = "bgnbd",
+    model: str = "auto",
     calibration_end_date: str | None = None,
     segments: pd.Series | None = None,
     bootstrap_samples: int = 50,
     min_group_size: int = 10,
     seed: int = 42,
+    seasonality: str = "auto",
+    purchase_period: str = "day",
+    zero_amount: str = "set_aside",
 ) -> CLVResult:
     """Validate on a calibration/holdout split, then refit on all data up to ``as_of`` for CLV.
 
     The calibration ends at ``calibration_end_date`` when given, else the last
-    ``holdout_fraction`` of the observed span is held out. Every transaction model is fitted on
-    the calibration period and scored on the holdout; ``model`` (or, with ``"auto"``, the best)
-    is then refitted on all data. ``segments`` (customer id -> segment) groups the bootstrap
-    intervals of mean CLV.
+    ``holdout_fraction`` of the observed span is held out. Every purchase model (with a monthly
+    index too unless ``seasonality`` is ``none``) is fitted on the calibration period and scored
+    on the holdout; ``model`` (or, with ``"auto"``, the best: :func:`choose_model`) is refitted on
+    all data, the next usable one when it cannot serve. ``segments`` (customer id -> segment)
+    groups the bootstrap intervals of mean CLV; ``purchase_period`` is ``day`` or ``week``;
+    ``zero_amount`` (how ingest treated zero-value lines) is stated in the model card.
     """
-    end = pd.Timestamp(as_of).normalize()
-    cal_end = (
-        pd.Timestamp(calibration_end_date).normalize()
-        if calibration_end_date
-        else calibration_end(tx["ts"].min(), end, holdout_fraction)
-    )
-    if not tx["ts"].min().normalize() < cal_end < end:
-        raise ValueError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
-    cal = calibration_holdout(tx, cal_end, end, time_unit)
+    if zero_amount not in ZERO_AMOUNT:
+        raise ValueError(f"zero_amount {zero_amount!r} is not one of {list(ZERO_AMOUNT)}")
+    first, cal_end, end = _calibration_span(tx, as_of, holdout_fraction, calibration_end_date)
+    cal = calibration_holdout(tx, cal_end, end, time_unit, purchase_period)
     if not cal["frequency_holdout"].sum():
         raise ValueError(
             f"no customer seen by {cal_end.date()} bought between then and {end.date()}: the holdout cannot "
             "validate the model; use a later as_of or another clv_holdout_fraction or clv_calibration_end"
         )
-    comparison, fitted = diagnostics.compare_models(cal, time_unit)
-    chosen, reason = choose_model(comparison, model)
-    cal_model = fitted[chosen]
-    cal["predicted_holdout"] = cal_model.expected_purchases(cal["duration_holdout"].iloc[0], cal)
+    specs = diagnostics.candidates("auto", seasonality)
+    comparison, fitted, predictions = diagnostics.compare_models(cal, time_unit, specs)
+    choice = choose_model(comparison, predictions, cal["frequency_holdout"], model, seasonality)
+    summary = rfm_summary(tx, end, time_unit, purchase_period)
+    clv_args = {"months": horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
+    final, table, skipped = _final_fit(choice["order"], summary, time_unit, clv_args)
+    if skipped:
+        choice["fallback"] = "; ".join(filter(None, [choice["fallback"], f"could not refit {' or '.join(skipped)}"]))
+    choice["chosen"] = final.spec
+    cal_model = fitted[final.spec]
+    cal["predicted_holdout"] = predictions[final.spec]
+    cal_spend = SpendModel().fit(cal)  # the calibration's spend model, for the record (FHL 2005 fit it there)
     metrics = {
         "calibration_end": str(cal_end.date()),
         "holdout_end": str(end.date()),
         "calibration_params": cal_model.params_,
         "calibration_log_likelihood": cal_model.log_likelihood_,
-        "calibration_spend_params": cal_model.spend_params_,
-        "calibration_fit_settings": cal_model.fit_settings_,
+        "calibration_spend_model": cal_spend.label_,
+        "calibration_spend_params": cal_spend.params_,
+        "calibration_fit_settings": {**cal_model.fit_settings_, "spend": cal_spend.fit_settings_},
         **holdout_metrics(cal, cal["predicted_holdout"].to_numpy()),
     }
-    summary = rfm_summary(tx, end, time_unit)
-    final = CLVModel(chosen, time_unit).fit(summary)
-    clv_args = {"months": horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
-    table = summary.join(final.clv(summary, **clv_args))
-    table.insert(4, "p_alive", final.p_alive(summary))
-    _require_finite(table[["p_alive", "clv"]], "P(alive) or CLV", final)
     groups = (
         segments.reindex(summary.index).fillna("unsegmented")
         if segments is not None
         else pd.Series("all", index=summary.index)
     )
     boot = diagnostics.bootstrap_intervals(
-        cal, summary, chosen, time_unit, clv_args, groups, table["clv"], min_group_size, bootstrap_samples, seed
-    )
-    card = {
-        "purchase_model": TRANSACTION_MODELS[chosen][0],
-        "spend_model": "Gamma-Gamma",
-        "model_choice": {"requested": model, "chosen": chosen, "reason": reason},
-        "library": "lifetimes",
-        "time_unit": time_unit,
-        "observation_end": str(end.date()),
-        "customers": len(summary),
-        "repeat_buyers": int((summary["frequency"] > 0).sum()),
-        "purchase_params": final.params_,
-        "purchase_standard_errors": final.standard_errors_,
-        "spend_params": final.spend_params_,
-        "spend_standard_errors": final.spend_standard_errors_,
-        "log_likelihood": final.log_likelihood_,
-        "fit_settings": final.fit_settings_,
-        "spend_frequency_correlation": diagnostics.spend_correlation(summary),
-        "holdout": metrics,
-        "model_comparison": comparison.reset_index().to_dict("records"),
-        "bootstrap": {
-            "samples": boot["samples"],
-            "failed": boot["failed"],
-            "seed": seed,
-            "holdout": boot["holdout"],
-            "parameters": boot["parameters"].to_dict("index"),
-        },
-        "clv": {
-            "horizon_months": horizon_months,
-            "annual_discount_rate": annual_discount_rate,
-            "margin": margin,
-            "time_unit": time_unit,
-            "discounting": "monthly cash flows discounted at the end of each month at (1+annual)^(1/12)-1",
-            "total": float(table["clv"].sum()),
-            "mean": float(table["clv"].mean()),
-        },
+        cal, summary, (cal_model, final), time_unit, clv_args, groups, table["clv"], min_group_size,
+        bootstrap_samples, seed,
+    )  # fmt: skip
+    track = diagnostics.tracking(tx, cal.index, cal_end, end, cal_model, purchase_period)
+    checks = {
+        "identification": diagnostics.identification(
+            final, summary, boot["parameters"], table["p_alive"].to_numpy(), boot["p_alive_width"].to_numpy()
+        ),
+        "diagnosis": diagnostics.holdout_diagnosis(
+            track, boot["holdout"], (first, cal_end), end, _seasonal_check(comparison, final.spec)
+        ),
+        "seasonality": _seasonality_status(comparison, final, seasonality),
     }
+    card = _model_card(final, summary, choice, metrics, comparison, boot, checks, clv_args, seed)
+    card["counting"].update({"purchase_period": purchase_period, "zero_amount": zero_amount})
+    card["clv"].update({"total": float(table["clv"].sum()), "mean": float(table["clv"].mean())})
+    card["notes"] = report_notes(card)
     return CLVResult(
         model=cal_model,
         holdout=cal,
@@ -234,7 +358,7 @@ def fit_and_validate(
         table=table,
         model_card=card,
         comparison=comparison,
-        tracking=diagnostics.tracking(tx, cal.index, cal_end, end, cal_model),
+        tracking=track,
         period_transactions=diagnostics.period_transactions(cal, cal_model),
         matrices=diagnostics.frequency_recency_matrix(
             final,
@@ -246,12 +370,164 @@ def fit_and_validate(
     )
 
 
+def _seasonal_check(comparison: pd.DataFrame, spec: str) -> dict[str, Any] | None:
+    """The holdout errors of the chosen model's plain and seasonal versions, when both forecast."""
+    model = spec.partition("+")[0]
+    plain, seasonal = model, f"{model}+monthly"
+    if not {plain, seasonal} <= set(comparison.index) or (comparison.loc[[plain, seasonal], "error"] != "").any():
+        return None
+    return {
+        "label": comparison.at[seasonal, "label"],
+        "seasonal_error_pct": float(comparison.at[seasonal, "aggregate_error_pct"]),
+        "plain_error_pct": float(comparison.at[plain, "aggregate_error_pct"]),
+    }
+
+
+def _seasonality_status(comparison: pd.DataFrame, final: CLVModel, requested: str) -> dict[str, Any]:
+    """What became of the monthly index: used (with its values), not chosen, or why unavailable."""
+    if requested == "none":
+        return {"requested": requested, "used": False, "status": "not modelled (clv_seasonality: none)"}
+    if final.season_ is not None:
+        return {"requested": requested, "used": True, "status": "used", "index": final.season_.as_dict()}
+    seasonal = comparison[comparison.index.str.endswith("+monthly")]
+    errors = seasonal.loc[seasonal["error"] != "", "error"]
+    status = (
+        f"not available ({errors.iloc[0]})"
+        if len(errors) == len(seasonal)
+        else "fitted, but not more accurate on the holdout than the plain model"
+    )
+    return {"requested": requested, "used": False, "status": status}
+
+
+def _model_card(
+    final: CLVModel,
+    summary: pd.DataFrame,
+    choice: dict[str, Any],
+    metrics: dict[str, Any],
+    comparison: pd.DataFrame,
+    boot: dict[str, Any],
+    checks: dict[str, Any],
+    clv_args: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    """The content of ``clv_model.json``: the model, how it was chosen, its checks, the CLV convention."""
+    spend = final.spend_
+    card = {
+        "purchase_model": final.label,
+        "purchase_model_key": final.spec,
+        "spend_model": spend.label_,
+        "model_choice": {k: v for k, v in choice.items() if k != "order"},
+        "library": "lifetimes (fitting), cp_toolkit.clv.btyd (P(alive), forecasts, likelihoods)",
+        "time_unit": final.time_unit,
+        "counting": {
+            "zero_value_repeat_purchases": int(summary["frequency"].sum() - summary["spend_frequency"].sum()),
+            "paid_share": final.paid_share_,
+        },
+        "observation_end": str(final.observation_end_.date()) if final.observation_end_ is not None else None,
+        "customers": len(summary),
+        "repeat_buyers": int((summary["frequency"] > 0).sum()),
+        "purchase_params": final.params_,
+        "purchase_standard_errors": final.standard_errors_,
+        "spend_params": spend.params_,
+        "spend_standard_errors": spend.standard_errors_,
+        "spend_model_problems": spend.problems_,
+        "log_likelihood": final.log_likelihood_,
+        "fit_settings": final.fit_settings_,
+        "spend_frequency_correlation": diagnostics.spend_correlation(summary),
+        "seasonality": checks["seasonality"],
+        "identification": checks["identification"],
+        "holdout": {**metrics, "diagnosis": checks["diagnosis"]},
+        "model_comparison": comparison.reset_index().to_dict("records"),
+        "bootstrap": {
+            "samples": boot["samples"],
+            "failed": boot["failed"],
+            "seed": seed,
+            "holdout": boot["holdout"],
+            "parameters": boot["parameters"].to_dict("index"),
+            "p_alive_interval_width": boot["p_alive_width"][summary["frequency"] > 0].quantile([0.5, 0.9]).to_list(),
+        },
+        "clv": {
+            "horizon_months": clv_args["months"],
+            "annual_discount_rate": clv_args["annual_discount_rate"],
+            "margin": clv_args["margin"],
+            "time_unit": final.time_unit,
+            "discounting": "monthly cash flows discounted at the end of each month at (1+annual)^(1/12)-1",
+        },
+    }
+    return card
+
+
+def report_notes(card: dict[str, Any]) -> list[str]:
+    """What the reader of the CLV report must know first, in plain sentences: a fallback, what the
+    data cannot identify, a holdout miss and its likely causes, seasonality, the spend model and
+    how purchases were counted."""
+    notes = []
+    choice = card["model_choice"]
+    if choice["fallback"]:
+        notes.append(f"Fallback: {choice['fallback']}; {card['purchase_model']} was used instead.")
+    notes += card["identification"]["messages"]
+    notes += _holdout_sentences(card)
+    season = card["seasonality"]
+    if season["used"]:
+        index = pd.Series(season["index"])
+        notes.append(
+            f"Purchases follow a monthly pattern: the purchase rate runs from {index.min():.2f} times the average "
+            f"({index.idxmin()}) to {index.max():.2f} times ({index.idxmax()}); forecasts follow the calendar."
+        )
+    elif season["requested"] != "none":
+        notes.append(f"Monthly seasonality: {season['status']}.")
+    if card["spend_model_problems"]:
+        notes.append(f"Spend: {'; '.join(card['spend_model_problems'])}; used {card['spend_model']}.")
+    notes.append(_counting_sentence(card["counting"]))
+    return notes
+
+
+def _holdout_sentences(card: dict[str, Any]) -> list[str]:
+    """The holdout miss, its size, and its likely causes (nothing when the interval holds the actual)."""
+    diagnosis, interval, holdout = card["holdout"]["diagnosis"], card["bootstrap"]["holdout"], card["holdout"]
+    if diagnosis["actual_in_interval"]:
+        return []
+    side = "too high" if diagnosis["direction"] == "over" else "too low"
+    sentence = (
+        f"The holdout forecast is {abs(holdout['aggregate_error_pct']):.1f}% {side}: {holdout['predicted_total']:,.0f} "
+        f"repeat purchases predicted, {interval['actual_total']:,.0f} happened, outside the 95% interval "
+        f"({interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}), which covers parameter "
+        "uncertainty only."
+    )
+    causes = diagnosis["causes"]
+    if causes:
+        sentence += " Likely " + ("cause" if len(causes) == 1 else "causes") + ": "
+        sentence += "; ".join(f"{c['cause']}: {c['evidence']}" for c in causes) + "."
+    else:
+        sentence += (
+            " No calendar, trend or length reason shows: behaviour changed in a way the model does not describe."
+        )
+    return [sentence]
+
+
+def _counting_sentence(counting: dict[str, Any]) -> str:
+    period = {"day": "customer-day", "week": "customer-week (Monday to Sunday)"}[counting["purchase_period"]]
+    text = f"A purchase is a {period} with orders (purchase_period: {counting['purchase_period']})"
+    zero = counting.get("zero_amount", "set_aside")
+    if zero == "purchase":
+        text += (
+            f"; zero-value lines count as purchases but not as spend (zero_amount: purchase): "
+            f"{counting['zero_value_repeat_purchases']:,} repeat purchases had no revenue"
+        )
+    else:
+        text += "; zero-value lines were set aside at ingest (zero_amount: set_aside)"
+    return text + "."
+
+
 @pipeline_stage("05_clv")
 def run_stage(
     run: RunFolder,
     as_of: str = "2017-12-31",
-    clv_model: str = "bgnbd",
+    clv_model: str = "auto",
+    clv_seasonality: str = "auto",
     clv_time_unit: str = "days",
+    purchase_period: str = "day",
+    zero_amount: str = "set_aside",
     clv_holdout_fraction: float = 0.25,
     clv_calibration_end: str | None = None,
     clv_horizon_months: int = 12,
@@ -264,7 +540,7 @@ def run_stage(
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
     result = fit_and_validate(
-        transactions_up_to(run, as_of, "orders"),  # purchases are customer-days: orders carry all it needs
+        transactions_up_to(run, as_of, "orders"),  # purchase periods need only orders
         as_of,
         clv_time_unit,
         clv_holdout_fraction,
@@ -277,14 +553,19 @@ def run_stage(
         bootstrap_samples=clv_bootstrap_samples,
         min_group_size=min_group_size,
         seed=seed,
+        seasonality=clv_seasonality,
+        purchase_period=purchase_period,
+        zero_amount=zero_amount,
     )
+    card = result.model_card
     run.save("clv", result.table.reset_index())
-    run.save("clv_model", result.model_card)
-    h, card = result.holdout_metrics, result.model_card
+    run.save("clv_model", card)
+    h = result.holdout_metrics
     run.record_stage(
         "05_clv",
         f"{card['purchase_model']}: mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; "
         f"holdout purchases predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
         f"({h['aggregate_error_pct']:+.1f}%)",
+        notes=card["notes"][:-1],
     )
     return result
