@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from IPython.display import Markdown
 
-__all__ = ["configure_display", "key_figures"]
+__all__ = ["configure_display", "key_figures", "notes"]
 
 
 def configure_display() -> None:
@@ -15,6 +16,7 @@ def configure_display() -> None:
     pd.set_option("display.float_format", "{:,.3f}".format)
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", None)  # sentences in tables are shown whole
 
 
 def _format(value: Any) -> str:
@@ -41,3 +43,8 @@ def key_figures(values: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
         return pd.DataFrame(columns=["value"], index=pd.Index([], name="figure"))
     out = pd.concat(rows, ignore_index=True)
     return out.set_index("figure") if "figure" in out.columns else out
+
+
+def notes(sentences: list[str]) -> Markdown:
+    """Sentences as a bulleted Markdown list (what a report's reader must know first)."""
+    return Markdown("\n".join(f"- {s}" for s in sentences) if sentences else "- Nothing to flag.")

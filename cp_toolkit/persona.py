@@ -12,7 +12,15 @@ from .eda import category_revenue
 from .pipeline import ensure, stage
 from .privacy import values_to_pool
 
-__all__ = ["ACTIONS", "customer_profile", "persona_cards", "personas_markdown", "PersonaResult", "run_stage"]
+__all__ = [
+    "ACTIONS",
+    "customer_profile",
+    "p_alive_note",
+    "persona_cards",
+    "personas_markdown",
+    "PersonaResult",
+    "run_stage",
+]
 
 ALL = 10**9  # top_n that keeps every category
 
@@ -32,19 +40,39 @@ ACTIONS: dict[str, str] = {
 
 
 def customer_profile(
-    segments: pd.DataFrame, features: pd.DataFrame, predictions: pd.DataFrame, clv: pd.DataFrame
+    segments: pd.DataFrame,
+    features: pd.DataFrame,
+    predictions: pd.DataFrame,
+    clv: pd.DataFrame,
+    p_alive_usable: bool = True,
 ) -> pd.DataFrame:
-    """One row per customer: segment, behaviour, churn probability, P(alive) and CLV."""
+    """One row per customer: segment, behaviour, churn probability, P(alive) and CLV. P(alive) is
+    left blank when the CLV model could not identify dropout (``p_alive_usable`` false): it is
+    then no risk signal."""
     base = segments[["customer_id", "rfm_segment"]].merge(
         features[["customer_id", "recency_days", "frequency", "monetary", "avg_order_value"]], on="customer_id"
     )
     base = base.merge(predictions[["customer_id", "churn_probability", "churn_risk"]], on="customer_id", how="left")
     clv = clv.assign(repeat_buyer=clv["frequency"] > 0)[["customer_id", "repeat_buyer", "p_alive", "clv"]]
+    if not p_alive_usable:
+        clv = clv.assign(p_alive=float("nan"))
     return base.merge(clv, on="customer_id", how="left")
 
 
+def p_alive_note(clv_model: dict[str, Any]) -> str:
+    """Why P(alive) is not shown, from the CLV model card ("" when it is usable)."""
+    identification = clv_model.get("identification", {})
+    if identification.get("p_alive_usable", True):
+        return ""
+    return (
+        f"P(alive) is not shown: the {clv_model['purchase_model']} model could not identify dropout from these "
+        "data, so P(alive) says nothing reliable about risk; use the churn probability instead."
+    )
+
+
 def _mean_or_none(values: pd.Series) -> float | None:
-    """The mean, or None (JSON null) for an empty selection."""
+    """The mean, or None (JSON null) for an empty or blank selection."""
+    values = values.dropna()
     return float(values.mean()) if len(values) else None
 
 
@@ -158,9 +186,10 @@ def persona_cards(
     return sorted(cards, key=lambda c: -c.get("revenue_share", -1))
 
 
-def personas_markdown(cards: list[dict[str, Any]], min_group_size: int) -> str:
-    """The persona cards as a Markdown document for marketing."""
-    lines = ["# Personas", ""]
+def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: str = "") -> str:
+    """The persona cards as a Markdown document for marketing; ``note`` (e.g. why P(alive) is not
+    shown) opens it."""
+    lines = ["# Personas", "", *([f"_{note}_", ""] if note else [])]
     for c in cards:
         if c["suppressed"]:
             lines += [f"## {c['name']}", f"_Fewer than {min_group_size} customers: suppressed._", ""]
@@ -206,8 +235,10 @@ class PersonaResult:
 @stage("06_persona")
 def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int = 5) -> PersonaResult:
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
+    clv_model = ensure(run, "clv_model")
+    note = p_alive_note(clv_model)
     profile = customer_profile(
-        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv")
+        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv"), not note
     )
     cards = persona_cards(
         profile,
@@ -216,9 +247,9 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
         min_group_size,
         persona_categories,
     )
-    md = personas_markdown(cards, min_group_size)
+    md = personas_markdown(cards, min_group_size, note)
     audience = profile[["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]]
-    run.save("personas", {"min_group_size": min_group_size, "cards": cards})
+    run.save("personas", {"min_group_size": min_group_size, "p_alive_note": note, "cards": cards})
     run.save("personas_md", md)
     run.save("audience", audience.rename(columns={"rfm_segment": "persona"}))
     shown = [c for c in cards if not c["suppressed"]]

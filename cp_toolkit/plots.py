@@ -27,6 +27,7 @@ __all__ = [
     "roc_curves",
     "holdout_by_frequency",
     "clv_hist",
+    "seasonal_index",
     "clv_tracking",
     "period_transactions",
     "frequency_recency_heatmap",
@@ -310,6 +311,19 @@ def frequency_recency_heatmap(matrix: pd.DataFrame, title: str, unit: str, ax: A
     ax = _ax(ax, (8, 5))
     sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
     ax.set(title=title, xlabel=f"recency ({unit})", ylabel="repeat purchase periods (frequency)")
+    return ax
+
+
+def seasonal_index(season: dict[str, Any], ax: Axes | None = None) -> Axes | None:
+    """The monthly index of the purchase rate (1 = the year's average); nothing is drawn (None)
+    when the model has no index (the report says why in words)."""
+    if not season.get("used"):
+        return None
+    ax = _ax(ax, (8, 3))
+    index = pd.Series(season["index"])
+    ax.bar(index.index, index.to_numpy(), color=np.where(index.to_numpy() >= 1, "#c44e52", "#4c72b0"))
+    ax.axhline(1.0, color="grey", linewidth=1)
+    ax.set(title="Purchase rate by calendar month (1 = the year's average)", xlabel="", ylabel="index")
     return ax
 
 

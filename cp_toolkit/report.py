@@ -243,6 +243,8 @@ def run_report(
         }
         manifest["stages"].append(entry)
         log(f"      {status} in {entry['seconds']:.1f} s: {entry['headline']}")
+        for note in run.stage_summary(stage).get("notes", []):
+            log(f"      note: {note}")
         if failure:
             break
     manifest["row_counts"] = _row_counts(run)
