@@ -23,11 +23,31 @@ def bg_active(model: str, p: dict, t: float, x: float, T: float, shift_b: float 
     return c / (a - 1) * (1 - (1 + w) ** -k * mp.hyp2f1(k, bb, c, w / (1 + w)))
 
 
+def bg_active_quad(model: str, p: dict, t: float, x: float, T: float) -> mp.mpf:
+    """:func:`bg_active` as the integral over p ~ Beta(a, b') of (1 - (1 + p w)^-(r+x)) / p, with
+    breakpoints at the Beta's mode +/- up to 12 standard deviations (for a and b' so large that
+    mpmath's 2F1 takes minutes)."""
+    r, alpha, a, b, t, x, T = _mpf(p["r"], p["alpha"], p["a"], p["b"], t, x, T)
+    bb = b + x + (1 if model == "mbgnbd" else 0)
+    k, w = r + x, t / (alpha + T)
+    mean, sd = a / (a + bb), mp.sqrt(a * bb / ((a + bb) ** 2 * (a + bb + 1)))
+    points = sorted({mp.mpf(0), mp.mpf(1), *(mean + j * sd for j in range(-12, 13) if 0 < mean + j * sd < 1)})
+    log_norm = mp.log(mp.beta(a, bb))
+
+    def integrand(q: mp.mpf) -> mp.mpf:
+        return (1 - (1 + q * w) ** -k) / q * mp.exp((a - 1) * mp.log(q) + (bb - 1) * mp.log(1 - q) - log_norm)
+
+    return mp.quad(integrand, points)
+
+
 def bg_expected(model: str, p: dict, t: float, x: float, tx: float, T: float) -> float:
     """E[Y(t) | x, t_x, T] = P(alive) x :func:`bg_active`. Where a + b' - 1 or a - 1 is 0 the closed form
-    has a removable singularity: there it is the mean of b -/+ 1e-20 (exact to 1e-40 in b)."""
+    has a removable singularity: there it is the mean of b -/+ 1e-20 (exact to 1e-40 in b); for a and b'
+    both above 100 the integral (:func:`bg_active_quad`)."""
     a, bb = p["a"], p["b"] + x + (1 if model == "mbgnbd" else 0)
-    if abs(a + bb - 1) > 1e-9 and abs(a - 1) > 1e-9:
+    if min(a, bb) > 100:
+        active = bg_active_quad(model, p, t, x, T)
+    elif abs(a + bb - 1) > 1e-9 and abs(a - 1) > 1e-9:
         active = bg_active(model, p, t, x, T)
     else:
         active = (bg_active(model, p, t, x, T, -1e-20) + bg_active(model, p, t, x, T, 1e-20)) / 2
