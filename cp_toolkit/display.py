@@ -26,6 +26,8 @@ def _format(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return "–"
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 

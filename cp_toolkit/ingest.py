@@ -31,6 +31,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 
 from .artifacts import RunFolder, database, parquet_sql
 from .cleaning import excluded_accounts, row_reasons, settle_reasons
+from .config import CHOICES
 from .features import ORDER_TYPES, ORDERS_SQL
 from .pipeline import stage
 from .privacy import identifier_columns, pseudonym_key, pseudonymize
@@ -203,7 +204,7 @@ def ingest_into(
     _warn_unmatched_customers(card, spec)
     quality = {
         **_quality_summary(accounting, run.file("transactions"), as_of),
-        "zero_amount": zero_amount,
+        "zero_amount": _zero_amount_used(spec["transactions"]),
         **({"sources_overlap": overlap} if overlap else {}),
         "scorecard": card.to_dict("records"),
     }
@@ -213,11 +214,18 @@ def ingest_into(
 
 def _zero_amount_default(entry: Any, zero_amount: str) -> Any:
     """Transaction source(s) with ``allow_zero_amount`` set from ``zero_amount`` where they do not set it."""
-    if zero_amount not in ("set_aside", "purchase"):
-        raise IngestError(f"zero_amount {zero_amount!r} is not one of ['set_aside', 'purchase']")
+    if zero_amount not in CHOICES["zero_amount"]:
+        raise IngestError(f"zero_amount {zero_amount!r} is not one of {list(CHOICES['zero_amount'])}")
     allow = zero_amount == "purchase"
     sources = [{"allow_zero_amount": allow, **s} for s in source_list(entry)]
     return sources if isinstance(entry, list) else sources[0]
+
+
+def _zero_amount_used(entry: Any) -> str:
+    """How the transaction sources treated amount 0: ``purchase`` (all kept it), ``set_aside`` (none
+    did) or ``mixed``; a source's own ``allow_zero_amount`` wins over the parameter."""
+    kept = {bool(s.get("allow_zero_amount")) for s in source_list(entry)}
+    return "mixed" if len(kept) > 1 else ("purchase" if kept.pop() else "set_aside")
 
 
 def _batches(con: duckdb.DuckDBPyConnection, sql: str, chunk_rows: int) -> Iterator[pd.DataFrame]:

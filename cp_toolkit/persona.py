@@ -76,8 +76,9 @@ def _mean_or_none(values: pd.Series) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+def _p_alive_clause(value: float | None) -> str:
+    """', mean P(alive) of repeat buyers 97.5%', or nothing when it is not shown."""
+    return "" if value is None else f", mean P(alive) of repeat buyers {value:.1%}"
 
 
 def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
@@ -213,8 +214,7 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: st
             f"{c['behaviour']['median_recency_days']:.0f} days, "
             f"mean order value {c['behaviour']['mean_order_value']:,.2f}",
             f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
-            f"high risk {c['risk']['high_risk_share']:.1%}, "
-            f"mean P(alive) of repeat buyers {_percent(c['risk']['mean_p_alive_repeat_buyers'])}",
+            f"high risk {c['risk']['high_risk_share']:.1%}" + _p_alive_clause(c["risk"]["mean_p_alive_repeat_buyers"]),
             f"- Favourite categories (index vs all customers): {cats}",
             f"- Dominant demographics: {demo}",
             f"- Recommended action: {c['recommended_action']}",
@@ -248,7 +248,8 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
         persona_categories,
     )
     md = personas_markdown(cards, min_group_size, note)
-    audience = profile[["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]]
+    columns = ["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]
+    audience = profile[[c for c in columns if c != "p_alive" or not note]]  # no unidentified P(alive)
     run.save("personas", {"min_group_size": min_group_size, "p_alive_note": note, "cards": cards})
     run.save("personas_md", md)
     run.save("audience", audience.rename(columns={"rfm_segment": "persona"}))

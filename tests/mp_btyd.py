@@ -118,6 +118,8 @@ def pareto_pmf(p: dict, t: float, n: int) -> float:
     """P(X(t) = n): alive at t with n purchases, or dead at tau < t after n (the tau-integral)."""
     r, alpha, s, beta, t = _mpf(p["r"], p["alpha"], p["s"], p["beta"], t)
     alive = nbd_pmf(n, r, alpha, t) * (beta / (beta + t)) ** s
+    if t == 0:  # nobody has died yet
+        return float(alive)
     points = [0, t / 1000, t / 100, *mp.linspace(t / 10, t, 16)]
     dead = mp.quad(lambda u: s * beta**s * (beta + u) ** -(s + 1) * nbd_pmf(n, r, alpha, u), points)
     return float(alive + dead)

@@ -149,7 +149,7 @@ def test_pareto_log_likelihood_equals_mpmath() -> None:
 
 @pytest.mark.parametrize("model,grid", MODEL_GRIDS)
 def test_purchase_pmf_equals_mpmath_and_sums_to_one(model: str, grid: list[dict]) -> None:
-    for p, t in itertools.product(grid[:3] + grid[-2:], (1.0, 39.0, 365.0)):
+    for p, t in itertools.product(grid[:3] + grid[-2:], (0.0, 1.0, 39.0, 365.0)):
         for n in (0, 1, 2, 7, 40):
             reference = mp_ref.pareto_pmf(p, t, n) if model == "pareto_nbd" else mp_ref.bg_pmf(model, p, t, n)
             assert float(btyd.purchase_pmf(model, p, t, n)) == pytest.approx(reference, rel=1e-9, abs=1e-200)

@@ -24,6 +24,7 @@ from cp_toolkit.clv import (
     unique_rows,
 )
 from cp_toolkit.clv.diagnostics import period_transactions, tracking
+from cp_toolkit.clv.spend import SpendModel
 from cp_toolkit.config import load_params
 
 from .conftest import ROOT
@@ -116,11 +117,11 @@ def test_clv_equals_lifetimes_loop(paper_summary) -> None:
 
 def test_no_repeat_buyers_is_a_clear_error() -> None:
     one_timers = pd.DataFrame({"frequency": [0.0, 0.0], "recency": [0.0, 0.0], "T": [5.0, 3.0], "monetary": [0.0, 0.0]})
-    with pytest.raises(ValueError, match="fewer than two repeat buyers with positive spend"):
+    with pytest.raises(ValueError, match="fewer than two repeat buyers: the purchase model cannot be fitted"):
         CLVModel().fit(one_timers)
     zero_spend = one_timers.assign(frequency=[2.0, 1.0], recency=[3.0, 2.0])
     with pytest.raises(ValueError, match="fewer than two repeat buyers with positive spend"):
-        CLVModel().fit(zero_spend)
+        SpendModel().fit(zero_spend)
 
 
 def test_default_run_clv(cj_run) -> None:

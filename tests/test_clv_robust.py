@@ -81,7 +81,9 @@ def test_counting_hand_cases() -> None:
     assert week["repeats_1"] == 2 and week[[f"repeats_{m}" for m in range(2, 13)]].sum() == 0
     by_day = calibration_holdout(orders, "2020-01-22", "2020-02-02", "days", "day").loc["a"]
     by_week = calibration_holdout(orders, "2020-01-22", "2020-02-02", "days", "week").loc["a"]
-    assert by_day["frequency_holdout"] == 2 and by_week["frequency_holdout"] == 1
+    # the week of 20 January holds the calibration end: the holdout is the week of 27 January
+    assert by_day["frequency_holdout"] == 2 and by_day["duration_holdout"] == 11
+    assert by_week["frequency_holdout"] == 1 and by_week["duration_holdout"] == 7
 
 
 @pytest.mark.parametrize("zero_amount,kept", [("set_aside", 2), ("purchase", 3)])
@@ -250,8 +252,46 @@ def test_auto_weighs_the_seasonal_model_on_the_holdout(seasonal_base: pd.DataFra
     )  # fmt: skip
     comparison = result.comparison
     plain, seasonal = (comparison.loc[m, "aggregate_error_pct"] for m in ("bgnbd", "bgnbd+monthly"))
-    assert abs(seasonal) < 5 < abs(plain)
+    assert plain < -20 and abs(seasonal) < 1  # -26.2% and +0.1%
     assert comparison.loc["bgnbd+monthly", "mae"] < comparison.loc["bgnbd", "mae"]
     card = result.model_card
     assert card["model_choice"]["chosen"] == "bgnbd+monthly" and card["seasonality"]["used"]
     assert card["purchase_model"] == "BG/NBD + monthly seasonality"
+
+
+def test_a_flat_dropout_direction_leaves_the_purchase_rate_its_standard_errors() -> None:
+    """At the a -> 0 boundary only a and b lose their standard errors; r and alpha keep theirs."""
+    tx = simulate_pareto_nbd(3_000, {"r": 0.9, "alpha": 60.0, "s": 1e-4, "beta": 10.0}, seed=6)
+    summary = rfm_summary(tx, "2021-06-23")
+    model = CLVModel("bgnbd").fit(summary)
+    se = model.standard_errors_
+    assert np.isnan(se["a"]) and np.isnan(se["b"])
+    assert 0 < se["r"] < 0.1 * model.params_["r"] and 0 < se["alpha"] < 0.1 * model.params_["alpha"]
+    check = diagnostics.identification(model, summary, None, model.p_alive(summary))
+    assert not [m for m in check["messages"] if "purchase rate" in m or "inf" in m]
+
+
+def test_forecast_interval_adds_the_customers_own_variation() -> None:
+    """Parameter uncertainty alone is +/-10 here; the customers' errors (each 2 off, 400 of them:
+    1.96 x 40 = 78.4) widen it, and a miss of 30 is then no miss."""
+    cal = pd.DataFrame({"frequency_holdout": np.tile([1.0, 5.0], 200), "predicted_holdout": np.tile([3.0, 3.0], 200)})
+    cal.loc[:29, "frequency_holdout"] += 1  # the actual total is 30 above the forecast of 1,200
+    interval = diagnostics.forecast_interval(cal, {"actual_total": 1_230.0, "parameter_ci_low": 1_190.0,
+                                                   "parameter_ci_high": 1_210.0})  # fmt: skip
+    spread = 1.96 * np.sqrt(((cal["frequency_holdout"] - cal["predicted_holdout"]) ** 2).sum())
+    assert interval["customer_variation_95"] == pytest.approx(spread)
+    assert interval["predicted_ci_low"] == pytest.approx(1_200 - np.hypot(10, spread))
+    assert interval["actual_in_interval"] and spread > 78
+
+
+def test_quality_records_how_zero_amounts_were_treated(tmp_path) -> None:
+    """Two sources, one keeping zero-value lines itself: 'mixed', which 05 states."""
+    for name in ("web", "store"):
+        (tmp_path / f"{name}.csv").write_text("customer,when,amount\n1,2020-01-01,5.0\n1,2020-01-05,0\n")
+    columns = {"customer_id": "customer", "ts": "when", "amount": "amount"}
+    sources = {"transactions": [
+        {"name": "web", "path": str(tmp_path / "web.csv"), "columns": columns, "allow_zero_amount": True},
+        {"name": "store", "path": str(tmp_path / "store.csv"), "columns": columns},
+    ]}  # fmt: skip
+    result = ingest("custom", sources, as_of="2020-01-31", key=b"k")
+    assert result.quality["zero_amount"] == "mixed" and len(result.tables["transactions"]) == 3

@@ -424,8 +424,12 @@ def _pareto_pmf(params: Mapping[str, float], t, n) -> np.ndarray:
         tau, counts = np.exp(v), n if rows is None else n[rows]
         return v + np.log(s) + s * np.log(beta) - (s + 1) * np.log(beta + tau) + _log_nbd_pmf(counts, r, alpha, tau)
 
-    hi = np.log(t)
-    dead = np.exp(_log_integral(log_integrand, hi - 2 * NEGLIGIBLE, hi)).reshape(-1, 1)
+    dead = np.zeros_like(t)  # nobody has died by t = 0
+    some = (t > 0).ravel()
+    if some.any():
+        hi = np.log(t[some])
+        n = n[some]
+        dead[some] = np.exp(_log_integral(log_integrand, hi - 2 * NEGLIGIBLE, hi)).reshape(-1, 1)
     return (alive + dead).reshape(shape)
 
 

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import CHOICES
 from ..privacy import suppress_small_groups
 from .fitting import ConvergenceError, fit_nbd
-from .models import DROPOUT_PARAMETERS, TRANSACTION_MODELS, CLVModel, log_likelihood, model_label
+from .models import DROPOUT_PARAMETERS, TRANSACTION_MODELS, CLVModel, check_model, log_likelihood, model_label
 from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_periods, unit_days
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "candidates",
     "compare_models",
     "dropout_test",
+    "forecast_interval",
     "frequency_recency_matrix",
     "holdout_diagnosis",
     "identification",
@@ -43,11 +45,13 @@ BOOTSTRAP_RATIO_LIMIT = 50.0
 DROPOUT_CRITICAL_VALUE = 5.991
 #: P(alive) counts as identified when its bootstrap 95% interval is narrower than this for 90% of repeat buyers.
 P_ALIVE_WIDTH_LIMIT = 0.25
+#: Repeat buyers whose P(alive) every bootstrap replicate recomputes (its spread is a quantile).
+WIDTH_SAMPLE = 20_000
 #: P(alive) above this counts as "near 1".
 NEAR_ONE = 0.95
 #: A calibration shorter than this share of the holdout is too short to forecast it.
 SHORT_CALIBRATION = 0.9
-SEASONALITY = ("none", "monthly", "auto")
+SEASONALITY = CHOICES["clv_seasonality"]
 
 
 def tracking(
@@ -157,8 +161,8 @@ def candidates(model: str, seasonality: str) -> list[str]:
     the seasonal ones come first."""
     if seasonality not in SEASONALITY:
         raise ValueError(f"clv_seasonality {seasonality!r} is not one of {list(SEASONALITY)}")
-    if model != "auto" and model not in TRANSACTION_MODELS:
-        raise ValueError(f"clv_model {model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
+    if model != "auto":
+        check_model(model)
     models = list(TRANSACTION_MODELS) if model == "auto" else [model]
     plain, seasonal = models, [f"{m}+monthly" for m in models]
     return {"none": plain, "auto": plain + seasonal, "monthly": seasonal + plain}[seasonality]
@@ -233,7 +237,8 @@ def bootstrap_intervals(
     Each replicate draws the calibration customers (and, separately, all customers) with
     replacement, refits the purchase and spend models of ``fits`` (the calibration and the full
     fit, where each refit starts its optimizer), and recomputes the
-    aggregate holdout forecast, every parameter, each observed customer's P(alive) and the mean
+    aggregate holdout forecast, every parameter, the P(alive) of (up to :data:`WIDTH_SAMPLE`)
+    observed repeat buyers and the mean
     CLV per segment. The intervals are the 2.5th and 97.5th percentiles: they show the parameter
     uncertainty of the forecasts. Replicates whose fit fails or whose forecasts are not finite
     are counted and left out. ``segments`` gives each customer of ``summary`` a segment (one
@@ -243,8 +248,8 @@ def bootstrap_intervals(
     -------
     dict
         ``holdout`` (forecast interval and whether the actual total lies in it), ``parameters``
-        (bootstrap SE and interval per parameter), ``p_alive_width`` (each customer's 95%
-        interval width of P(alive)), ``segments`` (customers, mean CLV and its interval per
+        (bootstrap SE and interval per parameter), ``p_alive_width`` (the 95% interval width of
+        P(alive) of the repeat buyers watched), ``segments`` (customers, mean CLV and its interval per
         segment, small segments suppressed) and ``samples`` / ``failed``.
     """
     if samples < 2:
@@ -254,6 +259,8 @@ def bootstrap_intervals(
     cal_pool, summary_pool = (t.sort_values(list(t.columns), kind="stable") for t in (cal, summary))
     duration = cal["duration_holdout"].iloc[0]
     totals, params, means, alive, failed = [], [], [], [], 0
+    repeat = np.flatnonzero(summary_pool["frequency"].to_numpy() > 0)
+    watched = summary_pool.iloc[repeat[np.linspace(0, len(repeat) - 1, min(len(repeat), WIDTH_SAMPLE)).astype(int)]]
     for _ in range(samples):
         with warnings.catch_warnings():  # a retry of the ladder is routine in a resample
             warnings.simplefilter("ignore")
@@ -266,7 +273,7 @@ def bootstrap_intervals(
                 refit = CLVModel.from_spec(fits[1].spec, time_unit, standard_errors=False, start=fits[1])
                 full_fit = refit.fit(resampled)
                 clv = full_fit.clv(summary, **clv_args)["clv"]
-                p_alive = full_fit.p_alive(summary)
+                p_alive = full_fit.p_alive(watched)
             except (ConvergenceError, ValueError, np.linalg.LinAlgError):
                 failed += 1
                 continue
@@ -274,7 +281,9 @@ def bootstrap_intervals(
             failed += 1
             continue
         totals.append(total)
-        params.append({**full_fit.params_, **{f"spend_{k}": v for k, v in full_fit.spend_.params_.items()}})
+        same_spend = full_fit.spend_.name_ == fits[1].spend_.name_  # pool one spend model's parameters only
+        spend = {f"spend_{k}": v for k, v in full_fit.spend_.params_.items()} if same_spend else {}
+        params.append({**full_fit.params_, **spend})
         means.append(clv.groupby(segments).mean())
         alive.append(p_alive)
     if not totals:
@@ -298,17 +307,29 @@ def bootstrap_intervals(
     return {
         "samples": samples,
         "failed": failed,
-        "holdout": {
-            "actual_total": actual,
-            "predicted_ci_low": float(lo),
-            "predicted_ci_high": float(hi),
-            "actual_in_interval": bool(lo <= actual <= hi),
-        },
+        "holdout": {"actual_total": actual, "parameter_ci_low": float(lo), "parameter_ci_high": float(hi)},
         "parameters": pd.DataFrame(
             {"bootstrap_se": table.std(ddof=1).to_numpy(), "ci_low": p_lo, "ci_high": p_hi}, index=table.columns
         ),
-        "p_alive_width": pd.Series(a_hi - a_lo, index=summary.index),
+        "p_alive_width": pd.Series(a_hi - a_lo, index=watched.index),
         "segments": suppress_small_groups(segment_table.reset_index(), "customers", min_group_size),
+    }
+
+
+def forecast_interval(cal: pd.DataFrame, parameter_interval: dict[str, float]) -> dict[str, Any]:
+    """The 95% interval of the holdout total: the bootstrap's parameter uncertainty widened by the
+    customers' own variation (the sum of their squared holdout errors), and whether it holds the
+    actual total. Without the second part, any large base "misses" by a fraction of a percent."""
+    predicted, actual = cal["predicted_holdout"].sum(), cal["frequency_holdout"].sum()
+    spread = 1.96 * float(np.sqrt(((cal["frequency_holdout"] - cal["predicted_holdout"]) ** 2).sum()))
+    lo = predicted - np.hypot(predicted - parameter_interval["parameter_ci_low"], spread)
+    hi = predicted + np.hypot(parameter_interval["parameter_ci_high"] - predicted, spread)
+    return {
+        **parameter_interval,
+        "customer_variation_95": spread,
+        "predicted_ci_low": float(lo),
+        "predicted_ci_high": float(hi),
+        "actual_in_interval": bool(lo <= actual <= hi),
     }
 
 
@@ -368,7 +389,7 @@ def identification(
     p_alive : ndarray
         Each customer's P(alive).
     p_alive_width : ndarray, optional
-        Each customer's bootstrap 95% interval width of P(alive).
+        Bootstrap 95% interval widths of repeat buyers' P(alive) (:func:`bootstrap_intervals`).
 
     Returns
     -------
@@ -389,7 +410,7 @@ def identification(
     loose = [p for p in DROPOUT_PARAMETERS[model.model] if not checks[p]["identified"]]
     repeat = (summary["frequency"] > 0).to_numpy()
     near_one = float((p_alive[repeat] > NEAR_ONE).mean()) if repeat.any() else float("nan")
-    width = float(np.quantile(p_alive_width[repeat], 0.9)) if p_alive_width is not None and repeat.any() else np.nan
+    width = float(np.quantile(p_alive_width, 0.9)) if p_alive_width is not None and len(p_alive_width) else np.nan
     usable = test["dropout_shown"] and (not loose or width <= P_ALIVE_WIDTH_LIMIT)
     messages = _dropout_messages(loose, test, checks, near_one, width, usable) + _other_messages(checks)
     return {
@@ -408,10 +429,15 @@ def _loose_parameters(loose: list[str], checks: dict[str, Any]) -> str:
     parts = []
     for p in loose:
         c = checks[p]
+        se = (
+            f"standard error {c['relative_se']:.1f} times the estimate"
+            if np.isfinite(c["relative_se"])
+            else "no standard error: the likelihood is flat in it"
+        )
         spread = (
             f", bootstrap interval spanning a factor {c['bootstrap_ratio']:,.0f}" if c["bootstrap_ratio"] > 1 else ""
         )
-        parts.append(f"{p} (standard error {c['relative_se']:.1f} times the estimate{spread})")
+        parts.append(f"{p} ({se}{spread})")
     return " and ".join(parts)
 
 
@@ -469,11 +495,11 @@ def holdout_diagnosis(
     holdout_end: pd.Timestamp,
     seasonal_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Whether the bootstrap interval of the holdout forecast holds the actual total and, when it
-    does not, the likely causes, each with its evidence.
+    """Whether the 95% interval of the holdout forecast (:func:`forecast_interval`) holds the actual
+    total and, when it does not, the likely causes, each with its evidence.
 
-    - *seasonality*: the holdout runs through calendar months the calibration never saw, or a
-      model with a monthly index misses by less;
+    - *seasonality*: a model with a monthly index misses by less, or (it cannot be ruled out) the
+      holdout runs through calendar months the calibration never saw;
     - *trend*: the model already missed in the same direction over the last quarter of the
       calibration weeks, or the miss grows through the holdout;
     - *short calibration*: the calibration is shorter than the holdout.
@@ -502,9 +528,9 @@ def holdout_diagnosis(
         months = ", ".join(unseen[:-1]) + (" and " if len(unseen) > 1 else "") + unseen[-1]
         causes.append(
             {
-                "cause": "seasonality",
-                "evidence": f"the holdout runs through {months}, months the calibration, {start:%-d %b %Y} to "
-                f"{cal_end:%-d %b %Y}, never saw: a seasonal peak or trough there cannot be learned from it",
+                "cause": "seasonality cannot be ruled out",
+                "evidence": f"the holdout runs through {months}, months the calibration ({_date(start)} to "
+                f"{_date(cal_end)}) never saw, so a seasonal peak or trough there cannot be learned from it",
             }
         )
     elif seasonal_check and abs(seasonal_check["seasonal_error_pct"]) < abs(seasonal_check["plain_error_pct"]):
@@ -527,6 +553,10 @@ def holdout_diagnosis(
             }
         )
     return {"actual_in_interval": False, "direction": direction, "causes": causes}
+
+
+def _date(day: pd.Timestamp) -> str:
+    return f"{day.day} {day:%b %Y}"
 
 
 def _months_not_seen(start: pd.Timestamp, cal_end: pd.Timestamp, holdout_end: pd.Timestamp) -> list[str]:

@@ -26,6 +26,10 @@ PENALIZER_LADDER = (0.001, 0.01, 0.1)
 NELDER_MEAD_TOL = 1e-10
 #: Step in log parameters of the finite-difference Hessian.
 HESSIAN_STEP = 1e-4
+#: A direction whose curvature is below this share of the largest is flat; a parameter whose squared
+#: loading on flat directions exceeds LOOSE_LOADING has no standard error.
+FLAT = 1e-9
+LOOSE_LOADING = 0.01
 
 
 def fit_with_ladder(
@@ -77,6 +81,19 @@ def _warn_retry(fitter_class: type, penalizer: float, how: str) -> None:
     )
 
 
+def on_log_scale(
+    log_likelihood: Callable[[dict[str, float]], float], names: list[str] | tuple[str, ...]
+) -> Callable[[np.ndarray], float]:
+    """The negative log-likelihood as a function of log parameters, for a minimizer (1e300 where
+    it is not finite, so that the minimizer steps back)."""
+
+    def negative(log_params: np.ndarray) -> float:
+        value = -log_likelihood(dict(zip(names, np.exp(log_params), strict=True)))
+        return value if np.isfinite(value) else 1e300
+
+    return negative
+
+
 def nelder_mead(
     log_likelihood: Callable[[dict[str, float]], float], names: tuple[str, ...], rows: pd.DataFrame
 ) -> dict[str, float]:
@@ -84,13 +101,8 @@ def nelder_mead(
     "precision loss"), starting from 1 and, for the scale parameters alpha and beta, the mean T."""
     scale = float(np.average(rows["T"], weights=rows["weights"])) if "T" in rows else 1.0
     start = np.log([scale if n in ("alpha", "beta") else 1.0 for n in names])
-
-    def negative(log_params: np.ndarray) -> float:
-        value = -log_likelihood(dict(zip(names, np.exp(log_params), strict=True)))
-        return value if np.isfinite(value) else 1e300
-
     options = {"xatol": NELDER_MEAD_TOL, "fatol": NELDER_MEAD_TOL, "maxiter": 20_000, "maxfev": 20_000}
-    result = minimize(negative, start, method="Nelder-Mead", options=options)
+    result = minimize(on_log_scale(log_likelihood, names), start, method="Nelder-Mead", options=options)
     if not result.success:
         raise ConvergenceError(f"Nelder-Mead did not converge either ({result.message})")
     return dict(zip(names, np.exp(result.x).tolist(), strict=True))
@@ -101,12 +113,7 @@ def refit_from(log_likelihood: Callable[[dict[str, float]], float], start: dict[
     refit starts at the fit it resamples, a few steps from its own optimum (lifetimes' Pareto/NBD
     fitter, Nelder-Mead from a fixed start, takes hundreds of evaluations there)."""
     names = list(start)
-
-    def negative(v: np.ndarray) -> float:
-        value = -log_likelihood(dict(zip(names, np.exp(v), strict=True)))
-        return value if np.isfinite(value) else 1e300
-
-    result = minimize(negative, np.log([start[k] for k in names]), method="L-BFGS-B")
+    result = minimize(on_log_scale(log_likelihood, names), np.log([start[k] for k in names]), method="L-BFGS-B")
     if not np.isfinite(result.fun) or result.fun >= 1e299:
         raise ConvergenceError(f"the refit did not converge ({result.message})")
     return dict(zip(names, np.exp(result.x).tolist(), strict=True))
@@ -116,9 +123,10 @@ def hessian_standard_errors(
     log_likelihood: Callable[[dict[str, float]], float], params: dict[str, float]
 ) -> dict[str, float]:
     """Standard errors of ``params`` from the finite-difference Hessian of ``log_likelihood`` in log
-    parameters (the delta method: SE = value x SE of its log). NaN where the Hessian is not
-    negative definite: the data do not pin that direction down (a boundary optimum, or a flat
-    ridge)."""
+    parameters (the delta method: SE = value x SE of its log). Directions in which the
+    log-likelihood is flat or not concave (a boundary optimum such as a -> 0, a ridge) are left
+    out of the inverse: the parameters that load on them get NaN (the data do not pin them down),
+    the others their standard error within the well-determined directions."""
     names = list(params)
     theta = np.log([params[k] for k in names])
     n, h = len(theta), HESSIAN_STEP
@@ -136,14 +144,13 @@ def hessian_standard_errors(
                 - ll(theta - eye[i] + eye[j])
                 + ll(theta - eye[i] - eye[j])
             ) / (4 * h * h)
-    try:
-        covariance = np.linalg.inv(-hessian)
-    except np.linalg.LinAlgError:
+    if not np.isfinite(hessian).all():
         return dict.fromkeys(names, float("nan"))
-    variance = np.diag(covariance)
-    se = np.where(variance > 0, np.exp(theta) * np.sqrt(np.abs(variance)), np.nan)
-    if not np.all(np.linalg.eigvalsh(-hessian) > 0):
-        se[:] = np.nan
+    curvature, directions = np.linalg.eigh(-hessian)
+    firm = curvature > FLAT * max(curvature.max(), 0.0)
+    covariance = (directions[:, firm] / curvature[firm]) @ directions[:, firm].T
+    loose = (directions[:, ~firm] ** 2).sum(axis=1) > LOOSE_LOADING
+    se = np.where(loose, np.nan, np.exp(theta) * np.sqrt(np.clip(np.diag(covariance), 0.0, None)))
     return {k: float(v) for k, v in zip(names, se, strict=True)}
 
 
@@ -151,10 +158,9 @@ def fit_nbd(x: np.ndarray, T: np.ndarray, weights: np.ndarray) -> tuple[dict[str
     """Maximum likelihood of the no-dropout NBD (:func:`.btyd.nbd_log_likelihood`) on weighted rows;
     returns the parameters and the maximized total log-likelihood."""
 
-    def negative(v: np.ndarray) -> float:
-        params = {"r": np.exp(v[0]), "alpha": np.exp(v[1])}
-        return -float(np.sum(weights * nbd_log_likelihood(params, x, T)))
+    def total(params: dict[str, float]) -> float:
+        return float(np.sum(weights * nbd_log_likelihood(params, x, T)))
 
     start = np.log([1.0, max(float(np.average(T, weights=weights)), 1e-3)])
-    result = minimize(negative, start, method="L-BFGS-B")
+    result = minimize(on_log_scale(total, ("r", "alpha")), start, method="L-BFGS-B")
     return {"r": float(np.exp(result.x[0])), "alpha": float(np.exp(result.x[1]))}, -float(result.fun)

@@ -18,7 +18,15 @@ from .seasonal import SeasonalIndex, fit_seasonal, history, months_covered
 from .spend import SpendModel
 from .summary import DAYS_PER_MONTH, unique_rows, unit_days, with_spend_frequency
 
-__all__ = ["DROPOUT_PARAMETERS", "PARAMETERS", "TRANSACTION_MODELS", "CLVModel", "log_likelihood", "model_label"]
+__all__ = [
+    "DROPOUT_PARAMETERS",
+    "PARAMETERS",
+    "TRANSACTION_MODELS",
+    "CLVModel",
+    "check_model",
+    "log_likelihood",
+    "model_label",
+]
 
 #: Purchase models: name (the ``clv_model`` parameter) -> (label, lifetimes fitter).
 TRANSACTION_MODELS: dict[str, tuple[str, type]] = {
@@ -36,6 +44,12 @@ DROPOUT_PARAMETERS = {"bgnbd": ("a", "b"), "mbgnbd": ("a", "b"), "pareto_nbd": (
 PURCHASE_COLUMNS = ("frequency", "recency", "T")
 #: Fewest distinct (frequency, recency, T) rows a four-parameter purchase model is fitted on.
 MIN_DISTINCT_ROWS = 10
+
+
+def check_model(model: str) -> None:
+    """Refuse a purchase model name the toolkit does not know, naming the ones it does."""
+    if model not in TRANSACTION_MODELS:
+        raise ValueError(f"clv_model {model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
 
 
 def model_label(spec: str) -> str:
@@ -121,13 +135,12 @@ class CLVModel:
         A seasonal model estimates its monthly index jointly with the parameters
         (:func:`.fit_seasonal`), unless ``start`` carries one: a bootstrap refit holds the index of
         the fit it resamples and refits the parameters in that operational time (see ``start``)."""
-        if self.model not in TRANSACTION_MODELS:
-            raise ValueError(f"clv_model {self.model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
+        check_model(self.model)
         summary = with_spend_frequency(summary)
-        if not ((summary["frequency"] > 0) & (summary["monetary"] > 0)).sum() >= 2:
+        if (summary["frequency"] > 0).sum() < 2:
             raise ValueError(
-                "fewer than two repeat buyers with positive spend: the purchase and spend models cannot be "
-                "fitted; use a longer history (earlier first date or later as_of)"
+                "fewer than two repeat buyers: the purchase model cannot be fitted; use a longer history "
+                "(earlier first date or later as_of)"
             )
         self.observation_end_ = _observation_end(summary, unit_days(self.time_unit))
         held = self.start.season_ if self.seasonal and self.start is not None else None
@@ -186,7 +199,9 @@ class CLVModel:
         def per_customer(params: Mapping[str, float], x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
             return btyd.log_likelihood(self.model, params, x, tx, T)
 
-        self.params_, self.season_, self.log_likelihood_ = fit_seasonal(summary, per_customer, self.params_, days)
+        self.params_, self.season_, self.log_likelihood_, message = fit_seasonal(
+            summary, per_customer, self.params_, days
+        )
         self.purchases_.params_ = pd.Series(self.params_)
         x, tx, T = self.history(summary)
         self.standard_errors_ = (  # given the index
@@ -194,7 +209,7 @@ class CLVModel:
             if self.standard_errors
             else {}
         )
-        self.fit_settings_["purchases"]["optimizer"] += ", then L-BFGS-B jointly with the monthly index"
+        self.fit_settings_["purchases"]["optimizer"] += f", then L-BFGS-B jointly with the monthly index ({message})"
 
     def history(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x, t_x, T) of each customer in the model's time: the time unit, or operational time."""
@@ -243,7 +258,7 @@ class CLVModel:
     def expected_spend(self, summary: pd.DataFrame) -> np.ndarray:
         """Expected revenue per purchase: the spend model's expected revenue per paid purchase times
         the share of repeat purchases with positive revenue (1 unless zero-value purchases are kept)."""
-        return self.spend_.expected_spend(with_spend_frequency(summary)) * self.paid_share_
+        return self.spend_.expected_spend(summary) * self.paid_share_
 
     def clv(
         self,

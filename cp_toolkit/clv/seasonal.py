@@ -89,7 +89,7 @@ def fit_seasonal(
     log_likelihood: Callable[[Mapping[str, float], np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     start: Mapping[str, float],
     unit_days: float,
-) -> tuple[dict[str, float], SeasonalIndex, float]:
+) -> tuple[dict[str, float], SeasonalIndex, float, str]:
     """Joint maximum likelihood of a purchase model's parameters and the monthly index.
 
     Parameters
@@ -106,8 +106,9 @@ def fit_seasonal(
 
     Returns
     -------
-    params, index, log_likelihood
-        The fitted parameters, the :class:`SeasonalIndex` and the maximized total log-likelihood.
+    params, index, log_likelihood, message
+        The fitted parameters, the :class:`SeasonalIndex`, the maximized total log-likelihood and
+        the optimizer's closing message (kept in the fit settings).
 
     Raises
     ------
@@ -147,4 +148,5 @@ def fit_seasonal(
     if not np.isfinite(result.fun) or result.fun >= 1e299:
         raise ValueError(f"the seasonal model did not converge ({result.message})")
     params = dict(zip(names, np.exp(result.x[: len(names)]).tolist(), strict=True))
-    return params, SeasonalIndex(_normalized(result.x[len(names) :]), unit_days), -float(result.fun)
+    index = SeasonalIndex(_normalized(result.x[len(names) :]), unit_days)
+    return params, index, -float(result.fun), f"{'converged' if result.success else 'stopped'}: {result.message}"

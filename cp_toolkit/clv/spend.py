@@ -15,7 +15,7 @@ from lifetimes import GammaGammaFitter
 from scipy.special import gammaln
 
 from .fitting import ConvergenceError, fit_with_ladder, hessian_standard_errors
-from .summary import unique_rows
+from .summary import unique_rows, with_spend_frequency
 
 __all__ = ["SPEND_MODELS", "SpendModel"]
 
@@ -64,6 +64,7 @@ class SpendModel:
         ValueError
             With fewer than two such buyers.
         """
+        summary = with_spend_frequency(summary)
         repeat = summary[(summary["spend_frequency"] > 0) & (summary["monetary"] > 0)]
         if len(repeat) < 2:
             raise ValueError(
@@ -107,6 +108,7 @@ class SpendModel:
     def expected_spend(self, summary: pd.DataFrame) -> np.ndarray:
         """Expected revenue per paid purchase of each customer (for one-time buyers, the mean of
         the population)."""
+        summary = with_spend_frequency(summary)
         x = summary["spend_frequency"].to_numpy(dtype=float)
         m = summary["monetary"].to_numpy(dtype=float)
         if self.name_ == "observed_mean":

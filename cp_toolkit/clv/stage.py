@@ -24,6 +24,7 @@ __all__ = [
     "choose_model",
     "clv_deciles",
     "comparison_table",
+    "distribution_table",
     "fit_and_validate",
     "holdout_table",
     "p_alive_title",
@@ -97,10 +98,16 @@ def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
         "95% interval of the forecast": f"{interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}"
         + (" (holds the actual)" if interval["actual_in_interval"] else " (misses the actual: see above)"),
         "per-customer mean absolute error": f"{h['mae']:.3f} purchases",
-        "correlation, customer by customer": f"{h['correlation']:.3f}",
+        "correlation, customer by customer": _fmt(h["correlation"], "{:.3f}"),
         "time unit of the model": unit,
     }
     return pd.DataFrame({"value": figures}).rename_axis("holdout check")
+
+
+def distribution_table(table: pd.DataFrame, p_alive: bool = True) -> pd.DataFrame:
+    """Count, mean, spread and quantiles of each column of the per-customer CLV table (P(alive)
+    left out when it is not identified)."""
+    return table.drop(columns=[] if p_alive else ["p_alive"]).describe().T
 
 
 def p_alive_title(card: dict[str, Any]) -> str:
@@ -152,15 +159,9 @@ class CLVResult:
         card = self.model_card
         return {"log_likelihood": card["log_likelihood"], "time_unit": card["time_unit"], "fit": card["fit_settings"]}
 
-    @property
-    def holdout_figures(self) -> dict[str, Any]:
-        """The holdout metrics with the bootstrap interval of the aggregate forecast (for the report)."""
-        return {**self.holdout_metrics, "bootstrap_interval": self.model_card["bootstrap"]["holdout"]}
-
 
 #: Relative MAE difference below which two candidates count as tied whatever the interval says.
 NEAR_TIE = 0.01
-ZERO_AMOUNT = ("set_aside", "purchase")
 
 
 def _simplicity(spec: str) -> tuple[bool, int]:
@@ -295,10 +296,9 @@ def fit_and_validate(
     on the holdout; ``model`` (or, with ``"auto"``, the best: :func:`choose_model`) is refitted on
     all data, the next usable one when it cannot serve. ``segments`` (customer id -> segment)
     groups the bootstrap intervals of mean CLV; ``purchase_period`` is ``day`` or ``week``;
-    ``zero_amount`` (how ingest treated zero-value lines) is stated in the model card.
+    ``zero_amount`` (how ingest treated zero-value lines: ``set_aside``, ``purchase`` or ``mixed``,
+    as ``quality.json`` records it) is stated in the model card.
     """
-    if zero_amount not in ZERO_AMOUNT:
-        raise ValueError(f"zero_amount {zero_amount!r} is not one of {list(ZERO_AMOUNT)}")
     first, cal_end, end = _calibration_span(tx, as_of, holdout_fraction, calibration_end_date)
     cal = calibration_holdout(tx, cal_end, end, time_unit, purchase_period)
     if not cal["frequency_holdout"].sum():
@@ -314,6 +314,7 @@ def fit_and_validate(
     final, table, skipped = _final_fit(choice["order"], summary, time_unit, clv_args)
     if skipped:
         choice["fallback"] = "; ".join(filter(None, [choice["fallback"], f"could not refit {' or '.join(skipped)}"]))
+        choice["reason"] = f"{final.label}: the next usable model by holdout MAE"
     choice["chosen"] = final.spec
     cal_model = fitted[final.spec]
     cal["predicted_holdout"] = predictions[final.spec]
@@ -337,6 +338,7 @@ def fit_and_validate(
         cal, summary, (cal_model, final), time_unit, clv_args, groups, table["clv"], min_group_size,
         bootstrap_samples, seed,
     )  # fmt: skip
+    boot["holdout"] = diagnostics.forecast_interval(cal, boot["holdout"])
     track = diagnostics.tracking(tx, cal.index, cal_end, end, cal_model, purchase_period)
     checks = {
         "identification": diagnostics.identification(
@@ -371,7 +373,9 @@ def fit_and_validate(
 
 
 def _seasonal_check(comparison: pd.DataFrame, spec: str) -> dict[str, Any] | None:
-    """The holdout errors of the chosen model's plain and seasonal versions, when both forecast."""
+    """The holdout errors of the chosen plain model and its seasonal version, when both forecast."""
+    if spec.endswith("+monthly"):  # seasonality is in the model already
+        return None
     model = spec.partition("+")[0]
     plain, seasonal = model, f"{model}+monthly"
     if not {plain, seasonal} <= set(comparison.index) or (comparison.loc[[plain, seasonal], "error"] != "").any():
@@ -394,7 +398,7 @@ def _seasonality_status(comparison: pd.DataFrame, final: CLVModel, requested: st
     status = (
         f"not available ({errors.iloc[0]})"
         if len(errors) == len(seasonal)
-        else "fitted, but not more accurate on the holdout than the plain model"
+        else f"fitted, but the holdout choice went to {final.label}"
     )
     return {"requested": requested, "used": False, "status": status}
 
@@ -444,7 +448,7 @@ def _model_card(
             "seed": seed,
             "holdout": boot["holdout"],
             "parameters": boot["parameters"].to_dict("index"),
-            "p_alive_interval_width": boot["p_alive_width"][summary["frequency"] > 0].quantile([0.5, 0.9]).to_list(),
+            "p_alive_interval_width": boot["p_alive_width"].quantile([0.5, 0.9]).to_list(),
         },
         "clv": {
             "horizon_months": clv_args["months"],
@@ -457,10 +461,10 @@ def _model_card(
     return card
 
 
-def report_notes(card: dict[str, Any]) -> list[str]:
+def report_notes(card: dict[str, Any], counting: bool = True) -> list[str]:
     """What the reader of the CLV report must know first, in plain sentences: a fallback, what the
     data cannot identify, a holdout miss and its likely causes, seasonality, the spend model and
-    how purchases were counted."""
+    (with ``counting``; the console leaves it out) how purchases were counted."""
     notes = []
     choice = card["model_choice"]
     if choice["fallback"]:
@@ -478,8 +482,7 @@ def report_notes(card: dict[str, Any]) -> list[str]:
         notes.append(f"Monthly seasonality: {season['status']}.")
     if card["spend_model_problems"]:
         notes.append(f"Spend: {'; '.join(card['spend_model_problems'])}; used {card['spend_model']}.")
-    notes.append(_counting_sentence(card["counting"]))
-    return notes
+    return notes + ([_counting_sentence(card["counting"])] if counting else [])
 
 
 def _holdout_sentences(card: dict[str, Any]) -> list[str]:
@@ -491,12 +494,12 @@ def _holdout_sentences(card: dict[str, Any]) -> list[str]:
     sentence = (
         f"The holdout forecast is {abs(holdout['aggregate_error_pct']):.1f}% {side}: {holdout['predicted_total']:,.0f} "
         f"repeat purchases predicted, {interval['actual_total']:,.0f} happened, outside the 95% interval "
-        f"({interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}), which covers parameter "
-        "uncertainty only."
+        f"({interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}) that the model's "
+        "parameter uncertainty and the customers' own variation allow."
     )
     causes = diagnosis["causes"]
     if causes:
-        sentence += " Likely " + ("cause" if len(causes) == 1 else "causes") + ": "
+        sentence += " " + ("Cause" if len(causes) == 1 else "Causes") + " to look at: "
         sentence += "; ".join(f"{c['cause']}: {c['evidence']}" for c in causes) + "."
     else:
         sentence += (
@@ -506,17 +509,17 @@ def _holdout_sentences(card: dict[str, Any]) -> list[str]:
 
 
 def _counting_sentence(counting: dict[str, Any]) -> str:
+    """How purchases were counted and what became of zero-value lines, in one sentence."""
     period = {"day": "customer-day", "week": "customer-week (Monday to Sunday)"}[counting["purchase_period"]]
     text = f"A purchase is a {period} with orders (purchase_period: {counting['purchase_period']})"
-    zero = counting.get("zero_amount", "set_aside")
-    if zero == "purchase":
-        text += (
-            f"; zero-value lines count as purchases but not as spend (zero_amount: purchase): "
-            f"{counting['zero_value_repeat_purchases']:,} repeat purchases had no revenue"
-        )
-    else:
-        text += "; zero-value lines were set aside at ingest (zero_amount: set_aside)"
-    return text + "."
+    ingest = {
+        "set_aside": "zero-value lines were set aside at ingest",
+        "purchase": "zero-value lines were kept at ingest as purchases without revenue",
+        "mixed": "zero-value lines were kept by some sources and set aside by others",
+    }[counting["zero_amount"]]
+    zero = counting["zero_value_repeat_purchases"]
+    paid = f"; {zero:,} repeat purchases had no revenue: they count as purchases, not as spend" if zero else ""
+    return f"{text}; {ingest} (zero_amount: {counting['zero_amount']}){paid}."
 
 
 @pipeline_stage("05_clv")
@@ -527,7 +530,6 @@ def run_stage(
     clv_seasonality: str = "auto",
     clv_time_unit: str = "days",
     purchase_period: str = "day",
-    zero_amount: str = "set_aside",
     clv_holdout_fraction: float = 0.25,
     clv_calibration_end: str | None = None,
     clv_horizon_months: int = 12,
@@ -555,7 +557,7 @@ def run_stage(
         seed=seed,
         seasonality=clv_seasonality,
         purchase_period=purchase_period,
-        zero_amount=zero_amount,
+        zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
     )
     card = result.model_card
     run.save("clv", result.table.reset_index())
@@ -566,6 +568,6 @@ def run_stage(
         f"{card['purchase_model']}: mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; "
         f"holdout purchases predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
         f"({h['aggregate_error_pct']:+.1f}%)",
-        notes=card["notes"][:-1],
+        notes=report_notes(card, counting=False),
     )
     return result

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import CHOICES
+
 __all__ = [
     "DAYS_PER_MONTH",
     "PURCHASE_PERIODS",
@@ -40,7 +42,7 @@ __all__ = [
 TIME_UNITS = {"days": 1.0, "weeks": 7.0}
 DAYS_PER_MONTH = 365.25 / 12
 #: How purchases are counted: a customer-day, or a customer-week from Monday to Sunday (lifetimes' freq="W").
-PURCHASE_PERIODS = ("day", "week")
+PURCHASE_PERIODS = CHOICES["purchase_period"]
 REPEAT_MONTH_COLUMNS = [f"repeats_{m}" for m in range(1, 13)]
 #: The columns of the summary that describe a customer (the rest serve the seasonal model).
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary", "spend_frequency"]
@@ -140,18 +142,17 @@ def calibration_holdout(
     -------
     DataFrame
         :func:`rfm_summary` as of ``calibration_end`` for customers seen by then, with
-        ``frequency_holdout`` (purchase periods in the holdout that are not already calibration
-        periods: a week across the calibration end counts once) and ``duration_holdout``.
+        ``frequency_holdout`` (purchase periods after the one holding the calibration end, up to the
+        one holding the observation end) and ``duration_holdout`` (the time between the starts of
+        those two periods, as the summary measures T: whole weeks when periods are weeks).
     """
     cal_end, obs_end = pd.Timestamp(calibration_end).normalize(), pd.Timestamp(observation_end).normalize()
     cal = rfm_summary(tx, cal_end, time_unit, period)
-    day = tx["ts"].dt.normalize()
-    seen = purchase_periods(tx[day <= cal_end], period).set_index(["customer_id", "start"]).index
-    later = purchase_periods(tx[(day > cal_end) & (day <= obs_end)], period)
-    later = later[~later.set_index(["customer_id", "start"]).index.isin(seen)]
-    hold = later.groupby("customer_id", observed=True).size()
+    first, last = period_start(cal_end, period), period_start(obs_end, period)
+    periods = purchase_periods(tx[tx["ts"] < obs_end + pd.Timedelta(days=1)], period)
+    hold = periods[periods["start"] > first].groupby("customer_id", observed=True).size()
     cal["frequency_holdout"] = hold.reindex(cal.index, fill_value=0).astype("float64")
-    cal["duration_holdout"] = (obs_end - cal_end) / pd.Timedelta(days=unit_days(time_unit))
+    cal["duration_holdout"] = (last - first) / pd.Timedelta(days=unit_days(time_unit))
     return cal
 
 
