@@ -207,7 +207,8 @@ def test_auto_takes_the_lowest_holdout_error(paper_result) -> None:
     assert (comparison.loc[plain, "error"] == "").all()
     # the calibration (Jan to Sep 1997) has not seen every calendar month: no monthly index
     assert comparison.loc["bgnbd+monthly", "error"] == (
-        "it needs every calendar month seen in two years (56 days) with 20 repeat purchases, and no month is"
+        "a monthly index needs each calendar month covered on 56 days, about two years, with 20 repeat purchases; "
+        "no month does"
     )
     best = comparison["mae"].idxmin()
     assert card["model_choice"]["chosen"] == best == "pareto_nbd"

@@ -22,6 +22,7 @@ from cp_toolkit.clv import (
     simulate_pareto_nbd,
 )
 from cp_toolkit.clv import fitting as clv_fitting
+from cp_toolkit.clv.diagnostics import _factor
 from cp_toolkit.clv.seasonal import month_days
 from cp_toolkit.config import load_params
 from cp_toolkit.ingest import ingest
@@ -163,10 +164,8 @@ def test_a_model_that_cannot_serve_leaves_a_complete_run(tmp_path, monkeypatch: 
     personas = ensure(run, "personas")
     card = run.load("clv_model")
     assert card["model_choice"]["requested"] == "pareto_nbd" and card["purchase_model"] in ("BG/NBD", "MBG/NBD")
-    assert card["model_choice"]["fallback"] == (
-        "could not use Pareto/NBD (forced) or Pareto/NBD + monthly seasonality (forced)"
-    )
-    assert card["notes"][0].startswith("Fallback: could not use Pareto/NBD (forced) or Pareto/NBD + monthly")
+    assert card["model_choice"]["fallback"] == ("could not use Pareto/NBD or Pareto/NBD + monthly seasonality: forced")
+    assert card["notes"][0].startswith("Fallback: could not use Pareto/NBD or Pareto/NBD + monthly seasonality: forced")
     assert card["notes"][0].endswith(f"; {card['purchase_model']} was used instead.")
     assert run.stage_summary("05_clv")["notes"][0] == card["notes"][0]
     assert personas["cards"] and run.has("audience")
@@ -179,8 +178,8 @@ def test_monthly_seasonality_without_a_year_of_calibration_falls_back(cdnow_samp
     )  # fmt: skip
     choice = result.model_card["model_choice"]
     assert choice["chosen"] == "bgnbd" and result.model_card["purchase_model"] == "BG/NBD"
-    assert choice["fallback"].startswith("could not use BG/NBD + monthly seasonality (it needs every calendar month")
-    assert choice["fallback"].endswith("and no month is)")
+    assert choice["fallback"].startswith("could not use BG/NBD + monthly seasonality: a monthly index needs each")
+    assert choice["fallback"].endswith("; no month does")
 
 
 def test_no_dropout_is_flagged_and_p_alive_is_not_a_risk_signal() -> None:
@@ -295,3 +294,12 @@ def test_quality_records_how_zero_amounts_were_treated(tmp_path) -> None:
     ]}  # fmt: skip
     result = ingest("custom", sources, as_of="2020-01-31", key=b"k")
     assert result.quality["zero_amount"] == "mixed" and len(result.tables["transactions"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("ratio", "words"),
+    [(57.4, "a factor 57"), (999.0, "a factor 999"), (1_202.0, "over 3 orders of magnitude"),
+     (4.3e66, "over 66 orders of magnitude"), (np.inf, "an unbounded range")],
+)  # fmt: skip
+def test_bootstrap_spread_is_said_in_words(ratio: float, words: str) -> None:
+    assert _factor(ratio) == words

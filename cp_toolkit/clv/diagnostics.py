@@ -425,7 +425,7 @@ def identification(
 
 
 def _loose_parameters(loose: list[str], checks: dict[str, Any]) -> str:
-    """'a (standard error 1.2 times the estimate, bootstrap interval spanning a factor 57,543) and b (...)'."""
+    """'a (standard error 1.2 times the estimate, bootstrap interval spanning a factor 57) and b (...)'."""
     parts = []
     for p in loose:
         c = checks[p]
@@ -434,11 +434,18 @@ def _loose_parameters(loose: list[str], checks: dict[str, Any]) -> str:
             if np.isfinite(c["relative_se"])
             else "no standard error: the likelihood is flat in it"
         )
-        spread = (
-            f", bootstrap interval spanning a factor {c['bootstrap_ratio']:,.0f}" if c["bootstrap_ratio"] > 1 else ""
-        )
+        spread = f", bootstrap interval spanning {_factor(c['bootstrap_ratio'])}" if c["bootstrap_ratio"] > 1 else ""
         parts.append(f"{p} ({se}{spread})")
     return " and ".join(parts)
+
+
+def _factor(ratio: float) -> str:
+    """'a factor 57' below 1,000, else the whole orders of magnitude: 'over 6 orders of magnitude'."""
+    if not np.isfinite(ratio):
+        return "an unbounded range"
+    if ratio < 1_000:
+        return f"a factor {ratio:,.0f}"
+    return f"over {int(np.floor(np.log10(ratio)))} orders of magnitude"
 
 
 def _dropout_messages(

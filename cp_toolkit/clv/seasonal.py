@@ -123,10 +123,10 @@ def fit_seasonal(
         for m in MONTHS[(counts < MIN_MONTH_PURCHASES) | (days < MIN_MONTH_DAYS)]
     ]
     if thin:
-        which = "no month is" if len(thin) == 12 else f"{', '.join(thin)} {'is' if len(thin) == 1 else 'are'} not"
+        which = "no month does" if len(thin) == 12 else f"{', '.join(thin)} {'does' if len(thin) == 1 else 'do'} not"
         raise ValueError(
-            f"it needs every calendar month seen in two years ({MIN_MONTH_DAYS} days) with {MIN_MONTH_PURCHASES} "
-            f"repeat purchases, and {which}"
+            f"a monthly index needs each calendar month covered on {MIN_MONTH_DAYS} days, about two years, "
+            f"with {MIN_MONTH_PURCHASES} repeat purchases; {which}"
         )
     # customers with the same purchases, first and last purchase share one row (and its weight)
     rows = summary.groupby(["frequency", "first", "recency", "T"], sort=False).size().rename("weight").reset_index()

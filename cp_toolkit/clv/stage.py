@@ -197,8 +197,8 @@ def choose_model(
     pool = [s for s in preferred if s in usable]
     fallback = ""
     if not pool:
-        failed = " or ".join(f"{comparison.at[s, 'label']} ({comparison.at[s, 'error']})" for s in preferred)
-        fallback = f"could not use {failed}"
+        by_error = comparison.loc[preferred].groupby("error", sort=False)["label"]
+        fallback = "could not use " + "; ".join(f"{' or '.join(labels)}: {error}" for error, labels in by_error)
         pool = [s for s in wanted if s in usable] or by_mae
     if requested == "auto" or seasonality == "auto" or fallback:
         chosen, reason = _best_or_simpler(sorted(pool, key=by_mae.index), errors, comparison)
@@ -396,7 +396,7 @@ def _seasonality_status(comparison: pd.DataFrame, final: CLVModel, requested: st
     seasonal = comparison[comparison.index.str.endswith("+monthly")]
     errors = seasonal.loc[seasonal["error"] != "", "error"]
     status = (
-        f"not available ({errors.iloc[0]})"
+        f"not available: {errors.iloc[0]}"
         if len(errors) == len(seasonal)
         else f"fitted, but the holdout choice went to {final.label}"
     )
