@@ -23,7 +23,7 @@ from cp_toolkit.clv import (
 )
 from cp_toolkit.clv import fitting as clv_fitting
 from cp_toolkit.clv.diagnostics import _factor
-from cp_toolkit.clv.seasonal import month_days
+from cp_toolkit.clv.seasonal import _months_that_fail, month_days
 from cp_toolkit.config import load_params
 from cp_toolkit.ingest import ingest
 from cp_toolkit.persona import customer_profile, p_alive_note
@@ -303,3 +303,13 @@ def test_quality_records_how_zero_amounts_were_treated(tmp_path) -> None:
 )  # fmt: skip
 def test_bootstrap_spread_is_said_in_words(ratio: float, words: str) -> None:
     assert _factor(ratio) == words
+
+
+@pytest.mark.parametrize(
+    ("thin", "words"),
+    [(["Oct"], "Oct does not"), (["Oct", "Nov", "Dec"], "Oct, Nov, Dec do not"),
+     (["Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], "only Jan does"),
+     ([pd.Timestamp(2000, m, 1).strftime("%b") for m in range(1, 13)], "no month does")],
+)  # fmt: skip
+def test_months_without_enough_history_are_named_briefly(thin: list[str], words: str) -> None:
+    assert _months_that_fail(thin) == words

@@ -84,6 +84,17 @@ def history(summary: pd.DataFrame, unit_days: float) -> tuple[pd.Series, pd.Seri
     return first, first + summary["recency"] * unit, first + summary["T"] * unit
 
 
+def _months_that_fail(thin: list[str]) -> str:
+    """'no month does', 'only Jan does', 'Oct, Nov do not': whichever names fewer months."""
+    passing = [pd.Timestamp(2000, m, 1).strftime("%b") for m in MONTHS]
+    passing = [m for m in passing if m not in thin]
+    if not passing:
+        return "no month does"
+    if len(passing) < len(thin):
+        return f"only {', '.join(passing)} {'does' if len(passing) == 1 else 'do'}"
+    return f"{', '.join(thin)} {'does' if len(thin) == 1 else 'do'} not"
+
+
 def fit_seasonal(
     summary: pd.DataFrame,
     log_likelihood: Callable[[Mapping[str, float], np.ndarray, np.ndarray, np.ndarray], np.ndarray],
@@ -123,7 +134,7 @@ def fit_seasonal(
         for m in MONTHS[(counts < MIN_MONTH_PURCHASES) | (days < MIN_MONTH_DAYS)]
     ]
     if thin:
-        which = "no month does" if len(thin) == 12 else f"{', '.join(thin)} {'does' if len(thin) == 1 else 'do'} not"
+        which = _months_that_fail(thin)
         raise ValueError(
             f"a monthly index needs each calendar month covered on {MIN_MONTH_DAYS} days, about two years, "
             f"with {MIN_MONTH_PURCHASES} repeat purchases; {which}"

@@ -395,12 +395,9 @@ def _seasonality_status(comparison: pd.DataFrame, final: CLVModel, requested: st
         return {"requested": requested, "used": True, "status": "used", "index": final.season_.as_dict()}
     seasonal = comparison[comparison.index.str.endswith("+monthly")]
     errors = seasonal.loc[seasonal["error"] != "", "error"]
-    status = (
-        f"not available: {errors.iloc[0]}"
-        if len(errors) == len(seasonal)
-        else f"fitted, but the holdout choice went to {final.label}"
-    )
-    return {"requested": requested, "used": False, "status": status}
+    if len(errors) == len(seasonal):
+        return {"requested": requested, "used": False, "status": "not available", "reason": errors.iloc[0]}
+    return {"requested": requested, "used": False, "status": f"fitted, but the holdout choice went to {final.label}"}
 
 
 def _model_card(
@@ -479,7 +476,11 @@ def report_notes(card: dict[str, Any], counting: bool = True) -> list[str]:
             f"({index.idxmin()}) to {index.max():.2f} times ({index.idxmax()}); forecasts follow the calendar."
         )
     elif season["requested"] != "none":
-        notes.append(f"Monthly seasonality: {season['status']}.")
+        notes.append(
+            f"Monthly seasonality is not available: {season['reason']}."
+            if "reason" in season
+            else f"Monthly seasonality was {season['status']}."
+        )
     if card["spend_model_problems"]:
         notes.append(f"Spend: {'; '.join(card['spend_model_problems'])}; used {card['spend_model']}.")
     return notes + ([_counting_sentence(card["counting"])] if counting else [])
