@@ -1,22 +1,72 @@
-"""How numbers are shown in the notebooks and their HTML reports."""
+"""How numbers, tables and warnings are shown in the notebooks and their HTML reports."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython import get_ipython
+from IPython.display import Markdown, display
+from pandas.io.formats.style import Styler
 
-__all__ = ["configure_display", "key_figures", "notes"]
+__all__ = ["cell", "configure_display", "key_figures", "notes", "table"]
+
+MISSING = "–"  # what an empty cell shows: never NaN, <NA> or NaT
+_python_showwarning = warnings.showwarning
 
 
 def configure_display() -> None:
-    """Pandas display options for the reports: thousands separators, 3 decimals, all columns."""
+    """Set up a notebook for its report: every DataFrame or Series a cell returns is shown through
+    :func:`table` (thousands separators, dates without nanoseconds, "–" for missing values, a
+    Series as a one-column table), and a warning raised by the toolkit is shown as a sentence
+    rather than a file path and a warning class. Outside IPython only pandas' options are set."""
     pd.set_option("display.float_format", "{:,.3f}".format)
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", None)  # sentences in tables are shown whole
+    shell = get_ipython()
+    if shell is None:
+        return
+    html = shell.display_formatter.formatters["text/html"]
+    for kind in (pd.DataFrame, pd.Series):
+        html.for_type(kind, lambda data: table(data).to_html())
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *args: Any) -> None:
+    """The toolkit's own warnings as a note in the report; anything else as Python shows it."""
+    if "cp_toolkit" in filename.replace("\\", "/").split("/"):
+        display(Markdown(f"**Note:** {message}"))
+    else:
+        _python_showwarning(message, category, filename, lineno, *args)
+
+
+def cell(value: Any) -> str:
+    """One table cell as a reader sees it: ``1,234``, ``0.532``, ``2017-03-04`` or ``2017-03-04 18:26``,
+    and :data:`MISSING` for NaN, NA and NaT."""
+    if isinstance(value, str):
+        return value
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:,.3f}" if np.isfinite(value) else MISSING
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d" if value == value.normalize() else "%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def table(data: pd.DataFrame | pd.Series) -> Styler:
+    """A DataFrame, or a Series as a one-column table, with every cell and index label through :func:`cell`."""
+    frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
+    styler = frame.style.format(cell).format_index(cell, axis=0)
+    return styler.format_index(cell, axis=1)
 
 
 def _format(value: Any) -> str:
@@ -27,7 +77,7 @@ def _format(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            return "–"
+            return MISSING
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
 

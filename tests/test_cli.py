@@ -42,6 +42,9 @@ def test_run_writes_the_whole_report(cdnow_report) -> None:
         assert "data:image/png;base64" in page or stage == "01_ingest", f"{stage}: no figure"
         assert "import cp_toolkit" not in page and "hl-ipython3" not in page, f"{stage}: code is shown"
         assert "Traceback" not in page and 'class="ansi-red-fg"' not in page, f"{stage}: an error is shown"
+        text = re.sub(r"base64,[A-Za-z0-9+/=]+", "", page)  # figures are not text
+        raw = re.findall(r"\bNaN\b|&lt;NA&gt;|\bNaT\b|dtype:|\{'|UserWarning", text)
+        assert not raw, f"{stage}: raw printout {raw}"
     expected = {"campaigns"}  # CDNOW has no campaigns
     for name, file in ARTIFACTS.items():
         assert (out / "data" / file).is_file() or name in expected, file
