@@ -44,18 +44,17 @@ def customer_profile(
     features: pd.DataFrame,
     predictions: pd.DataFrame,
     clv: pd.DataFrame,
-    p_alive_usable: bool = True,
 ) -> pd.DataFrame:
     """One row per customer: segment, behaviour, churn probability, P(alive) and CLV. P(alive) is
-    left blank when the CLV model could not identify dropout (``p_alive_usable`` false): it is
-    then no risk signal."""
+    blank when the CLV table has none (stage 05 withholds it when the model could not identify
+    dropout: it is then no risk signal)."""
     base = segments[["customer_id", "rfm_segment"]].merge(
         features[["customer_id", "recency_days", "frequency", "monetary", "avg_order_value"]], on="customer_id"
     )
     base = base.merge(predictions[["customer_id", "churn_probability", "churn_risk"]], on="customer_id", how="left")
-    clv = clv.assign(repeat_buyer=clv["frequency"] > 0)[["customer_id", "repeat_buyer", "p_alive", "clv"]]
-    if not p_alive_usable:
-        clv = clv.assign(p_alive=float("nan"))
+    clv = clv.assign(repeat_buyer=clv["frequency"] > 0).reindex(
+        columns=["customer_id", "repeat_buyer", "p_alive", "clv"]
+    )
     return base.merge(clv, on="customer_id", how="left")
 
 
@@ -238,7 +237,7 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
     clv_model = ensure(run, "clv_model")
     note = p_alive_note(clv_model)
     profile = customer_profile(
-        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv"), not note
+        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv")
     )
     cards = persona_cards(
         profile,

@@ -164,8 +164,12 @@ def test_a_model_that_cannot_serve_leaves_a_complete_run(tmp_path, monkeypatch: 
     personas = ensure(run, "personas")
     card = run.load("clv_model")
     assert card["model_choice"]["requested"] == "pareto_nbd" and card["purchase_model"] in ("BG/NBD", "MBG/NBD")
-    assert card["model_choice"]["fallback"] == ("could not use Pareto/NBD or Pareto/NBD + monthly seasonality: forced")
-    assert card["notes"][0].startswith("Fallback: could not use Pareto/NBD or Pareto/NBD + monthly seasonality: forced")
+    # the seasonal version is refused for its own reason (too little history) before any fit
+    assert card["model_choice"]["fallback"] == (
+        "could not use Pareto/NBD: forced; Pareto/NBD + monthly seasonality: a monthly index needs each calendar "
+        "month covered on 56 days, about two years, with 20 repeat purchases; no month does"
+    )
+    assert card["notes"][0].startswith("Fallback: could not use Pareto/NBD: forced; Pareto/NBD + monthly seasonality")
     assert card["notes"][0].endswith(f"; {card['purchase_model']} was used instead.")
     assert run.stage_summary("05_clv")["notes"][0] == card["notes"][0]
     assert personas["cards"] and run.has("audience")
@@ -203,13 +207,13 @@ def test_no_dropout_is_flagged_and_p_alive_is_not_a_risk_signal() -> None:
     card = {"purchase_model": "BG/NBD", "identification": check}
     assert p_alive_note(card).startswith("P(alive) is not shown: the BG/NBD model could not identify dropout")
     ids = summary.index[:3]
-    clv = pd.DataFrame({"customer_id": ids, "frequency": 1.0, "p_alive": 0.99, "clv": 5.0})
+    clv = pd.DataFrame({"customer_id": ids, "frequency": 1.0, "clv": 5.0})  # 05 withholds P(alive)
     segments = pd.DataFrame({"customer_id": ids, "rfm_segment": "Loyal"})
     features = pd.DataFrame(
         {"customer_id": ids, "recency_days": 1, "frequency": 2, "monetary": 3.0, "avg_order_value": 1.5}
     )
     predictions = pd.DataFrame({"customer_id": ids, "churn_probability": 0.1, "churn_risk": "low"})
-    profile = customer_profile(segments, features, predictions, clv, p_alive_usable=False)
+    profile = customer_profile(segments, features, predictions, clv)
     assert profile["p_alive"].isna().all() and (profile["clv"] == 5.0).all()
 
 

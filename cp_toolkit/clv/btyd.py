@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 from scipy.special import betainc, gammaln, hyp2f1, log_expit, logsumexp, roots_legendre
+from scipy.stats import nbinom
 
 __all__ = [
     "MODELS",
@@ -260,10 +261,8 @@ def _log_beta_ratio(a: np.ndarray, b: np.ndarray, da: np.ndarray, db: np.ndarray
 
 
 def _log_nbd_pmf(n: np.ndarray, r: float, alpha: float, t: np.ndarray) -> np.ndarray:
-    """log P(N(t) = n) of the NBD: Poisson counts at a Gamma(r, alpha) rate."""
-    with np.errstate(divide="ignore", invalid="ignore"):  # t = 0: only n = 0 is possible
-        counts = np.where(n > 0, n * (np.log(t) - np.log(alpha + t)), 0.0)
-    return gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * (np.log(alpha) - np.log(alpha + t)) + counts
+    """log P(N(t) = n) of the NBD: Poisson counts at a Gamma(r, alpha) rate (t = 0: only n = 0)."""
+    return nbinom.logpmf(n, r, alpha / (alpha + t))
 
 
 # --- BG/NBD and MBG/NBD ---------------------------------------------------------------------------------

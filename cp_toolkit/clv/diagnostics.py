@@ -7,6 +7,7 @@ Each function returns a table or a dict; :mod:`cp_toolkit.plots` draws them.
 
 from __future__ import annotations
 
+import calendar
 import warnings
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..config import CHOICES
 from ..privacy import suppress_small_groups
 from .fitting import ConvergenceError, fit_nbd
 from .models import DROPOUT_PARAMETERS, TRANSACTION_MODELS, CLVModel, check_model, log_likelihood, model_label
-from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_periods, unit_days
+from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_periods, unique_rows, unit_days
 
 __all__ = [
     "SPEND_CORRELATION_WARNING",
@@ -346,8 +347,8 @@ def dropout_test(model: CLVModel, summary: pd.DataFrame) -> dict[str, Any]:
     limit as dropout vanishes): when the model fits no better, the data do not show customers
     leaving. Two parameters on the boundary: the 95% point of chi-square(2) is conservative."""
     x, tx, T = model.history(summary)
-    rows, weights = np.unique(np.column_stack([x, T]), axis=0, return_counts=True)
-    nbd_params, nbd = fit_nbd(rows[:, 0], rows[:, 1], weights.astype(float))
+    rows = unique_rows(pd.DataFrame({"x": x, "T": T}), ("x", "T"))
+    nbd_params, nbd = fit_nbd(*(rows[c].to_numpy(dtype=float) for c in ("x", "T", "weights")))
     full = log_likelihood(model.model, model.params_, x, tx, T)
     statistic = max(2 * (full - nbd), 0.0)
     return {
@@ -570,7 +571,7 @@ def _months_not_seen(start: pd.Timestamp, cal_end: pd.Timestamp, holdout_end: pd
     """Calendar months of the holdout that no day of the calibration falls in."""
     seen = set(pd.date_range(start, cal_end, freq="D").month)
     holdout = pd.date_range(cal_end + pd.Timedelta(days=1), holdout_end, freq="D").month.unique()
-    return [pd.Timestamp(2000, m, 1).strftime("%B") for m in holdout if m not in seen]
+    return [calendar.month_name[m] for m in holdout if m not in seen]
 
 
 def _trend_evidence(track: pd.DataFrame, direction: str) -> str:

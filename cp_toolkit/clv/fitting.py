@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,10 +39,12 @@ def fit_with_ladder(
     columns: tuple[str, ...],
     log_likelihood: Callable[[dict[str, float]], float] | None = None,
     names: tuple[str, ...] = (),
+    fit_options: Mapping[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit a lifetimes model on weighted unique rows, retrying on non-convergence with looser
     tolerances, then larger penalizers, and last, when ``log_likelihood`` is given, with
-    Nelder-Mead on it over the log of ``names`` (:func:`nelder_mead`).
+    Nelder-Mead on it over the log of ``names`` (:func:`nelder_mead`). ``fit_options`` go to the
+    fitter's ``fit`` (e.g. fixed starting values).
 
     Returns the fitted model and the settings that converged; a warning names any retry. The
     optimizer's own printout of a failed attempt is swallowed. Raises the last
@@ -51,14 +53,14 @@ def fit_with_ladder(
     attempts = [(penalizer, 1e-7), *((penalizer, tol) for tol in TOLERANCES)]
     attempts += [(pen, TOLERANCES[0]) for pen in PENALIZER_LADDER if pen > penalizer]
     data = [rows[c] for c in columns]
-    # Pareto/NBD draws random starting values unless given some; start where it would on average
-    start = {"initial_params": np.ones(4)} if fitter_class.__name__ == "ParetoNBDFitter" else {}
     settings = {"rows": len(rows), "customers": int(rows["weights"].sum())}
     for i, (pen, tol) in enumerate(attempts):
         try:
             with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                fitted = fitter_class(penalizer_coef=pen).fit(*data, weights=rows["weights"], tol=tol, **start)
+                fitted = fitter_class(penalizer_coef=pen).fit(
+                    *data, weights=rows["weights"], tol=tol, **(fit_options or {})
+                )
         except (ConvergenceError, ValueError, np.linalg.LinAlgError):
             continue
         if i:

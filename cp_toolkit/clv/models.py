@@ -14,7 +14,7 @@ from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
 from . import btyd
 from .fitting import fit_with_ladder, hessian_standard_errors, refit_from
-from .seasonal import SeasonalIndex, fit_seasonal, history, months_covered
+from .seasonal import SeasonalIndex, check_coverage, fit_seasonal, history, months_covered
 from .spend import SpendModel
 from .summary import DAYS_PER_MONTH, unique_rows, unit_days, with_spend_frequency
 
@@ -34,6 +34,9 @@ TRANSACTION_MODELS: dict[str, tuple[str, type]] = {
     "mbgnbd": ("MBG/NBD", ModifiedBetaGeoFitter),
     "pareto_nbd": ("Pareto/NBD", ParetoNBDFitter),
 }
+#: Options of lifetimes' ``fit``: Pareto/NBD draws random starting values unless given some, so it
+#: starts where it would on average.
+FIT_OPTIONS: dict[str, dict[str, Any]] = {"pareto_nbd": {"initial_params": np.ones(4)}}
 #: Parameter names of each purchase model, in lifetimes' order, and those of its dropout process.
 PARAMETERS = {
     "bgnbd": ("r", "alpha", "a", "b"),
@@ -145,12 +148,14 @@ class CLVModel:
         self.observation_end_ = _observation_end(summary, unit_days(self.time_unit))
         held = self.start.season_ if self.seasonal and self.start is not None else None
         self.season_: SeasonalIndex | None = held
+        if self.seasonal and held is None:  # before the plain fit it starts from: coverage is cheap to check
+            check_coverage(summary, unit_days(self.time_unit))
         self._fit_purchases(summary)
         if self.seasonal and held is None:
             self._fit_season(summary)
         self.spend_: SpendModel | None = None
         if spend:
-            self.spend_ = SpendModel(self.penalizer).fit(summary)
+            self.spend_ = SpendModel(self.penalizer, self.standard_errors).fit(summary)
             self.fit_settings_["spend"] = self.spend_.fit_settings_
         repeats = summary["frequency"].sum()
         self.paid_share_ = float(summary["spend_frequency"].sum() / repeats) if repeats else 1.0
@@ -174,14 +179,19 @@ class CLVModel:
 
         fitter = TRANSACTION_MODELS[self.model][1]
         if self.start is None:
-            self.purchases_, settings = fit_with_ladder(fitter, self.penalizer, rows, PURCHASE_COLUMNS, total, names)
+            self.purchases_, settings = fit_with_ladder(
+                fitter, self.penalizer, rows, PURCHASE_COLUMNS, total, names, FIT_OPTIONS.get(self.model)
+            )
         else:  # a refit from a fitted model: a few L-BFGS steps on our own log-likelihood
             self.purchases_ = fitter()
             self.purchases_.params_ = pd.Series(refit_from(total, {k: self.start.params_[k] for k in names}))
             settings = {"rows": len(rows), "customers": len(summary), "optimizer": "L-BFGS-B from the fit resampled"}
         self.params_ = {k: float(self.purchases_.params_[k]) for k in names}
         self.log_likelihood_ = total(self.params_) + self._jacobian(summary)
-        self.standard_errors_ = hessian_standard_errors(total, self.params_) if self.standard_errors else {}
+        joint_fit_follows = self.seasonal and self.season_ is None  # its standard errors replace these
+        self.standard_errors_ = (
+            hessian_standard_errors(total, self.params_) if self.standard_errors and not joint_fit_follows else {}
+        )
         if self.season_ is not None:
             settings["optimizer"] += ", in the operational time of the held monthly index"
         self.fit_settings_: dict[str, Any] = {"purchases": settings}
@@ -295,4 +305,4 @@ def _observation_end(summary: pd.DataFrame, days: float) -> pd.Timestamp | None:
     """The common end of observation (first purchase + T), when the summary carries ``first``."""
     if "first" not in summary or summary.empty:
         return None
-    return (summary["first"] + pd.to_timedelta(summary["T"] * days, unit="D")).max()
+    return history(summary, days)[2].max()

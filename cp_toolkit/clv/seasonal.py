@@ -13,6 +13,7 @@ purchase rate), and it needs a calibration that has seen every calendar month in
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -22,9 +23,10 @@ from scipy.optimize import minimize
 
 from .summary import REPEAT_MONTH_COLUMNS
 
-__all__ = ["MONTHS", "SeasonalIndex", "fit_seasonal", "months_covered"]
+__all__ = ["MONTHS", "SeasonalIndex", "check_coverage", "fit_seasonal", "months_covered"]
 
 MONTHS = np.arange(1, 13)
+MONTH_ABBR = tuple(calendar.month_abbr)[1:]  # "Jan", ..., "Dec"
 #: Mean days of each calendar month (February 28.25), to average the index over a year.
 MONTH_DAYS = np.array([31, 28.25, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 #: Fewest repeat purchases, and days observed, a calendar month needs in calibration for its index:
@@ -63,7 +65,7 @@ class SeasonalIndex:
         return month_days(start, end) @ self.index / self.unit_days
 
     def as_dict(self) -> dict[str, float]:
-        return {pd.Timestamp(2000, m, 1).strftime("%b"): float(v) for m, v in zip(MONTHS, self.index, strict=True)}
+        return {name: float(v) for name, v in zip(MONTH_ABBR, self.index, strict=True)}
 
 
 def months_covered(summary: pd.DataFrame) -> np.ndarray:
@@ -86,13 +88,32 @@ def history(summary: pd.DataFrame, unit_days: float) -> tuple[pd.Series, pd.Seri
 
 def _months_that_fail(thin: list[str]) -> str:
     """'no month does', 'only Jan does', 'Oct, Nov do not': whichever names fewer months."""
-    passing = [pd.Timestamp(2000, m, 1).strftime("%b") for m in MONTHS]
-    passing = [m for m in passing if m not in thin]
+    passing = [m for m in MONTH_ABBR if m not in thin]
     if not passing:
         return "no month does"
     if len(passing) < len(thin):
         return f"only {', '.join(passing)} {'does' if len(passing) == 1 else 'do'}"
     return f"{', '.join(thin)} {'does' if len(thin) == 1 else 'do'} not"
+
+
+def check_coverage(summary: pd.DataFrame, unit_days: float) -> None:
+    """Refuse a monthly index the calibration cannot estimate.
+
+    Raises
+    ------
+    ValueError
+        When a calendar month was observed on fewer than :data:`MIN_MONTH_DAYS` days or holds
+        fewer than :data:`MIN_MONTH_PURCHASES` repeat purchases, naming the months.
+    """
+    counts = months_covered(summary)
+    first, _, end = history(summary, unit_days)
+    days = month_days(pd.DatetimeIndex([first.min()]), pd.DatetimeIndex([end.max()]))[0]
+    thin = [MONTH_ABBR[m - 1] for m in MONTHS[(counts < MIN_MONTH_PURCHASES) | (days < MIN_MONTH_DAYS)]]
+    if thin:
+        raise ValueError(
+            f"a monthly index needs each calendar month covered on {MIN_MONTH_DAYS} days, about two years, "
+            f"with {MIN_MONTH_PURCHASES} repeat purchases; {_months_that_fail(thin)}"
+        )
 
 
 def fit_seasonal(
@@ -124,21 +145,10 @@ def fit_seasonal(
     Raises
     ------
     ValueError
-        When a calendar month has fewer than :data:`MIN_MONTH_PURCHASES` repeat purchases.
+        When the calibration cannot estimate the index (:func:`check_coverage`).
     """
+    check_coverage(summary, unit_days)
     counts = months_covered(summary)
-    first, last, end = history(summary, unit_days)
-    days = month_days(pd.DatetimeIndex([first.min()]), pd.DatetimeIndex([end.max()]))[0]
-    thin = [
-        pd.Timestamp(2000, m, 1).strftime("%b")
-        for m in MONTHS[(counts < MIN_MONTH_PURCHASES) | (days < MIN_MONTH_DAYS)]
-    ]
-    if thin:
-        which = _months_that_fail(thin)
-        raise ValueError(
-            f"a monthly index needs each calendar month covered on {MIN_MONTH_DAYS} days, about two years, "
-            f"with {MIN_MONTH_PURCHASES} repeat purchases; {which}"
-        )
     # customers with the same purchases, first and last purchase share one row (and its weight)
     rows = summary.groupby(["frequency", "first", "recency", "T"], sort=False).size().rename("weight").reset_index()
     first, last, end = history(rows, unit_days)

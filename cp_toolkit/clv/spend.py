@@ -51,10 +51,13 @@ class SpendModel:
     ----------
     penalizer : float
         L2 penalizer of lifetimes' Gamma-Gamma fitter.
+    standard_errors : bool
+        Compute Hessian standard errors (off for bootstrap refits, which do not use them).
     """
 
-    def __init__(self, penalizer: float = 0.0) -> None:
+    def __init__(self, penalizer: float = 0.0, standard_errors: bool = True) -> None:
         self.penalizer = penalizer
+        self.standard_errors = standard_errors
 
     def fit(self, summary: pd.DataFrame) -> SpendModel:
         """Fit on the repeat buyers with positive spend; returns ``self``.
@@ -99,7 +102,8 @@ class SpendModel:
                 f"q = {params['q']:.3f} <= 1: spend per purchase is so heavy-tailed that its mean is infinite"
             )
         self.params_, self.fit_settings_, self.fitter_ = params, settings, fitted
-        self.standard_errors_ = hessian_standard_errors(lambda p: _gamma_gamma_log_likelihood(p, x, m, w), params)
+        if self.standard_errors:
+            self.standard_errors_ = hessian_standard_errors(lambda p: _gamma_gamma_log_likelihood(p, x, m, w), params)
 
     @property
     def label_(self) -> str:
@@ -115,7 +119,5 @@ class SpendModel:
             return np.where(x > 0, np.minimum(m, self.cap_), self.population_mean_)
         if self.name_ == "gamma_gamma_capped":
             m = np.minimum(m, self.cap_)
-        p, q, v = (self.params_[k] for k in ("p", "q", "v"))
-        mean = p * v / (q - 1)  # population mean spend per purchase
-        weight = p * x / (p * x + q - 1)  # how far a customer's own mean moves the estimate
-        return np.where(x > 0, (1 - weight) * mean + weight * m, mean)
+        # one-time buyers (x = 0) get weight 0 on their own mean: the population mean
+        return np.asarray(self.fitter_.conditional_expected_average_profit(x, m), dtype=float)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..artifacts import RunFolder
+from ..display import MISSING
 from ..pipeline import ensure, transactions_up_to
 from ..pipeline import stage as pipeline_stage
 from . import diagnostics
@@ -56,7 +57,7 @@ def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
 
 def _fmt(value: Any, pattern: str) -> str:
     """A number formatted for a report table, or a dash when it is missing."""
-    return "–" if value is None or (isinstance(value, float) and not np.isfinite(value)) else pattern.format(value)
+    return MISSING if value is None or (isinstance(value, float) and not np.isfinite(value)) else pattern.format(value)
 
 
 def comparison_table(comparison: pd.DataFrame, chosen: str) -> pd.DataFrame:
@@ -104,10 +105,9 @@ def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"value": figures}).rename_axis("holdout check")
 
 
-def distribution_table(table: pd.DataFrame, p_alive: bool = True) -> pd.DataFrame:
-    """Count, mean, spread and quantiles of each column of the per-customer CLV table (P(alive)
-    left out when it is not identified)."""
-    return table.drop(columns=[] if p_alive else ["p_alive"]).describe().T
+def distribution_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Count, mean, spread and quantiles of each column of the per-customer CLV table."""
+    return table.describe().T
 
 
 def p_alive_title(card: dict[str, Any]) -> str:
@@ -116,26 +116,26 @@ def p_alive_title(card: dict[str, Any]) -> str:
     return f"P(alive) ({card['purchase_model']})" + ("" if usable else ": dropout not identified, not a risk signal")
 
 
-def clv_deciles(table: pd.DataFrame, p_alive: bool = True) -> pd.DataFrame:
-    """Customers, mean CLV, share of total CLV and (unless ``p_alive`` is false: not identified)
-    mean P(alive) per CLV decile (10 = highest)."""
+def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
+    """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
+    dropout is not identified) per CLV decile (10 = highest)."""
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
+    p_alive = {"mean_p_alive": ("p_alive", "mean")} if "p_alive" in table else {}
     out = table.groupby(decile).agg(
         customers=("clv", "size"),
         mean_clv=("clv", "mean"),
         total_clv=("clv", "sum"),
-        mean_p_alive=("p_alive", "mean"),
+        **p_alive,
         mean_frequency=("frequency", "mean"),
     )
     out.insert(3, "clv_share", out.pop("total_clv") / table["clv"].sum())
-    return out.sort_index(ascending=False).drop(columns=[] if p_alive else ["mean_p_alive"])
+    return out.sort_index(ascending=False)
 
 
-def top_customers(table: pd.DataFrame, n: int = 10, p_alive: bool = True) -> pd.DataFrame:
-    """The ``n`` customers of highest CLV, by pseudonymized id (P(alive) left out when it is not
-    identified)."""
+def top_customers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` customers of highest CLV, by pseudonymized id."""
     columns = ["frequency", "recency", "T", "monetary", "p_alive", "expected_purchases", "expected_spend", "clv"]
-    return table.nlargest(n, "clv")[[c for c in columns if p_alive or c != "p_alive"]]
+    return table.nlargest(n, "clv")[[c for c in columns if c in table]]
 
 
 @dataclass
@@ -318,7 +318,7 @@ def fit_and_validate(
     choice["chosen"] = final.spec
     cal_model = fitted[final.spec]
     cal["predicted_holdout"] = predictions[final.spec]
-    cal_spend = SpendModel().fit(cal)  # the calibration's spend model, for the record (FHL 2005 fit it there)
+    cal_spend = SpendModel(standard_errors=False).fit(cal)  # for the record: FHL 2005 fit it on calibration
     metrics = {
         "calibration_end": str(cal_end.date()),
         "holdout_end": str(end.date()),
@@ -349,6 +349,8 @@ def fit_and_validate(
         ),
         "seasonality": _seasonality_status(comparison, final, seasonality),
     }
+    if not checks["identification"]["p_alive_usable"]:  # no risk signal: not published, not shown
+        table = table.drop(columns="p_alive")
     card = _model_card(final, summary, choice, metrics, comparison, boot, checks, clv_args, seed)
     card["counting"].update({"purchase_period": purchase_period, "zero_amount": zero_amount})
     card["clv"].update({"total": float(table["clv"].sum()), "mean": float(table["clv"].mean())})
