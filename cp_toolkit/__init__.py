@@ -1,47 +1,57 @@
-"""cp_toolkit: customer profiling from transactions, one stage per concept module.
+"""cp_toolkit: customer profiling from transactions.
 
-Stages (each a ``run_stage(run, ...)`` that reads upstream artifacts from the run folder and
-writes its own): :mod:`~cp_toolkit.ingest`, :mod:`~cp_toolkit.eda`, :mod:`~cp_toolkit.segment`,
-:mod:`~cp_toolkit.predict`, :mod:`~cp_toolkit.clv`, :mod:`~cp_toolkit.persona`. Figures are in
-:mod:`~cp_toolkit.plots`; the papermill runner in :mod:`~cp_toolkit.report`.
+The package reads as the pipeline, one subpackage or module per stage:
+:mod:`~cp_toolkit.ingest` (01), :mod:`~cp_toolkit.eda` (02), :mod:`~cp_toolkit.segment` (03),
+:mod:`~cp_toolkit.predict` (04), :mod:`~cp_toolkit.clv` (05), :mod:`~cp_toolkit.persona` (06).
+Each has a ``run_stage(run, ...)`` that reads upstream artifacts from the run folder and writes
+its own. Beside them: :mod:`~cp_toolkit.run` (run folder, stage registry, papermill runner),
+shared helpers (:mod:`~cp_toolkit.features`, :mod:`~cp_toolkit.privacy`,
+:mod:`~cp_toolkit.engine`, :mod:`~cp_toolkit.plots`, :mod:`~cp_toolkit.display`,
+:mod:`~cp_toolkit.text`), :mod:`~cp_toolkit.config` (parameters) and
+:mod:`~cp_toolkit.errors`.
+
+Submodules and the names below are imported on first use, so ``import cp_toolkit`` (and the
+``cp-toolkit`` command) loads no pandas, matplotlib, scikit-learn or lifetimes until needed.
 """
 
-from . import clv, display, eda, features, ingest, persona, pipeline, plots, predict, privacy, segment, sources
-from .artifacts import ARTIFACTS, RunFolder
-from .clv import CLVModel, calibration_holdout, rfm_summary
-from .config import DEFAULTS, load_params
-from .features import customer_features, orders_from_lines
-from .pipeline import ensure
-from .predict import ChurnModel
-from .segment import RFM_SEGMENTS, rfm_scores, rfm_segment
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ARTIFACTS",
-    "CLVModel",
-    "ChurnModel",
-    "DEFAULTS",
-    "RFM_SEGMENTS",
-    "RunFolder",
-    "calibration_holdout",
-    "clv",
-    "customer_features",
-    "display",
-    "eda",
-    "ensure",
-    "features",
-    "ingest",
-    "load_params",
-    "orders_from_lines",
-    "persona",
-    "pipeline",
-    "plots",
-    "predict",
-    "privacy",
-    "rfm_scores",
-    "rfm_segment",
-    "rfm_summary",
-    "segment",
-    "sources",
-]
+#: Public name -> module that defines it (imported on first access).
+_NAMES = {
+    "ARTIFACTS": "run.artifacts",
+    "RunFolder": "run.artifacts",
+    "CLVModel": "clv",
+    "calibration_holdout": "clv",
+    "rfm_summary": "clv",
+    "DEFAULTS": "config",
+    "load_params": "config",
+    "customer_features": "features",
+    "orders_from_lines": "features",
+    "ensure": "run.pipeline",
+    "ChurnModel": "predict",
+    "RFM_SEGMENTS": "segment",
+    "rfm_scores": "segment",
+    "rfm_segment": "segment",
+}
+_MODULES = ("clv", "config", "display", "eda", "engine", "errors", "features", "ingest", "persona", "plots",
+            "predict", "privacy", "run", "segment")  # fmt: skip
+
+__all__ = sorted([*_NAMES, *_MODULES])
+
+
+def __getattr__(name: str) -> Any:
+    """Import a submodule or public name on first access (PEP 562)."""
+    if name in _MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        return getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    raise AttributeError(f"module 'cp_toolkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

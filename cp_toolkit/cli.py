@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ParameterError, load_params
-from .ingest import IngestError
-from .report import StageFailed, run_report
+from .config import load_params
+from .errors import CPToolkitError, ParameterError
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
 
@@ -71,9 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = params_file.stem if params_file else "default"
     out = args.out or Path("reports") / f"{params['as_of']}_{profile}"
     print(f"cp-toolkit: profile {profile}, as_of {params['as_of']}, writing {out}")
+    from .run.report import run_report  # papermill and nbconvert load only for a run
+
     try:
         run_report(params, out, args.notebooks or default_notebooks_dir(), kernel=args.kernel)
-    except (StageFailed, ParameterError, IngestError, FileNotFoundError) as err:
+    except (CPToolkitError, FileNotFoundError) as err:
         print(f"cp-toolkit: {err}", file=sys.stderr)
         print(f"cp-toolkit: partial report in {out}/index.html", file=sys.stderr)
         return 1

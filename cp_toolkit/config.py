@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ParameterError
+
 __all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "load_params", "ParameterError"]
 
 #: The default profile: the embedded Complete Journey data as of 2017-12-31.
@@ -53,10 +55,6 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 #: The currency of each preset's amounts; ``currency`` follows the dataset unless a file sets it.
 PRESET_CURRENCY = {"completejourney": "USD", "cdnow": "USD", "online_retail": "GBP"}
-
-
-class ParameterError(ValueError):
-    """A parameter file or value that cannot be used as given."""
 
 
 def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:

@@ -10,16 +10,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .artifacts import RunFolder
-from .features import customer_features, interpurchase_days
-from .pipeline import ensure, stage
+from .features import category_revenue, category_spend, customer_features, interpurchase_days
 from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
+from .run.artifacts import RunFolder
+from .run.pipeline import ensure, stage
 
 __all__ = [
-    "category_spend",
     "monthly_activity",
     "repeat_purchase_rate",
-    "category_revenue",
     "attribute_profile",
     "attribute_breakdown",
     "cohort_retention",
@@ -45,40 +43,6 @@ def repeat_purchase_rate(orders: pd.DataFrame) -> float:
     """Share of customers with more than one order."""
     counts = orders.groupby("customer_id", observed=True).size()
     return float((counts > 1).mean())
-
-
-def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """Revenue per customer and product category (lines without a known category: ``unknown``).
-
-    The one join of transaction lines with products; category tables of the base and of any
-    group of customers are sums of it. Empty when the data has no products or categories.
-    """
-    if "product_id" not in tx.columns or "category" not in products.columns or products.empty:
-        return pd.DataFrame(columns=["customer_id", "category", "revenue"])
-    lines = tx[["customer_id", "product_id", "amount"]].merge(
-        products[["product_id", "category"]], on="product_id", how="left"
-    )
-    lines["category"] = lines["category"].fillna("unknown")
-    return lines.groupby(["customer_id", "category"], observed=True, as_index=False).agg(revenue=("amount", "sum"))
-
-
-def category_revenue(spend: pd.DataFrame, top_n: int = 10) -> pd.DataFrame:
-    """Revenue, revenue share and customers of the ``top_n`` categories of a :func:`category_spend`
-    table, the rest pooled as ``other``."""
-    out = spend.groupby("category").agg(revenue=("revenue", "sum"), customers=("customer_id", "nunique"))
-    out = out.sort_values("revenue", ascending=False)
-    if len(out) > top_n:
-        rest = out.iloc[top_n:]
-        other = pd.DataFrame(
-            {
-                "revenue": [rest["revenue"].sum()],
-                "customers": [spend.loc[spend["category"].isin(rest.index), "customer_id"].nunique()],
-            },
-            index=pd.Index(["other"], name="category"),
-        )
-        out = pd.concat([out.iloc[:top_n], other])
-    out.insert(1, "revenue_share", out["revenue"] / out["revenue"].sum())
-    return out
 
 
 def _natural_key(value: str) -> tuple[float, int, str]:

@@ -7,11 +7,13 @@ import re
 import numpy as np
 import pandas as pd
 
-from .artifacts import database
-from .sources import DISCOUNT_COLUMNS
+from .engine import database
 
 __all__ = [
     "BEHAVIOUR",
+    "DISCOUNT_COLUMNS",
+    "category_revenue",
+    "category_spend",
     "DICTIONARY",
     "ORDERS_SQL",
     "ORDER_TYPES",
@@ -23,6 +25,10 @@ __all__ = [
     "orders_from_lines",
     "profile_features",
 ]
+
+#: Money taken off a line that ``amount`` does not contain (the line's regular value is amount plus
+#: both); stored as magnitudes, so sources that record them as negative numbers are read unsigned.
+DISCOUNT_COLUMNS = ("discount", "coupon_discount")
 
 #: Basket-level orders from the lines in ``{lines}``: first timestamp, summed amount, line count.
 ORDERS_SQL = (
@@ -140,7 +146,7 @@ def interpurchase_days(orders: pd.DataFrame) -> pd.Series:
 
 def category_shares(spend: pd.DataFrame) -> pd.DataFrame:
     """Each customer's share of revenue per category (customers x categories, rows add up to 1)
-    from a :func:`cp_toolkit.eda.category_spend` table."""
+    from a :func:`cp_toolkit.features.category_spend` table."""
     wide = spend.pivot_table(index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0)
     return wide.div(wide.sum(axis=1), axis=0)
 
@@ -161,7 +167,7 @@ def channel_shares(lines: pd.DataFrame) -> pd.DataFrame:
 
 def discount_use(lines: pd.DataFrame) -> pd.DataFrame:
     """Per customer, how much of the buying is at a discount, from the lines' ``discount`` and
-    ``coupon_discount`` columns (:data:`cp_toolkit.sources.DISCOUNT_COLUMNS`, those present).
+    ``coupon_discount`` columns (:data:`cp_toolkit.features.DISCOUNT_COLUMNS`, those present).
 
     Parameters
     ----------
@@ -217,7 +223,7 @@ def profile_features(
     orders, lines : DataFrame
         Orders and transaction lines up to ``as_of``.
     spend : DataFrame
-        :func:`cp_toolkit.eda.category_spend` of those lines.
+        :func:`cp_toolkit.features.category_spend` of those lines.
     top_n : int
         Categories with a share column of their own; the rest are pooled in ``category_share_other``.
     campaigns, customers : DataFrame, optional
@@ -270,3 +276,37 @@ def profile_features(
         meaning |= {c: f"customer attribute {c[5:]!r} (customers table; blank when unknown)" for c in attributes}
     dictionary = pd.DataFrame({"column": list(meaning), "meaning": list(meaning.values())})
     return out, dictionary
+
+
+def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Revenue per customer and product category (lines without a known category: ``unknown``).
+
+    The one join of transaction lines with products; category tables of the base and of any
+    group of customers are sums of it. Empty when the data has no products or categories.
+    """
+    if "product_id" not in tx.columns or "category" not in products.columns or products.empty:
+        return pd.DataFrame(columns=["customer_id", "category", "revenue"])
+    lines = tx[["customer_id", "product_id", "amount"]].merge(
+        products[["product_id", "category"]], on="product_id", how="left"
+    )
+    lines["category"] = lines["category"].fillna("unknown")
+    return lines.groupby(["customer_id", "category"], observed=True, as_index=False).agg(revenue=("amount", "sum"))
+
+
+def category_revenue(spend: pd.DataFrame, top_n: int = 10) -> pd.DataFrame:
+    """Revenue, revenue share and customers of the ``top_n`` categories of a :func:`category_spend`
+    table, the rest pooled as ``other``."""
+    out = spend.groupby("category").agg(revenue=("revenue", "sum"), customers=("customer_id", "nunique"))
+    out = out.sort_values("revenue", ascending=False)
+    if len(out) > top_n:
+        rest = out.iloc[top_n:]
+        other = pd.DataFrame(
+            {
+                "revenue": [rest["revenue"].sum()],
+                "customers": [spend.loc[spend["category"].isin(rest.index), "customer_id"].nunique()],
+            },
+            index=pd.Index(["other"], name="category"),
+        )
+        out = pd.concat([out.iloc[:top_n], other])
+    out.insert(1, "revenue_share", out["revenue"] / out["revenue"].sum())
+    return out

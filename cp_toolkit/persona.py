@@ -7,10 +7,10 @@ from typing import Any
 
 import pandas as pd
 
-from .artifacts import RunFolder
-from .eda import category_revenue
-from .pipeline import ensure, stage
+from .features import category_revenue
 from .privacy import values_to_pool
+from .run.artifacts import RunFolder
+from .run.pipeline import ensure, stage
 
 __all__ = [
     "ACTIONS",
@@ -173,7 +173,7 @@ def persona_cards(
 
     Each card lists up to ``persona_categories`` favourite categories: those with the highest
     index (share of the segment's spend against the share of all customers' spend), from
-    ``spend``, the :func:`cp_toolkit.eda.category_spend` table stage 03 writes.
+    ``spend``, the :func:`cp_toolkit.features.category_spend` table stage 03 writes.
     """
     extras = {"spend": spend, "customers": customers, "base_categories": category_revenue(spend, top_n=ALL)}
     cards = []

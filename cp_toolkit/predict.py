@@ -20,9 +20,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
-from .artifacts import RunFolder
 from .features import BEHAVIOUR, customer_features
-from .pipeline import stage, transactions_up_to
+from .run.artifacts import RunFolder
+from .run.pipeline import stage, transactions_up_to
 
 __all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
 

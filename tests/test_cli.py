@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cp_toolkit.artifacts import ARTIFACTS
 from cp_toolkit.cli import main
-from cp_toolkit.pipeline import STAGES
+from cp_toolkit.run.artifacts import ARTIFACTS
+from cp_toolkit.run.pipeline import STAGES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from cp_toolkit import RunFolder, ensure
-from cp_toolkit.cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
-from cp_toolkit.segment import migration, run_stage
+from cp_toolkit.segment import CLUSTER_FEATURES, BehaviourClusters, lift_table, migration, run_stage
 
 
 def planted(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

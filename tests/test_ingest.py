@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cp_toolkit.ingest import IngestError, ingest
+from cp_toolkit.errors import SourceError
+from cp_toolkit.ingest import ingest
+from cp_toolkit.ingest.sources import resolve_paths, resolve_sources
 from cp_toolkit.privacy import SUPPRESSED, pseudonymize
-from cp_toolkit.sources import resolve_paths, resolve_sources
 
 from .conftest import KEY
 
@@ -118,14 +119,14 @@ def test_missing_column_names_file_and_column(tmp_path: Path) -> None:
     src = tmp_path / "x.csv"
     src.write_text("id,when,value\n1,2020-01-01,3\n")
     spec = {"transactions": {"path": str(src), "columns": {"customer_id": "id", "ts": "date", "amount": "value"}}}
-    with pytest.raises(IngestError, match=r"x\.csv.*\['date'\] not found.*\['id', 'when', 'value'\]"):
+    with pytest.raises(SourceError, match=r"x\.csv.*\['date'\] not found.*\['id', 'when', 'value'\]"):
         ingest("custom", spec, "2020-12-31", key=KEY)
 
 
 def test_unknown_preset_and_missing_transactions() -> None:
-    with pytest.raises(IngestError, match="not a preset"):
+    with pytest.raises(SourceError, match="not a preset"):
         resolve_sources("nope", None)
-    with pytest.raises(IngestError, match="'transactions' source is required"):
+    with pytest.raises(SourceError, match="'transactions' source is required"):
         resolve_sources("custom", {})
 
 
@@ -169,13 +170,13 @@ def test_keyed_table_reason_names_the_missing_column(tmp_path: Path) -> None:
 
 def test_nothing_kept_is_an_error(tmp_path: Path) -> None:
     path = _csv(tmp_path, "c,o,t,a\n1,A,2021-01-01,5\n")
-    with pytest.raises(IngestError, match=r"no transaction row was kept \({'transactions': {'after_as_of': 1}}\)"):
+    with pytest.raises(SourceError, match=r"no transaction row was kept \({'transactions': {'after_as_of': 1}}\)"):
         ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
 
 
 def test_dates_are_never_guessed(tmp_path: Path) -> None:
     path = _csv(tmp_path, "c,o,t,a\n1,A,01/02/2020,5\n1,B,13/02/2020,5\n")
-    with pytest.raises(IngestError, match=r"not ISO 8601 \(row 1: '01/02/2020'\); add ts_format"):
+    with pytest.raises(SourceError, match=r"not ISO 8601 \(row 1: '01/02/2020'\); add ts_format"):
         ingest("custom", {"transactions": {"path": path, "columns": TX_COLUMNS}}, "2020-12-31", key=KEY)
     spec = {"transactions": {"path": path, "columns": TX_COLUMNS, "ts_format": "%d/%m/%Y"}}
     ts = ingest("custom", spec, "2020-12-31", key=KEY).tables["transactions"]["ts"]
@@ -241,7 +242,7 @@ def test_cancellations_netted_by_hand(tmp_path: Path) -> None:
 
 
 def test_preset_needs_a_path() -> None:
-    with pytest.raises(IngestError, match="transactions has no 'path'"):
+    with pytest.raises(SourceError, match="transactions has no 'path'"):
         resolve_sources("online_retail", None)
 
 

@@ -1,4 +1,4 @@
-"""A corpus of malformed inputs: each gives a clear IngestError or a documented quarantine reason."""
+"""A corpus of malformed inputs: each gives a clear SourceError or a documented quarantine reason."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cp_toolkit.ingest import IngestError, ingest
+from cp_toolkit.errors import SourceError
+from cp_toolkit.ingest import ingest
 
 from .conftest import KEY
 
@@ -80,12 +81,12 @@ def test_malformed_input(tmp_path: Path, name: str) -> None:
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     spec = {"transactions": {"path": str(path), "columns": COLUMNS, **options}}
     if expected[0] == "error":
-        with pytest.raises(IngestError, match=expected[1]) as err:
+        with pytest.raises(SourceError, match=expected[1]) as err:
             ingest("custom", spec, "2020-12-31", key=KEY)
         assert "input.csv" in str(err.value), "the error names the file"
         return
     if expected[2] == 0:
-        with pytest.raises(IngestError, match="no transaction row was kept"):
+        with pytest.raises(SourceError, match="no transaction row was kept"):
             ingest("custom", spec, "2020-12-31", key=KEY)
         return
     q = ingest("custom", spec, "2020-12-31", key=KEY).quality["tables"]["transactions"]
@@ -106,7 +107,7 @@ def test_ids_keep_leading_zeros_and_lose_padding(tmp_path: Path) -> None:
 def test_unusable_paths(tmp_path: Path, path: str, message: str) -> None:
     (tmp_path / "data.json").write_text("{}")
     spec = {"transactions": {"path": str(tmp_path / path), "columns": COLUMNS}}
-    with pytest.raises(IngestError, match=message):
+    with pytest.raises(SourceError, match=message):
         ingest("custom", spec, "2020-12-31", key=KEY)
 
 
@@ -180,7 +181,7 @@ def test_duckdb_database_table_and_query(tmp_path: Path) -> None:
     csv.write_text(HEADER + GOOD)
     on_files = {"query": f"SELECT * FROM read_csv('{csv}', all_varchar = true)", "columns": COLUMNS}
     assert ingest("custom", {"transactions": on_files}, "2020-12-31", key=KEY).quality["rows_kept"] == 1
-    with pytest.raises(IngestError, match=r"DuckDB cannot run 'SELECT \* FROM \"nope\"'"):
+    with pytest.raises(SourceError, match=r"DuckDB cannot run 'SELECT \* FROM \"nope\"'"):
         ingest(
             "custom", {"transactions": {"path": str(db), "table": "nope", "columns": COLUMNS}}, "2020-12-31", key=KEY
         )
@@ -207,7 +208,7 @@ def test_excel_refuses_dropping_options_and_ignores_csv_ones(tmp_path: Path) -> 
     pd.DataFrame({"c": ["1", "2"], "o": ["A", "B"], "t": ["2020-01-01", "2020-01-02"], "a": [1.0, 2.0]}).to_excel(
         path, index=False
     )
-    with pytest.raises(IngestError, match=r"\['nrows'\] would drop lines"):
+    with pytest.raises(SourceError, match=r"\['nrows'\] would drop lines"):
         ingest(
             "custom",
             {"transactions": {"path": str(path), "columns": COLUMNS, "read": {"nrows": 1}}},

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from cp_toolkit.config import DEFAULTS, load_params
-from cp_toolkit.pipeline import STAGES
-from cp_toolkit.report import find_notebooks, route_parameters
+from cp_toolkit.run.pipeline import STAGES
+from cp_toolkit.run.report import find_notebooks, route_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

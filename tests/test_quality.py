@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cp_toolkit.quality import scorecard
+from cp_toolkit.ingest.quality import scorecard
 
 
 def _tables() -> dict[str, pd.DataFrame]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cp_toolkit.schema import SchemaViolation, validate_tables
+from cp_toolkit.errors import SchemaError
+from cp_toolkit.ingest.schema import validate_tables
 
 
 def test_every_failed_check_is_named() -> None:
@@ -18,7 +19,7 @@ def test_every_failed_check_is_named() -> None:
         }
     )
     customers = pd.DataFrame({"customer_id": pd.array(["a", "a"], dtype="string")})
-    with pytest.raises(SchemaViolation) as err:
+    with pytest.raises(SchemaError) as err:
         validate_tables({"transactions": tx, "customers": customers})
     text = str(err.value)
     assert "transactions.customer_id: not_nullable fails on 1 row(s) (table row 1: <NA>)" in text
@@ -28,7 +29,7 @@ def test_every_failed_check_is_named() -> None:
 
 def test_wrongly_typed_tables_are_refused() -> None:
     tx = pd.DataFrame({"customer_id": ["a"], "order_id": ["1"], "ts": ["2020-01-01"], "amount": [1.0]})
-    with pytest.raises(SchemaViolation, match=r"transactions.ts: dtype\('datetime64\[ns\]'\)"):
+    with pytest.raises(SchemaError, match=r"transactions.ts: dtype\('datetime64\[ns\]'\)"):
         validate_tables({"transactions": tx})
 
 

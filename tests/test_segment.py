@@ -67,7 +67,7 @@ def test_features_only_use_data_up_to_as_of(cj_run) -> None:
 
 @pytest.mark.parametrize("name", ["transactions", "orders"])
 def test_stages_read_rows_up_to_their_as_of_only(cj_run, name: str) -> None:
-    from cp_toolkit.pipeline import transactions_up_to
+    from cp_toolkit.run.pipeline import transactions_up_to
 
     rows = cj_run.load(name)
     early = transactions_up_to(cj_run, "2017-06-30", name)

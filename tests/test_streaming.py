@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from cp_toolkit import RunFolder
-from cp_toolkit.artifacts import database
-from cp_toolkit.ingest import IngestError, ingest, run_stage
+from cp_toolkit.engine import database
+from cp_toolkit.errors import SourceError
+from cp_toolkit.ingest import ingest, run_stage
 
 from .conftest import KEY
 
@@ -152,7 +153,7 @@ def test_the_iso_8601_rule_counts_the_whole_source(tmp_path: Path) -> None:
     q = ingest("custom", spec, "2020-12-31", key=KEY, chunk_rows=2).quality["tables"]["transactions"]
     assert q["quarantined_by_reason"] == {"invalid_timestamp": 2}
     path.write_text(path.read_text() + "1,E,03/03/2020,5\n")
-    with pytest.raises(IngestError, match=r"not ISO 8601 \(row 3: '01/03/2020'\)"):
+    with pytest.raises(SourceError, match=r"not ISO 8601 \(row 3: '01/03/2020'\)"):
         ingest("custom", spec, "2020-12-31", key=KEY, chunk_rows=2)
 
 
@@ -160,7 +161,7 @@ def test_a_failed_rerun_leaves_no_outdated_artifacts(spec: dict, tmp_path: Path)
     run = RunFolder(tmp_path / "run")
     run_stage(run, dataset="custom", sources=spec, as_of="2020-12-31")
     broken = {"transactions": {**spec["transactions"], "query": "SELECT CAST('a' AS INTEGER) AS c", "path": None}}
-    with pytest.raises(IngestError, match="DuckDB cannot run"):
+    with pytest.raises(SourceError, match="DuckDB cannot run"):
         run_stage(run, dataset="custom", sources=broken, as_of="2020-12-31")
     assert list(run.data.iterdir()) == []
 
@@ -173,7 +174,7 @@ def test_unreadable_sources_give_clear_errors(tmp_path: Path, read: dict, messag
     path.write_text("c,o,t,a\n1,A,2020-01-01,5\n")
     spec = {"transactions": {"path": str(path), "read": read, "columns": {"customer_id": "c", "ts": "t",
                                                                           "amount": "a"}}}  # fmt: skip
-    with pytest.raises(IngestError, match=message):
+    with pytest.raises(SourceError, match=message):
         ingest("custom", spec, "2020-12-31", key=KEY)
 
 
@@ -197,6 +198,6 @@ def test_discount_parts_are_money_off_whatever_their_sign(tmp_path: Path) -> Non
     columns = {"customer_id": "c", "order_id": "o", "ts": "t", "amount": "a", "coupon_discount": ["e", "f"]}
     tx = ingest("custom", {"transactions": {"path": str(path), "columns": columns}}, "2020-12-31", key=KEY)
     assert tx.tables["transactions"]["coupon_discount"].tolist() == [1.5]
-    with pytest.raises(IngestError, match=r"\['coupon_discount'\] map\(s\) an empty list"):
+    with pytest.raises(SourceError, match=r"\['coupon_discount'\] map\(s\) an empty list"):
         ingest("custom", {"transactions": {"path": str(path), "columns": {**columns, "coupon_discount": []}}},
                "2020-12-31", key=KEY)  # fmt: skip

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cp_toolkit.features import customer_features, profile_features
-from cp_toolkit.tags import build_tags, load_definitions, tag_coverage
+from cp_toolkit.segment import build_tags, load_definitions, tag_coverage
 
 from .conftest import orders_frame
 

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..artifacts import RunFolder
 from ..display import MISSING
-from ..pipeline import ensure, transactions_up_to
-from ..pipeline import stage as pipeline_stage
+from ..run.artifacts import RunFolder
+from ..run.pipeline import ensure, transactions_up_to
+from ..run.pipeline import stage as pipeline_stage
 from . import diagnostics
 from .fitting import ConvergenceError
 from .models import TRANSACTION_MODELS, CLVModel, model_label

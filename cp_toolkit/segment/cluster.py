@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
-from .privacy import suppress_small_groups
+from ..privacy import suppress_small_groups
 
 __all__ = ["CLUSTER_FEATURES", "BehaviourClusters", "cluster_labels", "cluster_names", "lift_table"]
 

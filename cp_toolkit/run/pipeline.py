@@ -10,25 +10,17 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from importlib import import_module
 from typing import Any
 
 import pandas as pd
 
+from ..config import DEFAULTS
 from .artifacts import RunFolder
-from .config import DEFAULTS
 
 __all__ = ["STAGES", "PRODUCERS", "ensure", "stage", "start_stage", "stage_function", "transactions_up_to"]
 
-#: Stage name -> module whose ``run_stage`` builds it, in run order.
-STAGES: dict[str, str] = {
-    "01_ingest": "ingest",
-    "02_eda": "eda",
-    "03_segmentation": "segment",
-    "04_prediction": "predict",
-    "05_clv": "clv",
-    "06_persona": "persona",
-}
+#: The stages in run order (each has a notebook ``notebooks/<stage>.ipynb``).
+STAGES: tuple[str, ...] = ("01_ingest", "02_eda", "03_segmentation", "04_prediction", "05_clv", "06_persona")
 
 #: Artifact name -> stage that writes it.
 PRODUCERS: dict[str, str] = {
@@ -44,8 +36,22 @@ OPTIONAL = {"campaigns"}
 
 
 def stage_function(stage: str) -> Callable[..., Any]:
-    """The ``run_stage`` function of ``stage`` (e.g. ``"03_segmentation"``)."""
-    return import_module(f"cp_toolkit.{STAGES[stage]}").run_stage
+    """The ``run_stage`` function of ``stage`` (e.g. ``"03_segmentation"``).
+
+    The registry is written out here; the stages are imported on first use because each of them
+    imports this module (for :func:`ensure` and :func:`stage`).
+    """
+    from .. import clv, eda, ingest, persona, predict, segment
+
+    registry = {
+        "01_ingest": ingest.run_stage,
+        "02_eda": eda.run_stage,
+        "03_segmentation": segment.run_stage,
+        "04_prediction": predict.run_stage,
+        "05_clv": clv.run_stage,
+        "06_persona": persona.run_stage,
+    }
+    return registry[stage]
 
 
 def ensure(run: RunFolder, name: str) -> Any:

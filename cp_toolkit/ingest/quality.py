@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .artifacts import database, parquet_sql
+from ..engine import database, parquet_sql
 
 __all__ = ["THRESHOLDS", "REASON_COLUMN", "scorecard"]
 

@@ -31,15 +31,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .artifacts import database
+from ..engine import database
+from ..errors import SourceError
+from ..features import DISCOUNT_COLUMNS
 
 __all__ = [
     "CHUNK_ROWS",
-    "DISCOUNT_COLUMNS",
     "PRESETS",
     "REQUIRED",
     "TRANSACTION_COLUMNS",
-    "IngestError",
     "iso_check",
     "iter_chunks",
     "map_columns",
@@ -139,9 +139,6 @@ REQUIRED = {
 #: Canonical transaction columns; unmapped source columns are not carried past ingest.
 TRANSACTION_COLUMNS = ["customer_id", "order_id", "ts", "amount", "quantity", "price", "product_id", "channel",
                        "store_id", "discount", "coupon_discount"]  # fmt: skip
-#: Money taken off a line that ``amount`` does not contain (the line's regular value is amount plus
-#: both); stored as magnitudes, so sources that record them as negative numbers are read unsigned.
-DISCOUNT_COLUMNS = ("discount", "coupon_discount")
 #: Every canonical column name (of any table).
 CANONICAL = {*TRANSACTION_COLUMNS, "category", "department", "brand", "campaign_id", "response", "source",
              "source_id"}  # fmt: skip
@@ -155,10 +152,6 @@ KEYS = {
     "campaigns": ["customer_id", "campaign_id"],
     "identity": ["source", "source_id"],
 }
-
-
-class IngestError(ValueError):
-    """A source that cannot be read or mapped; the message names file, column and fix."""
 
 
 def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
@@ -177,7 +170,7 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
         Table name -> source description; ``transactions`` is always present.
     """
     if dataset != "custom" and dataset not in PRESETS:
-        raise IngestError(f"dataset {dataset!r} is not a preset ({sorted(PRESETS)}) nor 'custom'")
+        raise SourceError(f"dataset {dataset!r} is not a preset ({sorted(PRESETS)}) nor 'custom'")
     spec = copy.deepcopy(PRESETS.get(dataset, {}))
     for table, user in copy.deepcopy(dict(sources or {})).items():
         if isinstance(user, list):  # several sources of one table replace the preset's
@@ -187,12 +180,12 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
         spec[table] = {**base, **user, "columns": {**base.get("columns", {}), **user.get("columns", {})}}
     unknown = sorted(set(spec) - set(REQUIRED))
     if unknown:
-        raise IngestError(f"sources: unknown table(s) {unknown}; use {sorted(REQUIRED)}")
+        raise SourceError(f"sources: unknown table(s) {unknown}; use {sorted(REQUIRED)}")
     if "transactions" not in spec:
-        raise IngestError("sources: a 'transactions' source is required (path and columns)")
+        raise SourceError("sources: a 'transactions' source is required (path and columns)")
     for table, source in ((t, s) for t, entry in spec.items() for s in source_list(entry)):
         if not source.get("path") and not source.get("query"):
-            raise IngestError(
+            raise SourceError(
                 f"sources: {table} has no 'path'; point it at your file, "
                 f"e.g. sources: {{{table}: {{path: data/x.csv}}}}"
             )
@@ -223,12 +216,12 @@ def resolve_paths(path: str) -> list[Path]:
         pattern = Path(path).expanduser()
         files = sorted(pattern.parent.glob(pattern.name))
         if not files:
-            raise IngestError(f"no file matches {path}; check 'path' in the params file")
+            raise SourceError(f"no file matches {path}; check 'path' in the params file")
     else:
         files = [Path(path).expanduser()]
     for file in files:
         if not file.is_file():
-            raise IngestError(f"source file {path} does not exist; check 'path' in the params file")
+            raise SourceError(f"source file {path} does not exist; check 'path' in the params file")
     return files
 
 
@@ -287,11 +280,11 @@ def _file_chunks(path: Path, spec: Mapping[str, Any], chunk_rows: int) -> Iterat
             for batch in parquet.iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
         except (OSError, pa.ArrowException) as err:
-            raise IngestError(f"{path}: cannot read as Parquet ({err}); check that the file is complete") from err
+            raise SourceError(f"{path}: cannot read as Parquet ({err}); check that the file is complete") from err
         return
     dropping = sorted(set(read) & DROPPING_READ_OPTIONS)
     if dropping:
-        raise IngestError(
+        raise SourceError(
             f"{path}: read option(s) {dropping} would drop lines before they are counted; remove them "
             "(every line is kept or set aside with a reason)"
         )
@@ -299,9 +292,9 @@ def _file_chunks(path: Path, spec: Mapping[str, Any], chunk_rows: int) -> Iterat
         yield pd.read_excel(path, **{k: v for k, v in read.items() if k in EXCEL_OPTIONS})
         return
     if suffix not in {".csv", ".tsv", ".txt"}:
-        raise IngestError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
+        raise SourceError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
     if read.get("engine") == "pyarrow":
-        raise IngestError(f"{path}: read option engine: pyarrow cannot read in chunks; remove it")
+        raise SourceError(f"{path}: read option engine: pyarrow cannot read in chunks; remove it")
     yield from _csv_chunks(
         path, {"sep": "\t" if suffix == ".tsv" else ",", "encoding": "utf-8-sig", **read}, chunk_rows
     )
@@ -322,9 +315,9 @@ def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterato
             _check_header(header, path, options)
             yield header
     except pd.errors.EmptyDataError as err:
-        raise IngestError(f"{path}: the file is empty; it needs a header row and data rows") from err
+        raise SourceError(f"{path}: the file is empty; it needs a header row and data rows") from err
     except (UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise IngestError(
+        raise SourceError(
             f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
             "such as sep or encoding (e.g. encoding: latin-1) for this source"
         ) from err
@@ -336,9 +329,9 @@ def _check_header(raw: pd.DataFrame, path: Path, options: Mapping[str, Any]) -> 
         c for c in raw.columns if re.fullmatch(r"(.+)\.\d+", str(c)) and re.sub(r"\.\d+$", "", c) in raw.columns
     ]
     if repeated:
-        raise IngestError(f"{path}: the header repeats column name(s) {repeated}; give every column its own name")
+        raise SourceError(f"{path}: the header repeats column name(s) {repeated}; give every column its own name")
     if raw.shape[1] == 1 and options.get("sep") in {",", "\t"} and any(ch in str(raw.columns[0]) for ch in ";|\t,"):
-        raise IngestError(
+        raise SourceError(
             f"{path}: the header {raw.columns[0]!r} was read as one column; "
             "set read: {sep: ...} to the file's delimiter"
         )
@@ -359,7 +352,7 @@ def _duckdb_chunks(path: str | None, sql: str, chunk_rows: int) -> Iterator[pd.D
             if empty:
                 yield reader.schema.empty_table().to_pandas()
     except (duckdb.Error, OSError, pa.ArrowException) as err:
-        raise IngestError(f"{path or 'query'}: DuckDB cannot run {sql!r} ({err}); fix 'query' or 'table'") from err
+        raise SourceError(f"{path or 'query'}: DuckDB cannot run {sql!r} ({err}); fix 'query' or 'table'") from err
 
 
 def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.DataFrame:
@@ -372,7 +365,7 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
     used = [src for value in mapping.values() for src in (value if isinstance(value, list) else [value])]
     missing = [src for src in used if src not in raw.columns]
     if missing:
-        raise IngestError(
+        raise SourceError(
             f"{where(spec)} ({table}): column(s) {missing} not found; the file has "
             f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
         )
@@ -387,7 +380,7 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
     summed = {canon: src for canon, src in mapping.items() if isinstance(src, list)}
     empty = [canon for canon, parts in summed.items() if not parts]
     if empty:
-        raise IngestError(f"{where(spec)} ({table}): {empty} map(s) an empty list; name at least one column")
+        raise SourceError(f"{where(spec)} ({table}): {empty} map(s) an empty list; name at least one column")
     out = raw.drop(columns=clashing).rename(columns={src: c for c, src in mapping.items() if c not in summed})
     read = dict(spec.get("read", {}))
     for canon, parts in summed.items():
@@ -397,7 +390,7 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
         out[canon] = pd.concat(numbers, axis=1).sum(axis=1, min_count=1)
     absent = [c for c in REQUIRED[table] if c not in out.columns]
     if absent:
-        raise IngestError(
+        raise SourceError(
             f"{where(spec)} ({table}): canonical column(s) {absent} are not mapped; "
             f"add them under 'columns:' (canonical: source column)"
         )
@@ -441,7 +434,7 @@ def parse_timestamps(
 
     Text is parsed with ``ts_format`` when given, else as ISO 8601 only: a day/month order is
     never guessed. When most values are not ISO 8601 the source needs a ``ts_format`` and an
-    :class:`IngestError` says so (:func:`iso_check`); with ``tally``, a streamed source adds
+    :class:`SourceError` says so (:func:`iso_check`); with ``tally``, a streamed source adds
     this chunk's counts to it and is checked once all chunks are read. Time-zone-aware values
     keep their local wall-clock time, so that ``as_of`` cuts at the end of the local day.
     """
@@ -467,7 +460,7 @@ def iso_check(tally: Mapping[str, Any], ts_format: str | None, where: str) -> No
     """Refuse a timestamp column that is mostly (over half its values) not ISO 8601 when no ``ts_format`` is set."""
     if ts_format is None and tally["failed"] > 0.5 * max(tally["values"], 1):
         row, text = tally["first"]
-        raise IngestError(
+        raise SourceError(
             f"{where}: column 'ts' holds dates that are not ISO 8601 (row {row}: {text!r}); "
             'add ts_format to this source, e.g. ts_format: "%d/%m/%Y %H:%M"'
         )
@@ -491,7 +484,7 @@ def coerce_transactions(
             out[col] = out[col].abs()
     if "amount" not in out.columns:
         if not {"quantity", "price"} <= set(out.columns):
-            raise IngestError(f"{where(spec)}: map 'amount', or both 'quantity' and 'price', under 'columns:'")
+            raise SourceError(f"{where(spec)}: map 'amount', or both 'quantity' and 'price', under 'columns:'")
         out["amount"] = out["quantity"] * out["price"]
     for col in ("order_id", "product_id", "store_id", "channel"):
         if col in out.columns:

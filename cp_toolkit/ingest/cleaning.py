@@ -33,7 +33,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .sources import DISCOUNT_COLUMNS
+from ..features import DISCOUNT_COLUMNS
 
 __all__ = ["excluded_accounts", "net_cancellations", "row_reasons", "settle_reasons"]
 

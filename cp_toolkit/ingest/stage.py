@@ -4,13 +4,13 @@ Every input row ends either in a canonical table or in the quarantine with one r
 and ``rows_in == rows_kept + rows_quarantined`` holds for every source (asserted here).
 
 Transactions are streamed, so that memory does not grow with the input: each source is read
-:data:`~cp_toolkit.sources.CHUNK_ROWS` rows at a time, typed, checked row by row and
+:data:`~cp_toolkit.ingest.sources.CHUNK_ROWS` rows at a time, typed, checked row by row and
 pseudonymized, and staged to Parquet; the rules that compare rows across the whole source
-(duplicates, cancellation netting, outliers; :func:`cp_toolkit.cleaning.settle_reasons`) then
+(duplicates, cancellation netting, outliers; :func:`cp_toolkit.ingest.cleaning.settle_reasons`) then
 run in a DuckDB database on disk under a memory limit, and the kept lines, the orders, the
 quarantine and the scorecard are written and computed from there batch by batch. The small keyed tables
 (customers, products, campaigns, identity map) are read whole. Source descriptions are in
-:mod:`cp_toolkit.sources`.
+:mod:`cp_toolkit.ingest.sources`.
 """
 
 from __future__ import annotations
@@ -29,22 +29,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
-from .artifacts import RunFolder, database, parquet_sql
+from ..config import CHOICES
+from ..engine import database, parquet_sql
+from ..features import DISCOUNT_COLUMNS, ORDER_TYPES, ORDERS_SQL
+from ..privacy import identifier_columns, pseudonym_key, pseudonymize
+from ..run.artifacts import RunFolder
+from ..run.pipeline import stage
 from .cleaning import excluded_accounts, row_reasons, settle_reasons
-from .config import CHOICES
-from .features import ORDER_TYPES, ORDERS_SQL
-from .pipeline import stage
-from .privacy import identifier_columns, pseudonym_key, pseudonymize
 from .quality import scorecard
-from .schema import SchemaViolation, validate_tables
+from .schema import SchemaError, validate_tables
 from .sources import (
     CHUNK_ROWS,
-    DISCOUNT_COLUMNS,
     KEYS,
     PRESETS,
     REQUIRED,
     TRANSACTION_COLUMNS,
-    IngestError,
+    SourceError,
     as_id,
     coerce_transactions,
     iso_check,
@@ -60,17 +60,10 @@ from .sources import (
 
 __all__ = [
     "PRESETS",
-    "IngestError",
     "IngestResult",
-    "accounting_table",
     "ingest",
     "ingest_into",
-    "netting_summary",
-    "preview",
-    "quarantine_sample",
     "run_stage",
-    "scorecard_table",
-    "table_sizes",
 ]
 
 #: The canonical tables ingest writes.
@@ -89,8 +82,8 @@ class IngestResult:
 
     @property
     def scorecard(self) -> pd.DataFrame:
-        """The data-quality scorecard (:func:`cp_toolkit.quality.scorecard`) as a table."""
-        return scorecard_table(self.quality)
+        """The data-quality scorecard (:func:`cp_toolkit.ingest.quality.scorecard`) as a table."""
+        return pd.DataFrame(self.quality["scorecard"])
 
 
 def ingest(
@@ -106,7 +99,7 @@ def ingest(
     Parameters
     ----------
     dataset : str
-        Preset name (see :data:`~cp_toolkit.sources.PRESETS`) or ``"custom"``.
+        Preset name (see :data:`~cp_toolkit.ingest.sources.PRESETS`) or ``"custom"``.
     sources : mapping, optional
         Source descriptions that add to or replace the preset's tables.
     as_of : str
@@ -140,7 +133,7 @@ def ingest_into(
 ) -> dict[str, Any]:
     """Read every source, clean it, pseudonymize customer ids and write the canonical tables,
     ``orders.parquet``, ``quarantine.parquet`` and ``quality.json`` to ``run``, in memory bounded
-    by ``chunk_rows`` and :data:`~cp_toolkit.artifacts.DUCKDB_MEMORY_LIMIT` (parameters as in
+    by ``chunk_rows`` and :data:`~cp_toolkit.engine.DUCKDB_MEMORY_LIMIT` (parameters as in
     :func:`ingest`). ``zero_amount`` is how transaction lines of amount 0 are treated unless a
     source says ``allow_zero_amount``: ``set_aside`` (quarantined as ``non_positive_amount``) or
     ``purchase`` (kept: a purchase without revenue).
@@ -184,15 +177,15 @@ def ingest_into(
                 keyed.setdefault(table, []).append(good.assign(**_pseudonymized(good, key)))
         if not sum(accounting[label]["rows_kept"] for label in labels):
             reasons = {label: accounting[label]["quarantined_by_reason"] for label in labels}
-            raise IngestError(
+            raise SourceError(
                 f"{[where(s) for s in source_list(spec['transactions'])]}: no transaction row was kept ({reasons}); "
                 "check as_of, ts_format and the column mapping"
             )
         tables = _keyed_tables(keyed, as_of)
         try:
             validate_tables(tables)
-        except SchemaViolation as err:
-            raise IngestError(str(err)) from err
+        except SchemaError as err:
+            raise SourceError(str(err)) from err
         overlap = _source_overlap(con, labels, identity)
         _write_transactions(con, len(labels), run.file("transactions"), chunk_rows)
         orders = ORDERS_SQL.format(lines=parquet_sql(run.file("transactions")))
@@ -215,7 +208,7 @@ def ingest_into(
 def _zero_amount_default(entry: Any, zero_amount: str) -> Any:
     """Transaction source(s) with ``allow_zero_amount`` set from ``zero_amount`` where they do not set it."""
     if zero_amount not in CHOICES["zero_amount"]:
-        raise IngestError(f"zero_amount {zero_amount!r} is not one of {list(CHOICES['zero_amount'])}")
+        raise SourceError(f"zero_amount {zero_amount!r} is not one of {list(CHOICES['zero_amount'])}")
     allow = zero_amount == "purchase"
     sources = [{"allow_zero_amount": allow, **s} for s in source_list(entry)]
     return sources if isinstance(entry, list) else sources[0]
@@ -303,7 +296,7 @@ class _TransactionStream:
         try:
             netting = settle_reasons(con, parquet_sql(staged), self.source)
         except ValueError as err:
-            raise IngestError(f"{where(self.source)}: {err}") from err
+            raise SourceError(f"{where(self.source)}: {err}") from err
         for batch in _batches(
             con, "SELECT * EXCLUDE (_seq) FROM settled WHERE reason IS NOT NULL ORDER BY _seq", chunk_rows
         ):
@@ -415,8 +408,8 @@ def _write_batches(
             if check:
                 try:
                     validate_tables({check: batch})
-                except SchemaViolation as err:
-                    raise IngestError(str(err)) from err
+                except SchemaError as err:
+                    raise SourceError(str(err)) from err
             out.write(batch)
             start += len(batch)
 
@@ -555,7 +548,7 @@ def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
     if "attributes" in spec:
         missing = [c for c in spec["attributes"] if c not in candidates]
         if missing:
-            raise IngestError(f"{where(spec)} (customers): attribute column(s) {missing} not found")
+            raise SourceError(f"{where(spec)} (customers): attribute column(s) {missing} not found")
         return list(spec["attributes"])
     dropped = identifier_columns(df[candidates])
     if dropped:
@@ -614,58 +607,6 @@ def _unify_ids(
     tally.matched += int(unified.notna().sum())
     tally.looked_up += len(ids)
     return unified.fillna(f"{name}:" + ids)
-
-
-def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
-    """The row accounting of ``quality.json`` as a table: one row per table and reason."""
-    rows = []
-    for table, acc in quality["tables"].items():
-        base = {"table": table, "rows_in": acc["rows_in"], "rows_kept": acc["rows_kept"]}
-        reasons = acc["quarantined_by_reason"] or {"-": 0}
-        rows += [{**base, "reason": r, "rows_set_aside": n} for r, n in reasons.items()]
-    return pd.DataFrame(rows).set_index(["table", "rows_in", "rows_kept", "reason"])
-
-
-def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
-    """Cancellation netting figures of each transaction source, or a note when no source marks any."""
-    netting = {t: v["netting"] for t, v in quality["tables"].items() if t.startswith("transactions") and "netting" in v}
-    if len(netting) == 1:
-        return next(iter(netting.values()))
-    return netting or {"cancellations": "not marked in this source (set cancellation_prefix to net them)"}
-
-
-def scorecard_table(quality: Mapping[str, Any]) -> pd.DataFrame:
-    """The data-quality scorecard of ``quality.json`` as a table."""
-    return pd.DataFrame(quality["scorecard"])
-
-
-def table_sizes(run: RunFolder) -> pd.DataFrame:
-    """Rows and columns of each table ingest wrote, read from the Parquet footers (no table is loaded)."""
-    rows = [
-        {"table": name, "rows": meta.num_rows, "columns": meta.num_columns}
-        for name in (*TABLES, "orders", "quarantine")
-        if run.has(name)
-        for meta in [pq.ParquetFile(run.file(name)).metadata]
-    ]
-    return pd.DataFrame(rows).set_index("table")
-
-
-def preview(run: RunFolder, name: str, n: int = 5) -> pd.DataFrame:
-    """The first ``n`` rows of the artifact ``name``, read without loading the rest."""
-    parquet = pq.ParquetFile(run.file(name))
-    batch = next(parquet.iter_batches(batch_size=n), None)
-    return (batch.to_pandas() if batch is not None else parquet.schema_arrow.empty_table().to_pandas()).head(n)
-
-
-def quarantine_sample(run: RunFolder, per_reason: int = 2) -> pd.DataFrame:
-    """The first ``per_reason`` set-aside rows of each table and reason: table, reason, source row."""
-    with database() as con:
-        return con.execute(
-            f'SELECT "table", reason, "row" FROM {parquet_sql(run.file("quarantine"))} '
-            'QUALIFY row_number() OVER (PARTITION BY "table", reason ORDER BY source, "row") <= $n '
-            'ORDER BY "table", reason, "row"',
-            {"n": per_reason},
-        ).df()
 
 
 @stage("01_ingest")

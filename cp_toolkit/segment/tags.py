@@ -1,5 +1,5 @@
 """Customer tags: a long table (customer_id, tag_group, tag, value, as_of) built from rules in a
-versioned YAML (``cp_toolkit/tags.yaml`` by default)."""
+versioned YAML (``cp_toolkit/segment/tags.yaml`` by default)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .features import category_shares
-from .privacy import suppress_small_groups, values_to_pool
+from ..features import category_shares
+from ..privacy import suppress_small_groups, values_to_pool
 
 __all__ = ["DEFAULT_DEFINITIONS", "build_tags", "load_definitions", "tag_coverage"]
 
@@ -25,7 +25,7 @@ def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
     text = (
         Path(path).read_text(encoding="utf-8")
         if path
-        else resources.files("cp_toolkit").joinpath(DEFAULT_DEFINITIONS).read_text(encoding="utf-8")
+        else resources.files("cp_toolkit.segment").joinpath(DEFAULT_DEFINITIONS).read_text(encoding="utf-8")
     )
     rules = yaml.safe_load(text)
     if not isinstance(rules, dict) or "version" not in rules:
@@ -140,7 +140,7 @@ def build_tags(
     orders : DataFrame
         Orders up to ``as_of``.
     spend : DataFrame
-        :func:`cp_toolkit.eda.category_spend` of the lines up to ``as_of``.
+        :func:`cp_toolkit.features.category_spend` of the lines up to ``as_of``.
     as_of : str
         The day the tags describe.
     rules : dict
@@ -177,7 +177,7 @@ def build_tags(
         except KeyError as err:
             raise ValueError(
                 f"tag definitions: tag group {name!r} needs the setting {err.args[0]!r}; "
-                "see the packaged cp_toolkit/tags.yaml"
+                "see the packaged cp_toolkit/segment/tags.yaml"
             ) from err
     tags = pd.concat(parts, ignore_index=True)
     return tags.assign(as_of=str(as_of), definitions_version=rules["version"]).astype(

@@ -1,0 +1,64 @@
+"""The errors a user of cp_toolkit can meet, under one base class.
+
+Every error raised on user input is a :class:`CPToolkitError` whose message names what is
+wrong (file, key, column, row) and what to change. The command line catches the base class,
+prints the message in one line and exits with :attr:`CPToolkitError.exit_code`: 2 for input
+that was refused before anything ran, 1 for a run that started and failed.
+
+The kinds subclass :class:`ValueError` (or :class:`OSError` for the output folder) as well,
+so code that catches the built-in kinds keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CPToolkitError",
+    "DataError",
+    "InterruptedRun",
+    "OutputFolderError",
+    "ParameterError",
+    "SchemaError",
+    "SourceError",
+    "StageFailed",
+]
+
+
+class CPToolkitError(Exception):
+    """Base class of every error cp_toolkit raises on user input."""
+
+    #: Exit status of ``cp-toolkit`` when this error ends a run.
+    exit_code = 1
+
+
+class ParameterError(CPToolkitError, ValueError):
+    """A parameter file or value that cannot be used as given (refused before any stage runs)."""
+
+    exit_code = 2
+
+
+class SourceError(CPToolkitError, ValueError):
+    """A data source that cannot be read or mapped onto the canonical schema (stage 01)."""
+
+
+class SchemaError(SourceError):
+    """Canonical tables that break the schema contract (types, keys, value ranges)."""
+
+
+class DataError(CPToolkitError, ValueError):
+    """Data too small or too degenerate for a computation (one customer, no repeat buyers, ...)."""
+
+
+class OutputFolderError(CPToolkitError, OSError):
+    """An output folder that cannot be used: unwritable, full, invalid, or holding files the run did not write."""
+
+    exit_code = 2
+
+
+class StageFailed(CPToolkitError, RuntimeError):
+    """A stage's notebook failed; the message names the stage, the statement and the error."""
+
+
+class InterruptedRun(CPToolkitError):
+    """A run stopped by Ctrl-C or SIGTERM."""
+
+    exit_code = 130

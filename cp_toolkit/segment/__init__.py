@@ -1,0 +1,32 @@
+"""Stage 03, segmentation: RFM segments, behavioural clusters, tags and migration as of ``as_of``.
+
+Modules: :mod:`.rfm` (scores and the named R x F map), :mod:`.cluster` (behavioural clusters
+and their choice), :mod:`.tags` (rule-based tags from a YAML table), :mod:`.migration`
+(movement between segments since an earlier run) and :mod:`.stage` (``run_stage``).
+"""
+
+from .cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
+from .migration import find_previous_run, migration
+from .rfm import RFM_SEGMENTS, check_rules, quantile_scores, rfm_scores, rfm_segment, segment_map, segment_summary
+from .stage import SegmentResult, run_stage
+from .tags import build_tags, load_definitions, tag_coverage
+
+__all__ = [
+    "CLUSTER_FEATURES",
+    "RFM_SEGMENTS",
+    "BehaviourClusters",
+    "SegmentResult",
+    "build_tags",
+    "check_rules",
+    "find_previous_run",
+    "lift_table",
+    "load_definitions",
+    "migration",
+    "quantile_scores",
+    "rfm_scores",
+    "rfm_segment",
+    "run_stage",
+    "segment_map",
+    "segment_summary",
+    "tag_coverage",
+]

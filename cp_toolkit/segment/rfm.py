@@ -1,0 +1,120 @@
+"""RFM scores (quintiles) and the named R x F segment map."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from ..privacy import suppress_small_groups
+
+__all__ = ["RFM_SEGMENTS", "check_rules", "quantile_scores", "rf_grid", "rfm_scores", "rfm_segment", "segment_map",
+           "segment_summary"]  # fmt: skip
+
+
+#: The standard R x F segment map: regular expression on "<R><F>" -> segment name.
+#: Every one of the 25 pairs matches exactly one rule (tested).
+RFM_SEGMENTS: dict[str, str] = {
+    r"[1-2][1-2]": "Hibernating",
+    r"[1-2][3-4]": "At risk",
+    r"[1-2]5": "Can't lose them",
+    r"3[1-2]": "About to sleep",
+    r"33": "Need attention",
+    r"[3-4][4-5]": "Loyal",
+    r"41": "Promising",
+    r"51": "New",
+    r"[4-5][2-3]": "Potential loyalists",
+    r"5[4-5]": "Champions",
+}
+
+
+def segment_map(rules: dict[str, str] | None = None) -> pd.DataFrame:
+    """The 5 x 5 grid of segment names: rows R score (5 = most recent), columns F score."""
+    grid = {f: rfm_segment(pd.Series(range(5, 0, -1)), pd.Series([f] * 5), rules).to_numpy() for f in range(1, 6)}
+    return pd.DataFrame(grid, index=pd.Index(range(5, 0, -1), name="R score")).rename_axis(columns="F score")
+
+
+def quantile_scores(values: pd.Series, n: int = 5, higher_is_better: bool = True) -> pd.Series:
+    """Score values 1..n by quantile; tied values share a score.
+
+    A customer's score is ``floor(n * share of customers with a worse value) + 1``: with
+    distinct values each score holds ``1/n`` of the customers, and a group of tied values
+    takes the score of its first member. So the worst value always scores 1 however common
+    it is (half of CDNOW's customers bought once: all of them get F = 1), and a score whose
+    quantile lies wholly inside a larger tie stays empty.
+
+    Parameters
+    ----------
+    values : Series
+        The values to score.
+    n : int
+        Number of scores (5 for quintiles).
+    higher_is_better : bool
+        Whether a larger value earns a higher score (False for recency in days).
+
+    Returns
+    -------
+    Series of int
+    """
+    worse = values.rank(method="min", ascending=higher_is_better) - 1
+    return (np.floor(n * worse / len(values)) + 1).clip(1, n).astype("int64")
+
+
+def rfm_scores(features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
+    """R, F and M quintile scores from ``recency_days``, ``frequency`` and ``monetary``."""
+    return pd.DataFrame(
+        {
+            "r_score": quantile_scores(features["recency_days"], n, higher_is_better=False),
+            "f_score": quantile_scores(features["frequency"], n),
+            "m_score": quantile_scores(features["monetary"], n),
+        },
+        index=features.index,
+    )
+
+
+def check_rules(rules: dict[str, str]) -> None:
+    """Refuse a rule table under which some of the 25 R x F pairs match no rule or several."""
+    pairs = [f"{r}{f}" for r in range(1, 6) for f in range(1, 6)]
+    hits = {pair: [p for p in rules if re.fullmatch(p, pair)] for pair in pairs}
+    bad = {pair: found for pair, found in hits.items() if len(found) != 1}
+    if bad:
+        raise ValueError(
+            f"rfm_segments: every R x F pair (R then F, e.g. '53') must match exactly one pattern; these do not: {bad}"
+        )
+
+
+def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | None = None) -> pd.Series:
+    """Name each customer's segment from the R and F scores with the rule table."""
+    rules = RFM_SEGMENTS if rules is None else rules
+    key = r_score.astype(str) + f_score.astype(str)
+    out = pd.Series(pd.NA, index=key.index, dtype="string")
+    for pattern, name in rules.items():
+        out = out.mask(out.isna() & key.str.fullmatch(pattern), name)
+    if out.isna().any():
+        raise ValueError(f"R x F pairs {sorted(key[out.isna()].unique())} match no rule in the segment table")
+    return out
+
+
+def rf_grid(segments: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """Customers per R score (rows, 5 first) and F score (columns); cells under ``min_group_size`` missing."""
+    grid = pd.crosstab(segments["r_score"], segments["f_score"]).reindex(index=range(5, 0, -1), columns=range(1, 6))
+    grid = grid.fillna(0).rename_axis(index="R score", columns="F score")
+    return grid.where(grid >= min_group_size).astype("float64")
+
+
+def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """Size, revenue share and mean behaviour of each segment; small segments suppressed."""
+    df = features.join(segments[["rfm_segment"]])
+    g = df.groupby("rfm_segment", observed=True)
+    out = g.agg(
+        customers=("frequency", "size"),
+        revenue=("monetary", "sum"),
+        recency_days=("recency_days", "mean"),
+        orders=("frequency", "mean"),
+        avg_order_value=("avg_order_value", "mean"),
+    )
+    out.insert(1, "customer_share", out["customers"] / out["customers"].sum())
+    out.insert(3, "revenue_share", out["revenue"] / out["revenue"].sum())
+    out = out.sort_values("revenue", ascending=False)
+    return suppress_small_groups(out, "customers", min_group_size)

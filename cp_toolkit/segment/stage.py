@@ -1,0 +1,127 @@
+"""Stage 03: customer features, RFM segments, behavioural clusters, tags and migration as of ``as_of``."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..features import category_spend, customer_features, profile_features
+from ..run.artifacts import RunFolder
+from ..run.pipeline import ensure, stage, transactions_up_to
+from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
+from .migration import find_previous_run, migration
+from .rfm import RFM_SEGMENTS, check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary
+from .tags import build_tags, load_definitions, tag_coverage
+
+__all__ = ["SegmentResult", "run_stage"]
+
+
+@dataclass
+class SegmentResult:
+    """Features, segments and the segment summary of one run."""
+
+    features: pd.DataFrame
+    segments: pd.DataFrame
+    summary: pd.DataFrame
+    grid: pd.DataFrame
+    table: pd.DataFrame
+    dictionary: pd.DataFrame
+    clusters: BehaviourClusters
+    lift: pd.DataFrame
+    cluster_names: dict[str, str]
+    pca: pd.DataFrame
+    migration: dict[str, pd.DataFrame]
+    migration_note: str
+    tags: pd.DataFrame
+    tag_coverage: pd.DataFrame
+    tag_definitions: dict[str, Any]
+    segment_map: pd.DataFrame
+
+
+@stage("03_segmentation")
+def run_stage(
+    run: RunFolder,
+    as_of: str = "2017-12-31",
+    min_group_size: int = 10,
+    seed: int = 42,
+    previous_run: str | None = None,
+    tag_definitions: str | None = None,
+    top_n_categories: int = 10,
+    rfm_segments: dict[str, str] | None = None,
+) -> SegmentResult:
+    """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural
+    cluster of every customer), ``tags.parquet`` (rules in ``tag_definitions``, default the
+    packaged ``tags.yaml``) and ``category_spend.parquet`` (revenue per customer and product
+    category); compare with the previous run when there is one."""
+    orders = transactions_up_to(run, as_of, "orders")
+    features = customer_features(orders, as_of)
+    rules = RFM_SEGMENTS if rfm_segments is None else dict(rfm_segments)
+    check_rules(rules)
+    scores = rfm_scores(features)
+    segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"], rules))
+    behaviour = features[CLUSTER_FEATURES]
+    clusters = BehaviourClusters(random_state=seed).fit(behaviour)
+    numbered = pd.Series(clusters.labels_, index=features.index)
+    labels = cluster_labels(numbered)
+    lift = lift_table(behaviour, numbered, min_group_size)
+    names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
+    segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna("(small cluster)"))
+    lines = transactions_up_to(run, as_of)
+    spend = category_spend(lines, ensure(run, "products"))
+    table, dictionary = profile_features(
+        features, orders, lines, spend, top_n_categories, ensure(run, "campaigns"), ensure(run, "customers")
+    )
+    run.save("features", table.reset_index())
+    run.save("segments", segments.reset_index())
+    tag_rules = load_definitions(tag_definitions)
+    tags = build_tags(table, orders, spend, as_of, tag_rules)
+    run.save("tags", tags)
+    run.save("category_spend", spend)
+    summary = segment_summary(segments, features, min_group_size)
+    earlier = find_previous_run(run, as_of, previous_run)
+    moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
+    note = "no earlier run found: run the previous month end first, or set previous_run"
+    if earlier is not None:
+        before = earlier.load("segments").set_index("customer_id")
+        before = before.join(earlier.load("features").set_index("customer_id")["monetary"])
+        common = before.index.isin(segments.index).mean()
+        if common < 0.5:
+            note = (
+                f"only {common:.0%} of the customers of the run as of {earlier.params.get('as_of')} appear in this "
+                "one: the runs used different pseudonymization keys (set CP_TOOLKIT_PSEUDONYM_KEY or "
+                "CP_TOOLKIT_PSEUDONYM_KEY_FILE for every run), so no migration is shown"
+            )
+            warnings.warn(note, UserWarning, stacklevel=3)
+        else:
+            moves = migration(before, segments.join(features["monetary"]), min_group_size)
+            note = f"compared with the run as of {earlier.params.get('as_of')} ({earlier.path.name})"
+    shown = summary[~summary["suppressed"]]
+    top = f"{shown.index[0]} ({shown['revenue_share'].iloc[0]:.0%})" if len(shown) else "all suppressed"
+    checks = clusters.summary()
+    run.record_stage(
+        "03_segmentation",
+        f"{len(features):,} customers in {summary.shape[0]} RFM segments; largest revenue share: {top}; "
+        f"{checks['k']} behavioural clusters (silhouette {checks['silhouette']:.2f}, "
+        f"bootstrap ARI {checks['bootstrap_ari']['ari_mean']:.2f})",
+    )
+    return SegmentResult(
+        features,
+        segments,
+        summary,
+        rf_grid(segments, min_group_size),
+        table,
+        dictionary,
+        clusters,
+        lift,
+        names,
+        clusters.pca_view(behaviour),
+        moves,
+        note,
+        tags,
+        tag_coverage(tags, len(features), min_group_size),
+        tag_rules,
+        segment_map(rules),
+    )
