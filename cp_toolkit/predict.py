@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
+from .errors import DataError
 from .features import BEHAVIOUR, customer_features
 from .run.artifacts import RunFolder
 from .run.pipeline import stage, transactions_up_to
@@ -118,7 +119,7 @@ def _require_both_classes(frame: pd.DataFrame, window: str) -> None:
     """A clear error when a window has no customers or only one label."""
     if frame.empty or frame["churn"].nunique() < 2:
         found = "no customers" if frame.empty else f"only churn = {int(frame['churn'].iloc[0])}"
-        raise ValueError(
+        raise DataError(
             f"the {window} window has {found}; churn needs customers who do and who do not buy again: "
             "choose a shorter horizon_days or an as_of with more history before it"
         )
@@ -130,7 +131,7 @@ def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> 
     last = pd.Timestamp(as_of).normalize()
     first = orders["ts"].min().normalize()
     if first > last - 2 * h:
-        raise ValueError(
+        raise DataError(
             f"churn with horizon_days={horizon_days} needs orders from before {(last - 2 * h).date()} "
             f"(training cutoff), but the data start on {first.date()}: use a shorter horizon or a later as_of"
         )

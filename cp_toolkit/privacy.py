@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import ParameterError
+
 __all__ = [
     "SUPPRESSED",
     "identifier_columns",
@@ -97,7 +99,7 @@ def pseudonym_key() -> bytes:
     if os.environ.get(KEY_FILE_ENV):
         path = Path(os.environ[KEY_FILE_ENV]).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"{KEY_FILE_ENV}={path} does not exist; point it at the key file")
+            raise ParameterError(f"{KEY_FILE_ENV}={path} does not exist; point it at the key file")
         return path.read_bytes().strip()
     warnings.warn(
         f"No pseudonymization key: set {KEY_ENV} (or {KEY_FILE_ENV}) to keep customer pseudonyms "

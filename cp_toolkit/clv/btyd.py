@@ -33,6 +33,8 @@ import pandas as pd
 from scipy.special import betainc, gammaln, hyp2f1, log_expit, logsumexp, roots_legendre
 from scipy.stats import nbinom
 
+from ..errors import ParameterError
+
 __all__ = [
     "MODELS",
     "beta_expectation",
@@ -437,7 +439,7 @@ def _pareto_pmf(params: Mapping[str, float], t, n) -> np.ndarray:
 
 def _check(model: str) -> None:
     if model not in MODELS:
-        raise ValueError(f"unknown purchase model {model!r}; one of {MODELS}")
+        raise ParameterError(f"unknown purchase model {model!r}; one of {MODELS}")
 
 
 def log_likelihood(model: str, params: Mapping[str, float], x: ArrayLike, tx: ArrayLike, T: ArrayLike) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import CHOICES
+from ..errors import DataError, ParameterError
 from ..privacy import suppress_small_groups
 from .fitting import ConvergenceError, fit_nbd
 from .models import DROPOUT_PARAMETERS, TRANSACTION_MODELS, CLVModel, check_model, log_likelihood, model_label
@@ -161,7 +162,7 @@ def candidates(model: str, seasonality: str) -> list[str]:
     one, each plain and (``seasonality`` monthly or auto) with a monthly index; with ``monthly``
     the seasonal ones come first."""
     if seasonality not in SEASONALITY:
-        raise ValueError(f"clv_seasonality {seasonality!r} is not one of {list(SEASONALITY)}")
+        raise ParameterError(f"clv_seasonality {seasonality!r} is not one of {list(SEASONALITY)}")
     if model != "auto":
         check_model(model)
     models = list(TRANSACTION_MODELS) if model == "auto" else [model]
@@ -196,7 +197,7 @@ def compare_models(
                 model = CLVModel.from_spec(spec, time_unit, standard_errors=False).fit(cal, spend=False)
                 predicted = model.expected_purchases(duration, cal)
             if not np.isfinite(predicted).all():
-                raise ValueError(f"{int((~np.isfinite(predicted)).sum())} holdout forecasts are not finite")
+                raise DataError(f"{int((~np.isfinite(predicted)).sum())} holdout forecasts are not finite")
         except (ConvergenceError, ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
             rows.append({**row, "error": str(err).splitlines()[0]})
             continue
@@ -254,7 +255,7 @@ def bootstrap_intervals(
         segment, small segments suppressed) and ``samples`` / ``failed``.
     """
     if samples < 2:
-        raise ValueError(f"clv_bootstrap_samples must be at least 2, not {samples}")
+        raise ParameterError(f"clv_bootstrap_samples must be at least 2, not {samples}")
     rng = np.random.default_rng(seed)
     # resample from customers in value order, so that the draws do not depend on their ids (pseudonyms)
     cal_pool, summary_pool = (t.sort_values(list(t.columns), kind="stable") for t in (cal, summary))
@@ -288,7 +289,7 @@ def bootstrap_intervals(
         means.append(clv.groupby(segments).mean())
         alive.append(p_alive)
     if not totals:
-        raise ValueError(f"all {samples} bootstrap refits failed; the intervals cannot be computed")
+        raise DataError(f"all {samples} bootstrap refits failed; the intervals cannot be computed")
     lo, hi = _percentiles(np.array(totals))
     actual = float(cal["frequency_holdout"].sum())
     table = pd.DataFrame(params)

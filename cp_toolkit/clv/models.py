@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
 
+from ..errors import DataError, ParameterError
 from . import btyd
 from .fitting import fit_with_ladder, hessian_standard_errors, refit_from
 from .seasonal import SeasonalIndex, check_coverage, fit_seasonal, history, months_covered
@@ -52,7 +53,7 @@ MIN_DISTINCT_ROWS = 10
 def check_model(model: str) -> None:
     """Refuse a purchase model name the toolkit does not know, naming the ones it does."""
     if model not in TRANSACTION_MODELS:
-        raise ValueError(f"clv_model {model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
+        raise ParameterError(f"clv_model {model!r} is not one of {sorted(TRANSACTION_MODELS)} or 'auto'")
 
 
 def model_label(spec: str) -> str:
@@ -141,7 +142,7 @@ class CLVModel:
         check_model(self.model)
         summary = with_spend_frequency(summary)
         if (summary["frequency"] > 0).sum() < 2:
-            raise ValueError(
+            raise DataError(
                 "fewer than two repeat buyers: the purchase model cannot be fitted; use a longer history "
                 "(earlier first date or later as_of)"
             )
@@ -167,7 +168,7 @@ class CLVModel:
         x, tx, T = self.history(summary)
         rows = unique_rows(pd.DataFrame(dict(zip(PURCHASE_COLUMNS, (x, tx, T), strict=True))), PURCHASE_COLUMNS)
         if len(rows) < MIN_DISTINCT_ROWS:
-            raise ValueError(
+            raise DataError(
                 f"only {len(rows)} distinct (frequency, recency, T) among {len(summary)} customers: the purchase "
                 f"model cannot be identified (it needs {MIN_DISTINCT_ROWS}); use a longer or more varied history"
             )

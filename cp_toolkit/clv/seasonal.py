@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
+from ..errors import DataError
 from .summary import REPEAT_MONTH_COLUMNS
 
 __all__ = ["MONTHS", "SeasonalIndex", "check_coverage", "fit_seasonal", "months_covered"]
@@ -110,7 +111,7 @@ def check_coverage(summary: pd.DataFrame, unit_days: float) -> None:
     days = month_days(pd.DatetimeIndex([first.min()]), pd.DatetimeIndex([end.max()]))[0]
     thin = [MONTH_ABBR[m - 1] for m in MONTHS[(counts < MIN_MONTH_PURCHASES) | (days < MIN_MONTH_DAYS)]]
     if thin:
-        raise ValueError(
+        raise DataError(
             f"a monthly index needs each calendar month covered on {MIN_MONTH_DAYS} days, about two years, "
             f"with {MIN_MONTH_PURCHASES} repeat purchases; {_months_that_fail(thin)}"
         )
@@ -167,7 +168,7 @@ def fit_seasonal(
     v0 = np.concatenate([theta0, np.zeros(11)])
     result = minimize(negative, v0, method="L-BFGS-B", options={"maxiter": 2_000, "ftol": 1e-13, "gtol": 1e-7})
     if not np.isfinite(result.fun) or result.fun >= 1e299:
-        raise ValueError(f"the seasonal model did not converge ({result.message})")
+        raise DataError(f"the seasonal model did not converge ({result.message})")
     params = dict(zip(names, np.exp(result.x[: len(names)]).tolist(), strict=True))
     index = SeasonalIndex(_normalized(result.x[len(names) :]), unit_days)
     return params, index, -float(result.fun), f"{'converged' if result.success else 'stopped'}: {result.message}"

@@ -14,6 +14,7 @@ import pandas as pd
 from lifetimes import GammaGammaFitter
 from scipy.special import gammaln
 
+from ..errors import DataError
 from .fitting import ConvergenceError, fit_with_ladder, hessian_standard_errors
 from .summary import unique_rows, with_spend_frequency
 
@@ -70,7 +71,7 @@ class SpendModel:
         summary = with_spend_frequency(summary)
         repeat = summary[(summary["spend_frequency"] > 0) & (summary["monetary"] > 0)]
         if len(repeat) < 2:
-            raise ValueError(
+            raise DataError(
                 "fewer than two repeat buyers with positive spend: the purchase and spend models cannot be "
                 "fitted; use a longer history (earlier first date or later as_of)"
             )
@@ -98,7 +99,7 @@ class SpendModel:
         fitted, settings = fit_with_ladder(GammaGammaFitter, self.penalizer, rows, SPEND_COLUMNS)
         params = {k: float(v) for k, v in fitted.params_.items()}
         if params["q"] <= 1:
-            raise ValueError(
+            raise DataError(
                 f"q = {params['q']:.3f} <= 1: spend per purchase is so heavy-tailed that its mean is infinite"
             )
         self.params_, self.fit_settings_, self.fitter_ = params, settings, fitted

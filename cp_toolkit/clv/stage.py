@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..display import MISSING
+from ..errors import DataError, ParameterError
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
@@ -190,7 +191,7 @@ def choose_model(
     wanted = diagnostics.candidates(requested, seasonality)
     usable = [s for s in comparison.index if comparison.at[s, "error"] == ""]
     if not usable:
-        raise ValueError(f"no purchase model could be fitted: {comparison['error'].to_dict()}")
+        raise DataError(f"no purchase model could be fitted: {comparison['error'].to_dict()}")
     errors = predictions[usable].sub(holdout, axis=0).abs()
     by_mae = sorted(usable, key=lambda s: (round(comparison.at[s, "mae"], 9), _simplicity(s)))
     preferred = [s for s in wanted if seasonality != "monthly" or s.endswith("+monthly")]
@@ -249,14 +250,14 @@ def _final_fit(
                 table.insert(4, "p_alive", model.p_alive(summary))
             values = table[["p_alive", "clv"]].to_numpy(dtype=float)
             if not np.isfinite(values).all():
-                raise ValueError(
+                raise DataError(
                     f"{int((~np.isfinite(values)).any(axis=1).sum())} customers' P(alive) or CLV are not finite"
                 )
         except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
             skipped.append(f"{model_label(spec)} on all data ({str(err).splitlines()[0]})")
             continue
         return model, table, skipped
-    raise ValueError(f"no purchase model could be fitted on all data up to as_of: {skipped}")
+    raise DataError(f"no purchase model could be fitted on all data up to as_of: {skipped}")
 
 
 def _calibration_span(
@@ -266,7 +267,9 @@ def _calibration_span(
     end, first = pd.Timestamp(as_of).normalize(), tx["ts"].min().normalize()
     cal_end = pd.Timestamp(date).normalize() if date else calibration_end(first, end, holdout_fraction)
     if not first < cal_end < end:
-        raise ValueError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
+        raise ParameterError(
+            f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}"
+        )
     return first, cal_end, end
 
 
@@ -302,7 +305,7 @@ def fit_and_validate(
     first, cal_end, end = _calibration_span(tx, as_of, holdout_fraction, calibration_end_date)
     cal = calibration_holdout(tx, cal_end, end, time_unit, purchase_period)
     if not cal["frequency_holdout"].sum():
-        raise ValueError(
+        raise DataError(
             f"no customer seen by {cal_end.date()} bought between then and {end.date()}: the holdout cannot "
             "validate the model; use a later as_of or another clv_holdout_fraction or clv_calibration_end"
         )

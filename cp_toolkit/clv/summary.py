@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import CHOICES
+from ..errors import ParameterError
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -50,14 +51,14 @@ SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary", "spend_frequency"]
 
 def unit_days(time_unit: str) -> float:
     if time_unit not in TIME_UNITS:
-        raise ValueError(f"clv_time_unit {time_unit!r} is not one of {sorted(TIME_UNITS)}")
+        raise ParameterError(f"clv_time_unit {time_unit!r} is not one of {sorted(TIME_UNITS)}")
     return TIME_UNITS[time_unit]
 
 
 def period_start(ts: pd.Series | pd.Timestamp, period: str = "day") -> pd.Series | pd.Timestamp:
     """The start (midnight) of the purchase period holding each timestamp (weeks start on Monday)."""
     if period not in PURCHASE_PERIODS:
-        raise ValueError(f"purchase_period {period!r} is not one of {sorted(PURCHASE_PERIODS)}")
+        raise ParameterError(f"purchase_period {period!r} is not one of {sorted(PURCHASE_PERIODS)}")
     if isinstance(ts, pd.Timestamp):
         day = ts.normalize()
         return day - pd.Timedelta(days=day.dayofweek) if period == "week" else day
@@ -189,6 +190,6 @@ def holdout_metrics(cal: pd.DataFrame, predicted: np.ndarray) -> dict[str, float
 def calibration_end(first: pd.Timestamp, observation_end: pd.Timestamp, holdout_fraction: float) -> pd.Timestamp:
     """The day that ends calibration: the last ``holdout_fraction`` of the span is held out."""
     if not 0 < holdout_fraction < 1:
-        raise ValueError(f"clv_holdout_fraction must lie strictly between 0 and 1, not {holdout_fraction}")
+        raise ParameterError(f"clv_holdout_fraction must lie strictly between 0 and 1, not {holdout_fraction}")
     span_days = (observation_end - first.normalize()).days
     return observation_end - pd.Timedelta(days=int(round(holdout_fraction * span_days)))

@@ -33,6 +33,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..errors import SourceError
 from ..features import DISCOUNT_COLUMNS
 
 __all__ = ["excluded_accounts", "net_cancellations", "row_reasons", "settle_reasons"]
@@ -177,7 +178,7 @@ def _require_netting_columns(columns: Iterable[str]) -> None:
     """Refuse to net cancellations without the columns that match them to purchases."""
     missing = [c for c in ("quantity", "product_id", "order_id") if c not in set(columns)]
     if missing:
-        raise ValueError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
+        raise SourceError(f"cancellation_prefix needs the columns {missing} mapped to net cancellations")
 
 
 def net_cancellations(df: pd.DataFrame, reason: pd.Series, prefix: str) -> tuple[pd.DataFrame, pd.Series, dict]:

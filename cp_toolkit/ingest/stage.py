@@ -434,7 +434,11 @@ def _accounting(
         "quarantined_by_reason": by_reason,
         **extra,
     }
-    assert rows_kept + entry["rows_quarantined"] == rows_in, f"{where(source)}: rows do not add up"
+    if rows_kept + entry["rows_quarantined"] != rows_in:  # an invariant of the toolkit, not of the input
+        raise RuntimeError(
+            f"{where(source)}: {rows_in:,} rows in, {rows_kept:,} kept and {entry['rows_quarantined']:,} "
+            "set aside; please report this"
+        )
     return entry
 
 

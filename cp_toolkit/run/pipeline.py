@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import DEFAULTS
+from ..errors import ParameterError
 from .artifacts import RunFolder
 
 __all__ = ["STAGES", "PRODUCERS", "ensure", "stage", "start_stage", "stage_function", "transactions_up_to"]
@@ -131,7 +132,7 @@ def transactions_up_to(run: RunFolder, as_of: str, name: str = "transactions") -
     tx = ensure(run, name)
     ingested = run.load("quality")["as_of"]
     if pd.Timestamp(as_of) > pd.Timestamp(ingested):
-        raise ValueError(
+        raise ParameterError(
             f"as_of {as_of} is after {ingested}, the as_of the transactions in {run.path} were ingested with; "
             f"run 01_ingest with as_of {as_of} first"
         )

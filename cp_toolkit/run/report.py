@@ -50,7 +50,7 @@ def find_notebooks(notebooks_dir: str | Path) -> dict[str, Path]:
     found = {stage: folder / f"{stage}.ipynb" for stage in STAGES}
     missing = [str(p) for p in found.values() if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"notebook(s) {missing} not found; run from the project folder or pass --notebooks")
+        raise ParameterError(f"notebook(s) {missing} not found; run from the project folder or pass --notebooks")
     return found
 
 

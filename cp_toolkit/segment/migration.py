@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
 from ..run.artifacts import ARTIFACTS, RunFolder
 
 __all__ = ["find_previous_run", "hidden_cells", "migration"]
@@ -118,7 +119,7 @@ def find_previous_run(run: RunFolder, as_of: str, path: str | None) -> RunFolder
     if path:
         folder = Path(path) if Path(path).is_absolute() else run.path.parent / path
         if not (folder / "data" / ARTIFACTS["segments"]).is_file():
-            raise FileNotFoundError(f"previous_run {path}: {folder} has no segments; run stage 03 there first")
+            raise ParameterError(f"previous_run {path}: {folder} has no segments; run stage 03 there first")
         return RunFolder(folder)
     date, _, profile = run.path.name.partition("_")
     if date != str(as_of) or not profile:

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..errors import ParameterError
 from ..privacy import suppress_small_groups
 
 __all__ = ["RFM_SEGMENTS", "check_rules", "quantile_scores", "rf_grid", "rfm_scores", "rfm_segment", "segment_map",
@@ -79,7 +80,7 @@ def check_rules(rules: dict[str, str]) -> None:
     hits = {pair: [p for p in rules if re.fullmatch(p, pair)] for pair in pairs}
     bad = {pair: found for pair, found in hits.items() if len(found) != 1}
     if bad:
-        raise ValueError(
+        raise ParameterError(
             f"rfm_segments: every R x F pair (R then F, e.g. '53') must match exactly one pattern; these do not: {bad}"
         )
 
@@ -92,7 +93,7 @@ def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | 
     for pattern, name in rules.items():
         out = out.mask(out.isna() & key.str.fullmatch(pattern), name)
     if out.isna().any():
-        raise ValueError(f"R x F pairs {sorted(key[out.isna()].unique())} match no rule in the segment table")
+        raise ParameterError(f"R x F pairs {sorted(key[out.isna()].unique())} match no rule in the segment table")
     return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from ..errors import ParameterError
 from ..features import category_shares
 from ..privacy import suppress_small_groups, values_to_pool
 
@@ -29,7 +30,9 @@ def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
     )
     rules = yaml.safe_load(text)
     if not isinstance(rules, dict) or "version" not in rules:
-        raise ValueError(f"{path or DEFAULT_DEFINITIONS}: tag definitions need a 'version' and one entry per tag group")
+        raise ParameterError(
+            f"{path or DEFAULT_DEFINITIONS}: tag definitions need a 'version' and one entry per tag group"
+        )
     return rules
 
 
@@ -167,7 +170,7 @@ def build_tags(
     }
     unknown = sorted(set(rules) - set(groups) - {"version"})
     if unknown:
-        raise ValueError(f"tag definitions: unknown tag group(s) {unknown}; known: {sorted(groups)}")
+        raise ParameterError(f"tag definitions: unknown tag group(s) {unknown}; known: {sorted(groups)}")
     parts = []
     for name, rule in rules.items():
         if name == "version":
@@ -175,7 +178,7 @@ def build_tags(
         try:
             parts.append(groups[name](rule or {}))
         except KeyError as err:
-            raise ValueError(
+            raise ParameterError(
                 f"tag definitions: tag group {name!r} needs the setting {err.args[0]!r}; "
                 "see the packaged cp_toolkit/segment/tags.yaml"
             ) from err
