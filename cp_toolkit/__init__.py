@@ -39,7 +39,7 @@ _NAMES = {
     "rfm_segment": "segment",
 }
 _MODULES = ("clv", "config", "display", "eda", "engine", "errors", "features", "ingest", "persona", "plots",
-            "predict", "privacy", "run", "segment")  # fmt: skip
+            "predict", "privacy", "run", "segment", "text")  # fmt: skip
 
 __all__ = sorted([*_NAMES, *_MODULES])
 

@@ -12,7 +12,9 @@ from IPython import get_ipython
 from IPython.display import Markdown, display
 from pandas.io.formats.style import Styler
 
-__all__ = ["cell", "configure_display", "key_figures", "notes", "table"]
+from .text import t
+
+__all__ = ["cell", "configure_display", "heading", "key_figures", "notes", "table"]
 
 MISSING = "–"  # what an empty cell shows: never NaN, <NA> or NaT
 _python_showwarning = warnings.showwarning
@@ -39,7 +41,7 @@ def configure_display() -> None:
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *args: Any) -> None:
     """The toolkit's own warnings as a note in the report; anything else as Python shows it."""
     if "cp_toolkit" in filename.replace("\\", "/").split("/"):
-        display(Markdown(f"**Note:** {message}"))
+        display(Markdown(t("display.note", message=message)))
     else:
         _python_showwarning(message, category, filename, lineno, *args)
 
@@ -99,4 +101,10 @@ def key_figures(values: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
 
 def notes(sentences: list[str]) -> Markdown:
     """Sentences as a bulleted Markdown list (what a report's reader must know first)."""
-    return Markdown("\n".join(f"- {s}" for s in sentences) if sentences else "- Nothing to flag.")
+    return Markdown("\n".join(f"- {s}" for s in sentences or [t("display.nothing_to_flag")]))
+
+
+def heading(key: str, /, level: int = 2, **fields: Any) -> Markdown:
+    """A report heading from the text table: ``heading("predict.heading.scores", as_of="2017-12-31")``
+    shows ``## Scores for every customer as of 2017-12-31`` (``level`` = number of ``#``)."""
+    return Markdown(f"{'#' * level} {t(key, **fields)}")

@@ -14,6 +14,7 @@ from .features import category_revenue, category_spend, customer_features, inter
 from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
 from .run.artifacts import RunFolder
 from .run.pipeline import ensure, stage
+from .text import t
 
 __all__ = [
     "monthly_activity",
@@ -238,7 +239,12 @@ def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 
     )
     run.record_stage(
         "02_eda",
-        f"revenue {headline['revenue']:,.0f} from {headline['orders']:,} orders by "
-        f"{headline['customers']:,} customers; repeat rate {headline['repeat_rate']:.0%}",
+        t(
+            "eda.headline",
+            revenue=headline["revenue"],
+            orders=headline["orders"],
+            customers=headline["customers"],
+            repeat_rate=headline["repeat_rate"],
+        ),
     )
     return result

@@ -11,32 +11,26 @@ from .features import category_revenue
 from .privacy import values_to_pool
 from .run.artifacts import RunFolder
 from .run.pipeline import ensure, stage
+from .text import labels, t
 
 __all__ = [
-    "ACTIONS",
     "customer_profile",
     "p_alive_note",
     "persona_cards",
     "personas_markdown",
     "PersonaResult",
+    "recommended_action",
     "run_stage",
 ]
 
 ALL = 10**9  # top_n that keeps every category
 
-#: Recommended actions for each named RFM segment (the usual RFM playbook).
-ACTIONS: dict[str, str] = {
-    "Champions": "Reward and ask for reviews or referrals; early access to new products; no discounts needed.",
-    "Loyal": "Upsell higher-value ranges; loyalty programme tiers; personalised recommendations.",
-    "Potential loyalists": "Membership or loyalty offer; recommend complementary categories.",
-    "New": "Onboarding journey; a reason for the second purchase soon.",
-    "Promising": "Build awareness of the range; limited-time offer on a favourite category.",
-    "Need attention": "Personalised reactivation offer before they slip; ask for feedback.",
-    "About to sleep": "Reminder with popular products; modest time-limited discount.",
-    "At risk": "Win-back campaign with personalised offers; service check on recent experience.",
-    "Can't lose them": "Direct outreach; strongest win-back offer; find out what changed.",
-    "Hibernating": "Low-cost reactivation only; otherwise suppress from paid channels.",
-}
+
+def recommended_action(name: str) -> str:
+    """The recommended action for a segment (the usual RFM playbook, texts ``persona.action.<id>``):
+    a standard segment's name gets its own, any other name ``persona.action.other``."""
+    ids = {segment: sid for sid, segment in labels("segment.rfm").items()}
+    return t(f"persona.action.{ids[name]}") if name in ids else t("persona.action.other")
 
 
 def customer_profile(
@@ -63,10 +57,7 @@ def p_alive_note(clv_model: dict[str, Any]) -> str:
     identification = clv_model.get("identification", {})
     if identification.get("p_alive_usable", True):
         return ""
-    return (
-        f"P(alive) is not shown: the {clv_model['purchase_model']} model could not identify dropout from these "
-        "data, so P(alive) says nothing reliable about risk; use the churn probability instead."
-    )
+    return t("persona.p_alive_note", model=clv_model["purchase_model"])
 
 
 def _mean_or_none(values: pd.Series) -> float | None:
@@ -77,7 +68,7 @@ def _mean_or_none(values: pd.Series) -> float | None:
 
 def _p_alive_clause(value: float | None) -> str:
     """', mean P(alive) of repeat buyers 97.5%', or nothing when it is not shown."""
-    return "" if value is None else f", mean P(alive) of repeat buyers {value:.1%}"
+    return "" if value is None else t("persona.card.p_alive", p_alive=value)
 
 
 def _dominant_attributes(members: pd.DataFrame, customers: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
@@ -157,7 +148,7 @@ def _card(
             for c, share, index in cats[["revenue_share", "index"]].itertuples()
         ],
         "demographics": _dominant_attributes(members, extras["customers"], min_group_size),
-        "recommended_action": ACTIONS.get(name, "Review this segment's profile before targeting it."),
+        "recommended_action": recommended_action(name),
     }
 
 
@@ -189,34 +180,45 @@ def persona_cards(
 def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: str = "") -> str:
     """The persona cards as a Markdown document for marketing; ``note`` (e.g. why P(alive) is not
     shown) opens it."""
-    lines = ["# Personas", "", *([f"_{note}_", ""] if note else [])]
+    lines = [t("persona.card.title"), "", *([f"_{note}_", ""] if note else [])]
     for c in cards:
         if c["suppressed"]:
-            lines += [f"## {c['name']}", f"_Fewer than {min_group_size} customers: suppressed._", ""]
+            lines += [f"## {c['name']}", t("persona.card.suppressed", min_group_size=min_group_size), ""]
             continue
-        cats = (
-            ", ".join(
-                f"{t['category']} ({t['revenue_share']:.1%} of spend, index {t['index']:.0f})"
-                for t in c["top_categories"]
-            )
-            or "n/a"
+        separator = t("persona.card.separator")
+        cats = separator.join(
+            t("persona.card.category", category=x["category"], revenue_share=x["revenue_share"], index=x["index"])
+            for x in c["top_categories"]
         )
-        demo = (
-            ", ".join(f"{k}: {v['value']} ({v['share']:.0%} of {v['known']})" for k, v in c["demographics"].items())
-            or "n/a"
+        demo = separator.join(
+            t("persona.card.demographic", attribute=k, value=v["value"], share=v["share"], known=v["known"])
+            for k, v in c["demographics"].items()
         )
+        value, behaviour, risk = c["value"], c["behaviour"], c["risk"]
         lines += [
             f"## {c['name']}",
-            f"- Size: {c['customers']:,} customers ({c['customer_share']:.1%}); revenue share {c['revenue_share']:.1%}",
-            f"- Value: mean CLV {c['value']['mean_clv']:,.2f} ({c['value']['clv_share']:.1%} of total CLV)",
-            f"- Behaviour: {c['behaviour']['mean_orders']:.1f} orders, median recency "
-            f"{c['behaviour']['median_recency_days']:.0f} days, "
-            f"mean order value {c['behaviour']['mean_order_value']:,.2f}",
-            f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
-            f"high risk {c['risk']['high_risk_share']:.1%}" + _p_alive_clause(c["risk"]["mean_p_alive_repeat_buyers"]),
-            f"- Favourite categories (index vs all customers): {cats}",
-            f"- Dominant demographics: {demo}",
-            f"- Recommended action: {c['recommended_action']}",
+            t(
+                "persona.card.size",
+                customers=c["customers"],
+                customer_share=c["customer_share"],
+                revenue_share=c["revenue_share"],
+            ),
+            t("persona.card.value", mean_clv=value["mean_clv"], clv_share=value["clv_share"]),
+            t(
+                "persona.card.behaviour",
+                mean_orders=behaviour["mean_orders"],
+                median_recency_days=behaviour["median_recency_days"],
+                mean_order_value=behaviour["mean_order_value"],
+            ),
+            t(
+                "persona.card.risk",
+                mean_churn_probability=risk["mean_churn_probability"],
+                high_risk_share=risk["high_risk_share"],
+            )
+            + _p_alive_clause(risk["mean_p_alive_repeat_buyers"]),
+            t("persona.card.categories", categories=cats or t("persona.card.none")),
+            t("persona.card.demographics", demographics=demo or t("persona.card.none")),
+            t("persona.card.action", action=c["recommended_action"]),
             "",
         ]
     return "\n".join(lines)
@@ -255,7 +257,11 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
     shown = [c for c in cards if not c["suppressed"]]
     run.record_stage(
         "06_persona",
-        f"{len(shown)} persona cards ({len(cards) - len(shown)} suppressed); "
-        f"top by revenue: {shown[0]['name'] if shown else 'none'}",
+        t(
+            "persona.headline",
+            shown=len(shown),
+            suppressed=len(cards) - len(shown),
+            top=shown[0]["name"] if shown else t("persona.headline_none"),
+        ),
     )
     return PersonaResult(cards, audience, md)

@@ -1,5 +1,10 @@
 """All figures of the toolkit. Each function takes data (or a fitted object) and an optional
-``ax``, draws, and returns the Axes; nothing here computes anything expensive or calls show()."""
+``ax``, draws, and returns the Axes; nothing here computes anything expensive or calls show().
+
+Every title, axis label, legend entry and empty-panel message is a keyword argument without a
+default: the notebooks pass the texts of :mod:`cp_toolkit.text` (``**cp.text.labels("plots.<name>")``).
+An argument ending in ``_fmt`` is a template this module fills with a value only it knows
+(``median_fmt`` with ``{median}``, for example)."""
 
 from __future__ import annotations
 
@@ -49,34 +54,48 @@ def _ax(ax: Axes | None, size: tuple[float, float] = (8, 4)) -> Axes:
     return ax if ax is not None else plt.subplots(figsize=size)[1]
 
 
-def monthly_revenue(monthly: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
-    """Bars of monthly revenue with active customers on a second axis."""
+def monthly_revenue(
+    monthly: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ylabel_right: str, ax: Axes | None = None
+) -> Axes:
+    """Bars of monthly revenue with active customers on a second axis (``ylabel_right``)."""
     ax = _ax(ax)
     labels = monthly.index.strftime("%Y-%m")
     ax.bar(labels, monthly["revenue"], color="#4C72B0")
-    ax.set(title="Revenue and active customers by month", xlabel="month", ylabel=f"revenue ({currency})")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.tick_params(axis="x", rotation=90)
     twin = ax.twinx()
     twin.plot(labels, monthly["active_customers"], color="#DD8452", marker="o")
-    twin.set_ylabel("active customers")
+    twin.set_ylabel(ylabel_right)
     twin.set_ylim(bottom=0)
     return ax
 
 
-def order_value_hist(orders: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
-    """Distribution of order values on a log scale."""
-    xlabel = f"order value ({currency}, log scale)"
-    return _log_hist(orders["amount"], _ax(ax), "Order value distribution", xlabel, "orders", ",.2f")
+def order_value_hist(
+    orders: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    median_fmt: str,
+    left_out_fmt: str,
+    empty_fmt: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Distribution of order values on a log scale (the templates as in :func:`_log_hist`)."""
+    texts = {"median_fmt": median_fmt, "left_out_fmt": left_out_fmt, "empty_fmt": empty_fmt}
+    return _log_hist(orders["amount"], _ax(ax), title, xlabel, ylabel, texts)
 
 
-def interpurchase_hist(days: pd.Series, ax: Axes | None = None) -> Axes:
-    """Distribution of days between consecutive orders of a customer."""
+def interpurchase_hist(
+    days: pd.Series, *, title: str, xlabel: str, ylabel: str, median_fmt: str, ax: Axes | None = None
+) -> Axes:
+    """Distribution of days between consecutive orders of a customer; ``median_fmt`` takes ``{median}``."""
     ax = _ax(ax)
     clipped = days.clip(upper=days.quantile(0.99))
     ax.hist(clipped, bins=60, color="#55A868")
-    ax.axvline(days.median(), color="black", linestyle="--", label=f"median {days.median():.1f} days")
-    ax.set(title="Time between purchases (top 1% clipped)", xlabel="days since previous order", ylabel="repeat orders")
+    ax.axvline(days.median(), color="black", linestyle="--", label=median_fmt.format(median=days.median()))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
     return ax
 
@@ -88,35 +107,48 @@ def _no_data(ax: Axes, message: str) -> Axes:
     return ax
 
 
-def category_bars(categories: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Horizontal bars of revenue share by product category."""
+def category_bars(
+    categories: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, empty: str, ax: Axes | None = None
+) -> Axes:
+    """Horizontal bars of revenue share by product category (``empty`` says why a panel is blank)."""
     ax = _ax(ax)
     if categories.empty:
-        return _no_data(ax, "no product categories in this data")
+        return _no_data(ax, empty)
     data = categories["revenue_share"][::-1]
     ax.barh(data.index.astype(str), data.to_numpy(), color="#8172B3")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title="Revenue share by product category", xlabel="share of revenue", ylabel="category")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def attribute_bars(profile: pd.DataFrame, attribute: str, ax: Axes | None = None) -> Axes:
-    """Share of customers by value of one attribute (suppressed cells are left out)."""
+def attribute_bars(
+    profile: pd.DataFrame, attribute: str, *, title_fmt: str, xlabel: str, ax: Axes | None = None
+) -> Axes:
+    """Share of customers by value of one attribute (suppressed cells are left out); ``title_fmt``
+    takes ``{attribute}``."""
     ax = _ax(ax, (5, 3))
     data = profile[(profile["attribute"] == attribute) & profile["share"].notna()]
     ax.barh(data["value"].astype(str)[::-1], data["share"][::-1], color="#64B5CD")
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title=f"Customers by {attribute}", xlabel="share of customers with attributes", ylabel=attribute)
+    ax.set(title=title_fmt.format(attribute=attribute), xlabel=xlabel, ylabel=attribute)
     return ax
 
 
-def attribute_panels(profile: pd.DataFrame, axes: np.ndarray | None = None, ncols: int = 3) -> np.ndarray:
+def attribute_panels(
+    profile: pd.DataFrame,
+    *,
+    title_fmt: str,
+    xlabel: str,
+    empty: str,
+    axes: np.ndarray | None = None,
+    ncols: int = 3,
+) -> np.ndarray:
     """One :func:`attribute_bars` panel per attribute; returns the array of Axes."""
     attributes = list(profile["attribute"].unique())
     axes = _grid(axes, len(attributes), ncols, 3.2)
     for attribute, ax in zip(attributes, np.ravel(axes), strict=False):
-        attribute_bars(profile, attribute, ax)
-    return _finish_grid(axes, len(attributes), "no customer attributes in this data")
+        attribute_bars(profile, attribute, title_fmt=title_fmt, xlabel=xlabel, ax=ax)
+    return _finish_grid(axes, len(attributes), empty)
 
 
 def _grid(axes: np.ndarray | None, panels: int, ncols: int, height: float) -> np.ndarray:
@@ -136,16 +168,19 @@ def _finish_grid(axes: np.ndarray, used: int, message: str) -> np.ndarray:
     return axes
 
 
-def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str, fmt: str) -> Axes:
+def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str, texts: dict[str, str]) -> Axes:
     """Histogram of the positive ``values`` on log-spaced bins and a log x axis, median marked;
     whole-number values (counts) get bins that each hold at least one whole number. The label
-    says how many values of zero or less a log axis cannot show."""
+    says how many values of zero or less a log axis cannot show.
+
+    ``texts`` holds the templates ``median_fmt`` (``{median}``), ``left_out_fmt`` (``{xlabel}``,
+    ``{count}``: values at or below 0) and ``empty_fmt`` (``{title}``: no positive values)."""
     left_out = int((values <= 0).sum())
     values = values[values > 0].dropna()
     if left_out:
-        xlabel = f"{xlabel}; {left_out:,} at or below 0 not shown"
+        xlabel = texts["left_out_fmt"].format(xlabel=xlabel, count=left_out)
     if values.empty:
-        return _no_data(ax, f"{title}: no positive values")
+        return _no_data(ax, texts["empty_fmt"].format(title=title))
     low, high = np.log10(values.min()), np.log10(values.max())
     bins = np.logspace(low, max(high, low + 1e-9), 40)
     if (values == np.round(values)).all():
@@ -154,167 +189,227 @@ def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str,
     ax.hist(values, bins=bins, color="#4C72B0")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
-    ax.axvline(values.median(), color="black", linestyle="--", label=f"median {values.median():{fmt}}")
+    ax.axvline(values.median(), color="black", linestyle="--", label=texts["median_fmt"].format(median=values.median()))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
     return ax
 
 
+#: Columns of :func:`cp_toolkit.features.customer_features` in the panels of :func:`customer_distributions`.
+_DISTRIBUTIONS = ("monetary", "frequency", "avg_order_value", "mean_interpurchase_days")
+
+
 def customer_distributions(
-    features: pd.DataFrame, currency: str = "currency units", axes: np.ndarray | None = None
+    features: pd.DataFrame,
+    *,
+    ylabel: str,
+    left_out_fmt: str,
+    empty_fmt: str,
+    axes: np.ndarray | None = None,
+    **panels: str,
 ) -> np.ndarray:
     """Four log-scale histograms over customers: revenue, orders, average order value and mean
-    days between orders (of :func:`cp_toolkit.features.customer_features`); returns the Axes."""
+    days between orders (of :func:`cp_toolkit.features.customer_features`); returns the Axes.
+
+    ``panels`` holds ``<column>_title``, ``<column>_xlabel`` and ``<column>_median_fmt`` for each
+    of the four columns (``monetary``, ``frequency``, ``avg_order_value``,
+    ``mean_interpurchase_days``); the templates as in :func:`_log_hist`."""
+    wanted = {f"{c}_{part}" for c in _DISTRIBUTIONS for part in ("title", "xlabel", "median_fmt")}
+    if set(panels) != wanted:
+        raise TypeError(f"customer_distributions needs the texts {sorted(wanted)}; got {sorted(panels)}")
     if axes is None:
         axes = plt.subplots(2, 2, figsize=(12, 7))[1]
-    panels = [
-        ("monetary", "Revenue per customer", f"revenue ({currency}, log scale)", ",.0f"),
-        ("frequency", "Orders per customer", "orders (log scale)", ",.0f"),
-        ("avg_order_value", "Average order value per customer", f"order value ({currency}, log scale)", ",.2f"),
-        ("mean_interpurchase_days", "Mean time between orders", "days (log scale)", ",.1f"),
-    ]
-    for ax, (column, title, xlabel, fmt) in zip(np.ravel(axes), panels, strict=True):
-        _log_hist(features[column], ax, title, xlabel, "customers", fmt)
+    for ax, column in zip(np.ravel(axes), _DISTRIBUTIONS, strict=True):
+        texts = {"median_fmt": panels[f"{column}_median_fmt"], "left_out_fmt": left_out_fmt, "empty_fmt": empty_fmt}
+        _log_hist(features[column], ax, panels[f"{column}_title"], panels[f"{column}_xlabel"], ylabel, texts)
     np.ravel(axes)[0].figure.tight_layout()
     return axes
 
 
-#: Axis labels of the measures of :func:`cp_toolkit.eda.attribute_breakdown` ({} = currency).
-_MEASURES = {
-    "revenue_per_customer": "revenue per customer ({})",
-    "orders_per_customer": "orders per customer",
-    "average_order_value": "average order value ({})",
-    "repeat_rate": "share of customers with 2+ orders",
-}
-
-
 def attribute_behaviour(
     breakdown: pd.DataFrame,
-    measure: str = "revenue_per_customer",
-    currency: str = "currency units",
+    measure: str,
+    *,
+    title_fmt: str,
+    xlabel_fmt: str,
+    empty: str,
+    base_row: str = "all customers",
     axes: np.ndarray | None = None,
     ncols: int = 3,
 ) -> np.ndarray:
-    """One panel per customer attribute: ``measure`` by value, against all customers (dashed);
-    suppressed groups are left out. Returns the array of Axes."""
-    base = breakdown.loc[breakdown["attribute"] == "all customers", measure].iloc[0]
-    rows = breakdown[(breakdown["attribute"] != "all customers") & breakdown[measure].notna()]
+    """One panel per customer attribute: ``measure`` by value, against the ``base_row`` group
+    (all customers, dashed); suppressed groups are left out. ``title_fmt`` takes ``{attribute}``,
+    ``xlabel_fmt`` takes ``{base}`` (the measure over all customers). Returns the array of Axes."""
+    base = breakdown.loc[breakdown["attribute"] == base_row, measure].iloc[0]
+    rows = breakdown[(breakdown["attribute"] != base_row) & breakdown[measure].notna()]
     attributes = list(rows["attribute"].unique())
     axes = _grid(axes, len(attributes), ncols, 3.4)
-    label = _MEASURES[measure].format(currency)
     for attribute, ax in zip(attributes, np.ravel(axes), strict=False):
         data = rows[rows["attribute"] == attribute][::-1]
         ax.barh(data["value"].astype(str), data[measure], color="#64B5CD")
         ax.axvline(base, color="black", linestyle="--")
         ax.xaxis.set_major_formatter(_THOUSANDS if base >= 10 else FuncFormatter(lambda v, _: f"{v:.2f}"))
-        ax.set(title=f"{label.split(' (')[0].capitalize()} by {attribute}", ylabel=attribute,
-               xlabel=f"{label}; dashed: all customers, {base:,.2f}")  # fmt: skip
-    return _finish_grid(axes, len(attributes), "no customer attributes in this data")
+        ax.set(title=title_fmt.format(attribute=attribute), ylabel=attribute, xlabel=xlabel_fmt.format(base=base))
+    return _finish_grid(axes, len(attributes), empty)
 
 
-def quarantine_bars(quality: dict[str, Any], ax: Axes | None = None) -> Axes:
-    """Rows set aside per table and reason."""
+def quarantine_bars(
+    quality: dict[str, Any],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    empty: str,
+    bar_fmt: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Rows set aside per table and reason; ``bar_fmt`` names a bar from ``{table}`` and ``{reason}``."""
     ax = _ax(ax, (7, 3))
-    rows = [(f"{t}: {r}", n) for t, v in quality["tables"].items() for r, n in v["quarantined_by_reason"].items()]
+    rows = [
+        (bar_fmt.format(table=t, reason=r), n)
+        for t, v in quality["tables"].items()
+        for r, n in v["quarantined_by_reason"].items()
+    ]
     if not rows:
-        return _no_data(ax, "no rows set aside")
+        return _no_data(ax, empty)
     labels, counts = zip(*rows, strict=True)
     ax.barh(labels, counts, color="#C44E52")
     ax.xaxis.set_major_formatter(_THOUSANDS)
-    ax.set(title="Rows set aside by reason", xlabel="rows", ylabel="table: reason")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def rfm_heatmap(grid: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def rfm_heatmap(
+    grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, ax: Axes | None = None
+) -> Axes:
     """Customers per (R score, F score) cell; suppressed (missing) cells are left blank."""
     ax = _ax(ax, (6, 5))
-    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
-    ax.set(
-        title="Customers by recency and frequency score",
-        xlabel="F score (5 = most orders)",
-        ylabel="R score (5 = most recent)",
-    )
+    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": colorbar}, ax=ax)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def segment_shares(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Customer share against revenue share for each segment."""
+def segment_shares(
+    summary: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    customers: str,
+    revenue: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Customer share against revenue share for each segment (legend entries ``customers``, ``revenue``)."""
     ax = _ax(ax)
     data = summary[~summary["suppressed"]][["customer_share", "revenue_share"]]
     data.plot.barh(ax=ax, color=["#4C72B0", "#DD8452"])
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title="RFM segments: share of customers and of revenue", xlabel="share", ylabel="segment")
-    ax.legend(["customers", "revenue"])
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend([customers, revenue])
     return ax
 
 
-def roc_curves(curves: dict[str, pd.DataFrame], aucs: dict[str, float], ax: Axes | None = None) -> Axes:
-    """Out-of-time ROC curves of each scorer, AUC in the legend."""
+def roc_curves(
+    curves: dict[str, pd.DataFrame],
+    aucs: dict[str, float],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    curve_fmt: str,
+    chance: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Out-of-time ROC curves of each scorer; ``curve_fmt`` names one from ``{name}`` and ``{auc}``."""
     ax = _ax(ax, (5, 5))
     for name, curve in curves.items():
-        ax.plot(curve["fpr"], curve["tpr"], label=f"{name} (AUC {aucs[name]:.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
-    ax.set(title="Churn: out-of-time ROC", xlabel="false positive rate", ylabel="true positive rate")
+        ax.plot(curve["fpr"], curve["tpr"], label=curve_fmt.format(name=name, auc=aucs[name]))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=chance)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend(loc="lower right")
     return ax
 
 
-def holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None, max_frequency: int = 20) -> Axes:
-    """Mean predicted and actual holdout purchases by calibration-period frequency."""
+def holdout_by_frequency(
+    holdout: pd.DataFrame,
+    *,
+    title: str,
+    xlabel_fmt: str,
+    ylabel: str,
+    actual: str,
+    predicted: str,
+    ax: Axes | None = None,
+    max_frequency: int = 20,
+) -> Axes:
+    """Mean predicted and actual holdout purchases by calibration-period frequency; ``xlabel_fmt``
+    takes ``{max_frequency}`` (the frequency from which customers are pooled)."""
     ax = _ax(ax)
     freq = holdout["frequency"].clip(upper=max_frequency)
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
-    ax.plot(means.index, means["frequency_holdout"], marker="o", label="actual")
-    ax.plot(means.index, means["predicted_holdout"], marker="s", label="predicted")
-    ax.set(
-        title="Calibration vs holdout purchases",
-        xlabel=f"repeat purchases in calibration ({max_frequency}+ pooled)",
-        ylabel="mean purchases in holdout",
-    )
+    ax.plot(means.index, means["frequency_holdout"], marker="o", label=actual)
+    ax.plot(means.index, means["predicted_holdout"], marker="s", label=predicted)
+    ax.set(title=title, xlabel=xlabel_fmt.format(max_frequency=max_frequency), ylabel=ylabel)
     ax.legend()
     return ax
 
 
-def clv_tracking(tracking: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
-    """Weekly cumulative repeat transactions of the calibration cohort: actual and model."""
+def clv_tracking(
+    tracking: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    actual: str,
+    forecast: str,
+    end_fmt: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Weekly cumulative repeat transactions of the calibration cohort: actual and model;
+    ``end_fmt`` marks the end of calibration with ``{week}``."""
     ax = _ax(ax)
-    ax.plot(tracking.index, tracking["actual"], label="actual")
-    ax.plot(tracking.index, tracking["predicted"], linestyle="--", label=f"{label} forecast")
+    ax.plot(tracking.index, tracking["actual"], label=actual)
+    ax.plot(tracking.index, tracking["predicted"], linestyle="--", label=forecast)
     end = tracking.index[~tracking["holdout"]].max()
-    ax.axvline(end, color="grey", linestyle=":", label=f"end of calibration (week {end})")
-    ax.set(
-        title="Tracking: cumulative repeat transactions",
-        xlabel="week since the cohort's first purchase",
-        ylabel="repeat transactions (cumulative)",
-    )
+    ax.axvline(end, color="grey", linestyle=":", label=end_fmt.format(week=end))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.legend()
     return ax
 
 
-def period_transactions(table: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
+def period_transactions(
+    table: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    actual: str,
+    expected: str,
+    ax: Axes | None = None,
+) -> Axes:
     """Customers by repeat transactions in the calibration period: actual and expected by the model."""
     ax = _ax(ax)
-    table.rename(columns={"expected": label}).plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
-    ax.set(
-        title="Repeat transactions in calibration",
-        xlabel="repeat purchase periods",
-        ylabel="customers",
-    )
+    shown = table.rename(columns={"actual": actual, "expected": expected})
+    shown.plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     return ax
 
 
-def frequency_recency_heatmap(matrix: pd.DataFrame, title: str, unit: str, ax: Axes | None = None) -> Axes:
+def frequency_recency_heatmap(
+    matrix: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None
+) -> Axes:
     """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure."""
     ax = _ax(ax, (8, 5))
     sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
-    ax.set(title=title, xlabel=f"recency ({unit})", ylabel="repeat purchase periods (frequency)")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def seasonal_index(season: dict[str, Any], ax: Axes | None = None) -> Axes | None:
+def seasonal_index(
+    season: dict[str, Any], *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None
+) -> Axes | None:
     """The monthly index of the purchase rate (1 = the year's average); nothing is drawn (None)
     when the model has no index (the report says why in words)."""
     if not season.get("used"):
@@ -323,20 +418,20 @@ def seasonal_index(season: dict[str, Any], ax: Axes | None = None) -> Axes | Non
     index = pd.Series(season["index"])
     ax.bar(index.index, index.to_numpy(), color=np.where(index.to_numpy() >= 1, "#c44e52", "#4c72b0"))
     ax.axhline(1.0, color="grey", linewidth=1)
-    ax.set(title="Purchase rate by calendar month (1 = the year's average)", xlabel="", ylabel="index")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def clv_hist(table: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
+def clv_hist(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes:
     """Distribution of customer lifetime value."""
     ax = _ax(ax)
     ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
-    ax.set(title="Customer lifetime value (top 1% clipped)", xlabel=f"discounted CLV ({currency})", ylabel="customers")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.xaxis.set_major_formatter(_THOUSANDS)
     return ax
 
 
-def persona_map(cards: list[dict[str, Any]], ax: Axes | None = None) -> Axes:
+def persona_map(cards: list[dict[str, Any]], *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes:
     """Personas by churn risk and mean CLV; bubble area = customers."""
     ax = _ax(ax, (8, 5))
     shown = [c for c in cards if not c["suppressed"]]
@@ -347,88 +442,136 @@ def persona_map(cards: list[dict[str, Any]], ax: Axes | None = None) -> Axes:
         ax.annotate(c["name"], (xi, yi), ha="center", va="center", fontsize=8)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.yaxis.set_major_formatter(_THOUSANDS)
-    ax.set(
-        title="Personas: value against churn risk (area = customers)",
-        xlabel="mean churn probability",
-        ylabel="mean CLV",
-    )
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def cluster_selection(scores: pd.DataFrame, k: int, ax: Axes | None = None) -> Axes:
-    """Silhouette (left axis) and inertia (right axis, the elbow) by number of clusters; the chosen k marked."""
+def cluster_selection(
+    scores: pd.DataFrame,
+    k: int,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    ylabel_right: str,
+    silhouette: str,
+    inertia: str,
+    chosen_fmt: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Silhouette (left axis) and inertia (right axis, the elbow) by number of clusters; the chosen
+    k marked (``chosen_fmt`` takes ``{k}``)."""
     ax = _ax(ax)
-    ax.plot(scores.index, scores["silhouette"], marker="o", color="C0", label="silhouette")
-    ax.axvline(k, color="grey", linestyle=":", label=f"chosen k = {k}")
-    ax.set(title="Choosing k", xlabel="number of clusters k", ylabel="silhouette (higher is better)")
+    ax.plot(scores.index, scores["silhouette"], marker="o", color="C0", label=silhouette)
+    ax.axvline(k, color="grey", linestyle=":", label=chosen_fmt.format(k=k))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     right = ax.twinx()
-    right.plot(scores.index, scores["inertia"], marker="s", color="C1", label="inertia (elbow)")
-    right.set_ylabel("inertia (within-cluster sum of squares)")
+    right.plot(scores.index, scores["inertia"], marker="s", color="C1", label=inertia)
+    right.set_ylabel(ylabel_right)
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
     return ax
 
 
-def lift_heatmap(lift: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def lift_heatmap(
+    lift: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, ax: Axes | None = None
+) -> Axes:
     """Feature lift of each cluster against the whole base (1 = average), on a log colour scale."""
     ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
     shown = lift[~lift["suppressed"]].set_index("cluster").drop(columns=["customers", "customer_share", "suppressed"])
     sns.heatmap(np.log2(shown.astype(float)), annot=shown.astype(float), fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
-                cbar_kws={"label": "log2 lift"})  # fmt: skip
-    ax.set(title="Cluster profiles: mean relative to all customers", xlabel="feature", ylabel="cluster")
+                cbar_kws={"label": colorbar})  # fmt: skip
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def pca_scatter(view: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def pca_scatter(view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes:
     """Customers on the first two principal components of the clustering features, by cluster."""
     ax = _ax(ax, (7, 5))
     sns.scatterplot(data=view, x="pc1", y="pc2", hue="cluster", s=8, alpha=0.5, ax=ax)
-    ax.set(title="Clusters on two principal components", xlabel="principal component 1", ylabel="principal component 2")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def migration_heatmap(shares: pd.DataFrame | None, ax: Axes | None = None) -> Axes:
+def migration_heatmap(
+    shares: pd.DataFrame | None,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    colorbar: str,
+    empty: str,
+    ax: Axes | None = None,
+) -> Axes:
     """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed."""
     if shares is None or shares.empty:
-        return _no_data(_ax(ax, (6, 1)), "no earlier run to compare with")
+        return _no_data(_ax(ax, (6, 1)), empty)
     ax = _ax(ax, (9, 6))
-    sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share of row"})
-    ax.set(title="Segment migration since the previous run", xlabel="segment now", ylabel="segment in the earlier run")
+    sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": colorbar})
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Share of each monthly acquisition cohort ordering in each month since its first order."""
+def cohort_heatmap(
+    cohorts: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    colorbar: str,
+    row_fmt: str,
+    ax: Axes | None = None,
+) -> Axes:
+    """Share of each monthly acquisition cohort ordering in each month since its first order;
+    ``row_fmt`` names a cohort from ``{month}`` (a Timestamp) and ``{customers}``."""
     ax = _ax(ax, (10, 0.35 * len(cohorts) + 2))
     shares = cohorts.drop(columns="customers")
-    shares.index = [f"{d:%Y-%m} (n={n:,})" for d, n in zip(shares.index, cohorts["customers"], strict=True)]
+    shares.index = [
+        row_fmt.format(month=d, customers=n) for d, n in zip(shares.index, cohorts["customers"], strict=True)
+    ]
     sns.heatmap(shares, cmap="Greens", vmin=0, vmax=1, annot=len(shares.columns) <= 13, fmt=".0%", ax=ax,
-                cbar_kws={"label": "share of cohort ordering"})  # fmt: skip
-    ax.set(title="Retention by monthly acquisition cohort", xlabel="months since first order",
-           ylabel="cohort (month of first order)")  # fmt: skip
+                cbar_kws={"label": colorbar})  # fmt: skip
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def revenue_factors(decomposition: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Revenue and its three factors by month, each indexed to its first month (= 100), log scale."""
+#: Columns of :func:`cp_toolkit.eda.revenue_decomposition` drawn by :func:`revenue_factors`.
+_FACTORS = ("revenue", "active_customers", "orders_per_customer", "average_order_value")
+
+
+def revenue_factors(
+    decomposition: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    ax: Axes | None = None,
+    **legend: str,
+) -> Axes:
+    """Revenue and its three factors by month, each indexed to its first month (= 100), log scale;
+    ``legend`` names each line by its column (``revenue``, ``active_customers``,
+    ``orders_per_customer``, ``average_order_value``)."""
+    if set(legend) != set(_FACTORS):
+        raise TypeError(f"revenue_factors needs a legend text for each of {list(_FACTORS)}; got {sorted(legend)}")
     ax = _ax(ax)
-    factors = ["revenue", "active_customers", "orders_per_customer", "average_order_value"]
+    factors = list(_FACTORS)
     indexed = 100 * decomposition[factors] / decomposition[factors].iloc[0]
     for name in factors:
         ax.plot(indexed.index, indexed[name], marker="o", linewidth=2.5 if name == "revenue" else 1.2,
-                label=name.replace("_", " "))  # fmt: skip
+                label=legend[name])  # fmt: skip
     ax.set_yscale("log")
     for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
         axis(FuncFormatter(lambda v, _: f"{v:.0f}"))
-    ax.set(title="Revenue = customers x orders per customer x order value",
-           xlabel="month", ylabel="index, first month = 100 (log scale)")  # fmt: skip
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
     return ax
 
 
-def weekday_hour_heatmap(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
+def weekday_hour_heatmap(
+    table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, ax: Axes | None = None
+) -> Axes:
     """Orders by weekday and hour of day."""
     ax = _ax(ax, (10, 4))
-    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": "orders"})
-    ax.set(title="Orders by weekday and hour", xlabel="hour of day", ylabel="weekday")
+    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": colorbar})
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax

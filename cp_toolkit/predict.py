@@ -24,6 +24,7 @@ from .errors import DataError
 from .features import BEHAVIOUR, customer_features
 from .run.artifacts import RunFolder
 from .run.pipeline import stage, transactions_up_to
+from .text import t
 
 __all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
 
@@ -172,8 +173,12 @@ def run_stage(run: RunFolder, as_of: str = "2017-12-31", horizon_days: int = 90,
     m = result.metrics
     run.record_stage(
         "04_prediction",
-        f"churn in {horizon_days} d: out-of-time ROC AUC {m['model']['roc_auc']:.3f} "
-        f"(recency baseline {m['recency_baseline']['roc_auc']:.3f}); "
-        f"{len(result.predictions):,} customers scored",
+        t(
+            "predict.headline",
+            horizon_days=horizon_days,
+            auc=m["model"]["roc_auc"],
+            baseline_auc=m["recency_baseline"]["roc_auc"],
+            customers=len(result.predictions),
+        ),
     )
     return result

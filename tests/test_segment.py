@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cp_toolkit.features import customer_features
-from cp_toolkit.segment import RFM_SEGMENTS, quantile_scores, rfm_segment, segment_map
+from cp_toolkit.segment import RFM_SEGMENTS, quantile_scores, rfm_segment, segment_map, standard_segments
 
 from .conftest import orders_frame
 
@@ -36,7 +36,7 @@ def test_every_rf_pair_maps_to_exactly_one_segment() -> None:
             assert len(matches) == 1, (r, f, matches)
     grid = segment_map()
     assert grid.loc[5, 5] == "Champions" and grid.loc[1, 1] == "Hibernating" and grid.loc[5, 1] == "New"
-    assert set(grid.to_numpy().ravel()) == set(RFM_SEGMENTS.values())
+    assert set(grid.to_numpy().ravel()) == set(standard_segments().values())
 
 
 def test_rule_table_without_match_is_an_error() -> None:
@@ -79,7 +79,7 @@ def test_stages_read_rows_up_to_their_as_of_only(cj_run, name: str) -> None:
 def test_default_run_segments(cj_run) -> None:
     seg = cj_run.load("segments")
     assert len(seg) == 2_469 and seg["customer_id"].is_unique
-    assert set(seg["rfm_segment"]) <= set(RFM_SEGMENTS.values())
+    assert set(seg["rfm_segment"]) <= set(standard_segments().values())
     assert seg[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all()
     # quintiles: each F and R score holds roughly a fifth of the customers (ties permitting)
     for score in ("r_score", "f_score"):

@@ -17,6 +17,7 @@ import pandas as pd
 from ..config import CHOICES
 from ..errors import DataError, ParameterError
 from ..privacy import suppress_small_groups
+from ..text import t
 from .fitting import ConvergenceError, fit_nbd
 from .models import DROPOUT_PARAMETERS, TRANSACTION_MODELS, CLVModel, check_model, log_likelihood, model_label
 from .summary import DAYS_PER_MONTH, holdout_metrics, purchase_periods, unique_rows, unit_days
@@ -148,12 +149,9 @@ def spend_correlation(summary: pd.DataFrame) -> dict[str, Any]:
     return {
         "repeat_buyers": int(len(repeat)),
         "pearson_r": r,
-        "warning": (
-            f"|r| = {abs(r):.2f} >= {SPEND_CORRELATION_WARNING}: spend depends on frequency, so Gamma-Gamma's "
-            "independence assumption is doubtful and CLV may be biased"
-            if strong
-            else ""
-        ),
+        "warning": t("clv.diagnostics.spend_correlation", r=abs(r), threshold=SPEND_CORRELATION_WARNING)
+        if strong
+        else "",
     }
 
 
@@ -432,22 +430,22 @@ def _loose_parameters(loose: list[str], checks: dict[str, Any]) -> str:
     for p in loose:
         c = checks[p]
         se = (
-            f"standard error {c['relative_se']:.1f} times the estimate"
+            t("clv.diagnostics.relative_se", relative_se=c["relative_se"])
             if np.isfinite(c["relative_se"])
-            else "no standard error: the likelihood is flat in it"
+            else t("clv.diagnostics.no_se")
         )
-        spread = f", bootstrap interval spanning {_factor(c['bootstrap_ratio'])}" if c["bootstrap_ratio"] > 1 else ""
-        parts.append(f"{p} ({se}{spread})")
-    return " and ".join(parts)
+        spread = t("clv.diagnostics.spread", factor=_factor(c["bootstrap_ratio"])) if c["bootstrap_ratio"] > 1 else ""
+        parts.append(t("clv.diagnostics.loose_parameter", parameter=p, se=se, spread=spread))
+    return t("clv.diagnostics.and").join(parts)
 
 
 def _factor(ratio: float) -> str:
     """'a factor 57' below 1,000, else the whole orders of magnitude: 'over 6 orders of magnitude'."""
     if not np.isfinite(ratio):
-        return "an unbounded range"
+        return t("clv.diagnostics.factor_unbounded")
     if ratio < 1_000:
-        return f"a factor {ratio:,.0f}"
-    return f"over {int(np.floor(np.log10(ratio)))} orders of magnitude"
+        return t("clv.diagnostics.factor", ratio=ratio)
+    return t("clv.diagnostics.factor_orders", orders=int(np.floor(np.log10(ratio))))
 
 
 def _dropout_messages(
@@ -456,28 +454,18 @@ def _dropout_messages(
     """Whether P(alive) can be read as risk, and why, in plain words."""
     if usable:
         return (
-            [
-                f"The dropout parameters {_loose_parameters(loose, checks)} are not pinned down one by one, but "
-                f"P(alive) is: across the bootstrap refits it moves by less than {width:.2f} for 90% of repeat buyers."
-            ]
+            [t("clv.diagnostics.dropout_loose_but_usable", parameters=_loose_parameters(loose, checks), width=width)]
             if loose
             else []
         )
     if not test["dropout_shown"]:
-        why = (
-            "the model fits these data no better than one in which no customer ever leaves (likelihood-ratio "
-            f"{test['statistic']:.1f}, below {test['critical_value']:.2f})"
-        )
+        why = t("clv.diagnostics.no_dropout", statistic=test["statistic"], critical_value=test["critical_value"])
     else:
-        why = f"the data cannot pin down {_loose_parameters(loose, checks)}"
+        why = t("clv.diagnostics.cannot_pin", parameters=_loose_parameters(loose, checks))
         if np.isfinite(width):
-            why += f", and P(alive) moves by more than {width:.2f} across bootstrap refits for 10% of repeat buyers"
-    meaning = (
-        f"P(alive) is near 1 for {near_one:.0%} of repeat buyers and should not be read as low risk"
-        if near_one >= 0.5
-        else "P(alive) should not be read as a risk signal"
-    )
-    return [f"Dropout is not identified: {why}, so the model cannot tell how fast customers leave; {meaning}."]
+            why += t("clv.diagnostics.p_alive_moves", width=width)
+    meaning = t("clv.diagnostics.near_one", share=near_one) if near_one >= 0.5 else t("clv.diagnostics.not_risk_signal")
+    return [t("clv.diagnostics.dropout_not_identified", why=why, meaning=meaning)]
 
 
 def _other_messages(checks: dict[str, Any]) -> list[str]:
@@ -485,15 +473,10 @@ def _other_messages(checks: dict[str, Any]) -> list[str]:
     messages = []
     rate = [p for p in ("r", "alpha") if not checks[p]["identified"]]
     if rate:
-        messages.append(
-            f"The purchase rate is not identified ({' and '.join(rate)}): expected purchases are uncertain."
-        )
+        messages.append(t("clv.diagnostics.rate_not_identified", parameters=t("clv.diagnostics.and").join(rate)))
     spend = [k.removeprefix("spend_") for k, v in checks.items() if k.startswith("spend_") and not v["identified"]]
     if spend:
-        messages.append(
-            f"The spend model's {', '.join(spend)} are not pinned down; its expected spend still averages the "
-            "customers' own spend with the population's."
-        )
+        messages.append(t("clv.diagnostics.spend_not_identified", parameters=", ".join(spend)))
     return messages
 
 
@@ -534,31 +517,38 @@ def holdout_diagnosis(
     causes = []
     unseen = _months_not_seen(start, cal_end, holdout_end)
     if unseen:
-        months = ", ".join(unseen[:-1]) + (" and " if len(unseen) > 1 else "") + unseen[-1]
+        months = ", ".join(unseen[:-1]) + (t("clv.diagnostics.and") if len(unseen) > 1 else "") + unseen[-1]
         causes.append(
             {
-                "cause": "seasonality cannot be ruled out",
-                "evidence": f"the holdout runs through {months}, months the calibration ({_date(start)} to "
-                f"{_date(cal_end)}) never saw, so a seasonal peak or trough there cannot be learned from it",
+                "cause": t("clv.diagnostics.cause.unseen_months"),
+                "evidence": t(
+                    "clv.diagnostics.evidence.unseen_months", months=months, start=_date(start), end=_date(cal_end)
+                ),
             }
         )
     elif seasonal_check and abs(seasonal_check["seasonal_error_pct"]) < abs(seasonal_check["plain_error_pct"]):
         causes.append(
             {
-                "cause": "seasonality",
-                "evidence": f"{seasonal_check['label']} misses the holdout total by "
-                f"{seasonal_check['seasonal_error_pct']:+.1f}% instead of {seasonal_check['plain_error_pct']:+.1f}%",
+                "cause": t("clv.diagnostics.cause.seasonality"),
+                "evidence": t(
+                    "clv.diagnostics.evidence.seasonality",
+                    model=seasonal_check["label"],
+                    seasonal_error_pct=seasonal_check["seasonal_error_pct"],
+                    plain_error_pct=seasonal_check["plain_error_pct"],
+                ),
             }
         )
     trend = _trend_evidence(track, direction)
     if trend:
-        causes.append({"cause": "trend", "evidence": trend})
+        causes.append({"cause": t("clv.diagnostics.cause.trend"), "evidence": trend})
     cal_days, hold_days = (cal_end - start).days, (holdout_end - cal_end).days
     if cal_days < SHORT_CALIBRATION * hold_days:
         causes.append(
             {
-                "cause": "short calibration",
-                "evidence": f"the calibration covers {cal_days} days against a holdout of {hold_days} days",
+                "cause": t("clv.diagnostics.cause.short_calibration"),
+                "evidence": t(
+                    "clv.diagnostics.evidence.short_calibration", calibration_days=cal_days, holdout_days=hold_days
+                ),
             }
         )
     return {"actual_in_interval": False, "direction": direction, "causes": causes}
@@ -584,18 +574,17 @@ def _trend_evidence(track: pd.DataFrame, direction: str) -> str:
     ratio = tail["actual"].sum() / tail["predicted"].sum() if tail["predicted"].sum() else float("nan")
     sign = 1 if direction == "under" else -1
     if np.isfinite(ratio) and sign * (ratio - 1) > 0.05:
-        return (
-            f"over the last {len(tail)} weeks of calibration the cohort already bought {abs(ratio - 1):.0%} "
-            f"{'more' if ratio > 1 else 'less'} than the model expects"
+        more = ratio > 1
+        return t(
+            "clv.diagnostics.evidence.trend_more" if more else "clv.diagnostics.evidence.trend_less",
+            weeks=len(tail),
+            share=abs(ratio - 1),
         )
     half = len(hold) // 2
     if half >= 2:
         first, second = (h["actual"].sum() / h["predicted"].sum() for h in (hold.iloc[:half], hold.iloc[half:]))
         if sign * (second - first) > 0.1:
-            return (
-                f"the gap widens through the holdout: actual/model {first:.2f} in its first half, "
-                f"{second:.2f} in its second"
-            )
+            return t("clv.diagnostics.evidence.gap_widens", first=first, second=second)
     return ""
 
 

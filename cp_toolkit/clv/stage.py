@@ -14,6 +14,7 @@ from ..errors import DataError, ParameterError
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
+from ..text import labels, t
 from . import diagnostics
 from .fitting import ConvergenceError
 from .models import TRANSACTION_MODELS, CLVModel, model_label
@@ -65,45 +66,60 @@ def comparison_table(comparison: pd.DataFrame, chosen: str) -> pd.DataFrame:
     """The candidates' holdout scores as formatted text, best first, with each one's status: used,
     fitted, or why it could not be."""
     ranked = comparison.sort_values("mae", na_position="last")
+    head = labels("clv.comparison")
     rows = {
         ranked.at[spec, "label"]: {
-            "parameters": _fmt(ranked.at[spec, "parameters"], "{:.0f}"),
-            "log-likelihood": _fmt(ranked.at[spec, "log_likelihood"], "{:,.1f}"),
-            "holdout MAE": _fmt(ranked.at[spec, "mae"], "{:.4f}"),
-            "aggregate error": _fmt(ranked.at[spec, "aggregate_error_pct"], "{:+.1f}%"),
-            "correlation": _fmt(ranked.at[spec, "correlation"], "{:.3f}"),
-            "status": "used" if spec == chosen else (ranked.at[spec, "error"] or "fitted"),
+            head["parameters"]: _fmt(ranked.at[spec, "parameters"], "{:.0f}"),
+            head["log_likelihood"]: _fmt(ranked.at[spec, "log_likelihood"], "{:,.1f}"),
+            head["mae"]: _fmt(ranked.at[spec, "mae"], "{:.4f}"),
+            head["aggregate_error"]: _fmt(ranked.at[spec, "aggregate_error_pct"], "{:+.1f}%"),
+            head["correlation"]: _fmt(ranked.at[spec, "correlation"], "{:.3f}"),
+            head["status"]: head["used"] if spec == chosen else (ranked.at[spec, "error"] or head["fitted"]),
         }
         for spec in ranked.index
     }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("purchase model")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(head["index"])
 
 
 def choice_sentence(card: dict[str, Any]) -> str:
     """What was asked for, what was used and why, in one sentence."""
     choice = card["model_choice"]
-    asked = f"clv_model: {choice['requested']}, clv_seasonality: {choice['seasonality']}"
-    used = f"Used {card['purchase_model']} with {card['spend_model']} for spend ({asked})"
-    return f"{used}: {choice['reason']}." + (f" Fallback: {choice['fallback']}." if choice["fallback"] else "")
+    used = t(
+        "clv.choice.used",
+        model=card["purchase_model"],
+        spend_model=card["spend_model"],
+        requested=choice["requested"],
+        seasonality=choice["seasonality"],
+        reason=choice["reason"],
+    )
+    return used + (t("clv.choice.fallback", fallback=choice["fallback"]) if choice["fallback"] else "")
 
 
 def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
     """The holdout check in a few formatted figures."""
     h, interval = card["holdout"], card["bootstrap"]["holdout"]
-    unit = card["time_unit"]
+    name = labels("clv.holdout_table.name")
+    holds = "holds" if interval["actual_in_interval"] else "misses"
     figures = {
-        "calibration": f"first purchase to {h['calibration_end']}",
-        "holdout": f"{h['calibration_end']} to {h['holdout_end']} (forecast from the calibration fit)",
-        "customers seen in calibration": f"{h['customers']:,}",
-        "repeat purchases in the holdout": f"{h['actual_total']:,.0f}",
-        "forecast": f"{h['predicted_total']:,.0f} ({h['aggregate_error_pct']:+.1f}%)",
-        "95% interval of the forecast": f"{interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}"
-        + (" (holds the actual)" if interval["actual_in_interval"] else " (misses the actual: see above)"),
-        "per-customer mean absolute error": f"{h['mae']:.3f} purchases",
-        "correlation, customer by customer": _fmt(h["correlation"], "{:.3f}"),
-        "time unit of the model": unit,
+        name["calibration"]: t("clv.holdout_table.value.calibration", calibration_end=h["calibration_end"]),
+        name["holdout"]: t(
+            "clv.holdout_table.value.holdout", calibration_end=h["calibration_end"], holdout_end=h["holdout_end"]
+        ),
+        name["customers"]: f"{h['customers']:,}",
+        name["actual"]: f"{h['actual_total']:,.0f}",
+        name["forecast"]: t(
+            "clv.holdout_table.value.forecast", predicted=h["predicted_total"], error_pct=h["aggregate_error_pct"]
+        ),
+        name["interval"]: t(
+            f"clv.holdout_table.value.interval_{holds}",
+            low=interval["predicted_ci_low"],
+            high=interval["predicted_ci_high"],
+        ),
+        name["mae"]: t("clv.holdout_table.value.mae", mae=h["mae"]),
+        name["correlation"]: _fmt(h["correlation"], "{:.3f}"),
+        name["time_unit"]: card["time_unit"],
     }
-    return pd.DataFrame({"value": figures}).rename_axis("holdout check")
+    return pd.DataFrame({name["column"]: figures}).rename_axis(name["index"])
 
 
 def distribution_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +130,7 @@ def distribution_table(table: pd.DataFrame) -> pd.DataFrame:
 def p_alive_title(card: dict[str, Any]) -> str:
     """Title of the P(alive) chart, saying when P(alive) is not a risk signal."""
     usable = card["identification"]["p_alive_usable"]
-    return f"P(alive) ({card['purchase_model']})" + ("" if usable else ": dropout not identified, not a risk signal")
+    return t("clv.matrix.p_alive" if usable else "clv.matrix.p_alive_unidentified", model=card["purchase_model"])
 
 
 def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
@@ -199,12 +215,18 @@ def choose_model(
     fallback = ""
     if not pool:
         by_error = comparison.loc[preferred].groupby("error", sort=False)["label"]
-        fallback = "could not use " + "; ".join(f"{' or '.join(labels)}: {error}" for error, labels in by_error)
+        fallback = t(
+            "clv.choice.could_not_use",
+            candidates="; ".join(
+                t("clv.choice.candidate_error", candidates=t("clv.choice.or").join(names), error=error)
+                for error, names in by_error
+            ),
+        )
         pool = [s for s in wanted if s in usable] or by_mae
     if requested == "auto" or seasonality == "auto" or fallback:
         chosen, reason = _best_or_simpler(sorted(pool, key=by_mae.index), errors, comparison)
     else:
-        chosen, reason = pool[0], f"{comparison.at[pool[0], 'label']} as set by clv_model"
+        chosen, reason = pool[0], t("clv.choice.as_set", model=comparison.at[pool[0], "label"])
     order = [chosen, *[s for s in by_mae if s != chosen]]
     return {"requested": requested, "seasonality": seasonality, "chosen": chosen, "reason": reason,
             "fallback": fallback, "order": order}  # fmt: skip
@@ -221,18 +243,21 @@ def _best_or_simpler(ranked: list[str], errors: pd.DataFrame, comparison: pd.Dat
         ):
             tied.append((spec, d))
     label = comparison["label"]
-    others = ", ".join(f"{label[s]} {comparison.at[s, 'mae']:.4f}" for s in ranked[1:])
-    mae = f"per-customer holdout MAE {comparison.at[best, 'mae']:.4f}" + (f" vs {others}" if others else "")
-    if not tied:
-        return best, f"{label[best]}: lowest {mae}"
-    simplest, d = min(tied, key=lambda t: _simplicity(t[0]))
-    interval = f"95% interval {d['ci_low']:+.4f} to {d['ci_high']:+.4f}"
-    how = (
-        f"as accurate as {label[best]} within the noise (MAE {d['difference']:+.4f}, {interval})"
-        if d["ci_low"] <= 0
-        else f"within 1% of {label[best]}'s error (MAE {d['difference']:+.4f}, {interval})"
+    others = ", ".join(t("clv.choice.other_mae", model=label[s], mae=comparison.at[s, "mae"]) for s in ranked[1:])
+    mae = t("clv.choice.mae", mae=comparison.at[best, "mae"]) + (
+        t("clv.choice.mae_others", others=others) if others else ""
     )
-    return simplest, f"{label[simplest]}: {how} and simpler; {mae}"
+    if not tied:
+        return best, t("clv.choice.lowest", model=label[best], mae=mae)
+    simplest, d = min(tied, key=lambda pair: _simplicity(pair[0]))
+    how = t(
+        "clv.choice.within_noise" if d["ci_low"] <= 0 else "clv.choice.within_one_percent",
+        best=label[best],
+        difference=d["difference"],
+        ci_low=d["ci_low"],
+        ci_high=d["ci_high"],
+    )
+    return simplest, t("clv.choice.simpler", model=label[simplest], how=how, mae=mae)
 
 
 def _final_fit(
@@ -254,7 +279,7 @@ def _final_fit(
                     f"{int((~np.isfinite(values)).any(axis=1).sum())} customers' P(alive) or CLV are not finite"
                 )
         except (ConvergenceError, ValueError, np.linalg.LinAlgError) as err:
-            skipped.append(f"{model_label(spec)} on all data ({str(err).splitlines()[0]})")
+            skipped.append(t("clv.choice.skipped", model=model_label(spec), error=str(err).splitlines()[0]))
             continue
         return model, table, skipped
     raise DataError(f"no purchase model could be fitted on all data up to as_of: {skipped}")
@@ -316,8 +341,9 @@ def fit_and_validate(
     clv_args = {"months": horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
     final, table, skipped = _final_fit(choice["order"], summary, time_unit, clv_args)
     if skipped:
-        choice["fallback"] = "; ".join(filter(None, [choice["fallback"], f"could not refit {' or '.join(skipped)}"]))
-        choice["reason"] = f"{final.label}: the next usable model by holdout MAE"
+        refit = t("clv.choice.could_not_refit", models=t("clv.choice.or").join(skipped))
+        choice["fallback"] = "; ".join(filter(None, [choice["fallback"], refit]))
+        choice["reason"] = t("clv.choice.next_usable", model=final.label)
     choice["chosen"] = final.spec
     cal_model = fitted[final.spec]
     cal["predicted_holdout"] = predictions[final.spec]
@@ -395,14 +421,24 @@ def _seasonal_check(comparison: pd.DataFrame, spec: str) -> dict[str, Any] | Non
 def _seasonality_status(comparison: pd.DataFrame, final: CLVModel, requested: str) -> dict[str, Any]:
     """What became of the monthly index: used (with its values), not chosen, or why unavailable."""
     if requested == "none":
-        return {"requested": requested, "used": False, "status": "not modelled (clv_seasonality: none)"}
+        return {"requested": requested, "used": False, "status": t("clv.seasonality.not_modelled")}
     if final.season_ is not None:
-        return {"requested": requested, "used": True, "status": "used", "index": final.season_.as_dict()}
+        return {
+            "requested": requested,
+            "used": True,
+            "status": t("clv.seasonality.used"),
+            "index": final.season_.as_dict(),
+        }
     seasonal = comparison[comparison.index.str.endswith("+monthly")]
     errors = seasonal.loc[seasonal["error"] != "", "error"]
     if len(errors) == len(seasonal):
-        return {"requested": requested, "used": False, "status": "not available", "reason": errors.iloc[0]}
-    return {"requested": requested, "used": False, "status": f"fitted, but the holdout choice went to {final.label}"}
+        return {
+            "requested": requested,
+            "used": False,
+            "status": t("clv.seasonality.not_available"),
+            "reason": errors.iloc[0],
+        }
+    return {"requested": requested, "used": False, "status": t("clv.seasonality.not_chosen", model=final.label)}
 
 
 def _model_card(
@@ -470,24 +506,29 @@ def report_notes(card: dict[str, Any], counting: bool = True) -> list[str]:
     notes = []
     choice = card["model_choice"]
     if choice["fallback"]:
-        notes.append(f"Fallback: {choice['fallback']}; {card['purchase_model']} was used instead.")
+        notes.append(t("clv.notes.fallback", fallback=choice["fallback"], model=card["purchase_model"]))
     notes += card["identification"]["messages"]
     notes += _holdout_sentences(card)
     season = card["seasonality"]
     if season["used"]:
         index = pd.Series(season["index"])
         notes.append(
-            f"Purchases follow a monthly pattern: the purchase rate runs from {index.min():.2f} times the average "
-            f"({index.idxmin()}) to {index.max():.2f} times ({index.idxmax()}); forecasts follow the calendar."
+            t(
+                "clv.notes.seasonal",
+                low=index.min(),
+                low_month=index.idxmin(),
+                high=index.max(),
+                high_month=index.idxmax(),
+            )
         )
     elif season["requested"] != "none":
         notes.append(
-            f"Monthly seasonality is not available: {season['reason']}."
+            t("clv.notes.seasonality_unavailable", reason=season["reason"])
             if "reason" in season
-            else f"Monthly seasonality was {season['status']}."
+            else t("clv.notes.seasonality_status", status=season["status"])
         )
     if card["spend_model_problems"]:
-        notes.append(f"Spend: {'; '.join(card['spend_model_problems'])}; used {card['spend_model']}.")
+        notes.append(t("clv.notes.spend", problems="; ".join(card["spend_model_problems"]), model=card["spend_model"]))
     return notes + ([_counting_sentence(card["counting"])] if counting else [])
 
 
@@ -496,36 +537,35 @@ def _holdout_sentences(card: dict[str, Any]) -> list[str]:
     diagnosis, interval, holdout = card["holdout"]["diagnosis"], card["bootstrap"]["holdout"], card["holdout"]
     if diagnosis["actual_in_interval"]:
         return []
-    side = "too high" if diagnosis["direction"] == "over" else "too low"
-    sentence = (
-        f"The holdout forecast is {abs(holdout['aggregate_error_pct']):.1f}% {side}: {holdout['predicted_total']:,.0f} "
-        f"repeat purchases predicted, {interval['actual_total']:,.0f} happened, outside the 95% interval "
-        f"({interval['predicted_ci_low']:,.0f} to {interval['predicted_ci_high']:,.0f}) that the model's "
-        "parameter uncertainty and the customers' own variation allow."
+    side = "over" if diagnosis["direction"] == "over" else "under"
+    sentence = t(
+        f"clv.notes.holdout_miss_{side}",
+        error_pct=abs(holdout["aggregate_error_pct"]),
+        predicted=holdout["predicted_total"],
+        actual=interval["actual_total"],
+        low=interval["predicted_ci_low"],
+        high=interval["predicted_ci_high"],
     )
     causes = diagnosis["causes"]
     if causes:
-        sentence += " " + ("Cause" if len(causes) == 1 else "Causes") + " to look at: "
-        sentence += "; ".join(f"{c['cause']}: {c['evidence']}" for c in causes) + "."
+        listed = "; ".join(t("clv.notes.cause", cause=c["cause"], evidence=c["evidence"]) for c in causes)
+        sentence += t("clv.notes.cause_one" if len(causes) == 1 else "clv.notes.cause_many", causes=listed)
     else:
-        sentence += (
-            " No calendar, trend or length reason shows: behaviour changed in a way the model does not describe."
-        )
+        sentence += t("clv.notes.no_cause")
     return [sentence]
 
 
 def _counting_sentence(counting: dict[str, Any]) -> str:
     """How purchases were counted and what became of zero-value lines, in one sentence."""
-    period = {"day": "customer-day", "week": "customer-week (Monday to Sunday)"}[counting["purchase_period"]]
-    text = f"A purchase is a {period} with orders (purchase_period: {counting['purchase_period']})"
-    ingest = {
-        "set_aside": "zero-value lines were set aside at ingest",
-        "purchase": "zero-value lines were kept at ingest as purchases without revenue",
-        "mixed": "zero-value lines were kept by some sources and set aside by others",
-    }[counting["zero_amount"]]
     zero = counting["zero_value_repeat_purchases"]
-    paid = f"; {zero:,} repeat purchases had no revenue: they count as purchases, not as spend" if zero else ""
-    return f"{text}; {ingest} (zero_amount: {counting['zero_amount']}){paid}."
+    return t(
+        "clv.notes.counting",
+        period=t(f"clv.notes.period_{counting['purchase_period']}"),
+        purchase_period=counting["purchase_period"],
+        ingest=t(f"clv.notes.zero_{counting['zero_amount']}"),
+        zero_amount=counting["zero_amount"],
+        unpaid=t("clv.notes.unpaid", count=zero) if zero else "",
+    )
 
 
 @pipeline_stage("05_clv")
@@ -571,9 +611,15 @@ def run_stage(
     h = result.holdout_metrics
     run.record_stage(
         "05_clv",
-        f"{card['purchase_model']}: mean {clv_horizon_months}-month CLV {result.table['clv'].mean():,.2f}; "
-        f"holdout purchases predicted {h['predicted_total']:,.0f} vs actual {h['actual_total']:,.0f} "
-        f"({h['aggregate_error_pct']:+.1f}%)",
+        t(
+            "clv.headline",
+            model=card["purchase_model"],
+            months=clv_horizon_months,
+            mean_clv=result.table["clv"].mean(),
+            predicted=h["predicted_total"],
+            actual=h["actual_total"],
+            error_pct=h["aggregate_error_pct"],
+        ),
         notes=report_notes(card, counting=False),
     )
     return result

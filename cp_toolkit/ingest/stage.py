@@ -35,6 +35,7 @@ from ..features import DISCOUNT_COLUMNS, ORDER_TYPES, ORDERS_SQL
 from ..privacy import identifier_columns, pseudonym_key, pseudonymize
 from ..run.artifacts import RunFolder
 from ..run.pipeline import stage
+from ..text import t
 from .cleaning import excluded_accounts, row_reasons, settle_reasons
 from .quality import scorecard
 from .schema import SchemaError, validate_tables
@@ -632,9 +633,14 @@ def run_stage(
     tx = [v for t, v in q["tables"].items() if t.split(":")[0] == "transactions"]
     run.record_stage(
         "01_ingest",
-        f"{sum(v['rows_in'] for v in tx):,} transaction lines in, {sum(v['rows_kept'] for v in tx):,} kept, "
-        f"{sum(v['rows_quarantined'] for v in tx):,} set aside; {q['transactions']['customers']:,} customers "
-        f"({q['rows_in']:,} rows in all tables)",
+        t(
+            "ingest.headline",
+            lines_in=sum(v["rows_in"] for v in tx),
+            kept=sum(v["rows_kept"] for v in tx),
+            set_aside=sum(v["rows_quarantined"] for v in tx),
+            customers=q["transactions"]["customers"],
+            rows_in=q["rows_in"],
+        ),
         rows={t: v["rows_kept"] for t, v in q["tables"].items()},
     )
     return q

@@ -7,7 +7,16 @@ and their choice), :mod:`.tags` (rule-based tags from a YAML table), :mod:`.migr
 
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
 from .migration import find_previous_run, migration
-from .rfm import RFM_SEGMENTS, check_rules, quantile_scores, rfm_scores, rfm_segment, segment_map, segment_summary
+from .rfm import (
+    RFM_SEGMENTS,
+    check_rules,
+    quantile_scores,
+    rfm_scores,
+    rfm_segment,
+    segment_map,
+    segment_summary,
+    standard_segments,
+)
 from .stage import SegmentResult, run_stage
 from .tags import build_tags, load_definitions, tag_coverage
 
@@ -28,5 +37,6 @@ __all__ = [
     "run_stage",
     "segment_map",
     "segment_summary",
+    "standard_segments",
     "tag_coverage",
 ]

@@ -13,6 +13,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
 from ..privacy import suppress_small_groups
+from ..text import t
 
 __all__ = ["CLUSTER_FEATURES", "BehaviourClusters", "cluster_labels", "cluster_names", "lift_table"]
 
@@ -126,10 +127,16 @@ def cluster_labels(clusters: pd.Series) -> pd.Series:
 
 def cluster_names(lift: pd.DataFrame, features: list[str]) -> dict[str, str]:
     """A name per cluster from its two most distinctive features (largest |log lift|), e.g.
-    ``"frequency high, recency_days low"``."""
+    ``"frequency high, recency_days low"`` (texts ``segment.cluster.*``)."""
     names = {}
     for _, row in lift.iterrows():
         logs = np.log(row[features].astype(float).clip(lower=1e-9))
         top = logs.abs().sort_values(ascending=False).index[:2]
-        names[row["cluster"]] = ", ".join(f"{f} {'high' if logs[f] > 0 else 'low'}" for f in top)
+        parts = [t("segment.cluster.part", feature=f, level=t(f"segment.cluster.level.{_level(logs[f])}")) for f in top]
+        names[row["cluster"]] = t("segment.cluster.separator").join(parts)
     return names
+
+
+def _level(log_lift: float) -> str:
+    """``high`` above the base's mean, else ``low`` (the id of the word in the text table)."""
+    return "high" if log_lift > 0 else "low"

@@ -9,25 +9,32 @@ import pandas as pd
 
 from ..errors import ParameterError
 from ..privacy import suppress_small_groups
+from ..text import t
 
 __all__ = ["RFM_SEGMENTS", "check_rules", "quantile_scores", "rf_grid", "rfm_scores", "rfm_segment", "segment_map",
-           "segment_summary"]  # fmt: skip
+           "segment_summary", "standard_segments"]  # fmt: skip
 
 
-#: The standard R x F segment map: regular expression on "<R><F>" -> segment name.
+#: The standard R x F segment map: regular expression on "<R><F>" -> segment id; the segment's
+#: name is the text ``segment.rfm.<id>`` (:func:`standard_segments`).
 #: Every one of the 25 pairs matches exactly one rule (tested).
 RFM_SEGMENTS: dict[str, str] = {
-    r"[1-2][1-2]": "Hibernating",
-    r"[1-2][3-4]": "At risk",
-    r"[1-2]5": "Can't lose them",
-    r"3[1-2]": "About to sleep",
-    r"33": "Need attention",
-    r"[3-4][4-5]": "Loyal",
-    r"41": "Promising",
-    r"51": "New",
-    r"[4-5][2-3]": "Potential loyalists",
-    r"5[4-5]": "Champions",
+    r"[1-2][1-2]": "hibernating",
+    r"[1-2][3-4]": "at_risk",
+    r"[1-2]5": "cant_lose_them",
+    r"3[1-2]": "about_to_sleep",
+    r"33": "need_attention",
+    r"[3-4][4-5]": "loyal",
+    r"41": "promising",
+    r"51": "new",
+    r"[4-5][2-3]": "potential_loyalists",
+    r"5[4-5]": "champions",
 }
+
+
+def standard_segments(language: str | None = None) -> dict[str, str]:
+    """The standard rule table with names: pattern on "<R><F>" -> the text of ``segment.rfm.<id>``."""
+    return {pattern: t(f"segment.rfm.{sid}", language=language) for pattern, sid in RFM_SEGMENTS.items()}
 
 
 def segment_map(rules: dict[str, str] | None = None) -> pd.DataFrame:
@@ -86,8 +93,9 @@ def check_rules(rules: dict[str, str]) -> None:
 
 
 def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | None = None) -> pd.Series:
-    """Name each customer's segment from the R and F scores with the rule table."""
-    rules = RFM_SEGMENTS if rules is None else rules
+    """Name each customer's segment from the R and F scores with the rule table (pattern -> name;
+    default :func:`standard_segments`)."""
+    rules = standard_segments() if rules is None else rules
     key = r_score.astype(str) + f_score.astype(str)
     out = pd.Series(pd.NA, index=key.index, dtype="string")
     for pattern, name in rules.items():

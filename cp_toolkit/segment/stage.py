@@ -11,9 +11,10 @@ import pandas as pd
 from ..features import category_spend, customer_features, profile_features
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
+from ..text import t
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .migration import find_previous_run, migration
-from .rfm import RFM_SEGMENTS, check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary
+from .rfm import check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary, standard_segments
 from .tags import build_tags, load_definitions, tag_coverage
 
 __all__ = ["SegmentResult", "run_stage"]
@@ -58,7 +59,7 @@ def run_stage(
     category); compare with the previous run when there is one."""
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
-    rules = RFM_SEGMENTS if rfm_segments is None else dict(rfm_segments)
+    rules = standard_segments() if rfm_segments is None else dict(rfm_segments)
     check_rules(rules)
     scores = rfm_scores(features)
     segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"], rules))
@@ -68,7 +69,7 @@ def run_stage(
     labels = cluster_labels(numbered)
     lift = lift_table(behaviour, numbered, min_group_size)
     names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
-    segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna("(small cluster)"))
+    segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna(t("segment.cluster.small")))
     lines = transactions_up_to(run, as_of)
     spend = category_spend(lines, ensure(run, "products"))
     table, dictionary = profile_features(
@@ -83,29 +84,35 @@ def run_stage(
     summary = segment_summary(segments, features, min_group_size)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
-    note = "no earlier run found: run the previous month end first, or set previous_run"
+    note = t("segment.migration.none")
     if earlier is not None:
         before = earlier.load("segments").set_index("customer_id")
         before = before.join(earlier.load("features").set_index("customer_id")["monetary"])
         common = before.index.isin(segments.index).mean()
         if common < 0.5:
-            note = (
-                f"only {common:.0%} of the customers of the run as of {earlier.params.get('as_of')} appear in this "
-                "one: the runs used different pseudonymization keys (set CP_TOOLKIT_PSEUDONYM_KEY or "
-                "CP_TOOLKIT_PSEUDONYM_KEY_FILE for every run), so no migration is shown"
-            )
+            note = t("segment.migration.keys_differ", common=common, as_of=earlier.params.get("as_of"))
             warnings.warn(note, UserWarning, stacklevel=3)
         else:
             moves = migration(before, segments.join(features["monetary"]), min_group_size)
-            note = f"compared with the run as of {earlier.params.get('as_of')} ({earlier.path.name})"
+            note = t("segment.migration.compared", as_of=earlier.params.get("as_of"), folder=earlier.path.name)
     shown = summary[~summary["suppressed"]]
-    top = f"{shown.index[0]} ({shown['revenue_share'].iloc[0]:.0%})" if len(shown) else "all suppressed"
+    top = (
+        t("segment.headline_top", segment=shown.index[0], share=shown["revenue_share"].iloc[0])
+        if len(shown)
+        else t("segment.headline_all_suppressed")
+    )
     checks = clusters.summary()
     run.record_stage(
         "03_segmentation",
-        f"{len(features):,} customers in {summary.shape[0]} RFM segments; largest revenue share: {top}; "
-        f"{checks['k']} behavioural clusters (silhouette {checks['silhouette']:.2f}, "
-        f"bootstrap ARI {checks['bootstrap_ari']['ari_mean']:.2f})",
+        t(
+            "segment.headline",
+            customers=len(features),
+            segments=summary.shape[0],
+            top=top,
+            k=checks["k"],
+            silhouette=checks["silhouette"],
+            ari=checks["bootstrap_ari"]["ari_mean"],
+        ),
     )
     return SegmentResult(
         features,
