@@ -53,16 +53,16 @@ def read_yaml(path: Path, what: str) -> Any:
     from .errors import ParameterError
 
     if not path.is_file():
-        raise ParameterError(f"{what} {path} does not exist; pass an existing YAML file")
+        raise ParameterError(f"{path}: the {what} does not exist; pass an existing YAML file")
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a safe loader)
     except (OSError, UnicodeDecodeError) as err:
-        raise ParameterError(f"{what} {path} cannot be read ({err}); check its permissions and encoding") from err
+        raise ParameterError(f"{path}: the {what} cannot be read ({err}); check its permissions and encoding") from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
         raise ParameterError(
-            f"{what} {path} is not valid YAML{line}: {getattr(err, 'problem', err)}; fix the syntax"
+            f"{path}: the {what} is not valid YAML{line}: {getattr(err, 'problem', err)}; fix the syntax"
         ) from err
 
 
@@ -257,9 +257,9 @@ def _tag_file_problems(key: str, value: Any) -> list[str]:
     if not isinstance(value, str) or not value:
         return [f"{key}: {value!r} is not allowed; give the path of a YAML file of tag rules, or null"]
     try:
-        rules = read_yaml(Path(value).expanduser(), f"{key}: the file")
+        rules = read_yaml(Path(value).expanduser(), "tag definition file")
     except ParameterError as err:
-        return [str(err)]
+        return [f"{key}: {err}"]
     return tag_definition_problems(rules, f"{key} ({value})")
 
 
