@@ -62,11 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if params_file is None and Path("params/default.yaml").is_file():
         params_file = Path("params/default.yaml")
     try:
-        params = load_params(params_file, as_of=args.as_of)
+        runs_folder = args.out.parent if args.out else Path("reports")  # where a relative previous_run is
+        params = load_params(params_file, as_of=args.as_of, runs_folder=runs_folder)
     except ParameterError as err:
         print(f"cp-toolkit: {err}", file=sys.stderr)
         return 2
     params["sources"] = absolute_source_paths(params["sources"], Path.cwd())
+    if params["tag_definitions"]:  # checked from here; the notebooks run in their own folder
+        params["tag_definitions"] = str(Path(params["tag_definitions"]).expanduser().resolve())
     profile = params_file.stem if params_file else "default"
     out = args.out or Path("reports") / f"{params['as_of']}_{profile}"
     print(f"cp-toolkit: profile {profile}, as_of {params['as_of']}, writing {out}")

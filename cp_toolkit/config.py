@@ -1,18 +1,20 @@
 """Run parameters: the defaults of the embedded profile and loading of ``params/*.yaml``.
 
-The defaults below are the ``params/default.yaml`` profile; every notebook declares the
-same defaults in its ``parameters`` cell (both are checked by the tests), so a notebook
-run alone in JupyterLab computes what the default report computes.
+Each default is written once, in :data:`DEFAULTS`, the ``params/default.yaml`` profile: the
+notebooks' ``parameters`` cells, the ``run_stage`` signatures and the README's parameter table
+repeat it and are tested against it, so a notebook run alone in JupyterLab computes what the
+default report computes. :func:`load_params` checks every value before any stage runs
+(:mod:`cp_toolkit.params`).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import ParameterError
+from .params import check_values, read_yaml, unknown_keys
 
 __all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "load_params", "ParameterError"]
 
@@ -41,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "annual_discount_rate": 0.10,
     "margin": 1.0,
     "clv_bootstrap_samples": 50,
+    "allow_identifiers": [],
 }
 
 
@@ -57,45 +60,48 @@ CHOICES: dict[str, tuple[str, ...]] = {
 PRESET_CURRENCY = {"completejourney": "USD", "cdnow": "USD", "online_retail": "GBP"}
 
 
-def load_params(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
-    """Read a parameter file and apply overrides on top of :data:`DEFAULTS`.
+def load_params(
+    path: str | Path | None = None, *, runs_folder: str | Path | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """Read a parameter file, apply overrides on top of :data:`DEFAULTS` and check every value.
 
     Parameters
     ----------
     path : str or Path, optional
         A YAML mapping of parameter names to values. ``None`` gives the defaults.
+    runs_folder : str or Path, optional
+        The folder that will hold the run (the parent of ``--out``); a relative ``previous_run``
+        is looked for there. Without it, only an absolute ``previous_run`` is checked.
     **overrides
         Values that win over the file (``None`` values are ignored).
 
     Returns
     -------
     dict
-        The complete parameter set. Keys the toolkit does not know raise
-        :class:`ParameterError` so that a typo never passes silently.
+        The complete parameter set.
+
+    Raises
+    ------
+    ParameterError
+        Listing every problem at once, one per line, each naming its key: unknown keys (with
+        the nearest known one), types, choices, ranges, dates and their order, the rule tables,
+        the source descriptions and their files (:func:`cp_toolkit.params.check_values`).
     """
-    params = dict(DEFAULTS)
-    loaded: dict[str, Any] = {}  # what the file says
+    params = copy.deepcopy(DEFAULTS)
+    loaded: Any = {}  # what the file says
+    where = str(path) if path is not None else "parameters"
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ParameterError(f"parameter file {path} does not exist; pass an existing YAML file")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = read_yaml(Path(path), "parameter file") or {}
         if not isinstance(loaded, dict):
-            raise ParameterError(f"{path}: expected a mapping of parameter names to values")
+            raise ParameterError(f"{path}: expected a mapping of parameter names to values, not {loaded!r}")
         params.update(loaded)
     params.update({k: v for k, v in overrides.items() if v is not None})
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ParameterError(f"{path or 'overrides'}: unknown parameter(s) {unknown}; known: {sorted(DEFAULTS)}")
-    wrong = {k: params[k] for k, options in CHOICES.items() if params[k] not in options}
-    if wrong:
+    problems = unknown_keys(params, DEFAULTS, "", "parameter")
+    problems += check_values(params, CHOICES, Path(runs_folder) if runs_folder is not None else None)
+    if problems:
         raise ParameterError(
-            f"{path or 'overrides'}: "
-            + "; ".join(f"{k}: {v!r} is not one of {list(CHOICES[k])}" for k, v in wrong.items())
+            f"{where}: {len(problems)} problem(s), nothing was run:\n" + "\n".join(f"  {p}" for p in problems)
         )
     chosen = overrides.get("currency") or loaded.get("currency")
     params["currency"] = chosen or PRESET_CURRENCY.get(params["dataset"], "currency units")
-    params["as_of"] = str(params["as_of"])
-    if params["clv_calibration_end"] is not None:
-        params["clv_calibration_end"] = str(params["clv_calibration_end"])
     return params

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import DEFAULTS
 from .features import category_revenue, category_spend, customer_features, interpurchase_days
 from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
 from .run.artifacts import RunFolder
@@ -54,7 +55,7 @@ def _natural_key(value: str) -> tuple[float, int, str]:
     return (float(number.group()) if number else np.inf, 0 if below else 1, value)
 
 
-def attribute_profile(customers: pd.DataFrame, min_group_size: int = 10) -> pd.DataFrame:
+def attribute_profile(customers: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
     """Long table of customer attributes: attribute, value (in natural order), customers, share.
 
     Values held by fewer than ``min_group_size`` customers are pooled into one unlabelled row
@@ -103,7 +104,7 @@ def _group_behaviour(features: pd.DataFrame, labels: pd.Series, min_group_size: 
     return out.drop(columns=["orders", "revenue"]).loc[order].astype({"customers": "Int64"})
 
 
-def attribute_breakdown(features: pd.DataFrame, customers: pd.DataFrame, min_group_size: int = 10) -> pd.DataFrame:
+def attribute_breakdown(features: pd.DataFrame, customers: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
     """How the buying customers behave by each customer attribute, against all of them.
 
     Parameters
@@ -209,7 +210,11 @@ class EDAResult:
 
 
 @stage("02_eda")
-def run_stage(run: RunFolder, min_group_size: int = 10, top_n_categories: int = 10) -> EDAResult:
+def run_stage(
+    run: RunFolder,
+    min_group_size: int = DEFAULTS["min_group_size"],
+    top_n_categories: int = DEFAULTS["top_n_categories"],
+) -> EDAResult:
     """Stage 02: compute the descriptive tables from the canonical tables."""
     tx = ensure(run, "transactions")
     orders = ensure(run, "orders")

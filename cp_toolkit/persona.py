@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from .config import DEFAULTS
 from .features import category_revenue
 from .privacy import values_to_pool
 from .run.artifacts import RunFolder
@@ -156,8 +157,8 @@ def persona_cards(
     profile: pd.DataFrame,
     spend: pd.DataFrame,
     customers: pd.DataFrame,
-    min_group_size: int = 10,
-    persona_categories: int = 5,
+    min_group_size: int,
+    persona_categories: int = DEFAULTS["persona_categories"],
 ) -> list[dict[str, Any]]:
     """Persona cards, largest revenue share first; segments under ``min_group_size`` are suppressed,
     with the next smallest while the suppressed ones hold fewer (:func:`cp_toolkit.privacy.values_to_pool`).
@@ -234,7 +235,11 @@ class PersonaResult:
 
 
 @stage("06_persona")
-def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int = 5) -> PersonaResult:
+def run_stage(
+    run: RunFolder,
+    min_group_size: int = DEFAULTS["min_group_size"],
+    persona_categories: int = DEFAULTS["persona_categories"],
+) -> PersonaResult:
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
     clv_model = ensure(run, "clv_model")
     note = p_alive_note(clv_model)

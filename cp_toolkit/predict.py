@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
+from .config import DEFAULTS
 from .errors import DataError
 from .features import BEHAVIOUR, customer_features
 from .run.artifacts import RunFolder
@@ -165,7 +166,12 @@ def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> 
 
 
 @stage("04_prediction")
-def run_stage(run: RunFolder, as_of: str = "2017-12-31", horizon_days: int = 90, seed: int = 42) -> ChurnResult:
+def run_stage(
+    run: RunFolder,
+    as_of: str = DEFAULTS["as_of"],
+    horizon_days: int = DEFAULTS["horizon_days"],
+    seed: int = DEFAULTS["seed"],
+) -> ChurnResult:
     """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``."""
     result = evaluate(transactions_up_to(run, as_of, "orders"), as_of, horizon_days, seed)
     run.save("predictions", result.predictions)

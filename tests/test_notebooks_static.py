@@ -66,8 +66,12 @@ def test_default_yaml_is_the_builtin_default() -> None:
 
 
 def test_currency_follows_the_dataset_unless_set(tmp_path: Path) -> None:
-    def currency(text: str) -> str:
-        (tmp_path / "p.yaml").write_text(text)
+    (tmp_path / "sales.csv").write_text("customer_id,ts,amount\n")
+    columns = "{customer_id: customer_id, ts: ts, amount: amount}"
+    source = f"\nsources: {{transactions: {{path: {tmp_path / 'sales.csv'}, columns: {columns}}}}}"
+
+    def currency(text: str) -> str:  # every profile names a readable transactions file
+        (tmp_path / "p.yaml").write_text(text + source)
         return load_params(tmp_path / "p.yaml")["currency"]
 
     assert load_params(None)["currency"] == "USD" and load_params(ROOT / "params" / "cdnow.yaml")["currency"] == "USD"
@@ -124,3 +128,21 @@ def test_readme_starts_with_the_two_commands() -> None:
     block = re.search(r"```[a-zA-Z]*\n(.*?)```", text, re.S).group(1)
     commands = [c for c in block.splitlines() if c.strip() and not c.strip().startswith("#")]
     assert len(commands) == 2 and "cp-toolkit run" in commands[0] and "pytest" in commands[1]
+
+
+def test_readme_parameter_defaults_are_the_defaults() -> None:
+    table = _readme_parameter_table()
+    assert set(table) - {"run_dir"} == set(DEFAULTS)
+    for name, value in DEFAULTS.items():
+        assert ast.literal_eval(table[name][0]) == value, f"README default of {name}"
+
+
+def test_readme_dataset_row_lists_every_preset() -> None:
+    from cp_toolkit.config import PRESET_CURRENCY
+    from cp_toolkit.ingest.sources import PRESETS
+
+    meaning = next(
+        line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("| `dataset`")
+    )
+    assert set(PRESETS) == set(PRESET_CURRENCY)
+    assert all(f"`{name}`" in meaning for name in [*PRESETS, "custom"]), meaning

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import DEFAULTS
 from ..display import MISSING
 from ..errors import DataError, ParameterError
 from ..run.artifacts import RunFolder
@@ -310,7 +311,7 @@ def fit_and_validate(
     calibration_end_date: str | None = None,
     segments: pd.Series | None = None,
     bootstrap_samples: int = 50,
-    min_group_size: int = 10,
+    min_group_size: int = DEFAULTS["min_group_size"],
     seed: int = 42,
     seasonality: str = "auto",
     purchase_period: str = "day",
@@ -571,19 +572,19 @@ def _counting_sentence(counting: dict[str, Any]) -> str:
 @pipeline_stage("05_clv")
 def run_stage(
     run: RunFolder,
-    as_of: str = "2017-12-31",
-    clv_model: str = "auto",
-    clv_seasonality: str = "auto",
-    clv_time_unit: str = "days",
-    purchase_period: str = "day",
-    clv_holdout_fraction: float = 0.25,
+    as_of: str = DEFAULTS["as_of"],
+    clv_model: str = DEFAULTS["clv_model"],
+    clv_seasonality: str = DEFAULTS["clv_seasonality"],
+    clv_time_unit: str = DEFAULTS["clv_time_unit"],
+    purchase_period: str = DEFAULTS["purchase_period"],
+    clv_holdout_fraction: float = DEFAULTS["clv_holdout_fraction"],
     clv_calibration_end: str | None = None,
-    clv_horizon_months: int = 12,
-    annual_discount_rate: float = 0.10,
-    margin: float = 1.0,
-    clv_bootstrap_samples: int = 50,
-    min_group_size: int = 10,
-    seed: int = 42,
+    clv_horizon_months: int = DEFAULTS["clv_horizon_months"],
+    annual_discount_rate: float = DEFAULTS["annual_discount_rate"],
+    margin: float = DEFAULTS["margin"],
+    clv_bootstrap_samples: int = DEFAULTS["clv_bootstrap_samples"],
+    min_group_size: int = DEFAULTS["min_group_size"],
+    seed: int = DEFAULTS["seed"],
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]

@@ -17,7 +17,6 @@ DuckDB database).
 
 from __future__ import annotations
 
-import copy
 import re
 import warnings
 from collections.abc import Iterator, Mapping
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq
 from ..engine import database
 from ..errors import SourceError
 from ..features import DISCOUNT_COLUMNS
+from ..params import merged_sources
 
 __all__ = [
     "CHUNK_ROWS",
@@ -171,13 +171,7 @@ def resolve_sources(dataset: str, sources: Mapping[str, Any] | None) -> dict[str
     """
     if dataset != "custom" and dataset not in PRESETS:
         raise SourceError(f"dataset {dataset!r} is not a preset ({sorted(PRESETS)}) nor 'custom'")
-    spec = copy.deepcopy(PRESETS.get(dataset, {}))
-    for table, user in copy.deepcopy(dict(sources or {})).items():
-        if isinstance(user, list):  # several sources of one table replace the preset's
-            spec[table] = user
-            continue
-        base = spec.get(table, {})
-        spec[table] = {**base, **user, "columns": {**base.get("columns", {}), **user.get("columns", {})}}
+    spec = merged_sources(PRESETS.get(dataset, {}), sources or {})
     unknown = sorted(set(spec) - set(REQUIRED))
     if unknown:
         raise SourceError(f"sources: unknown table(s) {unknown}; use {sorted(REQUIRED)}")

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
-from ..config import CHOICES
+from ..config import CHOICES, DEFAULTS
 from ..engine import database, parquet_sql
 from ..features import DISCOUNT_COLUMNS, ORDER_TYPES, ORDERS_SQL
 from ..privacy import identifier_columns, pseudonym_key, pseudonymize
@@ -88,12 +88,12 @@ class IngestResult:
 
 
 def ingest(
-    dataset: str = "completejourney",
+    dataset: str = DEFAULTS["dataset"],
     sources: Mapping[str, Any] | None = None,
-    as_of: str = "2017-12-31",
+    as_of: str = DEFAULTS["as_of"],
     key: bytes | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    zero_amount: str = "set_aside",
+    zero_amount: str = DEFAULTS["zero_amount"],
 ) -> IngestResult:
     """Ingest into a temporary folder and return the tables in memory (for exploring and tests).
 
@@ -125,12 +125,12 @@ def ingest(
 
 def ingest_into(
     run: RunFolder,
-    dataset: str = "completejourney",
+    dataset: str = DEFAULTS["dataset"],
     sources: Mapping[str, Any] | None = None,
-    as_of: str = "2017-12-31",
+    as_of: str = DEFAULTS["as_of"],
     key: bytes | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    zero_amount: str = "set_aside",
+    zero_amount: str = DEFAULTS["zero_amount"],
 ) -> dict[str, Any]:
     """Read every source, clean it, pseudonymize customer ids and write the canonical tables,
     ``orders.parquet``, ``quarantine.parquet`` and ``quality.json`` to ``run``, in memory bounded
@@ -617,10 +617,10 @@ def _unify_ids(
 @stage("01_ingest")
 def run_stage(
     run: RunFolder,
-    dataset: str = "completejourney",
+    dataset: str = DEFAULTS["dataset"],
     sources: Mapping[str, Any] | None = None,
-    as_of: str = "2017-12-31",
-    zero_amount: str = "set_aside",
+    as_of: str = DEFAULTS["as_of"],
+    zero_amount: str = DEFAULTS["zero_amount"],
 ) -> dict[str, Any]:
     """Stage 01: ingest into the run folder (:func:`ingest_into`).
 

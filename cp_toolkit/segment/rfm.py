@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
+from ..params import rfm_rule_problems
 from ..privacy import suppress_small_groups
 from ..text import t
 
@@ -82,14 +81,11 @@ def rfm_scores(features: pd.DataFrame, n: int = 5) -> pd.DataFrame:
 
 
 def check_rules(rules: dict[str, str]) -> None:
-    """Refuse a rule table under which some of the 25 R x F pairs match no rule or several."""
-    pairs = [f"{r}{f}" for r in range(1, 6) for f in range(1, 6)]
-    hits = {pair: [p for p in rules if re.fullmatch(p, pair)] for pair in pairs}
-    bad = {pair: found for pair, found in hits.items() if len(found) != 1}
-    if bad:
-        raise ParameterError(
-            f"rfm_segments: every R x F pair (R then F, e.g. '53') must match exactly one pattern; these do not: {bad}"
-        )
+    """Refuse a rule table under which some of the 25 R x F pairs match no rule or several
+    (:func:`cp_toolkit.params.rfm_rule_problems`, the check ``load_params`` makes up front)."""
+    problems = rfm_rule_problems(rules)
+    if problems:
+        raise ParameterError("; ".join(problems))
 
 
 def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | None = None) -> pd.Series:

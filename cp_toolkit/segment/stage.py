@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import DEFAULTS
 from ..features import category_spend, customer_features, profile_features
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
@@ -45,12 +46,12 @@ class SegmentResult:
 @stage("03_segmentation")
 def run_stage(
     run: RunFolder,
-    as_of: str = "2017-12-31",
-    min_group_size: int = 10,
-    seed: int = 42,
+    as_of: str = DEFAULTS["as_of"],
+    min_group_size: int = DEFAULTS["min_group_size"],
+    seed: int = DEFAULTS["seed"],
     previous_run: str | None = None,
     tag_definitions: str | None = None,
-    top_n_categories: int = 10,
+    top_n_categories: int = DEFAULTS["top_n_categories"],
     rfm_segments: dict[str, str] | None = None,
 ) -> SegmentResult:
     """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural

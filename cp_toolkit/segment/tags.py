@@ -13,6 +13,7 @@ import yaml
 
 from ..errors import ParameterError
 from ..features import category_shares
+from ..params import tag_definition_problems
 from ..privacy import suppress_small_groups, values_to_pool
 
 __all__ = ["DEFAULT_DEFINITIONS", "build_tags", "load_definitions", "tag_coverage"]
@@ -29,10 +30,9 @@ def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
         else resources.files("cp_toolkit.segment").joinpath(DEFAULT_DEFINITIONS).read_text(encoding="utf-8")
     )
     rules = yaml.safe_load(text)
-    if not isinstance(rules, dict) or "version" not in rules:
-        raise ParameterError(
-            f"{path or DEFAULT_DEFINITIONS}: tag definitions need a 'version' and one entry per tag group"
-        )
+    problems = tag_definition_problems(rules, str(path or DEFAULT_DEFINITIONS))
+    if problems:
+        raise ParameterError("; ".join(problems))
     return rules
 
 
