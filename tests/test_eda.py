@@ -95,7 +95,9 @@ def test_attribute_values_in_natural_order() -> None:
 
 def test_log_histograms_say_what_a_log_axis_cannot_show() -> None:
     from cp_toolkit.plots import order_value_hist
+    from cp_toolkit.text import labels
 
-    ax = order_value_hist(pd.DataFrame({"amount": [0.0, 1.0, 2.0, 3.0, -1.0]}), "USD")
+    orders = pd.DataFrame({"amount": [0.0, 1.0, 2.0, 3.0, -1.0]})
+    ax = order_value_hist(orders, **labels("plots.order_value_hist", currency="USD"))
     assert ax.get_xlabel() == "order value (USD, log scale); 2 at or below 0 not shown"
     assert ax.get_xscale() == "log" and sum(p.get_height() for p in ax.patches) == 3
