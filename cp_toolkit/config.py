@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "horizon_days": 90,
     "seed": 42,
     "zero_amount": "set_aside",
+    "allow_identifiers": [],
     "clv_model": "auto",
     "clv_seasonality": "auto",
     "clv_time_unit": "days",
