@@ -60,6 +60,8 @@ def customer_profile(
 
 def p_alive_note(clv_model: dict[str, Any]) -> str:
     """Why P(alive) is not shown, from the CLV model card ("" when it is usable)."""
+    if clv_model.get("skipped"):
+        return f"CLV and P(alive) are not shown: stage 05 could not compute them ({clv_model['skipped']})."
     identification = clv_model.get("identification", {})
     if identification.get("p_alive_usable", True):
         return ""
@@ -73,6 +75,16 @@ def _mean_or_none(values: pd.Series) -> float | None:
     """The mean, or None (JSON null) for an empty or blank selection."""
     values = values.dropna()
     return float(values.mean()) if len(values) else None
+
+
+def _share_or_none(part: float, whole: float) -> float | None:
+    """``part / whole``, or None (JSON null) when the whole is zero or missing."""
+    return float(part / whole) if pd.notna(whole) and whole != 0 else None
+
+
+def _figure(value: float | None, pattern: str) -> str:
+    """A figure of a persona card as text; ``n/a`` when it could not be computed."""
+    return "n/a" if value is None else pattern.format(value)
 
 
 def _p_alive_clause(value: float | None) -> str:
@@ -142,12 +154,14 @@ def _card(
             "mean_order_value": float(members["avg_order_value"].mean()),
         },
         "value": {
-            "mean_clv": float(members["clv"].mean()),
-            "clv_share": float(members["clv"].sum() / everyone["clv"].sum()),
+            "mean_clv": _mean_or_none(members["clv"]),
+            "clv_share": _share_or_none(members["clv"].sum(), everyone["clv"].sum()),
         },
         "risk": {
-            "mean_churn_probability": float(members["churn_probability"].mean()),
-            "high_risk_share": float((members["churn_risk"] == "high").mean()),
+            "mean_churn_probability": _mean_or_none(members["churn_probability"]),
+            "high_risk_share": float((members["churn_risk"] == "high").mean())
+            if members["churn_probability"].notna().any()
+            else None,
             # BG/NBD cannot lose a customer before the first repeat purchase: P(alive) is 1 for
             # one-time buyers, so the mean is taken over repeat buyers only.
             "mean_p_alive_repeat_buyers": _mean_or_none(members.loc[members["repeat_buyer"], "p_alive"]),
@@ -208,12 +222,14 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: st
         lines += [
             f"## {c['name']}",
             f"- Size: {c['customers']:,} customers ({c['customer_share']:.1%}); revenue share {c['revenue_share']:.1%}",
-            f"- Value: mean CLV {c['value']['mean_clv']:,.2f} ({c['value']['clv_share']:.1%} of total CLV)",
+            f"- Value: mean CLV {_figure(c['value']['mean_clv'], '{:,.2f}')} "
+            f"({_figure(c['value']['clv_share'], '{:.1%}')} of total CLV)",
             f"- Behaviour: {c['behaviour']['mean_orders']:.1f} orders, median recency "
             f"{c['behaviour']['median_recency_days']:.0f} days, "
             f"mean order value {c['behaviour']['mean_order_value']:,.2f}",
-            f"- Risk: mean churn probability {c['risk']['mean_churn_probability']:.1%}, "
-            f"high risk {c['risk']['high_risk_share']:.1%}" + _p_alive_clause(c["risk"]["mean_p_alive_repeat_buyers"]),
+            f"- Risk: mean churn probability {_figure(c['risk']['mean_churn_probability'], '{:.1%}')}, "
+            f"high risk {_figure(c['risk']['high_risk_share'], '{:.1%}')}"
+            + _p_alive_clause(c["risk"]["mean_p_alive_repeat_buyers"]),
             f"- Favourite categories (index vs all customers): {cats}",
             f"- Dominant demographics: {demo}",
             f"- Recommended action: {c['recommended_action']}",
@@ -236,9 +252,11 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
     clv_model = ensure(run, "clv_model")
     note = p_alive_note(clv_model)
-    profile = customer_profile(
-        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv")
-    )
+    predictions = ensure(run, "predictions")
+    profile = customer_profile(ensure(run, "segments"), ensure(run, "features"), predictions, ensure(run, "clv"))
+    missing = [note] if clv_model.get("skipped") else []
+    if predictions.empty:
+        missing.append("Churn risk is not shown: stage 04 could not evaluate churn on these data (see its report).")
     cards = persona_cards(
         profile,
         ensure(run, "category_spend"),
@@ -246,7 +264,7 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
         min_group_size,
         persona_categories,
     )
-    md = personas_markdown(cards, min_group_size, note)
+    md = personas_markdown(cards, min_group_size, " ".join(missing) if missing else note)
     columns = ["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]
     audience = profile[[c for c in columns if c != "p_alive" or not note]]  # no unidentified P(alive)
     run.save("personas", {"min_group_size": min_group_size, "p_alive_note": note, "cards": cards})
@@ -257,5 +275,6 @@ def run_stage(run: RunFolder, min_group_size: int = 10, persona_categories: int 
         "06_persona",
         f"{len(shown)} persona cards ({len(cards) - len(shown)} suppressed); "
         f"top by revenue: {shown[0]['name'] if shown else 'none'}",
+        **({"notes": missing} if missing else {}),
     )
     return PersonaResult(cards, audience, md)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..display import MISSING
+from ..errors import DataError
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
@@ -32,6 +33,7 @@ __all__ = [
     "parameter_table",
     "report_notes",
     "run_stage",
+    "skipped_result",
     "top_customers",
 ]
 
@@ -39,6 +41,8 @@ __all__ = [
 def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
     """Fitted parameters of the purchase and spend models with Hessian and bootstrap standard errors,
     the bootstrap 95% interval, and whether the data identify each, as a table."""
+    if card.get("skipped"):
+        return pd.DataFrame(columns=["model", "parameter", "estimate"]).set_index(["model", "parameter"])
     boot = card["bootstrap"]["parameters"]
     checks = card["identification"]["parameters"]
     rows = []
@@ -81,13 +85,17 @@ def comparison_table(comparison: pd.DataFrame, chosen: str) -> pd.DataFrame:
 def choice_sentence(card: dict[str, Any]) -> str:
     """What was asked for, what was used and why, in one sentence."""
     choice = card["model_choice"]
+    if card.get("skipped"):
+        return f"No model was used: {card['skipped']}."
     asked = f"clv_model: {choice['requested']}, clv_seasonality: {choice['seasonality']}"
     used = f"Used {card['purchase_model']} with {card['spend_model']} for spend ({asked})"
     return f"{used}: {choice['reason']}." + (f" Fallback: {choice['fallback']}." if choice["fallback"] else "")
 
 
 def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
-    """The holdout check in a few formatted figures."""
+    """The holdout check in a few formatted figures (none when CLV was not computed)."""
+    if card.get("skipped"):
+        return pd.DataFrame({"value": {}}).rename_axis("holdout check")
     h, interval = card["holdout"], card["bootstrap"]["holdout"]
     unit = card["time_unit"]
     figures = {
@@ -107,11 +115,13 @@ def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
 
 def distribution_table(table: pd.DataFrame) -> pd.DataFrame:
     """Count, mean, spread and quantiles of each column of the per-customer CLV table."""
-    return table.describe().T
+    return table.astype("float64").describe().T
 
 
 def p_alive_title(card: dict[str, Any]) -> str:
     """Title of the P(alive) chart, saying when P(alive) is not a risk signal."""
+    if card.get("skipped"):
+        return "P(alive): not available"
     usable = card["identification"]["p_alive_usable"]
     return f"P(alive) ({card['purchase_model']})" + ("" if usable else ": dropout not identified, not a risk signal")
 
@@ -119,6 +129,8 @@ def p_alive_title(card: dict[str, Any]) -> str:
 def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
     dropout is not identified) per CLV decile (10 = highest)."""
+    if table.empty:
+        return pd.DataFrame(columns=["customers", "mean_clv", "clv_share"]).rename_axis("clv_decile")
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
     p_alive = {"mean_p_alive": ("p_alive", "mean")} if "p_alive" in table else {}
     out = table.groupby(decile).agg(
@@ -150,13 +162,17 @@ class CLVResult:
     comparison: pd.DataFrame
     tracking: pd.DataFrame
     period_transactions: pd.DataFrame
-    matrices: dict[str, pd.DataFrame]
+    matrices: dict[str, pd.DataFrame | None]
     segments: pd.DataFrame
+    #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def fit_figures(self) -> dict[str, Any]:
         """Log-likelihood, time unit and fit settings of the model refitted on all data (for the report)."""
         card = self.model_card
+        if card.get("skipped"):
+            return {}
         return {"log_likelihood": card["log_likelihood"], "time_unit": card["time_unit"], "fit": card["fit_settings"]}
 
 
@@ -190,7 +206,7 @@ def choose_model(
     wanted = diagnostics.candidates(requested, seasonality)
     usable = [s for s in comparison.index if comparison.at[s, "error"] == ""]
     if not usable:
-        raise ValueError(f"no purchase model could be fitted: {comparison['error'].to_dict()}")
+        raise DataError(f"no purchase model could be fitted: {comparison['error'].to_dict()}")
     errors = predictions[usable].sub(holdout, axis=0).abs()
     by_mae = sorted(usable, key=lambda s: (round(comparison.at[s, "mae"], 9), _simplicity(s)))
     preferred = [s for s in wanted if seasonality != "monthly" or s.endswith("+monthly")]
@@ -256,7 +272,7 @@ def _final_fit(
             skipped.append(f"{model_label(spec)} on all data ({str(err).splitlines()[0]})")
             continue
         return model, table, skipped
-    raise ValueError(f"no purchase model could be fitted on all data up to as_of: {skipped}")
+    raise DataError(f"no purchase model could be fitted on all data up to as_of: {skipped}")
 
 
 def _calibration_span(
@@ -266,7 +282,7 @@ def _calibration_span(
     end, first = pd.Timestamp(as_of).normalize(), tx["ts"].min().normalize()
     cal_end = pd.Timestamp(date).normalize() if date else calibration_end(first, end, holdout_fraction)
     if not first < cal_end < end:
-        raise ValueError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
+        raise DataError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
     return first, cal_end, end
 
 
@@ -300,11 +316,19 @@ def fit_and_validate(
     as ``quality.json`` records it) is stated in the model card.
     """
     first, cal_end, end = _calibration_span(tx, as_of, holdout_fraction, calibration_end_date)
+    _require_repeat_buyers(tx, purchase_period)
     cal = calibration_holdout(tx, cal_end, end, time_unit, purchase_period)
     if not cal["frequency_holdout"].sum():
-        raise ValueError(
-            f"no customer seen by {cal_end.date()} bought between then and {end.date()}: the holdout cannot "
+        last = tx["ts"].max().normalize()
+        late = (
+            f"; as_of lies {(end - last).days:,} days after the last transaction ({last.date()})"
+            if last < cal_end
+            else ""
+        )
+        raise DataError(
+            f"no customer seen by {cal_end.date()} bought between then and {end.date()}{late}: the holdout cannot "
             "validate the model; use a later as_of or another clv_holdout_fraction or clv_calibration_end"
+            + (", or set as_of to the data's last day" if late else "")
         )
     specs = diagnostics.candidates("auto", seasonality)
     comparison, fitted, predictions = diagnostics.compare_models(cal, time_unit, specs)
@@ -371,6 +395,66 @@ def fit_and_validate(
             diagnostics.monthly_horizon(time_unit),
         ),
         segments=boot["segments"],
+    )
+
+
+def _require_repeat_buyers(tx: pd.DataFrame, purchase_period: str) -> None:
+    """Refuse data without repeat purchases: the purchase models learn only from customers who buy again."""
+    period = tx["ts"].dt.to_period("D" if purchase_period == "day" else "W").rename("period")
+    periods = period.groupby(tx["customer_id"], observed=True).nunique()
+    if len(periods) and not (periods > 1).any():
+        raise DataError(
+            f"CLV needs repeat purchases: none of the {len(periods):,} customers bought in more than one "
+            f"{purchase_period} up to as_of, and the purchase model learns how often customers buy again only "
+            "from those who do; use a longer history"
+        )
+
+
+def skipped_result(tx: pd.DataFrame, reason: str, clv_args: dict[str, Any], settings: dict[str, Any]) -> CLVResult:
+    """The result of a stage that could not compute CLV: no model, empty tables, the reason in the card's
+    notes and in ``skipped``."""
+    columns = ["frequency", "recency", "T", "monetary", "clv"]
+    table = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}, index=pd.Index([], name="customer_id"))
+    sentence = f"CLV is not available: {reason}."
+    card = {
+        "skipped": reason,
+        "purchase_model": None,
+        "spend_model": None,
+        "model_choice": {
+            "requested": settings["model"],
+            "seasonality": settings["seasonality"],
+            "chosen": None,
+            "reason": reason,
+            "fallback": "",
+        },  # fmt: skip
+        "time_unit": settings["time_unit"],
+        "customers": int(tx["customer_id"].nunique()),
+        "seasonality": {"requested": settings["seasonality"], "used": False, "status": "not modelled"},
+        "identification": {"p_alive_usable": False, "messages": [], "parameters": {}},
+        "spend_frequency_correlation": {},
+        "clv": {
+            **{"horizon_months": clv_args["months"]},
+            **{k: v for k, v in clv_args.items() if k != "months"},
+            "total": None,
+            "mean": None,
+        },  # fmt: skip
+        "notes": [sentence],
+    }
+    comparison = pd.DataFrame(
+        columns=["label", "parameters", "log_likelihood", "mae", "aggregate_error_pct", "correlation", "error"]
+    )
+    return CLVResult(
+        model=None,
+        holdout=pd.DataFrame(),
+        holdout_metrics={},
+        table=table,
+        model_card=card,
+        comparison=comparison,
+        tracking=None,
+        period_transactions=None,
+        matrices={"p_alive": None, "expected_purchases": None},
+        segments=pd.DataFrame(),
+        skipped={"clv": sentence},
     )
 
 
@@ -544,27 +628,19 @@ def run_stage(
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
-    result = fit_and_validate(
-        transactions_up_to(run, as_of, "orders"),  # purchase periods need only orders
-        as_of,
-        clv_time_unit,
-        clv_holdout_fraction,
-        clv_horizon_months,
-        annual_discount_rate,
-        margin,
-        model=clv_model,
-        calibration_end_date=clv_calibration_end,
-        segments=segments,
-        bootstrap_samples=clv_bootstrap_samples,
-        min_group_size=min_group_size,
-        seed=seed,
-        seasonality=clv_seasonality,
-        purchase_period=purchase_period,
-        zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
-    )
+    orders = transactions_up_to(run, as_of, "orders")  # purchase periods need only orders
+    try:
+        result = _fit_stage(run, orders, as_of, segments, locals())
+    except DataError as err:
+        clv_args = {"months": clv_horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
+        settings = {"model": clv_model, "seasonality": clv_seasonality, "time_unit": clv_time_unit}
+        result = skipped_result(orders, str(err), clv_args, settings)
     card = result.model_card
     run.save("clv", result.table.reset_index())
     run.save("clv_model", card)
+    if result.skipped:
+        run.record_stage("05_clv", "CLV not computed", notes=list(result.skipped.values()))
+        return result
     h = result.holdout_metrics
     run.record_stage(
         "05_clv",
@@ -574,3 +650,25 @@ def run_stage(
         notes=report_notes(card, counting=False),
     )
     return result
+
+
+def _fit_stage(run: RunFolder, orders: pd.DataFrame, as_of: str, segments: pd.Series, p: dict[str, Any]) -> CLVResult:
+    """:func:`fit_and_validate` with the stage's parameters ``p`` (the locals of :func:`run_stage`)."""
+    return fit_and_validate(
+        orders,
+        as_of,
+        p["clv_time_unit"],
+        p["clv_holdout_fraction"],
+        p["clv_horizon_months"],
+        p["annual_discount_rate"],
+        p["margin"],
+        model=p["clv_model"],
+        calibration_end_date=p["clv_calibration_end"],
+        segments=segments,
+        bootstrap_samples=p["clv_bootstrap_samples"],
+        min_group_size=p["min_group_size"],
+        seed=p["seed"],
+        seasonality=p["clv_seasonality"],
+        purchase_period=p["purchase_period"],
+        zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
+    )
