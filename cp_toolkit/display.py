@@ -12,7 +12,7 @@ from IPython import get_ipython
 from IPython.display import Markdown, display
 from pandas.io.formats.style import Styler
 
-__all__ = ["cell", "configure_display", "key_figures", "notes", "table"]
+__all__ = ["cell", "configure_display", "key_figures", "notes", "skipped", "table"]
 
 MISSING = "–"  # what an empty cell shows: never NaN, <NA> or NaT
 _python_showwarning = warnings.showwarning
@@ -100,3 +100,20 @@ def key_figures(values: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
 def notes(sentences: list[str]) -> Markdown:
     """Sentences as a bulleted Markdown list (what a report's reader must know first)."""
     return Markdown("\n".join(f"- {s}" for s in sentences) if sentences else "- Nothing to flag.")
+
+
+def skipped(reasons: Mapping[str, str] | str | None, part: str | None = None) -> Markdown | None:
+    """Why a part of a report is not shown, as plain sentences; nothing (None) when all is shown.
+
+    Parameters
+    ----------
+    reasons : mapping, str or None
+        A stage result's ``skipped`` (part -> sentence), or one sentence.
+    part : str, optional
+        Show only this part's sentence (e.g. ``"clusters"``).
+    """
+    if isinstance(reasons, Mapping):
+        sentences = [reasons[part]] if part in reasons else [] if part else list(reasons.values())
+    else:
+        sentences = [reasons] if reasons else []
+    return Markdown("\n\n".join(f"**Note:** {s}" for s in sentences)) if sentences else None

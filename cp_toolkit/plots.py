@@ -73,6 +73,8 @@ def order_value_hist(orders: pd.DataFrame, currency: str = "currency units", ax:
 def interpurchase_hist(days: pd.Series, ax: Axes | None = None) -> Axes:
     """Distribution of days between consecutive orders of a customer."""
     ax = _ax(ax)
+    if days.empty:
+        return _no_data(ax, "no repeat orders: no time between purchases")
     clipped = days.clip(upper=days.quantile(0.99))
     ax.hist(clipped, bins=60, color="#55A868")
     ax.axvline(days.median(), color="black", linestyle="--", label=f"median {days.median():.1f} days")
@@ -228,6 +230,8 @@ def quarantine_bars(quality: dict[str, Any], ax: Axes | None = None) -> Axes:
 def rfm_heatmap(grid: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Customers per (R score, F score) cell; suppressed (missing) cells are left blank."""
     ax = _ax(ax, (6, 5))
+    if grid.isna().all().all():
+        return _no_data(ax, "every cell holds fewer customers than min_group_size")
     sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": "customers"}, ax=ax)
     ax.set(
         title="Customers by recency and frequency score",
@@ -241,6 +245,8 @@ def segment_shares(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Customer share against revenue share for each segment."""
     ax = _ax(ax)
     data = summary[~summary["suppressed"]][["customer_share", "revenue_share"]]
+    if data.empty:
+        return _no_data(ax, "every segment is suppressed (fewer customers than min_group_size)")
     data.plot.barh(ax=ax, color=["#4C72B0", "#DD8452"])
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -250,7 +256,10 @@ def segment_shares(summary: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 
 def roc_curves(curves: dict[str, pd.DataFrame], aucs: dict[str, float], ax: Axes | None = None) -> Axes:
-    """Out-of-time ROC curves of each scorer, AUC in the legend."""
+    """Out-of-time ROC curves of each scorer, AUC in the legend; nothing is drawn (None) without curves
+    (churn was not evaluated: the report says why)."""
+    if not curves:
+        return None
     ax = _ax(ax, (5, 5))
     for name, curve in curves.items():
         ax.plot(curve["fpr"], curve["tpr"], label=f"{name} (AUC {aucs[name]:.3f})")
@@ -262,6 +271,8 @@ def roc_curves(curves: dict[str, pd.DataFrame], aucs: dict[str, float], ax: Axes
 
 def holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None, max_frequency: int = 20) -> Axes:
     """Mean predicted and actual holdout purchases by calibration-period frequency."""
+    if holdout is None or holdout.empty:
+        return None
     ax = _ax(ax)
     freq = holdout["frequency"].clip(upper=max_frequency)
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
@@ -277,7 +288,9 @@ def holdout_by_frequency(holdout: pd.DataFrame, ax: Axes | None = None, max_freq
 
 
 def clv_tracking(tracking: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
-    """Weekly cumulative repeat transactions of the calibration cohort: actual and model."""
+    """Weekly cumulative repeat transactions of the calibration cohort: actual and model (None: not drawn)."""
+    if tracking is None:
+        return None
     ax = _ax(ax)
     ax.plot(tracking.index, tracking["actual"], label="actual")
     ax.plot(tracking.index, tracking["predicted"], linestyle="--", label=f"{label} forecast")
@@ -295,6 +308,8 @@ def clv_tracking(tracking: pd.DataFrame, label: str, ax: Axes | None = None) -> 
 
 def period_transactions(table: pd.DataFrame, label: str, ax: Axes | None = None) -> Axes:
     """Customers by repeat transactions in the calibration period: actual and expected by the model."""
+    if table is None:
+        return None
     ax = _ax(ax)
     table.rename(columns={"expected": label}).plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
     ax.set(
@@ -308,6 +323,8 @@ def period_transactions(table: pd.DataFrame, label: str, ax: Axes | None = None)
 
 def frequency_recency_heatmap(matrix: pd.DataFrame, title: str, unit: str, ax: Axes | None = None) -> Axes:
     """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure."""
+    if matrix is None:
+        return None
     ax = _ax(ax, (8, 5))
     sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
     ax.set(title=title, xlabel=f"recency ({unit})", ylabel="repeat purchase periods (frequency)")
@@ -328,7 +345,9 @@ def seasonal_index(season: dict[str, Any], ax: Axes | None = None) -> Axes | Non
 
 
 def clv_hist(table: pd.DataFrame, currency: str = "currency units", ax: Axes | None = None) -> Axes:
-    """Distribution of customer lifetime value."""
+    """Distribution of customer lifetime value (None, not drawn, without values)."""
+    if table.empty:
+        return None
     ax = _ax(ax)
     ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
     ax.set(title="Customer lifetime value (top 1% clipped)", xlabel=f"discounted CLV ({currency})", ylabel="customers")
@@ -355,8 +374,14 @@ def persona_map(cards: list[dict[str, Any]], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def cluster_selection(scores: pd.DataFrame, k: int, ax: Axes | None = None) -> Axes:
-    """Silhouette (left axis) and inertia (right axis, the elbow) by number of clusters; the chosen k marked."""
+def cluster_selection(scores: Any, k: int | None = None, ax: Axes | None = None) -> Axes | None:
+    """Silhouette (left axis) and inertia (right axis, the elbow) by number of clusters; the chosen k marked.
+    ``scores`` is the table of scores (with ``k``) or a fitted
+    :class:`~cp_toolkit.segment.cluster.BehaviourClusters`; None (no clusters) draws nothing."""
+    if scores is None:
+        return None
+    if hasattr(scores, "scores_"):
+        scores, k = scores.scores_, scores.k_
     ax = _ax(ax)
     ax.plot(scores.index, scores["silhouette"], marker="o", color="C0", label="silhouette")
     ax.axvline(k, color="grey", linestyle=":", label=f"chosen k = {k}")
@@ -371,8 +396,12 @@ def cluster_selection(scores: pd.DataFrame, k: int, ax: Axes | None = None) -> A
 
 def lift_heatmap(lift: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Feature lift of each cluster against the whole base (1 = average), on a log colour scale."""
-    ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
     shown = lift[~lift["suppressed"]].set_index("cluster").drop(columns=["customers", "customer_share", "suppressed"])
+    if lift.empty:
+        return None
+    ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
+    if shown.empty:
+        return _no_data(ax, "every cluster is suppressed (fewer customers than min_group_size)")
     sns.heatmap(np.log2(shown.astype(float)), annot=shown.astype(float), fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
                 cbar_kws={"label": "log2 lift"})  # fmt: skip
     ax.set(title="Cluster profiles: mean relative to all customers", xlabel="feature", ylabel="cluster")
@@ -380,7 +409,9 @@ def lift_heatmap(lift: pd.DataFrame, ax: Axes | None = None) -> Axes:
 
 
 def pca_scatter(view: pd.DataFrame, ax: Axes | None = None) -> Axes:
-    """Customers on the first two principal components of the clustering features, by cluster."""
+    """Customers on the first two principal components of the clustering features, by cluster (None: no clusters)."""
+    if view is None:
+        return None
     ax = _ax(ax, (7, 5))
     sns.scatterplot(data=view, x="pc1", y="pc2", hue="cluster", s=8, alpha=0.5, ax=ax)
     ax.set(title="Clusters on two principal components", xlabel="principal component 1", ylabel="principal component 2")
@@ -400,6 +431,8 @@ def migration_heatmap(shares: pd.DataFrame | None, ax: Axes | None = None) -> Ax
 def cohort_heatmap(cohorts: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Share of each monthly acquisition cohort ordering in each month since its first order."""
     ax = _ax(ax, (10, 0.35 * len(cohorts) + 2))
+    if cohorts.empty:
+        return _no_data(ax, "no monthly cohort holds min_group_size customers")
     shares = cohorts.drop(columns="customers")
     shares.index = [f"{d:%Y-%m} (n={n:,})" for d, n in zip(shares.index, cohorts["customers"], strict=True)]
     sns.heatmap(shares, cmap="Greens", vmin=0, vmax=1, annot=len(shares.columns) <= 13, fmt=".0%", ax=ax,
