@@ -164,7 +164,9 @@ def _card(
             else None,
             # BG/NBD cannot lose a customer before the first repeat purchase: P(alive) is 1 for
             # one-time buyers, so the mean is taken over repeat buyers only.
-            "mean_p_alive_repeat_buyers": _mean_or_none(members.loc[members["repeat_buyer"], "p_alive"]),
+            "mean_p_alive_repeat_buyers": _mean_or_none(
+                members.loc[members["repeat_buyer"].fillna(False).astype(bool), "p_alive"]
+            ),
         },
         "top_categories": [
             {"category": str(c), "revenue_share": float(share), "index": float(index)}

@@ -320,15 +320,14 @@ def fit_and_validate(
     cal = calibration_holdout(tx, cal_end, end, time_unit, purchase_period)
     if not cal["frequency_holdout"].sum():
         last = tx["ts"].max().normalize()
-        late = (
-            f"; as_of lies {(end - last).days:,} days after the last transaction ({last.date()})"
+        fix = (
+            f"as_of lies {(end - last).days:,} days after the last transaction ({last.date()}): set as_of to that day"
             if last < cal_end
-            else ""
+            else "use a later as_of or another clv_holdout_fraction or clv_calibration_end"
         )
         raise DataError(
-            f"no customer seen by {cal_end.date()} bought between then and {end.date()}{late}: the holdout cannot "
-            "validate the model; use a later as_of or another clv_holdout_fraction or clv_calibration_end"
-            + (", or set as_of to the data's last day" if late else "")
+            f"no customer seen by {cal_end.date()} bought between then and {end.date()}: the holdout cannot "
+            f"validate the model; {fix}"
         )
     specs = diagnostics.candidates("auto", seasonality)
     comparison, fitted, predictions = diagnostics.compare_models(cal, time_unit, specs)
