@@ -74,12 +74,12 @@ def _no_clusters(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     return lift.astype({"suppressed": bool}), pd.Series(pd.NA, index=features.index, dtype="string", name="cluster")
 
 
-def _suppressed_note(summary: pd.DataFrame, min_group_size: int) -> str | None:
+def _suppressed_note(summary: pd.DataFrame, customers: int, min_group_size: int) -> str | None:
     """A sentence when every RFM segment is suppressed (no segment holds ``min_group_size`` customers)."""
     if len(summary) and summary["suppressed"].all():
         return (
             f"every RFM segment has fewer than min_group_size ({min_group_size}) customers, or would give one "
-            f"away, so their sizes and figures are suppressed; {int(summary['customers'].sum()):,} customers in all"
+            f"away, so their sizes and figures are suppressed; {customers:,} customers in all"
         )
     return None
 
@@ -132,7 +132,7 @@ def run_stage(
     run.save("tags", tags)
     run.save("category_spend", spend)
     summary = segment_summary(segments, features, min_group_size)
-    suppressed = _suppressed_note(summary, min_group_size)
+    suppressed = _suppressed_note(summary, len(features), min_group_size)
     if suppressed:
         skipped["segments"] = f"RFM segment figures are not shown: {suppressed}."
     earlier = find_previous_run(run, as_of, previous_run)
