@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "horizon_days": 90,
     "seed": 42,
     "zero_amount": "set_aside",
+    "allow_identifiers": [],
     "clv_model": "auto",
     "clv_seasonality": "auto",
     "clv_time_unit": "days",
@@ -43,7 +44,6 @@ DEFAULTS: dict[str, Any] = {
     "annual_discount_rate": 0.10,
     "margin": 1.0,
     "clv_bootstrap_samples": 50,
-    "allow_identifiers": [],
 }
 
 

@@ -14,7 +14,7 @@ from pandas.io.formats.style import Styler
 
 from .text import t
 
-__all__ = ["cell", "configure_display", "heading", "key_figures", "notes", "table"]
+__all__ = ["cell", "configure_display", "heading", "key_figures", "notes", "skipped", "table"]
 
 MISSING = "–"  # what an empty cell shows: never NaN, <NA> or NaT
 _python_showwarning = warnings.showwarning
@@ -108,3 +108,20 @@ def heading(key: str, /, level: int = 2, **fields: Any) -> Markdown:
     """A report heading from the text table: ``heading("predict.heading.scores", as_of="2017-12-31")``
     shows ``## Scores for every customer as of 2017-12-31`` (``level`` = number of ``#``)."""
     return Markdown(f"{'#' * level} {t(key, **fields)}")
+
+
+def skipped(reasons: Mapping[str, str] | str | None, part: str | None = None) -> Markdown | None:
+    """Why a part of a report is not shown, as plain sentences; nothing (None) when all is shown.
+
+    Parameters
+    ----------
+    reasons : mapping, str or None
+        A stage result's ``skipped`` (part -> sentence), or one sentence.
+    part : str, optional
+        Show only this part's sentence (e.g. ``"clusters"``).
+    """
+    if isinstance(reasons, Mapping):
+        sentences = [reasons[part]] if part in reasons else [] if part else list(reasons.values())
+    else:
+        sentences = [reasons] if reasons else []
+    return Markdown("\n\n".join(t("display.note", message=s) for s in sentences)) if sentences else None

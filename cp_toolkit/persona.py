@@ -55,6 +55,8 @@ def customer_profile(
 
 def p_alive_note(clv_model: dict[str, Any]) -> str:
     """Why P(alive) is not shown, from the CLV model card ("" when it is usable)."""
+    if clv_model.get("skipped"):
+        return t("persona.clv_not_shown", reason=clv_model["skipped"])
     identification = clv_model.get("identification", {})
     if identification.get("p_alive_usable", True):
         return ""
@@ -65,6 +67,11 @@ def _mean_or_none(values: pd.Series) -> float | None:
     """The mean, or None (JSON null) for an empty or blank selection."""
     values = values.dropna()
     return float(values.mean()) if len(values) else None
+
+
+def _share_or_none(part: float, whole: float) -> float | None:
+    """``part / whole``, or None (JSON null) when the whole is zero or missing."""
+    return float(part / whole) if pd.notna(whole) and whole != 0 else None
 
 
 def _p_alive_clause(value: float | None) -> str:
@@ -134,15 +141,19 @@ def _card(
             "mean_order_value": float(members["avg_order_value"].mean()),
         },
         "value": {
-            "mean_clv": float(members["clv"].mean()),
-            "clv_share": float(members["clv"].sum() / everyone["clv"].sum()),
+            "mean_clv": _mean_or_none(members["clv"]),
+            "clv_share": _share_or_none(members["clv"].sum(), everyone["clv"].sum()),
         },
         "risk": {
-            "mean_churn_probability": float(members["churn_probability"].mean()),
-            "high_risk_share": float((members["churn_risk"] == "high").mean()),
+            "mean_churn_probability": _mean_or_none(members["churn_probability"]),
+            "high_risk_share": float((members["churn_risk"] == "high").mean())
+            if members["churn_probability"].notna().any()
+            else None,
             # BG/NBD cannot lose a customer before the first repeat purchase: P(alive) is 1 for
             # one-time buyers, so the mean is taken over repeat buyers only.
-            "mean_p_alive_repeat_buyers": _mean_or_none(members.loc[members["repeat_buyer"], "p_alive"]),
+            "mean_p_alive_repeat_buyers": _mean_or_none(
+                members.loc[members["repeat_buyer"].fillna(False).astype(bool), "p_alive"]
+            ),
         },
         "top_categories": [
             {"category": str(c), "revenue_share": float(share), "index": float(index)}
@@ -243,9 +254,11 @@ def run_stage(
     """Stage 06: write ``personas.json``, ``personas.md`` and ``audience.csv``."""
     clv_model = ensure(run, "clv_model")
     note = p_alive_note(clv_model)
-    profile = customer_profile(
-        ensure(run, "segments"), ensure(run, "features"), ensure(run, "predictions"), ensure(run, "clv")
-    )
+    predictions = ensure(run, "predictions")
+    profile = customer_profile(ensure(run, "segments"), ensure(run, "features"), predictions, ensure(run, "clv"))
+    missing = [note] if clv_model.get("skipped") else []
+    if predictions.empty:
+        missing.append(t("persona.churn_not_shown"))
     cards = persona_cards(
         profile,
         ensure(run, "category_spend"),
@@ -253,7 +266,7 @@ def run_stage(
         min_group_size,
         persona_categories,
     )
-    md = personas_markdown(cards, min_group_size, note)
+    md = personas_markdown(cards, min_group_size, " ".join(missing) if missing else note)
     columns = ["customer_id", "rfm_segment", "churn_probability", "churn_risk", "p_alive", "clv"]
     audience = profile[[c for c in columns if c != "p_alive" or not note]]  # no unidentified P(alive)
     run.save("personas", {"min_group_size": min_group_size, "p_alive_note": note, "cards": cards})
@@ -268,5 +281,6 @@ def run_stage(
             suppressed=len(cards) - len(shown),
             top=shown[0]["name"] if shown else t("persona.headline_none"),
         ),
+        **({"notes": missing} if missing else {}),
     )
     return PersonaResult(cards, audience, md)

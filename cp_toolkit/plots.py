@@ -88,10 +88,12 @@ def order_value_hist(
 
 
 def interpurchase_hist(
-    days: pd.Series, *, title: str, xlabel: str, ylabel: str, median_fmt: str, ax: Axes | None = None
+    days: pd.Series, *, title: str, xlabel: str, ylabel: str, median_fmt: str, empty: str, ax: Axes | None = None
 ) -> Axes:
     """Distribution of days between consecutive orders of a customer; ``median_fmt`` takes ``{median}``."""
     ax = _ax(ax)
+    if days.empty:
+        return _no_data(ax, empty)
     clipped = days.clip(upper=days.quantile(0.99))
     ax.hist(clipped, bins=60, color="#55A868")
     ax.axvline(days.median(), color="black", linestyle="--", label=median_fmt.format(median=days.median()))
@@ -280,10 +282,12 @@ def quarantine_bars(
 
 
 def rfm_heatmap(
-    grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, ax: Axes | None = None
+    grid: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, empty: str, ax: Axes | None = None
 ) -> Axes:
     """Customers per (R score, F score) cell; suppressed (missing) cells are left blank."""
     ax = _ax(ax, (6, 5))
+    if grid.isna().all().all():
+        return _no_data(ax, empty)
     sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": colorbar}, ax=ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
@@ -297,11 +301,14 @@ def segment_shares(
     ylabel: str,
     customers: str,
     revenue: str,
+    empty: str,
     ax: Axes | None = None,
 ) -> Axes:
     """Customer share against revenue share for each segment (legend entries ``customers``, ``revenue``)."""
     ax = _ax(ax)
     data = summary[~summary["suppressed"]][["customer_share", "revenue_share"]]
+    if data.empty:
+        return _no_data(ax, empty)
     data.plot.barh(ax=ax, color=["#4C72B0", "#DD8452"])
     ax.invert_yaxis()
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -320,8 +327,11 @@ def roc_curves(
     curve_fmt: str,
     chance: str,
     ax: Axes | None = None,
-) -> Axes:
-    """Out-of-time ROC curves of each scorer; ``curve_fmt`` names one from ``{name}`` and ``{auc}``."""
+) -> Axes | None:
+    """Out-of-time ROC curves of each scorer; ``curve_fmt`` names one from ``{name}`` and ``{auc}``.
+    Nothing is drawn (None) without data."""
+    if not curves:
+        return None
     ax = _ax(ax, (5, 5))
     for name, curve in curves.items():
         ax.plot(curve["fpr"], curve["tpr"], label=curve_fmt.format(name=name, auc=aucs[name]))
@@ -341,9 +351,11 @@ def holdout_by_frequency(
     predicted: str,
     ax: Axes | None = None,
     max_frequency: int = 20,
-) -> Axes:
+) -> Axes | None:
     """Mean predicted and actual holdout purchases by calibration-period frequency; ``xlabel_fmt``
-    takes ``{max_frequency}`` (the frequency from which customers are pooled)."""
+    takes ``{max_frequency}`` (the frequency from which customers are pooled). Nothing is drawn (None) without data."""
+    if holdout is None or holdout.empty:
+        return None
     ax = _ax(ax)
     freq = holdout["frequency"].clip(upper=max_frequency)
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
@@ -364,9 +376,11 @@ def clv_tracking(
     forecast: str,
     end_fmt: str,
     ax: Axes | None = None,
-) -> Axes:
+) -> Axes | None:
     """Weekly cumulative repeat transactions of the calibration cohort: actual and model;
-    ``end_fmt`` marks the end of calibration with ``{week}``."""
+    ``end_fmt`` marks the end of calibration with ``{week}``. Nothing is drawn (None) without data."""
+    if tracking is None:
+        return None
     ax = _ax(ax)
     ax.plot(tracking.index, tracking["actual"], label=actual)
     ax.plot(tracking.index, tracking["predicted"], linestyle="--", label=forecast)
@@ -387,8 +401,11 @@ def period_transactions(
     actual: str,
     expected: str,
     ax: Axes | None = None,
-) -> Axes:
-    """Customers by repeat transactions in the calibration period: actual and expected by the model."""
+) -> Axes | None:
+    """Customers by repeat transactions in the calibration period: actual and expected by the model.
+    Nothing is drawn (None) without data."""
+    if table is None:
+        return None
     ax = _ax(ax)
     shown = table.rename(columns={"actual": actual, "expected": expected})
     shown.plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
@@ -399,8 +416,11 @@ def period_transactions(
 
 def frequency_recency_heatmap(
     matrix: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None
-) -> Axes:
-    """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure."""
+) -> Axes | None:
+    """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure.
+    Nothing is drawn (None) without data."""
+    if matrix is None:
+        return None
     ax = _ax(ax, (8, 5))
     sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -422,8 +442,10 @@ def seasonal_index(
     return ax
 
 
-def clv_hist(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes:
-    """Distribution of customer lifetime value."""
+def clv_hist(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes | None:
+    """Distribution of customer lifetime value. Nothing is drawn (None) without data."""
+    if table.empty:
+        return None
     ax = _ax(ax)
     ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -447,8 +469,8 @@ def persona_map(cards: list[dict[str, Any]], *, title: str, xlabel: str, ylabel:
 
 
 def cluster_selection(
-    scores: pd.DataFrame,
-    k: int,
+    scores: Any,
+    k: int | None = None,
     *,
     title: str,
     xlabel: str,
@@ -458,9 +480,14 @@ def cluster_selection(
     inertia: str,
     chosen_fmt: str,
     ax: Axes | None = None,
-) -> Axes:
+) -> Axes | None:
     """Silhouette (left axis) and inertia (right axis, the elbow) by number of clusters; the chosen
-    k marked (``chosen_fmt`` takes ``{k}``)."""
+    k marked (``chosen_fmt`` takes ``{k}``). ``scores`` is the table of scores (with ``k``) or a fitted
+    :class:`~cp_toolkit.segment.cluster.BehaviourClusters`; None (no clusters) draws nothing."""
+    if scores is None:
+        return None
+    if hasattr(scores, "scores_"):
+        scores, k = scores.scores_, scores.k_
     ax = _ax(ax)
     ax.plot(scores.index, scores["silhouette"], marker="o", color="C0", label=silhouette)
     ax.axvline(k, color="grey", linestyle=":", label=chosen_fmt.format(k=k))
@@ -474,19 +501,27 @@ def cluster_selection(
 
 
 def lift_heatmap(
-    lift: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, ax: Axes | None = None
-) -> Axes:
-    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale."""
-    ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
+    lift: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, empty: str, ax: Axes | None = None
+) -> Axes | None:
+    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale.
+    Nothing is drawn (None) without data."""
     shown = lift[~lift["suppressed"]].set_index("cluster").drop(columns=["customers", "customer_share", "suppressed"])
+    if lift.empty:
+        return None
+    ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
+    if shown.empty:
+        return _no_data(ax, empty)
     sns.heatmap(np.log2(shown.astype(float)), annot=shown.astype(float), fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
                 cbar_kws={"label": colorbar})  # fmt: skip
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def pca_scatter(view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes:
-    """Customers on the first two principal components of the clustering features, by cluster."""
+def pca_scatter(view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes | None:
+    """Customers on the first two principal components of the clustering features, by cluster.
+    Nothing is drawn (None) without data."""
+    if view is None:
+        return None
     ax = _ax(ax, (7, 5))
     sns.scatterplot(data=view, x="pc1", y="pc2", hue="cluster", s=8, alpha=0.5, ax=ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -520,11 +555,14 @@ def cohort_heatmap(
     ylabel: str,
     colorbar: str,
     row_fmt: str,
+    empty: str,
     ax: Axes | None = None,
 ) -> Axes:
     """Share of each monthly acquisition cohort ordering in each month since its first order;
     ``row_fmt`` names a cohort from ``{month}`` (a Timestamp) and ``{customers}``."""
     ax = _ax(ax, (10, 0.35 * len(cohorts) + 2))
+    if cohorts.empty:
+        return _no_data(ax, empty)
     shares = cohorts.drop(columns="customers")
     shares.index = [
         row_fmt.format(month=d, customers=n) for d, n in zip(shares.index, cohorts["customers"], strict=True)

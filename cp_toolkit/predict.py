@@ -27,7 +27,7 @@ from .run.artifacts import RunFolder
 from .run.pipeline import stage, transactions_up_to
 from .text import t
 
-__all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
+__all__ = ["churn_frame", "metrics_table", "skipped_result", "ChurnModel", "ChurnResult", "run_stage"]
 
 FEATURES = [*BEHAVIOUR, "orders_last_30d", "orders_last_90d", "spend_last_90d"]
 
@@ -115,10 +115,12 @@ class ChurnResult:
     predictions: pd.DataFrame
     roc: dict[str, pd.DataFrame] = field(default_factory=dict)
     test: pd.DataFrame | None = None
+    #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def _require_both_classes(frame: pd.DataFrame, window: str) -> None:
-    """A clear error when a window has no customers or only one label."""
+    """A clear :class:`~cp_toolkit.errors.DataError` when a window has no customers or only one label."""
     if frame.empty or frame["churn"].nunique() < 2:
         found = "no customers" if frame.empty else f"only churn = {int(frame['churn'].iloc[0])}"
         raise DataError(
@@ -127,11 +129,46 @@ def _require_both_classes(frame: pd.DataFrame, window: str) -> None:
         )
 
 
+def _require_recent_orders(orders: pd.DataFrame, last: pd.Timestamp, h: pd.Timedelta) -> None:
+    """Refuse an ``as_of`` after the data: with no order in the test window (the last ``h`` days),
+    every customer churns there and nothing can be learnt; the message says by how much ``as_of``
+    lies past the last transaction."""
+    latest = orders["ts"].max().normalize()
+    if latest > last - h:
+        return
+    days = (last - latest).days
+    window = "the training window nor the test window" if latest <= last - 2 * h else "the test window"
+    raise DataError(
+        f"no customer ordered in {window} (training labels {(last - 2 * h + pd.Timedelta(days=1)).date()} to "
+        f"{(last - h).date()}, test labels {(last - h + pd.Timedelta(days=1)).date()} to {last.date()}): as_of "
+        f"{last.date()} lies {days:,} days ({days / 365.25:.1f} years) after the last transaction ({latest.date()}); "
+        f"set as_of to {latest.date()} or a day shortly after it"
+    )
+
+
+def skipped_result(as_of: str, horizon_days: int, reason: str) -> ChurnResult:
+    """The result of a stage that could not evaluate churn: no scores, the reason in ``skipped``."""
+    predictions = pd.DataFrame(
+        {
+            "customer_id": pd.Series(dtype="string"),
+            "churn_probability": pd.Series(dtype="float64"),
+            "churn_risk": pd.Series(dtype="string"),
+        }
+    )
+    split = {"as_of": str(pd.Timestamp(as_of).date()), "horizon_days": horizon_days, "not_evaluated": reason}
+    return ChurnResult(
+        {"split": split}, predictions, skipped={"churn": f"Churn prediction is not available: {reason}."}
+    )
+
+
 def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> ChurnResult:
     """Train on the earlier window, test out of time, then score every customer as of ``as_of``."""
     h = pd.Timedelta(days=horizon_days)
     last = pd.Timestamp(as_of).normalize()
+    if orders.empty:
+        raise DataError("there are no orders up to as_of")
     first = orders["ts"].min().normalize()
+    _require_recent_orders(orders, last, h)
     if first > last - 2 * h:
         raise DataError(
             f"churn with horizon_days={horizon_days} needs orders from before {(last - 2 * h).date()} "
@@ -172,11 +209,19 @@ def run_stage(
     horizon_days: int = DEFAULTS["horizon_days"],
     seed: int = DEFAULTS["seed"],
 ) -> ChurnResult:
-    """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``."""
-    result = evaluate(transactions_up_to(run, as_of, "orders"), as_of, horizon_days, seed)
+    """Stage 04: write ``predictions.parquet`` and ``prediction_metrics.json``. When the data cannot
+    support a churn model (too short a history, an ``as_of`` long after the data, one label only),
+    both are written empty of scores, and the report and the stage notes say why."""
+    try:
+        result = evaluate(transactions_up_to(run, as_of, "orders"), as_of, horizon_days, seed)
+    except DataError as err:
+        result = skipped_result(as_of, horizon_days, str(err))
     run.save("predictions", result.predictions)
     run.save("prediction_metrics", result.metrics)
     m = result.metrics
+    if result.skipped:
+        run.record_stage("04_prediction", "churn not evaluated", notes=list(result.skipped.values()))
+        return result
     run.record_stage(
         "04_prediction",
         t(

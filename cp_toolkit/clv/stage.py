@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..config import DEFAULTS
 from ..display import MISSING
-from ..errors import DataError, ParameterError
+from ..errors import DataError
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
@@ -35,6 +35,7 @@ __all__ = [
     "parameter_table",
     "report_notes",
     "run_stage",
+    "skipped_result",
     "top_customers",
 ]
 
@@ -42,6 +43,8 @@ __all__ = [
 def parameter_table(card: dict[str, Any]) -> pd.DataFrame:
     """Fitted parameters of the purchase and spend models with Hessian and bootstrap standard errors,
     the bootstrap 95% interval, and whether the data identify each, as a table."""
+    if card.get("skipped"):
+        return pd.DataFrame(columns=["model", "parameter", "estimate"]).set_index(["model", "parameter"])
     boot = card["bootstrap"]["parameters"]
     checks = card["identification"]["parameters"]
     rows = []
@@ -85,6 +88,8 @@ def comparison_table(comparison: pd.DataFrame, chosen: str) -> pd.DataFrame:
 def choice_sentence(card: dict[str, Any]) -> str:
     """What was asked for, what was used and why, in one sentence."""
     choice = card["model_choice"]
+    if card.get("skipped"):
+        return t("clv.choice.none_used", reason=card["skipped"])
     used = t(
         "clv.choice.used",
         model=card["purchase_model"],
@@ -97,7 +102,9 @@ def choice_sentence(card: dict[str, Any]) -> str:
 
 
 def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
-    """The holdout check in a few formatted figures."""
+    """The holdout check in a few formatted figures (none when CLV was not computed)."""
+    if card.get("skipped"):
+        return pd.DataFrame({"value": {}}).rename_axis("holdout check")
     h, interval = card["holdout"], card["bootstrap"]["holdout"]
     name = labels("clv.holdout_table.name")
     holds = "holds" if interval["actual_in_interval"] else "misses"
@@ -125,11 +132,13 @@ def holdout_table(card: dict[str, Any]) -> pd.DataFrame:
 
 def distribution_table(table: pd.DataFrame) -> pd.DataFrame:
     """Count, mean, spread and quantiles of each column of the per-customer CLV table."""
-    return table.describe().T
+    return table.astype("float64").describe().T
 
 
 def p_alive_title(card: dict[str, Any]) -> str:
     """Title of the P(alive) chart, saying when P(alive) is not a risk signal."""
+    if card.get("skipped"):
+        return "P(alive): not available"
     usable = card["identification"]["p_alive_usable"]
     return t("clv.matrix.p_alive" if usable else "clv.matrix.p_alive_unidentified", model=card["purchase_model"])
 
@@ -137,6 +146,8 @@ def p_alive_title(card: dict[str, Any]) -> str:
 def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
     dropout is not identified) per CLV decile (10 = highest)."""
+    if table.empty:
+        return pd.DataFrame(columns=["customers", "mean_clv", "clv_share"]).rename_axis("clv_decile")
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
     p_alive = {"mean_p_alive": ("p_alive", "mean")} if "p_alive" in table else {}
     out = table.groupby(decile).agg(
@@ -168,13 +179,17 @@ class CLVResult:
     comparison: pd.DataFrame
     tracking: pd.DataFrame
     period_transactions: pd.DataFrame
-    matrices: dict[str, pd.DataFrame]
+    matrices: dict[str, pd.DataFrame | None]
     segments: pd.DataFrame
+    #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def fit_figures(self) -> dict[str, Any]:
         """Log-likelihood, time unit and fit settings of the model refitted on all data (for the report)."""
         card = self.model_card
+        if card.get("skipped"):
+            return {}
         return {"log_likelihood": card["log_likelihood"], "time_unit": card["time_unit"], "fit": card["fit_settings"]}
 
 
@@ -293,9 +308,7 @@ def _calibration_span(
     end, first = pd.Timestamp(as_of).normalize(), tx["ts"].min().normalize()
     cal_end = pd.Timestamp(date).normalize() if date else calibration_end(first, end, holdout_fraction)
     if not first < cal_end < end:
-        raise ParameterError(
-            f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}"
-        )
+        raise DataError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
     return first, cal_end, end
 
 
@@ -329,11 +342,18 @@ def fit_and_validate(
     as ``quality.json`` records it) is stated in the model card.
     """
     first, cal_end, end = _calibration_span(tx, as_of, holdout_fraction, calibration_end_date)
+    _require_repeat_buyers(tx, purchase_period)
     cal = calibration_holdout(tx, cal_end, end, time_unit, purchase_period)
     if not cal["frequency_holdout"].sum():
+        last = tx["ts"].max().normalize()
+        fix = (
+            f"as_of lies {(end - last).days:,} days after the last transaction ({last.date()}): set as_of to that day"
+            if last < cal_end
+            else "use a later as_of or another clv_holdout_fraction or clv_calibration_end"
+        )
         raise DataError(
             f"no customer seen by {cal_end.date()} bought between then and {end.date()}: the holdout cannot "
-            "validate the model; use a later as_of or another clv_holdout_fraction or clv_calibration_end"
+            f"validate the model; {fix}"
         )
     specs = diagnostics.candidates("auto", seasonality)
     comparison, fitted, predictions = diagnostics.compare_models(cal, time_unit, specs)
@@ -401,6 +421,66 @@ def fit_and_validate(
             diagnostics.monthly_horizon(time_unit),
         ),
         segments=boot["segments"],
+    )
+
+
+def _require_repeat_buyers(tx: pd.DataFrame, purchase_period: str) -> None:
+    """Refuse data without repeat purchases: the purchase models learn only from customers who buy again."""
+    period = tx["ts"].dt.to_period("D" if purchase_period == "day" else "W").rename("period")
+    periods = period.groupby(tx["customer_id"], observed=True).nunique()
+    if len(periods) and not (periods > 1).any():
+        raise DataError(
+            f"CLV needs repeat purchases: none of the {len(periods):,} customers bought in more than one "
+            f"{purchase_period} up to as_of, and the purchase model learns how often customers buy again only "
+            "from those who do; use a longer history"
+        )
+
+
+def skipped_result(tx: pd.DataFrame, reason: str, clv_args: dict[str, Any], settings: dict[str, Any]) -> CLVResult:
+    """The result of a stage that could not compute CLV: no model, empty tables, the reason in the card's
+    notes and in ``skipped``."""
+    columns = ["frequency", "recency", "T", "monetary", "clv"]
+    table = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}, index=pd.Index([], name="customer_id"))
+    sentence = f"CLV is not available: {reason}."
+    card = {
+        "skipped": reason,
+        "purchase_model": None,
+        "spend_model": None,
+        "model_choice": {
+            "requested": settings["model"],
+            "seasonality": settings["seasonality"],
+            "chosen": None,
+            "reason": reason,
+            "fallback": "",
+        },  # fmt: skip
+        "time_unit": settings["time_unit"],
+        "customers": int(tx["customer_id"].nunique()),
+        "seasonality": {"requested": settings["seasonality"], "used": False, "status": "not modelled"},
+        "identification": {"p_alive_usable": False, "messages": [], "parameters": {}},
+        "spend_frequency_correlation": {},
+        "clv": {
+            **{"horizon_months": clv_args["months"]},
+            **{k: v for k, v in clv_args.items() if k != "months"},
+            "total": None,
+            "mean": None,
+        },  # fmt: skip
+        "notes": [sentence],
+    }
+    comparison = pd.DataFrame(
+        columns=["label", "parameters", "log_likelihood", "mae", "aggregate_error_pct", "correlation", "error"]
+    )
+    return CLVResult(
+        model=None,
+        holdout=pd.DataFrame(),
+        holdout_metrics={},
+        table=table,
+        model_card=card,
+        comparison=comparison,
+        tracking=None,
+        period_transactions=None,
+        matrices={"p_alive": None, "expected_purchases": None},
+        segments=pd.DataFrame(),
+        skipped={"clv": sentence},
     )
 
 
@@ -588,27 +668,19 @@ def run_stage(
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
-    result = fit_and_validate(
-        transactions_up_to(run, as_of, "orders"),  # purchase periods need only orders
-        as_of,
-        clv_time_unit,
-        clv_holdout_fraction,
-        clv_horizon_months,
-        annual_discount_rate,
-        margin,
-        model=clv_model,
-        calibration_end_date=clv_calibration_end,
-        segments=segments,
-        bootstrap_samples=clv_bootstrap_samples,
-        min_group_size=min_group_size,
-        seed=seed,
-        seasonality=clv_seasonality,
-        purchase_period=purchase_period,
-        zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
-    )
+    orders = transactions_up_to(run, as_of, "orders")  # purchase periods need only orders
+    try:
+        result = _fit_stage(run, orders, as_of, segments, locals())
+    except DataError as err:
+        clv_args = {"months": clv_horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
+        settings = {"model": clv_model, "seasonality": clv_seasonality, "time_unit": clv_time_unit}
+        result = skipped_result(orders, str(err), clv_args, settings)
     card = result.model_card
     run.save("clv", result.table.reset_index())
     run.save("clv_model", card)
+    if result.skipped:
+        run.record_stage("05_clv", "CLV not computed", notes=list(result.skipped.values()))
+        return result
     h = result.holdout_metrics
     run.record_stage(
         "05_clv",
@@ -624,3 +696,25 @@ def run_stage(
         notes=report_notes(card, counting=False),
     )
     return result
+
+
+def _fit_stage(run: RunFolder, orders: pd.DataFrame, as_of: str, segments: pd.Series, p: dict[str, Any]) -> CLVResult:
+    """:func:`fit_and_validate` with the stage's parameters ``p`` (the locals of :func:`run_stage`)."""
+    return fit_and_validate(
+        orders,
+        as_of,
+        p["clv_time_unit"],
+        p["clv_holdout_fraction"],
+        p["clv_horizon_months"],
+        p["annual_discount_rate"],
+        p["margin"],
+        model=p["clv_model"],
+        calibration_end_date=p["clv_calibration_end"],
+        segments=segments,
+        bootstrap_samples=p["clv_bootstrap_samples"],
+        min_group_size=p["min_group_size"],
+        seed=p["seed"],
+        seasonality=p["clv_seasonality"],
+        purchase_period=p["purchase_period"],
+        zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
+    )

@@ -43,7 +43,9 @@ __all__ = [
     "iso_check",
     "iter_chunks",
     "map_columns",
+    "byte_order_mark",
     "coerce_transactions",
+    "decimal_comma_hint",
     "parse_timestamps",
     "read_source",
     "resolve_paths",
@@ -311,10 +313,38 @@ def _csv_chunks(path: Path, options: dict[str, Any], chunk_rows: int) -> Iterato
     except pd.errors.EmptyDataError as err:
         raise SourceError(f"{path}: the file is empty; it needs a header row and data rows") from err
     except (UnicodeDecodeError, pd.errors.ParserError) as err:
-        raise SourceError(
-            f"{path}: cannot parse as CSV with {options} ({err}); set 'read:' options "
-            "such as sep or encoding (e.g. encoding: latin-1) for this source"
-        ) from err
+        raise SourceError(f"{path}: cannot parse as CSV with {options} ({err}); {_read_hint(path, options)}") from err
+
+
+#: Byte-order marks -> the encoding that reads them.
+BYTE_ORDER_MARKS = {
+    b"\xef\xbb\xbf": "utf-8-sig",
+    b"\xff\xfe": "utf-16",
+    b"\xfe\xff": "utf-16",
+}
+
+
+#: How a byte-order mark reads when decoded with the wrong encoding (or as UTF-8 without ``-sig``).
+BOM_AS_TEXT = ("\ufeff", "\u00ef\u00bb\u00bf", "\u00ff\u00fe", "\u00fe\u00ff")
+
+
+def byte_order_mark(path: Path) -> str | None:
+    """The encoding a file's byte-order mark names (``utf-8-sig`` or ``utf-16``), or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return next((enc for bom, enc in BYTE_ORDER_MARKS.items() if head.startswith(bom)), None)
+
+
+def _read_hint(path: Path, options: Mapping[str, Any]) -> str:
+    """The read option that most likely fixes a file pandas cannot parse: the encoding its
+    byte-order mark names, else a delimiter or an 8-bit encoding."""
+    marked = byte_order_mark(path)
+    if marked and str(options.get("encoding", "")).lower().replace("_", "-") not in {marked, "utf-16"}:
+        return (
+            f"the file starts with a {marked.upper().replace('-SIG', '')} byte-order mark: set read: "
+            f"{{encoding: {marked}}} for this source"
+        )
+    return "set 'read:' options such as sep or encoding (e.g. encoding: latin-1) for this source"
 
 
 def _check_header(raw: pd.DataFrame, path: Path, options: Mapping[str, Any]) -> None:
@@ -359,10 +389,15 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
     used = [src for value in mapping.values() for src in (value if isinstance(value, list) else [value])]
     missing = [src for src in used if src not in raw.columns]
     if missing:
-        raise SourceError(
-            f"{where(spec)} ({table}): column(s) {missing} not found; the file has "
-            f"{[c for c in raw.columns if c not in ('_row', '_file')]}; fix 'columns:' for this source"
+        present = [c for c in raw.columns if c not in ("_row", "_file")]
+        bom = bool(present) and str(present[0]).startswith(BOM_AS_TEXT)
+        fix = (
+            "the first column name starts with a byte-order mark: set read: {encoding: utf-8-sig} "
+            "(or utf-16) for this source"
+            if bom
+            else "fix 'columns:' for this source"
         )
+        raise SourceError(f"{where(spec)} ({table}): column(s) {missing} not found; the file has {present}; {fix}")
     clashing = [c for c in raw.columns if c in CANONICAL and c not in used]
     if clashing:
         warnings.warn(
@@ -460,10 +495,44 @@ def iso_check(tally: Mapping[str, Any], ts_format: str | None, where: str) -> No
         )
 
 
+#: Text of a number written with a decimal comma: ``12,50``, ``-3,5``, ``1.234,50``.
+DECIMAL_COMMA = r"[-+]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+"
+
+
+def _count_decimal_commas(
+    text: pd.Series, number: pd.Series, rows: pd.Series, column: str, numbers: dict[str, Any]
+) -> None:
+    """Add to ``numbers`` the values of ``column`` that did not parse and look like decimal-comma numbers."""
+    if not (pd.api.types.is_string_dtype(text) or pd.api.types.is_object_dtype(text)):
+        return
+    comma = number.isna() & text.astype("string").str.strip().str.fullmatch(DECIMAL_COMMA).fillna(False)
+    numbers["decimal_comma"] = numbers.get("decimal_comma", 0) + int(comma.sum())
+    if comma.any() and numbers.get("first") is None:
+        first = comma.idxmax()
+        numbers["first"] = (column, int(rows[first]), str(text[first]))
+
+
+def decimal_comma_hint(numbers: Mapping[str, Any], where: str) -> str | None:
+    """A sentence naming the fix when number columns held decimal-comma text (``12,50``), else None."""
+    if not numbers.get("decimal_comma"):
+        return None
+    column, row, text = numbers["first"]
+    return (
+        f"{where}: {numbers['decimal_comma']:,} number(s) use a decimal comma (column {column!r}, row {row}: "
+        f'{text!r}) and could not be read; set read: {{decimal: ","}} for this source (with sep: ";" when '
+        "the file separates columns by semicolons)"
+    )
+
+
 def coerce_transactions(
-    df: pd.DataFrame, spec: Mapping[str, Any], timestamps: dict[str, Any] | None = None
+    df: pd.DataFrame,
+    spec: Mapping[str, Any],
+    timestamps: dict[str, Any] | None = None,
+    numbers: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Type the canonical transaction columns; unparseable values become missing."""
+    """Type the canonical transaction columns; unparseable values become missing. With ``numbers``,
+    values that failed to parse but look like decimal-comma numbers are counted there
+    (:func:`decimal_comma_hint`)."""
     out = df.copy()
     out["customer_id"] = as_id(out["customer_id"])
     out["ts"] = parse_timestamps(
@@ -472,7 +541,10 @@ def coerce_transactions(
     read = dict(spec.get("read", {}))
     for col in ("quantity", "price", "amount", *DISCOUNT_COLUMNS):
         if col in out.columns:
-            out[col] = _to_number(out[col], read.get("decimal", "."), read.get("thousands"))
+            number = _to_number(out[col], read.get("decimal", "."), read.get("thousands"))
+            if numbers is not None and read.get("decimal", ".") != ",":
+                _count_decimal_commas(out[col], number, out["_row"], col, numbers)
+            out[col] = number
     for col in DISCOUNT_COLUMNS:
         if col in out.columns:
             out[col] = out[col].abs()

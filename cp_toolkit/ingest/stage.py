@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from .sources import (
     SourceError,
     as_id,
     coerce_transactions,
+    decimal_comma_hint,
     iso_check,
     iter_chunks,
     map_columns,
@@ -94,6 +95,7 @@ def ingest(
     key: bytes | None = None,
     chunk_rows: int = CHUNK_ROWS,
     zero_amount: str = DEFAULTS["zero_amount"],
+    allow_identifiers: Collection[str] = DEFAULTS["allow_identifiers"],
 ) -> IngestResult:
     """Ingest into a temporary folder and return the tables in memory (for exploring and tests).
 
@@ -111,6 +113,8 @@ def ingest(
         Rows read at a time from a transaction source.
     zero_amount : {"set_aside", "purchase"}
         Lines of amount 0: quarantined, or kept as purchases without revenue.
+    allow_identifiers : collection of str
+        Customer attribute columns kept (pseudonymized) although they look like direct identifiers.
 
     Returns
     -------
@@ -118,7 +122,7 @@ def ingest(
     """
     with tempfile.TemporaryDirectory(prefix="cp-ingest-") as tmp:
         folder = RunFolder(tmp)
-        quality = ingest_into(folder, dataset, sources, as_of, key, chunk_rows, zero_amount)
+        quality = ingest_into(folder, dataset, sources, as_of, key, chunk_rows, zero_amount, allow_identifiers)
         tables = {name: folder.load(name) for name in TABLES if folder.has(name)}
         return IngestResult(tables, folder.load("quarantine"), quality)
 
@@ -131,13 +135,15 @@ def ingest_into(
     key: bytes | None = None,
     chunk_rows: int = CHUNK_ROWS,
     zero_amount: str = DEFAULTS["zero_amount"],
+    allow_identifiers: Collection[str] = DEFAULTS["allow_identifiers"],
 ) -> dict[str, Any]:
     """Read every source, clean it, pseudonymize customer ids and write the canonical tables,
     ``orders.parquet``, ``quarantine.parquet`` and ``quality.json`` to ``run``, in memory bounded
     by ``chunk_rows`` and :data:`~cp_toolkit.engine.DUCKDB_MEMORY_LIMIT` (parameters as in
     :func:`ingest`). ``zero_amount`` is how transaction lines of amount 0 are treated unless a
     source says ``allow_zero_amount``: ``set_aside`` (quarantined as ``non_positive_amount``) or
-    ``purchase`` (kept: a purchase without revenue).
+    ``purchase`` (kept: a purchase without revenue). A source that sets aside more than 5 % of its
+    rows is named in a warning (:func:`set_aside_notes`).
 
     Returns
     -------
@@ -152,6 +158,7 @@ def ingest_into(
     accounting: dict[str, Any] = {}
     keyed: dict[str, list[pd.DataFrame]] = {}
     labels: list[str] = []
+    streams: list[_TransactionStream] = []
     n_tx = len(source_list(spec["transactions"]))
     with (
         tempfile.TemporaryDirectory(dir=run.path, prefix=".ingest-") as tmp,
@@ -160,7 +167,7 @@ def ingest_into(
     ):
         identity = None
         if "identity" in spec:
-            good, bad, accounting["identity"] = _keyed_source("identity", spec["identity"])
+            good, bad, accounting["identity"] = _keyed_source("identity", spec["identity"], key, ())
             quarantine.write(_quarantine_rows(bad.assign(**_pseudonymized(bad, key)), "identity"))
             identity = {name: g.set_index("source_id")["customer_id"] for name, g in good.groupby("source")}
         for table, entry in ((t, e) for t, e in spec.items() if t != "identity"):
@@ -172,16 +179,14 @@ def ingest_into(
                     stream = _TransactionStream(label, source, len(labels), label if n_tx > 1 else None)
                     accounting[label] = stream.run(con, Path(tmp), as_of, key, identity, chunk_rows, quarantine)
                     labels.append(label)
+                    streams.append(stream)
                     continue
-                good, bad, accounting[label] = _keyed_source(table, source)
+                good, bad, accounting[label] = _keyed_source(table, source, key, allow_identifiers)
                 quarantine.write(_quarantine_rows(bad.assign(**_pseudonymized(bad, key)), label))
                 keyed.setdefault(table, []).append(good.assign(**_pseudonymized(good, key)))
         if not sum(accounting[label]["rows_kept"] for label in labels):
-            reasons = {label: accounting[label]["quarantined_by_reason"] for label in labels}
-            raise SourceError(
-                f"{[where(s) for s in source_list(spec['transactions'])]}: no transaction row was kept ({reasons}); "
-                "check as_of, ts_format and the column mapping"
-            )
+            kept_by = {label: accounting[label] for label in labels}
+            raise SourceError(_nothing_kept(spec["transactions"], kept_by, streams, as_of))
         tables = _keyed_tables(keyed, as_of)
         try:
             validate_tables(tables)
@@ -203,7 +208,61 @@ def ingest_into(
         "scorecard": card.to_dict("records"),
     }
     run.save("quality", quality)
+    for note in set_aside_notes(quality):
+        warnings.warn(note, UserWarning, stacklevel=2)
     return quality
+
+
+#: Share of a source's rows set aside (for reasons other than ``after_as_of``) above which a note says so.
+SET_ASIDE_NOTE_SHARE = 0.05
+
+
+def set_aside_notes(quality: Mapping[str, Any]) -> list[str]:
+    """One sentence per source that set aside more than :data:`SET_ASIDE_NOTE_SHARE` of its rows
+    (rows after ``as_of`` are kept out of the run, not faults, and do not count): the source,
+    the share and the most frequent reason."""
+    notes = []
+    for label, entry in quality["tables"].items():
+        reasons = {r: n for r, n in entry["quarantined_by_reason"].items() if r != "after_as_of"}
+        share = sum(reasons.values()) / max(entry["rows_in"], 1)
+        if share > SET_ASIDE_NOTE_SHARE:
+            top, n = max(reasons.items(), key=lambda item: (item[1], item[0]))
+            notes.append(
+                f"{label} ({entry['source']}): {share:.0%} of its {entry['rows_in']:,} rows were set aside, "
+                f"most as {top} ({n:,} rows); see the quarantine (data/quarantine.parquet) for the rows and fix "
+                "the source or its description"
+            )
+    return notes
+
+
+def _nothing_kept(
+    entry: Any, accounting: Mapping[str, dict[str, Any]], streams: list[_TransactionStream], as_of: str
+) -> str:
+    """Why no transaction row was kept, with the fix that applies: a file without data rows, rows
+    after ``as_of`` (with the dates they span), decimal commas, or the mapping and formats."""
+    paths = [where(s) for s in source_list(entry)]
+    if not sum(a["rows_in"] for a in accounting.values()):
+        return (
+            f"{paths}: no transaction row was kept: the file has no data rows, only a header; point path at a "
+            "file that holds the transactions"
+        )
+    counted: dict[str, int] = {}
+    for a in accounting.values():
+        for reason, n in a["quarantined_by_reason"].items():
+            counted[reason] = counted.get(reason, 0) + n
+    top = max(counted, key=lambda r: (counted[r], r))
+    dated = [s.span for s in streams if s.span[0] is not None]
+    span = f" ({min(d[0] for d in dated).date()} to {max(d[1] for d in dated).date()})" if dated else ""
+    fix = {
+        "after_as_of": f"every dated row{span} lies after as_of {as_of}: set as_of to a day within the data",
+        "invalid_timestamp": "the dates could not be read: check ts_format and the column mapped to ts",
+        "invalid_amount": "the amounts could not be read as numbers: check the column mapped to amount and "
+        "read: {decimal: ...}",
+        "missing_customer_id": "no row has a customer id: check the column mapped to customer_id",
+    }.get(top, "check as_of, ts_format and the column mapping")
+    reasons = {label: a["quarantined_by_reason"] for label, a in accounting.items()}
+    hints = [s.hint for s in streams if s.hint]
+    return f"{paths}: no transaction row was kept ({reasons}); " + "; ".join([*hints, fix])
 
 
 def _zero_amount_default(entry: Any, zero_amount: str) -> Any:
@@ -274,6 +333,8 @@ class _TransactionStream:
     source: Mapping[str, Any]
     index: int
     namespace: str | None
+    hint: str | None = None
+    span: tuple[pd.Timestamp | None, pd.Timestamp | None] = (None, None)
 
     def run(
         self,
@@ -311,6 +372,9 @@ class _TransactionStream:
         con.execute("DROP TABLE settled")
         staged.unlink()
         rows_kept = by_reason.pop(None, 0)
+        self.hint = decimal_comma_hint(tally.numbers, f"{where(self.source)} (transactions)")
+        if self.hint:
+            warnings.warn(self.hint, UserWarning, stacklevel=3)
         return _accounting(self.source, tally.rows, rows_kept, by_reason, **({"netting": netting} if netting else {}))
 
     @property
@@ -334,9 +398,11 @@ class _TransactionStream:
         the source's own customer ids (``_net_customer``) where an identity map changes them."""
         excluded = excluded_accounts(self.source)  # read once per source, not per chunk
         for raw in iter_chunks(self.source, chunk_rows):
-            df = coerce_transactions(map_columns(raw, self.source, "transactions"), self.source, tally.timestamps)
+            mapped = map_columns(raw, self.source, "transactions")
+            df = coerce_transactions(mapped, self.source, tally.timestamps, tally.numbers)
             reason = row_reasons(df, pd.Timestamp(as_of), excluded)
             row_hash = _row_hash(df.drop(columns=["_row", "_file"]))
+            self.span = _widen(self.span, df["ts"])
             df = df[["_row", "_file", *(c for c in TRANSACTION_COLUMNS if c in df.columns)]]
             ids = df["customer_id"]
             unified = _unify_ids(ids, self.source, identity, tally)
@@ -346,12 +412,24 @@ class _TransactionStream:
             yield df.assign(customer_id=pseudonymize(unified, key), reason=reason, _hash=row_hash)
 
 
+def _widen(
+    span: tuple[pd.Timestamp | None, pd.Timestamp | None], ts: pd.Series
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The first and last timestamp of ``span`` and ``ts`` together (missing ones ignored)."""
+    ts = ts.dropna()
+    if ts.empty:
+        return span
+    low, high = ts.min(), ts.max()
+    return (low if span[0] is None else min(span[0], low), high if span[1] is None else max(span[1], high))
+
+
 @dataclass
 class _Tally:
     """Counts that span the chunks of one source: rows, timestamp parsing, identity-map matches."""
 
     rows: int = 0
     timestamps: dict[str, Any] = field(default_factory=lambda: {"failed": 0, "values": 0, "first": None})
+    numbers: dict[str, Any] = field(default_factory=dict)
     matched: int = 0
     looked_up: int = 0
     net_customer: bool = False
@@ -415,11 +493,15 @@ def _write_batches(
             start += len(batch)
 
 
-def _keyed_source(table: str, source: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Read, map and clean one keyed source; returns kept rows, set-aside rows and its accounting."""
+def _keyed_source(
+    table: str, source: Mapping[str, Any], key: bytes, allow_identifiers: Collection[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Read, map and clean one keyed source; returns kept rows, set-aside rows (the identifier
+    columns kept under ``allow_identifiers`` pseudonymized in both, prefix ``id``) and its accounting."""
     raw = read_source(source)
-    good, bad = _clean_keyed(raw, source, table)
+    good, bad, identifiers = _clean_keyed(raw, source, table, allow_identifiers)
     by_reason = {str(k): int(v) for k, v in bad["reason"].value_counts().sort_index().items()}
+    good, bad = (df.assign(**{c: pseudonymize(df[c], key, prefix="id") for c in identifiers}) for df in (good, bad))
     return good, bad, _accounting(source, len(raw), len(good), by_reason)
 
 
@@ -521,16 +603,22 @@ def _quality_summary(accounting: dict[str, Any], transactions: Path, as_of: str)
     }
 
 
-def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _clean_keyed(
+    raw: pd.DataFrame, spec: Mapping[str, Any], table: str, allow_identifiers: Collection[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Map and clean a keyed table: rows without a key or repeating a key are quarantined.
 
     Only mapped columns are kept, except in ``customers``, whose other columns become
-    attributes once direct identifiers are removed (:func:`cp_toolkit.privacy.identifier_columns`).
+    attributes once direct identifiers are removed (:func:`cp_toolkit.privacy.identifier_columns`)
+    unless ``allow_identifiers`` names them. Returns the kept rows, the set-aside rows and the
+    identifier columns kept (to pseudonymize).
     """
     df = map_columns(raw, spec, table)
     keep = ["_row", "_file", *dict(spec.get("columns", {}))]
+    identifiers: list[str] = []
     if table == "customers":
-        keep += _attribute_columns(df, spec)
+        attributes, identifiers = _attribute_columns(df, spec, allow_identifiers)
+        keep += attributes
     df = df[list(dict.fromkeys(keep))]
     for col in REQUIRED[table]:
         df[col] = as_id(df[col])
@@ -542,28 +630,53 @@ def _clean_keyed(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> tupl
     if table in KEYS:
         reason = reason.mask(reason.isna() & df.duplicated(subset=KEYS[table], keep="first"), "duplicate_key")
     df["reason"] = reason
-    return df[reason.isna()].drop(columns="reason"), df[reason.notna()]
+    return df[reason.isna()].drop(columns="reason"), df[reason.notna()], identifiers
 
 
-def _attribute_columns(df: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
-    """Customer attribute columns: ``attributes:`` when given, else every unmapped column that
-    is not a direct identifier; dropped columns are named in a warning."""
+def _attribute_columns(
+    df: pd.DataFrame, spec: Mapping[str, Any], allow_identifiers: Collection[str]
+) -> tuple[list[str], list[str]]:
+    """Customer attribute columns and, among them, the identifiers kept because ``allow_identifiers``
+    names them (to be pseudonymized).
+
+    The attributes are ``attributes:`` when given, else every unmapped column. A column that looks
+    like a direct identifier (:func:`cp_toolkit.privacy.identifier_columns`: e-mail, phone, name,
+    or text unique per customer) is refused when listed under ``attributes:`` and dropped with a
+    warning otherwise, unless ``allow_identifiers`` names it; an allowed one is kept with a warning.
+    """
     mapped = set(dict(spec.get("columns", {}))) | {"_row", "_file"}
     candidates = [c for c in df.columns if c not in mapped]
-    if "attributes" in spec:
-        missing = [c for c in spec["attributes"] if c not in candidates]
-        if missing:
-            raise SourceError(f"{where(spec)} (customers): attribute column(s) {missing} not found")
-        return list(spec["attributes"])
-    dropped = identifier_columns(df[candidates])
-    if dropped:
-        warnings.warn(
-            f"{where(spec)} (customers): dropped direct identifier column(s) {dropped}; "
-            "list the columns to keep under 'attributes:' to override",
-            UserWarning,
-            stacklevel=4,
+    listed = list(spec.get("attributes", candidates))
+    missing = [c for c in listed if c not in candidates]
+    if missing:
+        raise SourceError(f"{where(spec)} (customers): attribute column(s) {missing} not found")
+    flagged = [c for c in identifier_columns(df[listed]) if c not in allow_identifiers]
+    if flagged and "attributes" in spec:
+        raise SourceError(
+            f"{where(spec)} (customers): attribute column(s) {flagged} look like direct identifiers (e-mail, phone, "
+            "name, or a value unique per customer); remove them from 'attributes:', or list them under the "
+            f"parameter allow_identifiers (allow_identifiers: {flagged}) to keep them pseudonymized"
         )
-    return [c for c in candidates if c not in dropped]
+    if flagged:
+        warnings.warn(
+            f"{where(spec)} (customers): dropped direct identifier column(s) {flagged}; list them under the "
+            "parameter allow_identifiers to keep them pseudonymized",
+            UserWarning,
+            stacklevel=5,
+        )
+    kept = [c for c in listed if c not in flagged]
+    allowed = [c for c in kept if c in allow_identifiers]
+    if allowed:
+        warnings.warn(identifier_note(where(spec), allowed), UserWarning, stacklevel=5)
+    return kept, allowed
+
+
+def identifier_note(source: str, columns: list[str]) -> str:
+    """The warning for identifier columns kept because ``allow_identifiers`` names them."""
+    return (
+        f"{source} (customers): identifier column(s) {columns} are kept because allow_identifiers lists them; "
+        "their values are pseudonymized (keyed hash) in every table and the quarantine, never shown raw"
+    )
 
 
 def _quarantine_rows(rejected: pd.DataFrame, table: str) -> pd.DataFrame:
@@ -621,15 +734,23 @@ def run_stage(
     sources: Mapping[str, Any] | None = None,
     as_of: str = DEFAULTS["as_of"],
     zero_amount: str = DEFAULTS["zero_amount"],
+    allow_identifiers: list[str] = DEFAULTS["allow_identifiers"],
 ) -> dict[str, Any]:
-    """Stage 01: ingest into the run folder (:func:`ingest_into`).
+    """Stage 01: ingest into the run folder (:func:`ingest_into`). The stage summary's notes name
+    the sources that set aside more than 5 % of their rows, decimal commas, and the identifier
+    columns kept or dropped.
 
     Returns
     -------
     dict
         The content of ``quality.json``.
     """
-    q = ingest_into(run, dataset, sources, as_of, zero_amount=zero_amount)
+    allowed = list(allow_identifiers or [])
+    with warnings.catch_warnings(record=True) as caught:
+        q = ingest_into(run, dataset, sources, as_of, zero_amount=zero_amount, allow_identifiers=allowed)
+    for w in caught:  # shown as before (in the report), and the ones that matter kept for the console
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    notes = [str(w.message) for w in caught if _is_note(str(w.message))]
     tx = [v for t, v in q["tables"].items() if t.split(":")[0] == "transactions"]
     run.record_stage(
         "01_ingest",
@@ -642,5 +763,13 @@ def run_stage(
             rows_in=q["rows_in"],
         ),
         rows={t: v["rows_kept"] for t, v in q["tables"].items()},
+        **({"notes": notes} if notes else {}),
     )
     return q
+
+
+def _is_note(message: str) -> bool:
+    """Whether a warning of ingest is one the console shows: many rows set aside, decimal commas,
+    identifier columns kept or dropped."""
+    parts = ("rows were set aside", "decimal comma", "allow_identifiers lists", "dropped direct identifier")
+    return any(part in message for part in parts)

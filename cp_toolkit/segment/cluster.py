@@ -12,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 
+from ..errors import DataError
 from ..privacy import suppress_small_groups
 from ..text import t
 
@@ -55,17 +56,25 @@ class BehaviourClusters(BaseEstimator):
     def fit(self, X: pd.DataFrame) -> BehaviourClusters:
         """Try every k in ``k_range`` and keep the best by silhouette; returns ``self``.
 
-        Sets ``scores_`` (k, inertia, silhouette), ``k_``, ``labels_``, ``agreement_`` (adjusted
-        Rand index of a Gaussian mixture with k components against K-means), ``stability_``
-        (ARI of bootstrap refits against the full fit: mean and minimum) and ``pca_``.
+        Raises :class:`~cp_toolkit.errors.DataError` when the customers show too few distinct
+        behaviours for ``k_range[0] + 1`` clusters. Sets ``scores_`` (k, inertia, silhouette),
+        ``k_``, ``labels_``, ``agreement_`` (adjusted Rand index of a Gaussian mixture with k
+        components against K-means), ``stability_`` (ARI of bootstrap refits against the full
+        fit: mean and minimum) and ``pca_``.
         """
         self.columns_ = list(X.columns)
         self.scaler_ = StandardScaler().fit(np.log1p(X.clip(lower=0).fillna(0).to_numpy(dtype=float)))
         Z = self._design(X)
         Z = Z[np.lexsort(Z.T[::-1])]  # in value order: the same customers in any order (any pseudonyms) fit alike
+        distinct = len(np.unique(Z, axis=0))
+        if distinct <= self.k_range[0]:
+            raise DataError(
+                f"clustering needs more than {self.k_range[0]} customers of distinct behaviour; the data have "
+                f"{distinct} among {len(Z):,} customers"
+            )
         sample = min(self.silhouette_sample, len(Z))
         fits, rows = {}, []
-        for k in range(self.k_range[0], min(self.k_range[1], len(Z) - 1) + 1):
+        for k in range(self.k_range[0], min(self.k_range[1], len(Z) - 1, distinct - 1) + 1):
             fits[k] = KMeans(n_clusters=k, n_init=10, random_state=self.random_state).fit(Z)
             silhouette = silhouette_score(Z, fits[k].labels_, sample_size=sample, random_state=self.random_state)
             rows.append({"k": k, "inertia": fits[k].inertia_, "silhouette": silhouette})

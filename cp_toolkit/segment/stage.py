@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from ..config import DEFAULTS
+from ..errors import DataError
 from ..features import category_spend, customer_features, profile_features
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
@@ -18,7 +19,7 @@ from .migration import find_previous_run, migration
 from .rfm import check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary, standard_segments
 from .tags import build_tags, load_definitions, tag_coverage
 
-__all__ = ["SegmentResult", "run_stage"]
+__all__ = ["SegmentResult", "fit_clusters", "run_stage"]
 
 
 @dataclass
@@ -31,16 +32,58 @@ class SegmentResult:
     grid: pd.DataFrame
     table: pd.DataFrame
     dictionary: pd.DataFrame
-    clusters: BehaviourClusters
+    clusters: BehaviourClusters | None  # None when the data are too few for clusters (see ``skipped``)
     lift: pd.DataFrame
     cluster_names: dict[str, str]
-    pca: pd.DataFrame
+    pca: pd.DataFrame | None
     migration: dict[str, pd.DataFrame]
     migration_note: str
     tags: pd.DataFrame
     tag_coverage: pd.DataFrame
     tag_definitions: dict[str, Any]
     segment_map: pd.DataFrame
+    #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cluster_checks(self) -> dict[str, Any]:
+        """The clusters' summary (:meth:`BehaviourClusters.summary`), empty when there are no clusters."""
+        return {} if self.clusters is None else self.clusters.summary()
+
+
+def fit_clusters(behaviour: pd.DataFrame, seed: int, min_group_size: int) -> BehaviourClusters:
+    """Behavioural clusters of the customers.
+
+    Raises
+    ------
+    DataError
+        When there are fewer than two groups of ``min_group_size`` customers (no cluster could be
+        shown), or too few distinct behaviours for two clusters.
+    """
+    need = 2 * min_group_size
+    if len(behaviour) < need:
+        raise DataError(
+            f"behavioural clusters need at least {need} customers (two clusters of min_group_size "
+            f"{min_group_size}); the data have {len(behaviour):,}, so no clusters are formed and the RFM segments "
+            "stand alone"
+        )
+    return BehaviourClusters(random_state=seed).fit(behaviour)
+
+
+def _no_clusters(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """An empty lift table and blank cluster labels, for data too few to cluster."""
+    lift = pd.DataFrame(columns=["cluster", "customers", "customer_share", *CLUSTER_FEATURES, "suppressed"])
+    return lift.astype({"suppressed": bool}), pd.Series(pd.NA, index=features.index, dtype="string", name="cluster")
+
+
+def _suppressed_note(summary: pd.DataFrame, customers: int, min_group_size: int) -> str | None:
+    """A sentence when every RFM segment is suppressed (no segment holds ``min_group_size`` customers)."""
+    if len(summary) and summary["suppressed"].all():
+        return (
+            f"every RFM segment has fewer than min_group_size ({min_group_size}) customers, or would give one "
+            f"away, so their sizes and figures are suppressed; {customers:,} customers in all"
+        )
+    return None
 
 
 @stage("03_segmentation")
@@ -65,12 +108,20 @@ def run_stage(
     scores = rfm_scores(features)
     segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"], rules))
     behaviour = features[CLUSTER_FEATURES]
-    clusters = BehaviourClusters(random_state=seed).fit(behaviour)
-    numbered = pd.Series(clusters.labels_, index=features.index)
-    labels = cluster_labels(numbered)
-    lift = lift_table(behaviour, numbered, min_group_size)
-    names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
-    segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna(t("segment.cluster.small")))
+    skipped: dict[str, str] = {}
+    try:
+        clusters: BehaviourClusters | None = fit_clusters(behaviour, seed, min_group_size)
+    except DataError as err:
+        clusters, skipped["clusters"] = None, t("segment.clusters_skipped", reason=err)
+    if clusters is not None:
+        numbered = pd.Series(clusters.labels_, index=features.index)
+        labels = cluster_labels(numbered)
+        lift = lift_table(behaviour, numbered, min_group_size)
+        names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
+        segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna(t("segment.cluster.small")))
+    else:
+        (lift, labels), names = _no_clusters(features), {}
+        segments = segments.assign(cluster=labels, cluster_name=labels)
     lines = transactions_up_to(run, as_of)
     spend = category_spend(lines, ensure(run, "products"))
     table, dictionary = profile_features(
@@ -83,6 +134,9 @@ def run_stage(
     run.save("tags", tags)
     run.save("category_spend", spend)
     summary = segment_summary(segments, features, min_group_size)
+    suppressed = _suppressed_note(summary, len(features), min_group_size)
+    if suppressed:
+        skipped["segments"] = f"RFM segment figures are not shown: {suppressed}."
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
     note = t("segment.migration.none")
@@ -102,18 +156,20 @@ def run_stage(
         if len(shown)
         else t("segment.headline_all_suppressed")
     )
-    checks = clusters.summary()
-    run.record_stage(
-        "03_segmentation",
-        t(
-            "segment.headline",
-            customers=len(features),
-            segments=summary.shape[0],
-            top=top,
+    if clusters is not None:
+        checks = clusters.summary()
+        cluster_text = t(
+            "segment.headline_clusters",
             k=checks["k"],
             silhouette=checks["silhouette"],
             ari=checks["bootstrap_ari"]["ari_mean"],
-        ),
+        )
+    else:
+        cluster_text = t("segment.headline_no_clusters")
+    run.record_stage(
+        "03_segmentation",
+        t("segment.headline", customers=len(features), segments=summary.shape[0], top=top, clusters=cluster_text),
+        **({"notes": list(skipped.values())} if skipped else {}),
     )
     return SegmentResult(
         features,
@@ -125,11 +181,12 @@ def run_stage(
         clusters,
         lift,
         names,
-        clusters.pca_view(behaviour),
+        clusters.pca_view(behaviour) if clusters is not None else None,
         moves,
         note,
         tags,
         tag_coverage(tags, len(features), min_group_size),
         tag_rules,
         segment_map(rules),
+        skipped,
     )

@@ -41,6 +41,7 @@ __all__ = [
     "available_languages",
     "get_language",
     "labels",
+    "not_available",
     "placeholders",
     "set_language",
     "t",
@@ -50,7 +51,17 @@ __all__ = [
 
 DEFAULT_LANGUAGE = "en"
 _FOLDER = Path(__file__).resolve().parent
-_FORMATTER = string.Formatter()
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` that writes a missing figure (``None``) as the table's ``common.not_available``
+    whatever the field's format spec, so a template never fails on a figure that could not be computed."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return not_available() if value is None else super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
 _state = {"language": DEFAULT_LANGUAGE}
 
 
@@ -136,7 +147,12 @@ def t(key: str, /, *, language: str | None = None, **fields: Any) -> str:
     missing = placeholders(text) - set(fields)
     if missing:
         raise TextKeyError(f"text {key!r} needs the fields {sorted(missing)}; the caller supplied {sorted(fields)}")
-    return text.format(**fields)
+    return _FORMATTER.format(text, **fields)
+
+
+def not_available(language: str | None = None) -> str:
+    """How the table writes a figure that could not be computed (English: ``n/a``)."""
+    return t("common.not_available", language=language)
 
 
 def _fill_some(text: str, fields: Mapping[str, Any]) -> str:
@@ -148,7 +164,7 @@ def _fill_some(text: str, fields: Mapping[str, Any]) -> str:
             continue
         placeholder = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
         if _root(field) in fields:
-            out.append(placeholder.format(**fields).replace("{", "{{").replace("}", "}}"))
+            out.append(_FORMATTER.format(placeholder, **fields).replace("{", "{{").replace("}", "}}"))
         else:
             out.append(placeholder)
     return "".join(out)
