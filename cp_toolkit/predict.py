@@ -157,7 +157,7 @@ def skipped_result(as_of: str, horizon_days: int, reason: str) -> ChurnResult:
     )
     split = {"as_of": str(pd.Timestamp(as_of).date()), "horizon_days": horizon_days, "not_evaluated": reason}
     return ChurnResult(
-        {"split": split}, predictions, skipped={"churn": f"Churn prediction is not available: {reason}."}
+        {"split": split}, predictions, skipped={"churn": t("predict.not_available", reason=reason)}
     )
 
 

@@ -441,7 +441,7 @@ def skipped_result(tx: pd.DataFrame, reason: str, clv_args: dict[str, Any], sett
     notes and in ``skipped``."""
     columns = ["frequency", "recency", "T", "monetary", "clv"]
     table = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}, index=pd.Index([], name="customer_id"))
-    sentence = f"CLV is not available: {reason}."
+    sentence = t("clv.not_available", reason=reason)
     card = {
         "skipped": reason,
         "purchase_model": None,

@@ -79,10 +79,7 @@ def _no_clusters(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
 def _suppressed_note(summary: pd.DataFrame, customers: int, min_group_size: int) -> str | None:
     """A sentence when every RFM segment is suppressed (no segment holds ``min_group_size`` customers)."""
     if len(summary) and summary["suppressed"].all():
-        return (
-            f"every RFM segment has fewer than min_group_size ({min_group_size}) customers, or would give one "
-            f"away, so their sizes and figures are suppressed; {customers:,} customers in all"
-        )
+        return t("segment.all_suppressed", min_group_size=min_group_size, customers=customers)
     return None
 
 
@@ -136,7 +133,7 @@ def run_stage(
     summary = segment_summary(segments, features, min_group_size)
     suppressed = _suppressed_note(summary, len(features), min_group_size)
     if suppressed:
-        skipped["segments"] = f"RFM segment figures are not shown: {suppressed}."
+        skipped["segments"] = t("segment.segments_skipped", reason=suppressed)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
     note = t("segment.migration.none")
