@@ -96,8 +96,11 @@ def _metrics(y: pd.Series, score: np.ndarray) -> dict[str, float]:
 
 
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Out-of-time metrics, one row per scorer (model and baseline)."""
-    return pd.DataFrame({k: v for k, v in metrics.items() if k != "split"}).T.rename_axis("scorer")
+    """Out-of-time metrics, one row per scorer (model and baseline), labelled with the texts
+    ``predict.metrics.*`` (the ids of ``prediction_metrics.json`` stay in the artifact)."""
+    table = pd.DataFrame({t(f"predict.metrics.row.{k}"): v for k, v in metrics.items() if k != "split"}).T
+    table = table.rename(columns={c: t(f"predict.metrics.column.{c}") for c in table.columns})
+    return table.rename_axis(t("predict.metrics.scorer"))
 
 
 def _roc_frame(y: pd.Series, score: np.ndarray) -> pd.DataFrame:
