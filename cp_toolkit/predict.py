@@ -26,7 +26,7 @@ from .run.artifacts import RunFolder
 from .run.pipeline import stage, transactions_up_to
 from .text import t
 
-__all__ = ["churn_frame", "metrics_table", "ChurnModel", "ChurnResult", "run_stage"]
+__all__ = ["churn_frame", "metrics_table", "roc_by_scorer", "ChurnModel", "ChurnResult", "run_stage"]
 
 FEATURES = [*BEHAVIOUR, "orders_last_30d", "orders_last_90d", "spend_last_90d"]
 
@@ -117,6 +117,14 @@ class ChurnResult:
     predictions: pd.DataFrame
     roc: dict[str, pd.DataFrame] = field(default_factory=dict)
     test: pd.DataFrame | None = None
+
+
+def roc_by_scorer(result: ChurnResult) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """The ROC curves and ROC AUCs of each scorer, keyed by its text (``predict.metrics.row.*``),
+    as :func:`cp_toolkit.plots.roc_curves` takes them."""
+    names = {k: t(f"predict.metrics.row.{k}") for k in result.roc}
+    curves = {names[k]: curve for k, curve in result.roc.items()}
+    return curves, {names[k]: result.metrics[k]["roc_auc"] for k in result.roc}
 
 
 def _require_both_classes(frame: pd.DataFrame, window: str) -> None:

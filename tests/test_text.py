@@ -317,7 +317,7 @@ def test_scorecard_rules_read_back_from_their_english() -> None:
 def test_report_tables_keep_their_english() -> None:
     """The labels moved to the table read as before (or as words where they were column names)."""
     from cp_toolkit.ingest.tables import accounting_table, netting_summary
-    from cp_toolkit.predict import metrics_table
+    from cp_toolkit.predict import ChurnResult, metrics_table, roc_by_scorer
 
     quality = {"tables": {"transactions": {"rows_in": 5, "rows_kept": 4, "quarantined_by_reason": {"x": 1}}}}
     assert accounting_table(quality).index.names == ["table", "rows in", "rows kept", "reason"]
@@ -329,6 +329,10 @@ def test_report_tables_keep_their_english() -> None:
     table_ = metrics_table(metrics)
     assert table_.index.tolist() == ["model", "recency baseline"] and table_.index.name == "scorer"
     assert table_.columns.tolist() == ["ROC AUC", "Brier score"] and table_.loc["recency baseline", "ROC AUC"] == 0.7
+    curve = pd.DataFrame({"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
+    result = ChurnResult(metrics, pd.DataFrame(), {"model": curve, "recency_baseline": curve})
+    curves, aucs = roc_by_scorer(result)
+    assert list(curves) == ["model", "recency baseline"] and aucs == {"model": 0.8, "recency baseline": 0.7}
 
 
 def test_the_no_key_warning_reads_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
