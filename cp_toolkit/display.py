@@ -66,8 +66,9 @@ def cell(value: Any) -> str:
 
 def table(data: pd.DataFrame | pd.Series) -> Styler:
     """A DataFrame, or a Series as a one-column table, with every cell and index label through :func:`cell`."""
-    frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
-    styler = frame.style.format(cell).format_index(cell, axis=0)
+    if isinstance(data, pd.Series):
+        data = data.to_frame(name=data.name if data.name is not None else t("display.value"))
+    styler = data.style.format(cell).format_index(cell, axis=0)
     return styler.format_index(cell, axis=1)
 
 
@@ -85,18 +86,20 @@ def _format(value: Any) -> str:
 
 
 def key_figures(values: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
-    """A (figure, value) table from a possibly nested mapping; nested keys are joined with dots."""
+    """A (figure, value) table from a possibly nested mapping; nested keys are joined with dots.
+    The two headers are the texts ``display.figure`` and ``display.value``."""
+    figure, shown = t("display.figure"), t("display.value")
     rows = []
     for key, value in values.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             rows.append(key_figures(value, prefix=f"{name}.").reset_index())
         else:
-            rows.append(pd.DataFrame({"figure": [name], "value": [_format(value)]}))
+            rows.append(pd.DataFrame({figure: [name], shown: [_format(value)]}))
     if not rows:
-        return pd.DataFrame(columns=["value"], index=pd.Index([], name="figure"))
+        return pd.DataFrame(columns=[shown], index=pd.Index([], name=figure))
     out = pd.concat(rows, ignore_index=True)
-    return out.set_index("figure") if "figure" in out.columns else out
+    return out.set_index(figure) if figure in out.columns else out
 
 
 def notes(sentences: list[str]) -> Markdown:

@@ -64,7 +64,7 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int) -> pd.DataFr
     """
     rows = []
     for attr in (c for c in customers.columns if c != "customer_id"):
-        raw = customers[attr].astype("string").fillna("unknown").value_counts()
+        raw = customers[attr].astype("string").fillna(t("eda.value.unknown")).value_counts()
         raw = raw.loc[sorted(raw.index, key=_natural_key)]
         counts = pool_small_counts(raw, min_group_size)
         rows.append(
@@ -82,10 +82,6 @@ def attribute_profile(customers: pd.DataFrame, min_group_size: int) -> pd.DataFr
     return pd.concat(rows, ignore_index=True)
 
 
-#: Value of an attribute for buying customers who are not in the customers table.
-NOT_RECORDED = "not recorded"
-
-
 def _group_behaviour(features: pd.DataFrame, labels: pd.Series, min_group_size: int) -> pd.DataFrame:
     """Customers, revenue share, orders and revenue per customer, order value and repeat rate per
     label; the labels of :func:`cp_toolkit.privacy.values_to_pool` are pooled as :data:`SUPPRESSED`
@@ -99,7 +95,7 @@ def _group_behaviour(features: pd.DataFrame, labels: pd.Series, min_group_size: 
     out["average_order_value"] = out["revenue"] / out["orders"]
     out = out.astype("float64").mask(out["customers"] < min_group_size)
     out.insert(1, "revenue_share", shares_of_shown(out["revenue"]))
-    last = [v for v in (NOT_RECORDED, SUPPRESSED) if v in out.index]
+    last = [v for v in (t("eda.value.not_recorded"), SUPPRESSED) if v in out.index]
     order = sorted(out.index.drop(last), key=_natural_key) + last
     return out.drop(columns=["orders", "revenue"]).loc[order].astype({"customers": "Int64"})
 
@@ -122,14 +118,17 @@ def attribute_breakdown(features: pd.DataFrame, customers: pd.DataFrame, min_gro
     DataFrame
         Long table: ``attribute``, ``value``, ``customers``, ``revenue_share`` (of the groups
         shown), ``repeat_rate``, ``orders_per_customer``, ``revenue_per_customer`` and
-        ``average_order_value``. The first row (``all customers``) is the base; customers missing
-        from the customers table are ``not recorded``, blank values ``unknown``.
+        ``average_order_value``. The first row (attribute ``all customers``, the key that
+        :func:`cp_toolkit.plots.attribute_behaviour` finds the base by; value: text ``eda.value.all``)
+        is the base; customers missing from the customers table are ``eda.value.not_recorded``,
+        blank values ``eda.value.unknown``.
     """
-    parts = {"all customers": pd.Series("all", index=features.index)}
+    parts = {"all customers": pd.Series(t("eda.value.all"), index=features.index)}
     attributes = customers.set_index("customer_id").reindex(features.index)
     recorded = features.index.isin(customers["customer_id"])
     for attr in attributes.columns:
-        value = attributes[attr].astype("string").fillna("unknown").where(recorded, NOT_RECORDED)
+        value = attributes[attr].astype("string").fillna(t("eda.value.unknown"))
+        value = value.where(recorded, t("eda.value.not_recorded"))
         parts[attr] = value.astype(object)
     tables = [
         _group_behaviour(features, labels, min_group_size).assign(attribute=name) for name, labels in parts.items()
@@ -184,11 +183,11 @@ def revenue_decomposition(monthly: pd.DataFrame) -> pd.DataFrame:
 
 
 def weekday_hour(orders: pd.DataFrame) -> pd.DataFrame:
-    """Orders by weekday (rows, Monday first) and hour of day (columns); a single ``all day`` column
-    when the timestamps carry no time of day."""
+    """Orders by weekday (rows, Monday first) and hour of day (columns); a single column (text
+    ``eda.value.all_day``) when the timestamps carry no time of day."""
     weekday = pd.Categorical(orders["ts"].dt.day_name(), categories=list(calendar.day_name), ordered=True)
     has_time = bool((orders["ts"] != orders["ts"].dt.normalize()).any())
-    hour = orders["ts"].dt.hour if has_time else pd.Series("all day", index=orders.index)
+    hour = orders["ts"].dt.hour if has_time else pd.Series(t("eda.value.all_day"), index=orders.index)
     return pd.crosstab(pd.Series(weekday, index=orders.index, name="weekday"), hour.rename("hour"))
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import database
+from .text import t
 
 __all__ = [
     "BEHAVIOUR",
@@ -111,29 +112,34 @@ def customer_features(orders: pd.DataFrame, as_of: str | pd.Timestamp) -> pd.Dat
     return f[["first_purchase", "last_purchase", *BEHAVIOUR]].sort_index()
 
 
-#: What each column of :func:`customer_features` means (the data dictionary of features.parquet).
-DICTIONARY = {
-    "first_purchase": "time of the first order",
-    "last_purchase": "time of the last order up to as_of",
-    "recency_days": "days from the last order to the end of as_of",
-    "frequency": "orders up to as_of",
-    "monetary": "revenue up to as_of",
-    "avg_order_value": "revenue per order",
-    "avg_lines_per_order": "transaction lines per order (basket size)",
-    "tenure_days": "days from the first order to the end of as_of",
-    "mean_interpurchase_days": "mean days between consecutive orders (two or more orders)",
-    "interpurchase_cv": "coefficient of variation of the days between orders (three or more orders; 0 = regular)",
-    "items_per_order": "units bought per order (when quantities are known)",
-    "stores": "distinct stores ordered from",
-    "main_store_share": "share of orders placed at the customer's most used store",
-    "discount_line_share": "share of lines bought with a (non-coupon) discount, of the lines whose discount is known",
-    "coupon_order_share": "share of orders with a coupon discount on any line, of the orders where it is known",
-    "savings_rate": "discounts and coupons as a share of the regular value (amount + discounts), lines with "
-    "discounts known",
-    "campaigns_targeted": "campaigns the customer was targeted by",
-    "campaigns_responded": "targeted campaigns the customer responded to (blank when responses are unknown)",
-    "campaign_response_rate": "share of targeted campaigns the customer responded to, of those with a known response",
-}
+#: Columns whose meaning is the text ``features.meaning.column.<column>`` (the data dictionary of
+#: features.parquet); columns named after a channel, category or attribute have a template each.
+DICTIONARY = (
+    "first_purchase",
+    "last_purchase",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "avg_lines_per_order",
+    "tenure_days",
+    "mean_interpurchase_days",
+    "interpurchase_cv",
+    "items_per_order",
+    "stores",
+    "main_store_share",
+    "discount_line_share",
+    "coupon_order_share",
+    "savings_rate",
+    "campaigns_targeted",
+    "campaigns_responded",
+    "campaign_response_rate",
+)
+
+
+def _meaning(column: str) -> str:
+    """The data-dictionary text of one of the :data:`DICTIONARY` columns."""
+    return t(f"features.meaning.column.{column}")
 
 
 def interpurchase_days(orders: pd.DataFrame) -> pd.Series:
@@ -235,45 +241,45 @@ def profile_features(
         The features (indexed by ``customer_id``) and one row per column: ``column``, ``meaning``.
     """
     out = features.copy()
-    meaning = {c: DICTIONARY[c] for c in out.columns}
+    meaning = {c: _meaning(c) for c in out.columns}
     gap_days = interpurchase_days(orders).groupby(orders["customer_id"], observed=True)
     cv = gap_days.std() / gap_days.mean()
     out["interpurchase_cv"] = cv.where(gap_days.count() >= 2).reindex(out.index)
-    meaning["interpurchase_cv"] = DICTIONARY["interpurchase_cv"]
+    meaning["interpurchase_cv"] = _meaning("interpurchase_cv")
     if "quantity" in lines.columns:
         out["items_per_order"] = lines.groupby("customer_id", observed=True)["quantity"].sum() / out["frequency"]
-        meaning["items_per_order"] = DICTIONARY["items_per_order"]
+        meaning["items_per_order"] = _meaning("items_per_order")
     if "store_id" in lines.columns and lines["store_id"].notna().any():
         per_order = lines.dropna(subset=["store_id"]).drop_duplicates(["customer_id", "order_id"])
         counts = per_order.groupby(["customer_id", "store_id"], observed=True).size()
         out["stores"] = counts.groupby(level=0).size().reindex(out.index)
         out["main_store_share"] = (counts.groupby(level=0).max() / counts.groupby(level=0).sum()).reindex(out.index)
-        meaning |= {c: DICTIONARY[c] for c in ("stores", "main_store_share")}
+        meaning |= {c: _meaning(c) for c in ("stores", "main_store_share")}
     channels = channel_shares(lines)
     out = out.join(channels)
-    meaning |= {c: f"share of orders placed through the {c[len('channel_share_') :]} channel" for c in channels}
+    meaning |= {c: t("features.meaning.channel_share", channel=c[len("channel_share_") :]) for c in channels}
     if not spend.empty:
         shares = category_shares(spend)
         top = spend.groupby("category")["revenue"].sum().nlargest(top_n).index
         for category in top:
             column = "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
             out[column] = shares[category].reindex(out.index)
-            meaning[column] = f"share of revenue spent on {category}"
+            meaning[column] = t("features.meaning.category_share", category=category)
         out["category_share_other"] = shares.drop(columns=list(top)).sum(axis=1).reindex(out.index)
-        meaning["category_share_other"] = f"share of revenue spent outside the top {top_n} categories"
+        meaning["category_share_other"] = t("features.meaning.category_share_other", top_n=top_n)
     discounts = discount_use(lines)
     out = out.join(discounts)
-    meaning |= {c: DICTIONARY[c] for c in discounts}
+    meaning |= {c: _meaning(c) for c in discounts}
     if campaigns is not None and not campaigns.empty:
         g = campaigns.assign(response=campaigns["response"].astype("boolean")).groupby("customer_id")
         out["campaigns_targeted"] = g.size().reindex(out.index).fillna(0).astype(int)
         out["campaigns_responded"] = g["response"].sum(min_count=1).astype(float).reindex(out.index)
         out["campaign_response_rate"] = g["response"].mean().astype(float).reindex(out.index)
-        meaning |= {c: DICTIONARY[c] for c in ("campaigns_targeted", "campaigns_responded", "campaign_response_rate")}
+        meaning |= {c: _meaning(c) for c in ("campaigns_targeted", "campaigns_responded", "campaign_response_rate")}
     if customers is not None and len(customers.columns) > 1:
         attributes = customers.set_index("customer_id").add_prefix("attr_")
         out = out.join(attributes)
-        meaning |= {c: f"customer attribute {c[5:]!r} (customers table; blank when unknown)" for c in attributes}
+        meaning |= {c: t("features.meaning.attribute", attribute=c[5:]) for c in attributes}
     dictionary = pd.DataFrame({"column": list(meaning), "meaning": list(meaning.values())})
     return out, dictionary
 

@@ -27,7 +27,7 @@ from .run.artifacts import RunFolder
 from .run.pipeline import stage, transactions_up_to
 from .text import t
 
-__all__ = ["churn_frame", "metrics_table", "skipped_result", "ChurnModel", "ChurnResult", "run_stage"]
+__all__ = ["churn_frame", "metrics_table", "roc_by_scorer", "skipped_result", "ChurnModel", "ChurnResult", "run_stage"]
 
 FEATURES = [*BEHAVIOUR, "orders_last_30d", "orders_last_90d", "spend_last_90d"]
 
@@ -97,8 +97,11 @@ def _metrics(y: pd.Series, score: np.ndarray) -> dict[str, float]:
 
 
 def metrics_table(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Out-of-time metrics, one row per scorer (model and baseline)."""
-    return pd.DataFrame({k: v for k, v in metrics.items() if k != "split"}).T.rename_axis("scorer")
+    """Out-of-time metrics, one row per scorer (model and baseline), labelled with the texts
+    ``predict.metrics.*`` (the ids of ``prediction_metrics.json`` stay in the artifact)."""
+    table = pd.DataFrame({t(f"predict.metrics.row.{k}"): v for k, v in metrics.items() if k != "split"}).T
+    table = table.rename(columns={c: t(f"predict.metrics.column.{c}") for c in table.columns})
+    return table.rename_axis(t("predict.metrics.scorer"))
 
 
 def _roc_frame(y: pd.Series, score: np.ndarray) -> pd.DataFrame:
@@ -117,6 +120,14 @@ class ChurnResult:
     test: pd.DataFrame | None = None
     #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+def roc_by_scorer(result: ChurnResult) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """The ROC curves and ROC AUCs of each scorer, keyed by its text (``predict.metrics.row.*``),
+    as :func:`cp_toolkit.plots.roc_curves` takes them."""
+    names = {k: t(f"predict.metrics.row.{k}") for k in result.roc}
+    curves = {names[k]: curve for k, curve in result.roc.items()}
+    return curves, {names[k]: result.metrics[k]["roc_auc"] for k in result.roc}
 
 
 def _require_both_classes(frame: pd.DataFrame, window: str) -> None:
@@ -156,9 +167,7 @@ def skipped_result(as_of: str, horizon_days: int, reason: str) -> ChurnResult:
         }
     )
     split = {"as_of": str(pd.Timestamp(as_of).date()), "horizon_days": horizon_days, "not_evaluated": reason}
-    return ChurnResult(
-        {"split": split}, predictions, skipped={"churn": t("predict.not_available", reason=reason)}
-    )
+    return ChurnResult({"split": split}, predictions, skipped={"churn": t("predict.not_available", reason=reason)})
 
 
 def evaluate(orders: pd.DataFrame, as_of: str, horizon_days: int, seed: int) -> ChurnResult:
@@ -220,7 +229,7 @@ def run_stage(
     run.save("prediction_metrics", result.metrics)
     m = result.metrics
     if result.skipped:
-        run.record_stage("04_prediction", "churn not evaluated", notes=list(result.skipped.values()))
+        run.record_stage("04_prediction", t("predict.headline_not_evaluated"), notes=list(result.skipped.values()))
         return result
     run.record_stage(
         "04_prediction",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ParameterError
+from .text import t
 
 __all__ = [
     "SUPPRESSED",
@@ -102,8 +103,7 @@ def pseudonym_key() -> bytes:
             raise ParameterError(f"{KEY_FILE_ENV}={path} does not exist; point it at the key file")
         return path.read_bytes().strip()
     warnings.warn(
-        f"No pseudonymization key: set {KEY_ENV} (or {KEY_FILE_ENV}) to keep customer pseudonyms "
-        "stable across runs. A random key is used for this run only.",
+        t("privacy.no_key", key_env=KEY_ENV, key_file_env=KEY_FILE_ENV),
         UserWarning,
         stacklevel=2,
     )

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from cp_toolkit import plots, text
@@ -60,6 +61,24 @@ def _calls() -> list[tuple[str, str, str, bool, set[str]]]:
 
 CALLS = _calls()
 
+#: Modules whose texts come from the table, and the literals of several words each may still hold:
+#: values written to artifacts (tag ids), keys other code matches on, error messages' parts.
+REPORT_MODULES = {
+    "cp_toolkit/display.py": set(),
+    "cp_toolkit/eda.py": {"all customers"},  # the base row's key, which plots.attribute_behaviour finds
+    "cp_toolkit/features.py": set(),
+    "cp_toolkit/ingest/quality.py": set(),
+    "cp_toolkit/ingest/tables.py": set(),
+    "cp_toolkit/predict.py": {
+        "no customers",
+        "only churn = ",
+        "the test window",
+        "the training window nor the test window",
+    },  # parts of DataError messages
+    "cp_toolkit/privacy.py": {"other (small groups)"},  # SUPPRESSED: the pooled rows' key in eda's tables
+    "cp_toolkit/segment/tags.py": {"at risk", "weekend shopper", "one store", "several stores", "discount seeker"},
+}
+
 
 def _children(prefix: str) -> list[str]:
     """The ids directly under ``prefix`` (what :func:`labels` returns)."""
@@ -80,6 +99,7 @@ def test_the_scan_finds_the_calls() -> None:
     wheres = {c[0].split(" ")[0] for c in CALLS}
     assert {"cp_toolkit/plots.py"}.isdisjoint(wheres)  # plots take their texts, never look them up
     assert {"cp_toolkit/persona.py", "cp_toolkit/clv/stage.py", "05_clv.ipynb", "02_eda.ipynb"} <= wheres
+    assert set(REPORT_MODULES) | {"cp_toolkit/ingest/stage.py"} <= wheres
     assert len(CALLS) > 100
 
 
@@ -137,9 +157,7 @@ def test_templates_filled_by_the_code_give_the_old_english() -> None:
         "- Size: 1,234 customers (12.3%); revenue share 50.0%"
     )
     labels_ = labels("plots.cohort_heatmap")
-    assert labels_["row_fmt"].format(month=__import__("pandas").Timestamp("2017-03-01"), customers=1234) == (
-        "2017-03 (n=1,234)"
-    )
+    assert labels_["row_fmt"].format(month=pd.Timestamp("2017-03-01"), customers=1234) == "2017-03 (n=1,234)"
 
 
 def test_plot_sections_match_the_plot_signatures() -> None:
@@ -253,3 +271,154 @@ def test_a_language_file_refuses_keys_or_values_that_are_not_text(tmp_path: Path
             text.table("xx")
     finally:
         text.table.cache_clear()
+
+
+def _english_literals(path: Path) -> list[tuple[int, str]]:
+    """String literals of several words in a module, apart from docstrings, what a ``raise``
+    says (errors stay in the code) and SQL."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and body and isinstance(body[0], ast.Expr):
+            skip.add(id(body[0].value))
+        if isinstance(node, ast.Raise):
+            skip |= {id(child) for child in ast.walk(node)}
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+        and re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", node.value)
+        and not re.search(r"\b(SELECT|DESCRIBE|QUALIFY|FROM|CREATE)\b", node.value)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", sorted(REPORT_MODULES))
+def test_report_modules_hold_no_english_of_their_own(module: str) -> None:
+    found = {value for _, value in _english_literals(ROOT / module)}
+    assert found <= REPORT_MODULES[module], f"{module}: English text {sorted(found - REPORT_MODULES[module])}"
+
+
+def test_every_tag_the_rules_write_has_a_text_and_is_shown_by_it() -> None:
+    from cp_toolkit.segment import TAGS, tag_name
+
+    ids = {f"segment.tag.value.{group}.{re.sub('[ -]', '_', tag)}" for group, tags in TAGS.items() for tag in tags}
+    assert ids == {k for k in EN if k.startswith("segment.tag.value.")}
+    assert all(tag_name(group, tag) == tag for group, tags in TAGS.items() for tag in tags)  # English: the ids
+    assert tag_name("channel_preference", "web") == "web" and tag_name("favourite_category", "at risk") == "at risk"
+
+
+def test_scorecard_rules_read_back_from_their_english() -> None:
+    for key in _children("ingest.scorecard.rule"):
+        fields = {name: f"<{name}>" for name in placeholders(EN[key])}
+        assert text.parse("ingest.scorecard.rule", t(key, **fields)) == (key, fields)
+    assert text.parse("ingest.scorecard.rule", "share of rows in not set aside as invalid_amount, outlier_amount") == (
+        "ingest.scorecard.rule.not_set_aside",
+        {"reasons": "invalid_amount, outlier_amount"},
+    )
+    assert text.parse("ingest.scorecard.rule", "a rule of an older version") is None
+
+
+def test_report_tables_keep_their_english() -> None:
+    """The labels moved to the table read as before (or as words where they were column names)."""
+    from cp_toolkit.ingest.tables import accounting_table, netting_summary
+    from cp_toolkit.predict import ChurnResult, metrics_table, roc_by_scorer
+
+    quality = {"tables": {"transactions": {"rows_in": 5, "rows_kept": 4, "quarantined_by_reason": {"x": 1}}}}
+    assert accounting_table(quality).index.names == ["table", "rows in", "rows kept", "reason"]
+    assert accounting_table(quality).columns.tolist() == ["rows set aside"]
+    assert netting_summary(quality) == {
+        "cancellations": "not marked in this source (set cancellation_prefix to net them)"
+    }
+    metrics = {"model": {"roc_auc": 0.8, "brier": 0.1}, "recency_baseline": {"roc_auc": 0.7}, "split": {}}
+    table_ = metrics_table(metrics)
+    assert table_.index.tolist() == ["model", "recency baseline"] and table_.index.name == "scorer"
+    assert table_.columns.tolist() == ["ROC AUC", "Brier score"] and table_.loc["recency baseline", "ROC AUC"] == 0.7
+    curve = pd.DataFrame({"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]})
+    result = ChurnResult(metrics, pd.DataFrame(), {"model": curve, "recency_baseline": curve})
+    curves, aucs = roc_by_scorer(result)
+    assert list(curves) == ["model", "recency baseline"] and aucs == {"model": 0.8, "recency baseline": 0.7}
+
+
+def test_the_no_key_warning_reads_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cp_toolkit import privacy
+
+    monkeypatch.delenv(privacy.KEY_ENV, raising=False)
+    monkeypatch.delenv(privacy.KEY_FILE_ENV, raising=False)
+    with pytest.warns(UserWarning) as caught:
+        privacy.pseudonym_key()
+    assert str(caught[0].message) == (
+        "No pseudonymization key: set CP_TOOLKIT_PSEUDONYM_KEY (or CP_TOOLKIT_PSEUDONYM_KEY_FILE) to keep customer "
+        "pseudonyms stable across runs. A random key is used for this run only."
+    )
+
+
+def test_every_dictionary_column_has_a_meaning() -> None:
+    from cp_toolkit.features import DICTIONARY
+
+    assert {f"features.meaning.column.{c}" for c in DICTIONARY} == set(_children("features.meaning.column"))
+
+
+ZH_REPORT = """
+segment:
+  tag:
+    all_tagged: "(全部)"
+    value:
+      lifecycle:
+        at_risk: "流失风险"
+ingest:
+  scorecard:
+    column:
+      rule: "规则"
+    dimension:
+      timeliness: "及时性"
+    rule:
+      not_duplicate: "非{reason}的行占比"
+"""
+
+
+@pytest.fixture
+def zh_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A partial second language with a few tag and scorecard texts, selected for the process."""
+    shutil.copy(Path(text.__file__).parent / "en.yaml", tmp_path / "en.yaml")
+    (tmp_path / "zh.yaml").write_text(ZH_REPORT, encoding="utf-8")
+    monkeypatch.setattr(text, "_FOLDER", tmp_path)
+    text.table.cache_clear()
+    text.set_language("zh")
+    yield
+    text.set_language("en")
+    text.table.cache_clear()
+
+
+@pytest.mark.usefixtures("zh_report")
+def test_tags_keep_their_ids_in_the_artifact_and_show_their_text() -> None:
+    from cp_toolkit.features import customer_features
+    from cp_toolkit.segment import build_tags, tag_coverage
+
+    from .conftest import orders_frame
+
+    orders = orders_frame([("a", "2020-06-01", 10.0), ("b", "2020-04-20", 5.0), ("b", "2019-04-20", 5.0)])
+    tags = build_tags(customer_features(orders, "2020-06-30"), orders, pd.DataFrame(), "2020-06-30",
+                      {"version": 1, "lifecycle": {"new_within_days": 90, "active_within_days": 30,
+                                                   "at_risk_within_days": 90}})  # fmt: skip
+    assert dict(zip(tags["customer_id"], tags["tag"], strict=True)) == {"a": "new", "b": "at risk"}  # ids
+    cover = tag_coverage(tags, customers=2, min_group_size=1)
+    assert cover["tag"].tolist() == ["流失风险", "new", "(全部)"]  # new: not translated yet, English
+    assert cover["tag_group"].tolist() == ["lifecycle"] * 3
+
+
+@pytest.mark.usefixtures("zh_report")
+def test_scorecard_rules_stay_english_in_quality_json_and_show_translated() -> None:
+    from cp_toolkit.ingest.quality import scorecard
+    from cp_toolkit.ingest.tables import scorecard_table
+
+    tx = pd.DataFrame({"customer_id": ["a", "a"], "order_id": ["1", "1"], "ts": pd.to_datetime(["2020-01-01"] * 2)})
+    accounting = {"transactions": {"rows_in": 4, "rows_kept": 2, "quarantined_by_reason": {"duplicate_row": 2}}}
+    card = scorecard({"transactions": tx}, accounting, "2020-01-02")
+    rules = dict(zip(card["dimension"], card["rule"], strict=False))
+    assert rules["uniqueness"] == "share of rows in that are not a duplicate_row"  # artifact: English
+    assert rules["timeliness"] == "days from the last kept line to the end of as_of"
+    shown = scorecard_table({"scorecard": card.to_dict("records")}).set_index("dimension")
+    assert shown.loc["uniqueness", "规则"] == "非duplicate_row的行占比"
+    assert shown.loc["及时性", "规则"] == "days from the last kept line to the end of as_of"  # English fallback
+    assert shown.loc["及时性", "value"] == 2.0  # two days from the last line to the end of as_of

@@ -380,9 +380,9 @@ def fit_and_validate(
         **holdout_metrics(cal, cal["predicted_holdout"].to_numpy()),
     }
     groups = (
-        segments.reindex(summary.index).fillna("unsegmented")
+        segments.reindex(summary.index).fillna(t("clv.group.unsegmented"))
         if segments is not None
-        else pd.Series("all", index=summary.index)
+        else pd.Series(t("clv.group.all"), index=summary.index)
     )
     boot = diagnostics.bootstrap_intervals(
         cal, summary, (cal_model, final), time_unit, clv_args, groups, table["clv"], min_group_size,

@@ -1,5 +1,9 @@
 """The data-quality scorecard of an ingest: completeness, validity, uniqueness, consistency and
-timeliness per table and column, each with the rule that produced it and a flag past its threshold."""
+timeliness per table and column, each with the rule that produced it and a flag past its threshold.
+
+The rules are the texts ``ingest.scorecard.rule.*``, written into ``quality.json`` in English
+(:data:`~cp_toolkit.text.DEFAULT_LANGUAGE`, so the artifact does not depend on the language);
+:func:`cp_toolkit.ingest.tables.scorecard_table` shows them in the report's language."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from ..engine import database, parquet_sql
+from ..text import DEFAULT_LANGUAGE, t
 
 __all__ = ["THRESHOLDS", "REASON_COLUMN", "scorecard"]
 
@@ -71,9 +76,11 @@ def _completeness(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any], acc
         for col, count in zip(columns, counts, strict=True) if n else []:
             missing = sum(v["quarantined_by_reason"].get(f"missing_{col}", 0) for v in sources.values())
             if missing:
-                rows.append(_row(name, col, "completeness", "share of rows in with a value", 1 - missing / rows_in))
+                rule = t("ingest.scorecard.rule.rows_in_with_value", language=DEFAULT_LANGUAGE)
+                rows.append(_row(name, col, "completeness", rule, 1 - missing / rows_in))
             else:
-                rows.append(_row(name, col, "completeness", "share of kept rows with a value", count / n))
+                rule = t("ingest.scorecard.rule.kept_with_value", language=DEFAULT_LANGUAGE)
+                rows.append(_row(name, col, "completeness", rule, count / n))
     return rows
 
 
@@ -91,7 +98,7 @@ def _validity(accounting: dict[str, Any]) -> list[dict]:
                     table,
                     column,
                     "validity",
-                    f"share of rows in not set aside as {', '.join(reasons)}",
+                    t("ingest.scorecard.rule.not_set_aside", language=DEFAULT_LANGUAGE, reasons=", ".join(reasons)),
                     1 - n / acc["rows_in"],
                 )
             )
@@ -109,7 +116,7 @@ def _uniqueness(accounting: dict[str, Any]) -> list[dict]:
                         table,
                         "*",
                         "uniqueness",
-                        f"share of rows in that are not a {reason}",
+                        t("ingest.scorecard.rule.not_duplicate", language=DEFAULT_LANGUAGE, reason=reason),
                         1 - n / max(acc["rows_in"], 1),
                     )
                 )
@@ -133,7 +140,8 @@ def _consistency(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any]) -> l
         "count(DISTINCT customer_id) AS customers, count(DISTINCT CAST(ts AS DATE)) AS days "
         "FROM transactions GROUP BY order_id)",
     )
-    rows = [_row("transactions", "order_id", "consistency", "share of orders with one customer and one day", one, 0.99)]
+    rule = t("ingest.scorecard.rule.one_customer_one_day", language=DEFAULT_LANGUAGE)
+    rows = [_row("transactions", "order_id", "consistency", rule, one, 0.99)]
     tx_columns = {row[0] for row in con.execute("DESCRIBE transactions").fetchall()}
     if "products" in tables and _has_rows(con, "products") and "product_id" in tx_columns:
         known = "SELECT product_id FROM products"
@@ -142,7 +150,7 @@ def _consistency(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any]) -> l
                 "transactions",
                 "product_id",
                 "consistency",
-                "share of lines whose product is in the products table",
+                t("ingest.scorecard.rule.known_product", language=DEFAULT_LANGUAGE),
                 _share(con, f"SELECT avg(CASE WHEN product_id IN ({known}) THEN 1.0 ELSE 0.0 END) FROM transactions"),
             )
         )
@@ -154,7 +162,7 @@ def _consistency(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any]) -> l
                 "customers",
                 "customer_id",
                 "consistency",
-                "share of the customers table's ids that have transactions",
+                t("ingest.scorecard.rule.customers_with_transactions", language=DEFAULT_LANGUAGE),
                 _share(con, f"SELECT avg(CASE WHEN customer_id IN ({buyers}) THEN 1.0 ELSE 0.0 END) FROM customers"),
                 0.5,
             )
@@ -165,7 +173,8 @@ def _consistency(con: duckdb.DuckDBPyConnection, tables: Mapping[str, Any]) -> l
 def _timeliness(con: duckdb.DuckDBPyConnection, as_of: str) -> list[dict]:
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     lag = (end - pd.Timestamp(con.execute("SELECT max(ts) FROM transactions").fetchone()[0])) / pd.Timedelta(days=1)
-    return [_row("transactions", "ts", "timeliness", "days from the last kept line to the end of as_of", lag)]
+    rule = t("ingest.scorecard.rule.days_since_last_line", language=DEFAULT_LANGUAGE)
+    return [_row("transactions", "ts", "timeliness", rule, lag)]
 
 
 def scorecard(tables: Mapping[str, pd.DataFrame | Path], accounting: dict[str, Any], as_of: str) -> pd.DataFrame:

@@ -439,8 +439,12 @@ class _Tally:
         iso_check(self.timestamps, source.get("ts_format"), f"{where(source)} (transactions)")
         if self.looked_up and self.matched / self.looked_up < 0.1:
             warnings.warn(
-                f"{where(source)}: only {self.matched / self.looked_up:.0%} of its lines have an id in the identity "
-                f"map for source {source.get('name')!r}; check that both use the same id format",
+                t(
+                    "ingest.warning.identity_map",
+                    where=where(source),
+                    share=self.matched / self.looked_up,
+                    name=source.get("name"),
+                ),
                 UserWarning,
                 stacklevel=4,
             )
@@ -574,8 +578,7 @@ def _warn_unmatched_customers(card: pd.DataFrame, spec: Mapping[str, Any]) -> No
     if "customers" in spec and len(match) and match.iloc[0] < 0.1:
         where_ = ", ".join(where(s) for s in source_list(spec["customers"]))
         warnings.warn(
-            f"{where_}: only {match.iloc[0]:.0%} of the customer ids occur in the transactions; "
-            "check that both sources map the same identifier",
+            t("ingest.warning.customers_unmatched", where=where_, share=match.iloc[0]),
             UserWarning,
             stacklevel=3,
         )

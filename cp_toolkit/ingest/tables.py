@@ -1,4 +1,8 @@
-"""What the 01 report shows of an ingest: row accounting, netting, scorecard, table sizes, previews."""
+"""What the 01 report shows of an ingest: row accounting, netting, scorecard, table sizes, previews.
+
+Headers and sentences come from the text table (``ingest.accounting``, ``ingest.netting``,
+``ingest.scorecard``, ``ingest.sizes``); table names, reasons and columns are shown as the
+artifacts name them."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import pyarrow.parquet as pq
 
 from ..engine import database, parquet_sql
 from ..run.artifacts import RunFolder
+from ..text import parse, t
 from .stage import TABLES
 
 __all__ = ["accounting_table", "netting_summary", "preview", "quarantine_sample", "scorecard_table", "table_sizes"]
@@ -22,7 +27,8 @@ def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
         base = {"table": table, "rows_in": acc["rows_in"], "rows_kept": acc["rows_kept"]}
         reasons = acc["quarantined_by_reason"] or {"-": 0}
         rows += [{**base, "reason": r, "rows_set_aside": n} for r, n in reasons.items()]
-    return pd.DataFrame(rows).set_index(["table", "rows_in", "rows_kept", "reason"])
+    out = pd.DataFrame(rows).set_index(["table", "rows_in", "rows_kept", "reason"])
+    return _headers(out, {c: t(f"ingest.accounting.{c}") for c in [*out.index.names, *out.columns]})
 
 
 def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
@@ -30,12 +36,31 @@ def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
     netting = {t: v["netting"] for t, v in quality["tables"].items() if t.startswith("transactions") and "netting" in v}
     if len(netting) == 1:
         return next(iter(netting.values()))
-    return netting or {"cancellations": "not marked in this source (set cancellation_prefix to net them)"}
+    return netting or {t("ingest.netting.cancellations"): t("ingest.netting.not_marked")}
 
 
 def scorecard_table(quality: Mapping[str, Any]) -> pd.DataFrame:
-    """The data-quality scorecard of ``quality.json`` as a table."""
-    return pd.DataFrame(quality["scorecard"])
+    """The data-quality scorecard of ``quality.json`` as a table, its dimensions and rules in the
+    report's language (:func:`cp_toolkit.text.parse` reads the English rules back)."""
+    card = pd.DataFrame(quality["scorecard"])
+    if not card.empty:
+        card["dimension"] = [t(f"ingest.scorecard.dimension.{d}") for d in card["dimension"]]
+        card["rule"] = [_rule(r) for r in card["rule"]]
+    return card.rename(columns={c: t(f"ingest.scorecard.column.{c}") for c in card.columns})
+
+
+def _rule(sentence: str) -> str:
+    """A scorecard rule of ``quality.json`` in the report's language (as written when unknown)."""
+    found = parse("ingest.scorecard.rule", sentence)
+    if found is None:
+        return sentence
+    key, fields = found
+    return t(key, **fields)
+
+
+def _headers(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    """``frame`` with its column and index names replaced by ``names`` (name -> shown text)."""
+    return frame.rename(columns=names).rename_axis([names[n] for n in frame.index.names])
 
 
 def table_sizes(run: RunFolder) -> pd.DataFrame:
@@ -46,7 +71,8 @@ def table_sizes(run: RunFolder) -> pd.DataFrame:
         if run.has(name)
         for meta in [pq.ParquetFile(run.file(name)).metadata]
     ]
-    return pd.DataFrame(rows).set_index("table")
+    out = pd.DataFrame(rows, columns=["table", "rows", "columns"]).set_index("table")
+    return _headers(out, {c: t(f"ingest.sizes.{c}") for c in [*out.index.names, *out.columns]})
 
 
 def preview(run: RunFolder, name: str, n: int = 5) -> pd.DataFrame:

@@ -18,13 +18,14 @@ from .rfm import (
     standard_segments,
 )
 from .stage import SegmentResult, run_stage
-from .tags import build_tags, load_definitions, tag_coverage
+from .tags import TAGS, build_tags, load_definitions, tag_coverage, tag_name
 
 __all__ = [
     "CLUSTER_FEATURES",
     "RFM_SEGMENTS",
     "BehaviourClusters",
     "SegmentResult",
+    "TAGS",
     "build_tags",
     "check_rules",
     "find_previous_run",
@@ -39,4 +40,5 @@ __all__ = [
     "segment_summary",
     "standard_segments",
     "tag_coverage",
+    "tag_name",
 ]

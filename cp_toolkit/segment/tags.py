@@ -1,8 +1,14 @@
 """Customer tags: a long table (customer_id, tag_group, tag, value, as_of) built from rules in a
-versioned YAML (``cp_toolkit/segment/tags.yaml`` by default)."""
+versioned YAML (``cp_toolkit/segment/tags.yaml`` by default).
+
+The tags written to ``tags.parquet`` are stable ids (:data:`TAGS`: ``"at risk"``, ``"one store"``,
+...) and stay the same in every language; a report shows each through :func:`tag_name`, the
+text ``segment.tag.value.<group>.<id>``. Tags taken from the data (a category, a channel) or
+from a user's tier names are shown as they are."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,11 +21,34 @@ from ..errors import ParameterError
 from ..features import category_shares
 from ..params import tag_definition_problems
 from ..privacy import suppress_small_groups, values_to_pool
+from ..text import t
 
-__all__ = ["DEFAULT_DEFINITIONS", "build_tags", "load_definitions", "tag_coverage"]
+__all__ = ["DEFAULT_DEFINITIONS", "TAGS", "build_tags", "load_definitions", "tag_coverage", "tag_name"]
 
 #: The packaged tag definitions.
 DEFAULT_DEFINITIONS = "tags.yaml"
+
+#: The tags the rules write, per tag group: the values of ``tags.parquet``, never translated.
+#: ``value_tier`` lists the packaged tiers; ``channel_preference`` and ``favourite_category``
+#: otherwise name a channel or category of the data.
+TAGS: dict[str, tuple[str, ...]] = {
+    "value_tier": ("low", "mid", "high"),
+    "lifecycle": ("new", "active", "at risk", "lapsed"),
+    "weekend_shopper": ("weekend shopper",),
+    "channel_preference": ("mixed",),
+    "store_loyalty": ("one store", "several stores"),
+    "shopping_rhythm": ("regular", "irregular"),
+    "discount_seeker": ("discount seeker",),
+    "campaign_responder": ("responder", "non-responder"),
+}
+
+
+def tag_name(group: str, tag: str, language: str | None = None) -> str:
+    """How a report shows ``tag`` of ``group``: the text ``segment.tag.value.<group>.<id>`` for a
+    tag of :data:`TAGS` (id: the tag with spaces and hyphens as ``_``), else the tag itself."""
+    if tag not in TAGS.get(group, ()):
+        return tag
+    return t(f"segment.tag.value.{group}.{re.sub(r'[ -]', '_', tag)}", language=language)
 
 
 def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
@@ -189,23 +218,25 @@ def build_tags(
 
 
 def tag_coverage(tags: pd.DataFrame, customers: int, min_group_size: int) -> pd.DataFrame:
-    """Customers per tag group and tag, and their share of all customers.
+    """Customers per tag group and tag, and their share of all customers (a report table: the
+    tags are shown by :func:`tag_name`).
 
-    Tags held by fewer than ``min_group_size`` customers are pooled per group as ``other (n tags)``,
-    with the next smallest tags while the pool is smaller (:func:`cp_toolkit.privacy.values_to_pool`,
-    so that the total gives no small tag away); each group ends with its ``(all tagged)`` total.
+    Tags held by fewer than ``min_group_size`` customers are pooled per group as ``other (n tags)``
+    (text ``segment.tag.pooled``), with the next smallest tags while the pool is smaller
+    (:func:`cp_toolkit.privacy.values_to_pool`, so that the total gives no small tag away); each
+    group ends with its ``(all tagged)`` total (``segment.tag.all_tagged``).
     """
     counts = tags.groupby(["tag_group", "tag"], observed=True)["customer_id"].nunique().rename("customers")
     rows = []
     for group in counts.index.get_level_values("tag_group").unique():
         per_tag = counts.xs(group, level="tag_group").sort_values(ascending=False)
         small = per_tag.index.isin(values_to_pool(per_tag, min_group_size))
-        rows += [{"tag_group": group, "tag": tag, "customers": n} for tag, n in per_tag[~small].items()]
+        shown = per_tag[~small]
+        rows += [{"tag_group": group, "tag": tag_name(group, tag), "customers": n} for tag, n in shown.items()]
         if small.any():
-            rows.append(
-                {"tag_group": group, "tag": f"other ({int(small.sum())} tags)", "customers": per_tag[small].sum()}
-            )
+            pooled = t("segment.tag.pooled", tags=int(small.sum()))
+            rows.append({"tag_group": group, "tag": pooled, "customers": per_tag[small].sum()})
         tagged = tags.loc[tags["tag_group"] == group, "customer_id"].nunique()
-        rows.append({"tag_group": group, "tag": "(all tagged)", "customers": tagged})
+        rows.append({"tag_group": group, "tag": t("segment.tag.all_tagged"), "customers": tagged})
     out = pd.DataFrame(rows).assign(share_of_customers=lambda d: d["customers"] / customers)
     return suppress_small_groups(out, "customers", min_group_size, partition=False)  # pooled per group above

@@ -21,11 +21,18 @@ Templates filled later
 A leaf whose name ends in ``_fmt`` is a template that the receiving function fills with values
 only it knows (a plot's median, a cluster's k). :func:`labels` fills the fields the caller
 supplies and leaves the others for the function.
+
+Texts kept in artifacts
+-----------------------
+A sentence written into an artifact (the scorecard's rules in ``quality.json``) is written in
+English, so that the artifact is the same whatever the language; :func:`parse` finds its id and
+fields again, and the report shows it in the selected language.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import string
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +49,7 @@ __all__ = [
     "get_language",
     "labels",
     "not_available",
+    "parse",
     "placeholders",
     "set_language",
     "t",
@@ -189,3 +197,31 @@ def labels(prefix: str, /, *, language: str | None = None, **fields: Any) -> dic
         else:
             out[leaf] = t(key, language=language, **fields)
     return out
+
+
+def _pattern(text: str) -> re.Pattern[str]:
+    """A regular expression that reads a filled template back: each field a named group."""
+    parts = []
+    for literal, field, _, _ in _FORMATTER.parse(text):
+        parts.append(re.escape(literal))
+        if field is not None:
+            parts.append(f"(?P<{_root(field)}>.+?)")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def parse(prefix: str, sentence: str) -> tuple[str, dict[str, str]] | None:
+    """The id directly under ``prefix`` whose English template reads ``sentence``, and the text of
+    each field in it: the inverse of :func:`t` for sentences that artifacts keep in English.
+
+    ``parse("ingest.scorecard.rule", "share of rows in that are not a duplicate_row")`` gives
+    ``("ingest.scorecard.rule.not_duplicate", {"reason": "duplicate_row"})``; ``None`` when no
+    template reads it (a sentence written by an older version), so the caller shows it as it is.
+    """
+    depth = prefix.count(".") + 1
+    english = table(DEFAULT_LANGUAGE)
+    for key, text in english.items():
+        if key.startswith(prefix + ".") and key.count(".") == depth:
+            found = _pattern(text).fullmatch(sentence)
+            if found:
+                return key, found.groupdict()
+    return None
