@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import CPToolkitWarning
+
 __all__ = [
     "SUPPRESSED",
     "identifier_columns",
@@ -102,7 +104,7 @@ def pseudonym_key() -> bytes:
     warnings.warn(
         f"No pseudonymization key: set {KEY_ENV} (or {KEY_FILE_ENV}) to keep customer pseudonyms "
         "stable across runs. A random key is used for this run only.",
-        UserWarning,
+        CPToolkitWarning,
         stacklevel=2,
     )
     return secrets.token_bytes(32)

@@ -31,6 +31,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 
 from ..config import CHOICES
 from ..engine import database, parquet_sql
+from ..errors import CPToolkitWarning
 from ..features import DISCOUNT_COLUMNS, ORDER_TYPES, ORDERS_SQL
 from ..privacy import identifier_columns, pseudonym_key, pseudonymize
 from ..run.artifacts import RunFolder
@@ -153,7 +154,7 @@ def ingest_into(
     labels: list[str] = []
     n_tx = len(source_list(spec["transactions"]))
     with (
-        tempfile.TemporaryDirectory(dir=run.path, prefix=".ingest-") as tmp,
+        run.staging("ingest") as tmp,  # removed on every path; the runner sweeps one a killed kernel left
         database(Path(tmp) / "ingest.duckdb", spill=Path(tmp) / "spill") as con,
         _ParquetAppender(run.file("quarantine"), QUARANTINE_SCHEMA) as quarantine,
     ):
@@ -362,7 +363,7 @@ class _Tally:
             warnings.warn(
                 f"{where(source)}: only {self.matched / self.looked_up:.0%} of its lines have an id in the identity "
                 f"map for source {source.get('name')!r}; check that both use the same id format",
-                UserWarning,
+                CPToolkitWarning,
                 stacklevel=4,
             )
 
@@ -489,7 +490,7 @@ def _warn_unmatched_customers(card: pd.DataFrame, spec: Mapping[str, Any]) -> No
         warnings.warn(
             f"{where_}: only {match.iloc[0]:.0%} of the customer ids occur in the transactions; "
             "check that both sources map the same identifier",
-            UserWarning,
+            CPToolkitWarning,
             stacklevel=3,
         )
 
