@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_params
-from .errors import CPToolkitError
+from .errors import CPToolkitError, InterruptedRun
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
 
@@ -81,9 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if report is not None and Path(report).is_file():
             print(f"cp-toolkit: partial report in {report}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:  # Ctrl-C outside a run's stages (e.g. while loading parameters)
-        print("cp-toolkit: interrupted by Ctrl-C (SIGINT)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:  # outside the stages, e.g. while loading the parameters
+        stop = err.error(None) if hasattr(err, "error") else InterruptedRun("run interrupted by Ctrl-C (SIGINT)")
+        print(f"cp-toolkit: {stop}", file=sys.stderr)
+        return stop.exit_code
 
 
 def _run(args: argparse.Namespace) -> int:

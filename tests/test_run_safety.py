@@ -184,7 +184,7 @@ def test_a_full_disk_inside_a_stage_is_an_output_folder_error(tmp_path: Path, ca
     out = tmp_path / "run"
     assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", notebooks) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("cp-toolkit: stage 02_eda failed in cell 2 (\"raise OSError(28, ")
+    assert err[0].startswith('cp-toolkit: stage 02_eda failed in cell 2 ("raise OSError(28, ')
     assert "OSError: [Errno 28] No space left on device: " in err[0]
     assert err[0].endswith("orders.parquet'; free space or choose a folder you can write to with --out")
     assert err[1] == f"cp-toolkit: partial report in {out / 'index.html'}"
@@ -240,7 +240,8 @@ def test_failed_statement_from_ipython_tracebacks() -> None:
         "\x1b[32m----> \x1b[39m\x1b[32m5\x1b[39m f()\n"
         "\x1b[32m      6\x1b[39m w = \x1b[32m5\x1b[39m\n",
         "\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[3]\x1b[39m\x1b[32m, line 2\x1b[39m, in \x1b[36mf\x1b[39m()\n"
-        "\x1b[32m----> \x1b[39m\x1b[32m2\x1b[39m     \x1b[38;5;28;01mreturn\x1b[39;00m \x1b[32m1\x1b[39m/\x1b[32m0\x1b[39m\n",
+        "\x1b[32m----> \x1b[39m\x1b[32m2\x1b[39m     \x1b[38;5;28;01mreturn\x1b[39;00m "
+        "\x1b[32m1\x1b[39m/\x1b[32m0\x1b[39m\n",
         "\x1b[31mZeroDivisionError\x1b[39m: division by zero",
     ]
     assert failed_statement(traceback, "def f():\n    return 1/0\n\nz = 3\nf()\nw = 5") == "f()"

@@ -222,8 +222,8 @@ class Interrupted(KeyboardInterrupt):
     def error(self, stage: str | None) -> InterruptedRun:
         """The :class:`InterruptedRun` the run ends with: exit status 130 for SIGINT, 143 for SIGTERM."""
         name = "Ctrl-C (SIGINT)" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
-        where = f" during stage {stage}" if stage else ""
-        err = InterruptedRun(f"run interrupted by {name}{where}; the kernel was shut down")
+        where = f" during stage {stage}; the kernel was shut down" if stage else ""
+        err = InterruptedRun(f"run interrupted by {name}{where}")
         err.exit_code = 128 + self.signum
         return err
 
