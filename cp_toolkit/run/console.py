@@ -8,6 +8,7 @@ pseudonymization key or a model that fell back) follow its line.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any, TextIO
 
@@ -55,7 +56,15 @@ class Console:
         that clears itself at the end (on a terminal), else ``False``."""
         if not self.tty:
             return False
-        return {"desc": label, "file": self.stream, "leave": False, "bar_format": BAR_FORMAT, "dynamic_ncols": True}
+        size = shutil.get_terminal_size((100, 24))  # the fallback where a terminal reports no size
+        return {
+            "desc": label,
+            "file": self.stream,
+            "leave": False,
+            "bar_format": BAR_FORMAT,
+            "ncols": size.columns,
+            "nrows": size.lines,  # tqdm hides a bar below the last row; a terminal of size 0 has none
+        }
 
     def stage(self, label: str, status: str, seconds: float, headline: str, notes: list[str] | None = None) -> None:
         """The line of a finished stage, then its notes, one line each."""

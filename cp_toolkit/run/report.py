@@ -36,7 +36,7 @@ from ..ingest.sources import resolve_paths, resolve_sources, source_label, sourc
 from .artifacts import ARTIFACTS, RunFolder, write_json
 from .console import Console
 from .pipeline import STAGES
-from .safety import FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
+from .safety import KERNEL_LOG, FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
 
 __all__ = [
     "StageFailed",
@@ -47,10 +47,6 @@ __all__ = [
     "route_parameters",
     "run_report",
 ]
-
-#: The kernel's own log (not the cells' output, which goes into the notebook), kept in the run
-#: folder instead of the console; removed at the end when the kernels wrote nothing.
-KERNEL_LOG = "kernel.log"
 
 
 class LoggedKernelManager(AsyncKernelManager):
@@ -476,7 +472,7 @@ def run_report(
     console = console or Console()
     notebooks = find_notebooks(notebooks_dir)
     routed = route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks)
-    outputs = run_outputs(notebooks) | {KERNEL_LOG}
+    outputs = run_outputs(notebooks)
     with interruptible():
         try:
             plan = plan_output_folder(run_dir, input_files(params), outputs, force)

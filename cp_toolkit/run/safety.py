@@ -21,15 +21,19 @@ from ..errors import OutputFolderError
 from ..ingest.sources import resolve_paths, resolve_sources, source_list
 from .artifacts import ARTIFACTS, STAGING
 
-__all__ = ["FolderPlan", "folder_error", "input_files", "plan_output_folder", "run_outputs"]
+__all__ = ["KERNEL_LOG", "FolderPlan", "folder_error", "input_files", "plan_output_folder", "run_outputs"]
 
 #: At most this many file names are quoted in a message.
 QUOTED = 5
 
+#: The kernels' own log (their standard error, not the cells' output, which goes into the
+#: notebooks), kept in the run folder instead of the console; removed at the end when empty.
+KERNEL_LOG = "kernel.log"
+
 
 def run_outputs(stages: Iterable[str]) -> set[str]:
     """Paths, relative to the run folder, of every file a run of ``stages`` may write."""
-    out = {"index.html", "manifest.json", "params.json", *(f"data/{f}" for f in ARTIFACTS.values())}
+    out = {"index.html", "manifest.json", "params.json", KERNEL_LOG, *(f"data/{f}" for f in ARTIFACTS.values())}
     for stage in stages:
         out |= {f"{stage}.ipynb", f"{stage}.html", f"stages/{stage}.json"}
     return out
