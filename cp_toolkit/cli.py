@@ -1,15 +1,21 @@
-"""Command line: ``cp-toolkit run [--params FILE] [--as-of DATE] [--out DIR]``."""
+"""Command line: ``cp-toolkit run [--params FILE] [--as-of DATE] [--out DIR] [--force] [--debug]``.
+
+A user error (:class:`~cp_toolkit.errors.CPToolkitError`) ends the command with one line on
+standard error and the error's exit status: 2 for parameters and the output folder, 1 for a
+failed stage, 130 for Ctrl-C and 143 for SIGTERM; ``--debug`` prints the traceback as well.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import load_params
-from .errors import CPToolkitError, ParameterError
+from .errors import CPToolkitError, InterruptedRun
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
 
@@ -52,35 +58,51 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run folder (default: reports/<as_of>_<params file name>)")
     run.add_argument("--notebooks", type=Path, default=None, help="folder with the notebooks (default: ./notebooks)")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name for papermill (default: python3)")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run in an output folder that holds files no run wrote (they are kept; a folder holding an input "
+        "is refused all the same)",
+    )
+    run.add_argument("--debug", action="store_true", help="print the Python traceback of an error")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cp-toolkit`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except CPToolkitError as err:
+        if args.debug:
+            traceback.print_exception(err)
+        print(f"cp-toolkit: {err}", file=sys.stderr)
+        report = getattr(err, "report", None)
+        if report is not None and Path(report).is_file():
+            print(f"cp-toolkit: partial report in {report}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt as err:  # outside the stages, e.g. while loading the parameters
+        stop = err.error(None) if hasattr(err, "error") else InterruptedRun("run interrupted by Ctrl-C (SIGINT)")
+        print(f"cp-toolkit: {stop}", file=sys.stderr)
+        return stop.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``cp-toolkit run``: check the parameters, then run the six stages into the output folder."""
     params_file = args.params
     if params_file is None and Path("params/default.yaml").is_file():
         params_file = Path("params/default.yaml")
-    try:
-        runs_folder = args.out.parent if args.out else Path("reports")  # where a relative previous_run is
-        params = load_params(params_file, as_of=args.as_of, runs_folder=runs_folder)
-    except ParameterError as err:
-        print(f"cp-toolkit: {err}", file=sys.stderr)
-        return 2
+    runs_folder = args.out.parent if args.out else Path("reports")  # where a relative previous_run is
+    params = load_params(params_file, as_of=args.as_of, runs_folder=runs_folder)
     params["sources"] = absolute_source_paths(params["sources"], Path.cwd())
     if params["tag_definitions"]:  # checked from here; the notebooks run in their own folder
         params["tag_definitions"] = str(Path(params["tag_definitions"]).expanduser().resolve())
     profile = params_file.stem if params_file else "default"
     out = args.out or Path("reports") / f"{params['as_of']}_{profile}"
-    print(f"cp-toolkit: profile {profile}, as_of {params['as_of']}, writing {out}")
+    print(f"cp-toolkit: profile {profile}, as_of {params['as_of']}, writing {out}", flush=True)
     from .run.report import run_report  # papermill and nbconvert load only for a run
 
-    try:
-        run_report(params, out, args.notebooks or default_notebooks_dir(), kernel=args.kernel)
-    except (CPToolkitError, FileNotFoundError) as err:
-        print(f"cp-toolkit: {err}", file=sys.stderr)
-        print(f"cp-toolkit: partial report in {out}/index.html", file=sys.stderr)
-        return 1
+    run_report(params, out, args.notebooks or default_notebooks_dir(), kernel=args.kernel, force=args.force)
     print(f"cp-toolkit: done: {(out / 'index.html').resolve()}")
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "CPToolkitError",
+    "CPToolkitWarning",
     "DataError",
     "InterruptedRun",
     "OutputFolderError",
@@ -62,3 +63,8 @@ class InterruptedRun(CPToolkitError):
     """A run stopped by Ctrl-C or SIGTERM."""
 
     exit_code = 130
+
+
+class CPToolkitWarning(UserWarning):
+    """A warning the user must see (no pseudonymization key, a model fell back, ids that hardly
+    match): shown in the stage's report and, through the stage summary's ``notes``, on the console."""

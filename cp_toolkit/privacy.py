@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError
+from .errors import CPToolkitWarning, ParameterError
 from .text import t
 
 __all__ = [
@@ -104,7 +104,7 @@ def pseudonym_key() -> bytes:
         return path.read_bytes().strip()
     warnings.warn(
         t("privacy.no_key", key_env=KEY_ENV, key_file_env=KEY_FILE_ENV),
-        UserWarning,
+        CPToolkitWarning,
         stacklevel=2,
     )
     return secrets.token_bytes(32)

@@ -84,19 +84,50 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
         assert ids.str.fullmatch(r"c_[0-9a-f]{16}").all()
 
 
-def test_failing_stage_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "bad.yaml"
     # a calibration end before the first purchase: only the data can tell
     params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30", "clv_calibration_end": "1990-01-01"}))
     code = main(
         ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")]
     )
-    err = capsys.readouterr().err
+    captured = capfd.readouterr()
+    err = captured.err
     assert code == 1
     assert re.search(r"stage 05_clv failed in cell \d+ .*ValueError: the calibration end 1990-01-01 must lie", err)
+    # the statement that raised (from the traceback), not the cell's last line
+    assert re.search(r"failed in cell \d+ \('clv = cp\.clv\.run_stage\(run, as_of=as_of, clv_model=clv_model, ", err)
+    # one line for the error, one for the report; no kernel or third-party warning, no traceback
+    assert err.splitlines()[1:] == [f"cp-toolkit: partial report in {tmp_path / 'run' / 'index.html'}"]
+    assert len(err.splitlines()) == 2 and "Traceback" not in err
+    lines = captured.out.splitlines()
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["[1/6]", "01_ingest", "ok"],
+        ["[2/6]", "02_eda", "ok"],
+        ["[3/6]", "03_segmentation", "ok"],
+        ["[4/6]", "04_prediction", "ok"],
+        ["[5/6]", "05_clv", "failed"],
+    ]
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "failed" and [s["status"] for s in manifest["stages"]][-2:] == ["ok", "failed"]
     assert not (tmp_path / "run" / "06_persona.html").exists()
+
+
+def test_a_user_error_is_one_line_and_debug_shows_the_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no_notebooks"
+    params = tmp_path / "p.yaml"
+    params.write_text("dataset: cdnow\n")
+    args = ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(missing)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("cp-toolkit: notebook(s) [") and "pass --notebooks" in err
+    assert main([*args, "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ParameterError" in err
+    assert err.splitlines()[-1].startswith("cp-toolkit: notebook(s) [")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_value_outside_the_choices_is_refused_before_any_stage(

@@ -31,6 +31,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 
 from ..config import CHOICES, DEFAULTS
 from ..engine import database, parquet_sql
+from ..errors import CPToolkitWarning
 from ..features import DISCOUNT_COLUMNS, ORDER_TYPES, ORDERS_SQL
 from ..privacy import identifier_columns, pseudonym_key, pseudonymize
 from ..run.artifacts import RunFolder
@@ -161,7 +162,7 @@ def ingest_into(
     streams: list[_TransactionStream] = []
     n_tx = len(source_list(spec["transactions"]))
     with (
-        tempfile.TemporaryDirectory(dir=run.path, prefix=".ingest-") as tmp,
+        run.staging("ingest") as tmp,  # removed on every path; the runner sweeps one a killed kernel left
         database(Path(tmp) / "ingest.duckdb", spill=Path(tmp) / "spill") as con,
         _ParquetAppender(run.file("quarantine"), QUARANTINE_SCHEMA) as quarantine,
     ):
@@ -209,7 +210,7 @@ def ingest_into(
     }
     run.save("quality", quality)
     for note in set_aside_notes(quality):
-        warnings.warn(note, UserWarning, stacklevel=2)
+        warnings.warn(note, CPToolkitWarning, stacklevel=2)
     return quality
 
 
@@ -374,7 +375,7 @@ class _TransactionStream:
         rows_kept = by_reason.pop(None, 0)
         self.hint = decimal_comma_hint(tally.numbers, f"{where(self.source)} (transactions)")
         if self.hint:
-            warnings.warn(self.hint, UserWarning, stacklevel=3)
+            warnings.warn(self.hint, CPToolkitWarning, stacklevel=3)
         return _accounting(self.source, tally.rows, rows_kept, by_reason, **({"netting": netting} if netting else {}))
 
     @property
@@ -445,7 +446,7 @@ class _Tally:
                     share=self.matched / self.looked_up,
                     name=source.get("name"),
                 ),
-                UserWarning,
+                CPToolkitWarning,
                 stacklevel=4,
             )
 
@@ -579,7 +580,7 @@ def _warn_unmatched_customers(card: pd.DataFrame, spec: Mapping[str, Any]) -> No
         where_ = ", ".join(where(s) for s in source_list(spec["customers"]))
         warnings.warn(
             t("ingest.warning.customers_unmatched", where=where_, share=match.iloc[0]),
-            UserWarning,
+            CPToolkitWarning,
             stacklevel=3,
         )
 
@@ -664,13 +665,13 @@ def _attribute_columns(
         warnings.warn(
             f"{where(spec)} (customers): dropped direct identifier column(s) {flagged}; list them under the "
             "parameter allow_identifiers to keep them pseudonymized",
-            UserWarning,
+            CPToolkitWarning,
             stacklevel=5,
         )
     kept = [c for c in listed if c not in flagged]
     allowed = [c for c in kept if c in allow_identifiers]
     if allowed:
-        warnings.warn(identifier_note(where(spec), allowed), UserWarning, stacklevel=5)
+        warnings.warn(identifier_note(where(spec), allowed), CPToolkitWarning, stacklevel=5)
     return kept, allowed
 
 
@@ -739,21 +740,17 @@ def run_stage(
     zero_amount: str = DEFAULTS["zero_amount"],
     allow_identifiers: list[str] = DEFAULTS["allow_identifiers"],
 ) -> dict[str, Any]:
-    """Stage 01: ingest into the run folder (:func:`ingest_into`). The stage summary's notes name
-    the sources that set aside more than 5 % of their rows, decimal commas, and the identifier
-    columns kept or dropped.
+    """Stage 01: ingest into the run folder (:func:`ingest_into`). The warnings that matter (a source
+    setting aside more than 5 % of its rows, decimal commas, identifier columns kept or dropped, ids
+    that hardly match, no pseudonymization key) are :class:`~cp_toolkit.errors.CPToolkitWarning`, so
+    they become the stage's notes, printed on the console (:meth:`RunFolder.noting`).
 
     Returns
     -------
     dict
         The content of ``quality.json``.
     """
-    allowed = list(allow_identifiers or [])
-    with warnings.catch_warnings(record=True) as caught:
-        q = ingest_into(run, dataset, sources, as_of, zero_amount=zero_amount, allow_identifiers=allowed)
-    for w in caught:  # shown as before (in the report), and the ones that matter kept for the console
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    notes = [str(w.message) for w in caught if _is_note(str(w.message))]
+    q = ingest_into(run, dataset, sources, as_of, zero_amount=zero_amount, allow_identifiers=list(allow_identifiers))
     tx = [v for t, v in q["tables"].items() if t.split(":")[0] == "transactions"]
     run.record_stage(
         "01_ingest",
@@ -766,13 +763,5 @@ def run_stage(
             rows_in=q["rows_in"],
         ),
         rows={t: v["rows_kept"] for t, v in q["tables"].items()},
-        **({"notes": notes} if notes else {}),
     )
     return q
-
-
-def _is_note(message: str) -> bool:
-    """Whether a warning of ingest is one the console shows: many rows set aside, decimal commas,
-    identifier columns kept or dropped."""
-    parts = ("rows were set aside", "decimal comma", "allow_identifiers lists", "dropped direct identifier")
-    return any(part in message for part in parts)

@@ -7,13 +7,20 @@ never reads another notebook's state, only these files.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ARTIFACTS", "RunFolder", "write_json"]
+from ..errors import CPToolkitWarning
+
+__all__ = ["ARTIFACTS", "STAGING", "RunFolder", "write_json"]
 
 #: Artifact name -> file name inside ``<run>/data``.
 ARTIFACTS: dict[str, str] = {
@@ -36,6 +43,10 @@ ARTIFACTS: dict[str, str] = {
     "personas_md": "personas.md",
     "audience": "audience.csv",
 }
+
+#: Names of the staging folders a stage may create inside the run folder, as ``.<name>-<random>/``
+#: (:meth:`RunFolder.staging`); the runner removes any left behind by a killed kernel.
+STAGING: tuple[str, ...] = ("ingest",)
 
 
 def _json_default(obj: Any) -> Any:
@@ -136,3 +147,67 @@ class RunFolder:
         """The summary a stage recorded, or an empty dict."""
         path = self.stages / f"{stage}.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def add_notes(self, stage: str, notes: list[str]) -> None:
+        """Append ``notes`` (sentences the user must see) to the summary of ``stage``, each once.
+
+        The runner prints a stage's notes on the console after its line; the report shows them too.
+        """
+        summary = self.stage_summary(stage) or {"stage": stage}
+        known = list(summary.get("notes", []))
+        summary["notes"] = known + [n for n in dict.fromkeys(notes) if n not in known]
+        write_json(self.stages / f"{stage}.json", summary)
+
+    @contextmanager
+    def noting(self, stage: str) -> Iterator[list[str]]:
+        """Collect the :class:`~cp_toolkit.errors.CPToolkitWarning` raised inside the block as notes
+        of ``stage`` (added to its summary when the block ends without error).
+
+        The warnings are shown as before (in a notebook, as a note in the report); only the toolkit's
+        own warning class becomes a note, never a third-party warning.
+
+        Yields
+        ------
+        list of str
+            The notes collected so far.
+        """
+        notes: list[str] = []
+        with warnings.catch_warnings():
+            show = warnings.showwarning
+
+            def tee(message: Warning | str, category: type[Warning], *args: Any) -> None:
+                if issubclass(category, CPToolkitWarning):
+                    notes.append(str(message))
+                show(message, category, *args)
+
+            warnings.showwarning = tee
+            yield notes
+        if notes:
+            self.add_notes(stage, notes)
+
+    # -- staging folders -----------------------------------------------------------------
+    @contextmanager
+    def staging(self, name: str) -> Iterator[Path]:
+        """A private scratch folder ``.<name>-<random>/`` inside the run folder (on the same disk as
+        the artifacts, e.g. for a staging database), removed when the block ends in any way.
+
+        Parameters
+        ----------
+        name : str
+            One of :data:`STAGING`.
+        """
+        if name not in STAGING:
+            raise KeyError(f"unknown staging folder {name!r}; known: {list(STAGING)}")
+        with tempfile.TemporaryDirectory(dir=self.path, prefix=f".{name}-", ignore_cleanup_errors=True) as tmp:
+            yield Path(tmp)
+
+    def staging_left(self) -> list[Path]:
+        """Staging folders left in the run folder (by a kernel killed before it could remove them)."""
+        return sorted(p for name in STAGING for p in self.path.glob(f".{name}-*") if p.is_dir())
+
+    def remove_staging(self) -> list[Path]:
+        """Remove the staging folders left in the run folder; returns those removed."""
+        left = self.staging_left()
+        for folder in left:
+            shutil.rmtree(folder, ignore_errors=True)
+        return left

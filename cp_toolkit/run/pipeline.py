@@ -97,7 +97,8 @@ def stage(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             bound.apply_defaults()
             params = {k: str(v) if k == "as_of" else v for k, v in bound.arguments.items() if k != "run"}
             start_stage(run, name, params)
-            return fn(run, *args, **kwargs)
+            with run.noting(name):  # the toolkit's warnings become the stage's notes (console + report)
+                return fn(run, *args, **kwargs)
 
         return run_stage
 

@@ -1,7 +1,10 @@
 """Run the six notebooks with papermill and assemble ``reports/<run>/``.
 
 The run folder gets, per stage, the executed ``NN_<stage>.ipynb`` and ``NN_<stage>.html``
-(code hidden, figures embedded), plus ``index.html`` and ``manifest.json``.
+(code hidden, figures embedded), plus ``index.html`` and ``manifest.json``. The manifest says
+"running" before stage 01 and its final status ("ok", "failed" or "interrupted") is written
+last; its ``files`` lists what the run wrote, the only files a later run deletes
+(:mod:`.safety`). Ctrl-C and SIGTERM shut the kernel down and end the run as "interrupted".
 """
 
 from __future__ import annotations
@@ -9,23 +12,63 @@ from __future__ import annotations
 import hashlib
 import html
 import platform
+import re
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import nbformat
 import papermill as pm
+from jupyter_client.manager import AsyncKernelManager
 from nbconvert import HTMLExporter
+from traitlets import Unicode
+from traitlets.config import Config
 
-from ..errors import ParameterError, StageFailed
+from ..errors import CPToolkitError, InterruptedRun, OutputFolderError, ParameterError, StageFailed
 from ..ingest.sources import resolve_paths, resolve_sources, source_label, source_list
 from .artifacts import ARTIFACTS, RunFolder, write_json
+from .console import Console
 from .pipeline import STAGES
+from .safety import KERNEL_LOG, FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
 
-__all__ = ["StageFailed", "find_notebooks", "route_parameters", "export_html", "run_report"]
+__all__ = [
+    "StageFailed",
+    "Interrupted",
+    "export_html",
+    "failed_statement",
+    "find_notebooks",
+    "route_parameters",
+    "run_report",
+]
+
+
+class LoggedKernelManager(AsyncKernelManager):
+    """The kernel manager of a run: CurveZMQ keys are provisioned for the kernel when its
+    kernelspec supports them (``transport_encryption="auto"``, so the kernel runs encrypted and
+    does not warn about plain TCP), and the kernel process's standard error (its own log, e.g.
+    a traceback while it is shut down mid-cell) is appended to ``log_file`` instead of the console."""
+
+    log_file = Unicode("", help="file that receives the kernel's standard error").tag(config=True)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        # jupyter_client's documented hook for launching the kernel process differently
+        if not self.log_file:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        with open(self.log_file, "ab") as log:  # the kernel keeps its own copy of the descriptor
+            return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": log})
+
+
+def kernel_config(log_file: Path) -> Config:
+    """The traitlets configuration papermill's client hands to :class:`LoggedKernelManager`."""
+    return Config({"LoggedKernelManager": {"transport_encryption": "auto", "log_file": str(log_file)}})
+
 
 PACKAGES = [
     "cp_toolkit",
@@ -117,15 +160,18 @@ def _row_counts(run: RunFolder) -> dict[str, int]:
     counts = {}
     for name, file in ARTIFACTS.items():
         path = run.data / file
-        if path.suffix == ".parquet" and path.is_file():
-            counts[name] = pd.read_parquet(path, columns=[]).shape[0]
-        elif path.suffix == ".csv" and path.is_file():
-            counts[name] = sum(1 for _ in path.open(encoding="utf-8")) - 1
+        try:
+            if path.suffix == ".parquet" and path.is_file():
+                counts[name] = pd.read_parquet(path, columns=[]).shape[0]
+            elif path.suffix == ".csv" and path.is_file():
+                counts[name] = sum(1 for _ in path.open(encoding="utf-8")) - 1
+        except (OSError, ValueError):  # left half-written by an interrupted stage: not counted
+            continue
     return counts
 
 
-def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str) -> Path:
-    """``index.html``: one row per stage with status, time, one-line result and links."""
+def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status: str = "ok") -> Path:
+    """``index.html``: the run's status, then one row per stage with status, time, one-line result and links."""
     rows = []
     for s in stages:
         links = " · ".join(
@@ -144,8 +190,10 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str) -> Pat
     )
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;
-text-align:left}}.ok{{color:green}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
-<h1>{html.escape(title)}</h1><table><tr><th>stage</th><th>status</th><th>time</th><th>result</th><th>report</th></tr>
+text-align:left}}.ok{{color:green}}.failed,.interrupted{{color:#b00;font-weight:bold}}.running{{color:#a60}}
+</style></head><body>
+<h1>{html.escape(title)}</h1><p>Run status: <span class='{status}'>{status}</span></p>
+<table><tr><th>stage</th><th>status</th><th>time</th><th>result</th><th>report</th></tr>
 {"".join(rows)}</table><h2>Artifacts</h2><p>{data}</p>
 <p><a href="manifest.json">manifest.json</a> (parameters, versions, input fingerprints, row counts, timings)</p>
 </body></html>"""
@@ -154,13 +202,130 @@ text-align:left}}.ok{{color:green}}.failed{{color:#b00;font-weight:bold}}</style
     return path
 
 
-def _failure_message(stage: str, err: pm.PapermillExecutionError) -> str:
-    last_line = next((line for line in reversed(err.source.splitlines()) if line.strip()), "")
-    return f"stage {stage} failed in cell {err.cell_index} ({last_line.strip()[:100]!r}): {err.ename}: {err.evalue}"
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM received during a run.
+
+    Parameters
+    ----------
+    signum : int
+        The signal received.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    def error(self, stage: str | None) -> InterruptedRun:
+        """The :class:`InterruptedRun` the run ends with: exit status 130 for SIGINT, 143 for SIGTERM."""
+        name = "Ctrl-C (SIGINT)" if self.signum == signal.SIGINT else signal.Signals(self.signum).name
+        where = f" during stage {stage}; the kernel was shut down" if stage else ""
+        err = InterruptedRun(f"run interrupted by {name}{where}")
+        err.exit_code = 128 + self.signum
+        return err
 
 
-def run_stage_notebook(stage: str, notebook: Path, run: RunFolder, params: dict[str, Any], kernel: str) -> None:
-    """Execute one notebook into the run folder and export its HTML (also when it fails)."""
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread. The
+    first signal also makes the run ignore further ones, so that shutting the kernel down and
+    writing the manifest are not cut short; the former handlers are restored at the end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for sig in saved:
+            signal.signal(sig, handler)
+        yield
+    finally:
+        for sig, former in saved.items():
+            signal.signal(sig, former)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ARROW = re.compile(r"^\s*-+>\s*\d+\s?(.*)$")
+_NUMBERED = re.compile(r"^\s+\d+\s?(.*)$")
+
+
+def failed_statement(traceback: list[str], source: str = "") -> str:
+    """The statement of a notebook cell that raised, from IPython's traceback: the line marked
+    ``---->`` in the cell's frame (with its continuation lines while brackets are open), i.e. the
+    call that led into the toolkit. Falls back to the cell's last line.
+
+    Parameters
+    ----------
+    traceback : list of str
+        ``PapermillExecutionError.traceback`` (ANSI-coloured lines).
+    source : str
+        The cell's source, for the fallback.
+    """
+    for frame in traceback:
+        lines = _ANSI.sub("", frame).splitlines()
+        if not lines or not lines[0].lstrip().startswith(("Cell In[", "Input In [")):
+            continue
+        for i, line in enumerate(lines):
+            marked = _ARROW.match(line)
+            if marked:
+                return _whole_statement(marked.group(1), lines[i + 1 :])
+    return next((line.strip() for line in reversed(source.splitlines()) if line.strip()), "")
+
+
+def _whole_statement(first: str, following: list[str]) -> str:
+    """``first`` and the numbered lines after it while its brackets are open, joined in one line."""
+    parts = [first.strip()]
+    depth = sum(first.count(c) for c in "([{") - sum(first.count(c) for c in ")]}")
+    for line in following:
+        numbered = _NUMBERED.match(line)
+        if depth <= 0 or not numbered:
+            break
+        text = numbered.group(1).strip()
+        parts.append(text)
+        depth += sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
+    return re.sub(r"([(\[{])\s+|\s+([)\]}])", r"\1\2", " ".join(parts))
+
+
+#: Errors inside a stage that come from the output folder rather than from the data.
+_FOLDER_ERRORS = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
+def stage_error(stage: str, err: pm.PapermillExecutionError, run: RunFolder) -> CPToolkitError:
+    """The error a failed notebook ends the run with: :class:`StageFailed` naming the statement
+    that raised, :class:`OutputFolderError` when the output folder is full or read-only."""
+    statement = failed_statement(err.traceback or [], err.source or "")
+    message = f"stage {stage} failed in cell {err.cell_index} ({statement[:120]!r}): {err.ename}: {err.evalue}"
+    folder = any(text in str(err.evalue) for text in _FOLDER_ERRORS) or (
+        err.ename == "PermissionError" and str(run.path) in str(err.evalue)
+    )
+    return (
+        OutputFolderError(f"{message}; free space or choose a folder you can write to with --out")
+        if folder
+        else (StageFailed(message))
+    )
+
+
+def run_stage_notebook(
+    stage: str,
+    notebook: Path,
+    run: RunFolder,
+    params: dict[str, Any],
+    kernel: str,
+    progress_bar: bool | dict[str, Any] = False,
+) -> None:
+    """Execute one notebook into the run folder and export its HTML (also when it fails).
+
+    Raises
+    ------
+    StageFailed, OutputFolderError
+        When a cell raises (:func:`stage_error`).
+    Interrupted
+        When the kernel was interrupted (a KeyboardInterrupt in a cell).
+    """
     executed = run.path / f"{stage}.ipynb"
     try:
         pm.execute_notebook(
@@ -169,14 +334,100 @@ def run_stage_notebook(stage: str, notebook: Path, run: RunFolder, params: dict[
             parameters={**params, "run_dir": str(run.path)},
             kernel_name=kernel,
             cwd=str(notebook.parent),
-            progress_bar=False,
+            progress_bar=progress_bar,
             log_output=False,
+            kernel_manager_class=LoggedKernelManager,
+            config=kernel_config(run.path / KERNEL_LOG),
         )
     except pm.PapermillExecutionError as err:
-        raise StageFailed(_failure_message(stage, err)) from err
+        if err.ename == "KeyboardInterrupt":
+            raise Interrupted(signal.SIGINT) from err
+        raise stage_error(stage, err, run) from err
     finally:
         if executed.is_file():
             export_html(executed, run.path / f"{stage}.html")
+
+
+def _open_folder(plan: FolderPlan) -> RunFolder:
+    """Create the output folder (when new) and open it as a :class:`RunFolder`."""
+    try:
+        plan.folder.mkdir(parents=True, exist_ok=True)
+        return RunFolder(plan.folder)
+    except OSError as err:
+        raise folder_error(plan.folder, err, "create the output folder") from err
+
+
+def _clear_previous(run: RunFolder, plan: FolderPlan) -> None:
+    """Delete the previous run's files (listed in its manifest) and staging folders it left;
+    ``manifest.json`` and ``index.html``, already rewritten as "running", stay."""
+    for rel in plan.previous:
+        if rel not in ("manifest.json", "index.html"):
+            (run.path / rel).unlink(missing_ok=True)
+    if plan.staging:
+        run.remove_staging()
+
+
+def _publish(run: RunFolder, manifest: dict[str, Any], final: bool = False) -> None:
+    """Write the manifest and ``index.html``; the final status is written last (the manifest
+    after the index), a running status first (the manifest before the index)."""
+    title = f"cp_toolkit report: {run.path.name}"
+    if final:
+        write_index(run, manifest["stages"], title, manifest["status"])
+        write_json(run.path / "manifest.json", manifest)
+    else:
+        write_json(run.path / "manifest.json", manifest)
+        write_index(run, manifest["stages"], title, manifest["status"])
+
+
+def _run_stage(
+    run: RunFolder, stage: str, notebook: Path, params: dict[str, Any], kernel: str, console: Console, label: str
+) -> tuple[dict[str, Any], CPToolkitError | None]:
+    """Run one stage: its manifest entry and the error that ended it, if any."""
+    t0 = time.perf_counter()
+    failure: CPToolkitError | None = None
+    try:
+        run_stage_notebook(stage, notebook, run, params, kernel, console.progress_bar(label))
+        status = "ok"
+    except (StageFailed, OutputFolderError) as err:
+        status, failure = "failed", err
+    except Interrupted as err:
+        status, failure = "interrupted", err.error(stage)
+    summary = run.stage_summary(stage) if status == "ok" else {}
+    entry = {
+        "stage": stage,
+        "status": status,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "headline": summary.get("headline", str(failure) if failure else ""),
+        "html": f"{stage}.html",
+        "notebook": f"{stage}.ipynb",
+        **({"notes": summary["notes"]} if summary.get("notes") else {}),
+    }
+    console.stage(label, status, entry["seconds"], entry["headline"] if status == "ok" else "", entry.get("notes"))
+    return entry, failure
+
+
+def _finish(run: RunFolder, manifest: dict[str, Any], failure: CPToolkitError | None) -> CPToolkitError | None:
+    """Write the final index and manifest (best effort when the run already failed); returns the
+    error the run ends with."""
+    status = "ok" if failure is None else "interrupted" if isinstance(failure, InterruptedRun) else "failed"
+    log = run.path / KERNEL_LOG
+    if log.is_file() and not log.stat().st_size:
+        log.unlink()
+    manifest.update(
+        status=status,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        files=[f for f in manifest["files"] if (run.path / f).is_file()],
+        row_counts=_row_counts(run),
+    )
+    if failure is not None:
+        manifest["error"] = str(failure)
+    try:
+        _publish(run, manifest, final=True)
+    except OSError as err:
+        return failure or folder_error(run.path, err, "write the manifest in")
+    if failure is not None:
+        failure.report = run.path / "index.html"  # type: ignore[attr-defined]  # the CLI points at it
+    return failure
 
 
 def run_report(
@@ -184,7 +435,8 @@ def run_report(
     run_dir: str | Path,
     notebooks_dir: str | Path,
     kernel: str = "python3",
-    log: Callable[[str], None] = print,
+    console: Console | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Execute every stage in order and write ``index.html`` and ``manifest.json``.
 
@@ -193,60 +445,71 @@ def run_report(
     params : dict
         Complete parameters (:func:`cp_toolkit.config.load_params`).
     run_dir : str or Path
-        The run folder to create or refresh.
+        The run folder to create or refresh (:func:`~cp_toolkit.run.safety.plan_output_folder`).
     notebooks_dir : str or Path
         Folder with ``01_ingest.ipynb`` ... ``06_persona.ipynb``.
     kernel : str
         Jupyter kernel name used by papermill.
-    log : callable
-        Receives one progress line per stage.
+    console : Console, optional
+        Where the one line per stage and the stages' notes go (default: standard output).
+    force : bool
+        Run in a folder that holds files no run wrote (they are kept).
 
     Returns
     -------
     dict
-        The manifest. Raises :class:`StageFailed` after writing index and manifest when a stage fails.
+        The manifest.
+
+    Raises
+    ------
+    StageFailed
+        After writing index and manifest, when a stage fails.
+    OutputFolderError
+        When the output folder cannot be used (before anything is written) or fails while the run writes.
+    InterruptedRun
+        After shutting the kernel down and writing index and manifest, on Ctrl-C or SIGTERM.
     """
+    console = console or Console()
     notebooks = find_notebooks(notebooks_dir)
     routed = route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks)
-    inputs = input_fingerprints(params)
-    run = RunFolder(run_dir)
-    for stale in [*run.stages.glob("*.json"), *run.data.glob("*"), *run.path.glob("[0-9][0-9]_*.*")]:
-        stale.unlink()
-    run.record_params(params)
-    manifest: dict[str, Any] = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "parameters": params,
-        "versions": _versions(),
-        "inputs": inputs,
-        "stages": [],
-    }
-    failure = None
-    for i, (stage, notebook) in enumerate(notebooks.items(), 1):
-        log(f"[{i}/{len(notebooks)}] {stage} ...")
-        t0 = time.perf_counter()
+    outputs = run_outputs(notebooks)
+    with interruptible():
         try:
-            run_stage_notebook(stage, notebook, run, routed[stage], kernel)
-            status = "ok"
-        except StageFailed as err:
-            status, failure = "failed", err
-        entry = {
-            "stage": stage,
-            "status": status,
-            "seconds": round(time.perf_counter() - t0, 2),
-            "headline": run.stage_summary(stage).get("headline", str(failure) if failure else ""),
-            "html": f"{stage}.html",
-            "notebook": f"{stage}.ipynb",
+            plan = plan_output_folder(run_dir, input_files(params), outputs, force)
+            inputs = input_fingerprints(params)
+            run = _open_folder(plan)
+        except Interrupted as err:
+            raise err.error(None) from None
+        manifest: dict[str, Any] = {
+            "status": "running",
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "parameters": params,
+            "versions": _versions(),
+            "inputs": inputs,
+            "stages": [],
+            "files": plan.files(outputs),
         }
-        manifest["stages"].append(entry)
-        log(f"      {status} in {entry['seconds']:.1f} s: {entry['headline']}")
-        for note in run.stage_summary(stage).get("notes", []):
-            log(f"      note: {note}")
-        if failure:
-            break
-    manifest["row_counts"] = _row_counts(run)
-    manifest["status"] = "failed" if failure else "ok"
-    write_json(run.path / "manifest.json", manifest)
-    write_index(run, manifest["stages"], f"cp_toolkit report: {run.path.name}")
+        failure: CPToolkitError | None = None
+        try:
+            _publish(run, manifest)
+            _clear_previous(run, plan)
+            run.record_params(params)
+            for i, (stage, notebook) in enumerate(notebooks.items(), 1):
+                label = f"[{i}/{len(notebooks)}] {stage:<15}"
+                entry, failure = _run_stage(run, stage, notebook, routed[stage], kernel, console, label)
+                manifest["stages"].append(entry)
+                if failure:
+                    break
+                _publish(run, manifest)
+        except Interrupted as err:
+            failure = err.error(None)
+        except OutputFolderError as err:
+            failure = err
+        except OSError as err:
+            failure = folder_error(run.path, err, "write to the output folder")
+        finally:
+            run.remove_staging()
+        failure = _finish(run, manifest, failure)
     if failure:
         raise failure
     return manifest
