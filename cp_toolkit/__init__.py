@@ -7,8 +7,8 @@ Each has a ``run_stage(run, ...)`` that reads upstream artifacts from the run fo
 its own. Beside them: :mod:`~cp_toolkit.run` (run folder, stage registry, papermill runner),
 shared helpers (:mod:`~cp_toolkit.features`, :mod:`~cp_toolkit.privacy`,
 :mod:`~cp_toolkit.engine`, :mod:`~cp_toolkit.plots`, :mod:`~cp_toolkit.display`,
-:mod:`~cp_toolkit.text`), :mod:`~cp_toolkit.config` (parameters) and
-:mod:`~cp_toolkit.errors`.
+:mod:`~cp_toolkit.text`), :mod:`~cp_toolkit.config` and :mod:`~cp_toolkit.params` (parameters
+and their checks) and :mod:`~cp_toolkit.errors`.
 
 Submodules and the names below are imported on first use, so ``import cp_toolkit`` (and the
 ``cp-toolkit`` command) loads no pandas, matplotlib, scikit-learn or lifetimes until needed.
@@ -39,7 +39,7 @@ _NAMES = {
     "rfm_segment": "segment",
 }
 _MODULES = ("clv", "config", "display", "eda", "engine", "errors", "features", "ingest", "persona", "plots",
-            "predict", "privacy", "run", "segment", "text")  # fmt: skip
+            "params", "predict", "privacy", "run", "segment", "text")  # fmt: skip
 
 __all__ = sorted([*_NAMES, *_MODULES])
 

@@ -3,10 +3,12 @@
 Every error raised on user input is a :class:`CPToolkitError` whose message names what is
 wrong (file, key, column, row) and what to change. The command line catches the base class,
 prints the message in one line and exits with :attr:`CPToolkitError.exit_code`: 2 for input
-that was refused before anything ran, 1 for a run that started and failed.
+that was refused before anything ran (parameters, the output folder), 1 for a run that started
+and failed, 130 (143 for SIGTERM) for an interrupted run.
 
-The kinds subclass :class:`ValueError` (or :class:`OSError` for the output folder) as well,
-so code that catches the built-in kinds keeps working.
+The kinds about input also subclass :class:`ValueError` (:class:`OSError` for the output
+folder), so code that catches the built-in kinds keeps working. :class:`CPToolkitWarning`
+marks the warnings that matter to the user: a run prints them on the console as stage notes.
 """
 
 from __future__ import annotations

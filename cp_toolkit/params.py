@@ -268,7 +268,8 @@ def _tag_file_problems(key: str, value: Any) -> list[str]:
 
 
 def _previous_run_problems(key: str, value: Any, runs_folder: Path | None) -> list[str]:
-    """``previous_run`` (relative paths from the folder that holds the run) must hold segments."""
+    """``previous_run`` (relative paths from the folder that holds the run) must hold the segments
+    and features stage 03 reads from it."""
     if not isinstance(value, str) or not value:
         return [f"{key}: {value!r} is not allowed; give an earlier run folder, or null"]
     folder = Path(value).expanduser()
@@ -276,8 +277,11 @@ def _previous_run_problems(key: str, value: Any, runs_folder: Path | None) -> li
         if runs_folder is None:
             return []  # checked once the run folder is known
         folder = runs_folder / folder
-    if not (folder / "data" / "segments.parquet").is_file():
-        where = "does not exist" if not folder.is_dir() else "has no data/segments.parquet"
+    missing = [
+        f"data/{name}" for name in ("segments.parquet", "features.parquet") if not (folder / "data" / name).is_file()
+    ]
+    if missing:
+        where = "does not exist" if not folder.is_dir() else f"has no {' or '.join(missing)}"
         return [f"{key}: {folder} {where}; give a run folder where stage 03 ran, or null"]
     return []
 

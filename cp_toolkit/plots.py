@@ -453,10 +453,19 @@ def clv_hist(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: A
     return ax
 
 
-def persona_map(cards: list[dict[str, Any]], *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes:
-    """Personas by churn risk and mean CLV; bubble area = customers."""
+def persona_map(
+    cards: list[dict[str, Any]], *, title: str, xlabel: str, ylabel: str, empty: str, ax: Axes | None = None
+) -> Axes:
+    """Personas by churn risk and mean CLV; bubble area = customers. Personas without either figure
+    (churn or CLV not computed, see the stage notes) are left out; ``empty`` says why when none is left."""
     ax = _ax(ax, (8, 5))
-    shown = [c for c in cards if not c["suppressed"]]
+    shown = [
+        c
+        for c in cards
+        if not c["suppressed"] and None not in (c["risk"]["mean_churn_probability"], c["value"]["mean_clv"])
+    ]
+    if not shown:
+        return _no_data(ax, empty)
     x = [c["risk"]["mean_churn_probability"] for c in shown]
     y = [c["value"]["mean_clv"] for c in shown]
     ax.scatter(x, y, s=[c["customers"] for c in shown], alpha=0.5, color="#4C72B0")

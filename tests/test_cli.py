@@ -94,7 +94,10 @@ def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixtur
     captured = capfd.readouterr()
     err = captured.err
     assert code == 1
-    assert re.search(r"stage 05_clv failed in cell \d+ .*ValueError: the calibration end 1990-01-01 must lie", err)
+    assert re.search(
+        r"stage 05_clv failed in cell \d+ .*ParameterError: clv_calibration_end 1990-01-01 must lie between the first ",
+        err,
+    )
     # the statement that raised (from the traceback), not the cell's last line
     assert re.search(r"failed in cell \d+ \('clv = cp\.clv\.run_stage\(run, as_of=as_of, clv_model=clv_model, ", err)
     # one line for the error, one for the report; no kernel or third-party warning, no traceback

@@ -227,6 +227,9 @@ def test_readme_shows_two_example_profiles() -> None:
 def test_relative_previous_run_is_looked_for_beside_the_run(tmp_path: Path) -> None:
     (tmp_path / "2017-11-30_default" / "data").mkdir(parents=True)
     (tmp_path / "2017-11-30_default" / "data" / "segments.parquet").write_bytes(b"")
+    with pytest.raises(ParameterError, match="2017-11-30_default has no data/features.parquet"):  # 03 reads both
+        load_params(None, previous_run="2017-11-30_default", runs_folder=tmp_path)
+    (tmp_path / "2017-11-30_default" / "data" / "features.parquet").write_bytes(b"")
     assert load_params(None, previous_run="2017-11-30_default", runs_folder=tmp_path)["previous_run"]
     with pytest.raises(ParameterError, match="has no data/segments.parquet"):
         load_params(None, previous_run=str(tmp_path), runs_folder=tmp_path)

@@ -114,12 +114,17 @@ def test_files_no_run_wrote_are_refused_and_kept(tmp_path: Path, stubs: Path, ca
     assert "holds file(s) that no run of cp-toolkit wrote (data/orders.parquet, notes.txt)" in err
     assert "--force" in err and not (out / "manifest.json").exists()
 
+    # --force runs beside foreign files, never over them: one where the run writes is still refused
+    assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", stubs, "--force") == 2
+    err = capsys.readouterr().err
+    assert "where this run writes (data/orders.parquet)" in err and err.count("\n") == 1
+    assert (out / "data" / "orders.parquet").read_text(encoding="utf-8") == "not ours"
+    (out / "data" / "orders.parquet").rename(tmp_path / "orders.parquet")
+
     assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", stubs, "--force") == 0
     written = manifest(out)
-    assert written["status"] == "ok" and "notes.txt" not in written["files"]
-    assert "data/orders.parquet" not in written["files"]  # there before the run: never the run's to delete
+    assert written["status"] == "ok" and "notes.txt" not in written["files"]  # never the run's to delete
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
-    assert (out / "data" / "orders.parquet").read_text(encoding="utf-8") == "not ours"
 
 
 def test_rerun_removes_only_the_files_the_earlier_run_wrote(tmp_path: Path, stubs: Path, capsys) -> None:

@@ -256,7 +256,8 @@ def test_a_dropped_in_language_is_found_and_falls_back_to_english() -> None:
     assert t("segment.rfm.champions", language="zh") == "冠军客户"
     assert t("segment.rfm.loyal", language="zh") == "Loyal"  # not translated yet: English
     text.set_language("zh")
-    assert standard_segments()["5[4-5]"] == "冠军客户" and t("segment.rfm.champions", language="en") == "Champions"
+    assert standard_segments("zh")["5[4-5]"] == "冠军客户" and t("segment.rfm.champions", language="en") == "Champions"
+    assert standard_segments()["5[4-5]"] == "Champions"  # names written to segments.parquet stay English
 
 
 def test_a_language_file_refuses_keys_or_values_that_are_not_text(tmp_path: Path, monkeypatch) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 from lifetimes.utils import ConvergenceError
 from scipy.optimize import minimize
 
+from ..errors import CPToolkitWarning
 from .btyd import nbd_log_likelihood
 
 __all__ = ["ConvergenceError", "fit_nbd", "fit_with_ladder", "hessian_standard_errors", "refit_from"]
@@ -78,7 +79,7 @@ def _warn_retry(fitter_class: type, penalizer: float, how: str) -> None:
     warnings.warn(
         f"{fitter_class.__name__} did not converge with penalizer {penalizer} and tolerance 1e-07; fitted with "
         f"{how} instead",
-        UserWarning,
+        CPToolkitWarning,
         stacklevel=4,
     )
 

@@ -102,7 +102,7 @@ def check_coverage(summary: pd.DataFrame, unit_days: float) -> None:
 
     Raises
     ------
-    ValueError
+    DataError
         When a calendar month was observed on fewer than :data:`MIN_MONTH_DAYS` days or holds
         fewer than :data:`MIN_MONTH_PURCHASES` repeat purchases, naming the months.
     """
@@ -145,7 +145,7 @@ def fit_seasonal(
 
     Raises
     ------
-    ValueError
+    DataError
         When the calibration cannot estimate the index (:func:`check_coverage`).
     """
     check_coverage(summary, unit_days)

@@ -65,7 +65,7 @@ class SpendModel:
 
         Raises
         ------
-        ValueError
+        DataError
             With fewer than two such buyers.
         """
         summary = with_spend_frequency(summary)

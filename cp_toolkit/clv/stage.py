@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..config import DEFAULTS
 from ..display import MISSING
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
@@ -138,7 +138,7 @@ def distribution_table(table: pd.DataFrame) -> pd.DataFrame:
 def p_alive_title(card: dict[str, Any]) -> str:
     """Title of the P(alive) chart, saying when P(alive) is not a risk signal."""
     if card.get("skipped"):
-        return "P(alive): not available"
+        return t("clv.matrix.p_alive_not_available")
     usable = card["identification"]["p_alive_usable"]
     return t("clv.matrix.p_alive" if usable else "clv.matrix.p_alive_unidentified", model=card["purchase_model"])
 
@@ -304,12 +304,23 @@ def _final_fit(
 def _calibration_span(
     tx: pd.DataFrame, as_of: str, holdout_fraction: float, date: str | None
 ) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
-    """First day of data, end of calibration and end of observation, checked."""
+    """First day of data, end of calibration and end of observation, checked.
+
+    Raises
+    ------
+    ParameterError
+        When ``clv_calibration_end`` was set and lies outside the data (the stage cannot go on as asked).
+    DataError
+        When the data span too short a time to split (the later stages go on without CLV).
+    """
     end, first = pd.Timestamp(as_of).normalize(), tx["ts"].min().normalize()
     cal_end = pd.Timestamp(date).normalize() if date else calibration_end(first, end, holdout_fraction)
-    if not first < cal_end < end:
-        raise DataError(f"the calibration end {cal_end.date()} must lie between the first purchase and as_of {as_of}")
-    return first, cal_end, end
+    if first < cal_end < end:
+        return first, cal_end, end
+    span = f"between the first purchase ({first.date()}) and as_of ({end.date()})"
+    if date:
+        raise ParameterError(f"clv_calibration_end {cal_end.date()} must lie {span}; set a date in that span")
+    raise DataError(f"the data are too short to hold out a period: the calibration end must lie {span}")
 
 
 def fit_and_validate(
@@ -670,7 +681,24 @@ def run_stage(
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
     orders = transactions_up_to(run, as_of, "orders")  # purchase periods need only orders
     try:
-        result = _fit_stage(run, orders, as_of, segments, locals())
+        result = fit_and_validate(
+            orders,
+            as_of,
+            clv_time_unit,
+            clv_holdout_fraction,
+            clv_horizon_months,
+            annual_discount_rate,
+            margin,
+            model=clv_model,
+            calibration_end_date=clv_calibration_end,
+            segments=segments,
+            bootstrap_samples=clv_bootstrap_samples,
+            min_group_size=min_group_size,
+            seed=seed,
+            seasonality=clv_seasonality,
+            purchase_period=purchase_period,
+            zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
+        )
     except DataError as err:
         clv_args = {"months": clv_horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
         settings = {"model": clv_model, "seasonality": clv_seasonality, "time_unit": clv_time_unit}
@@ -679,7 +707,7 @@ def run_stage(
     run.save("clv", result.table.reset_index())
     run.save("clv_model", card)
     if result.skipped:
-        run.record_stage("05_clv", "CLV not computed", notes=list(result.skipped.values()))
+        run.record_stage("05_clv", t("clv.headline_not_computed"), notes=list(result.skipped.values()))
         return result
     h = result.holdout_metrics
     run.record_stage(
@@ -696,25 +724,3 @@ def run_stage(
         notes=report_notes(card, counting=False),
     )
     return result
-
-
-def _fit_stage(run: RunFolder, orders: pd.DataFrame, as_of: str, segments: pd.Series, p: dict[str, Any]) -> CLVResult:
-    """:func:`fit_and_validate` with the stage's parameters ``p`` (the locals of :func:`run_stage`)."""
-    return fit_and_validate(
-        orders,
-        as_of,
-        p["clv_time_unit"],
-        p["clv_holdout_fraction"],
-        p["clv_horizon_months"],
-        p["annual_discount_rate"],
-        p["margin"],
-        model=p["clv_model"],
-        calibration_end_date=p["clv_calibration_end"],
-        segments=segments,
-        bootstrap_samples=p["clv_bootstrap_samples"],
-        min_group_size=p["min_group_size"],
-        seed=p["seed"],
-        seasonality=p["clv_seasonality"],
-        purchase_period=p["purchase_period"],
-        zero_amount=ensure(run, "quality").get("zero_amount", "set_aside"),  # what 01 did
-    )

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..engine import database
-from ..errors import SourceError
+from ..errors import CPToolkitWarning, SourceError
 from ..features import DISCOUNT_COLUMNS
 from ..params import merged_sources
 
@@ -403,7 +403,7 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
         warnings.warn(
             f"{where(spec)} ({table}): unmapped column(s) {clashing} carry canonical names and are ignored; "
             "map them under 'columns:' to use them",
-            UserWarning,
+            CPToolkitWarning,
             stacklevel=5,
         )
     summed = {canon: src for canon, src in mapping.items() if isinstance(src, list)}

@@ -1,7 +1,8 @@
 """Stage 01: read the sources, map them onto the canonical schema, clean and pseudonymize.
 
 Every input row ends either in a canonical table or in the quarantine with one reason code,
-and ``rows_in == rows_kept + rows_quarantined`` holds for every source (asserted here).
+and ``rows_in == rows_kept + rows_quarantined`` holds for every source (checked here: a mismatch
+is a bug of the toolkit and stops the run).
 
 Transactions are streamed, so that memory does not grow with the input: each source is read
 :data:`~cp_toolkit.ingest.sources.CHUNK_ROWS` rows at a time, typed, checked row by row and

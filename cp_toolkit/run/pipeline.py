@@ -127,7 +127,7 @@ def transactions_up_to(run: RunFolder, as_of: str, name: str = "transactions") -
 
     Raises
     ------
-    ValueError
+    ParameterError
         When the transactions were ingested with an earlier ``as_of``: later days would be missing.
     """
     tx = ensure(run, name)

@@ -26,7 +26,10 @@ from typing import Any
 
 import nbformat
 import papermill as pm
+import zmq
+from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
 from traitlets import Unicode
 from traitlets.config import Config
@@ -67,7 +70,21 @@ class LoggedKernelManager(AsyncKernelManager):
 
 def kernel_config(log_file: Path) -> Config:
     """The traitlets configuration papermill's client hands to :class:`LoggedKernelManager`."""
-    return Config({"LoggedKernelManager": {"transport_encryption": "auto", "log_file": str(log_file)}})
+    encryption = "auto" if zmq.has("curve") else "disabled"  # a libzmq without CurveZMQ: plain TCP
+    return Config({"LoggedKernelManager": {"transport_encryption": encryption, "log_file": str(log_file)}})
+
+
+def check_kernel(kernel: str) -> None:
+    """Refuse a kernel name Jupyter does not know, before any folder is touched.
+
+    Raises
+    ------
+    ParameterError
+        Naming the installed kernels.
+    """
+    specs = KernelSpecManager().find_kernel_specs()
+    if kernel not in specs:
+        raise ParameterError(f"--kernel {kernel!r} is not an installed Jupyter kernel; installed: {sorted(specs)}")
 
 
 PACKAGES = [
@@ -325,6 +342,8 @@ def run_stage_notebook(
         When a cell raises (:func:`stage_error`).
     Interrupted
         When the kernel was interrupted (a KeyboardInterrupt in a cell).
+    StageFailed
+        Also when the kernel died or could not be started.
     """
     executed = run.path / f"{stage}.ipynb"
     try:
@@ -343,6 +362,14 @@ def run_stage_notebook(
         if err.ename == "KeyboardInterrupt":
             raise Interrupted(signal.SIGINT) from err
         raise stage_error(stage, err, run) from err
+    except DeadKernelError as err:
+        raise StageFailed(
+            f"stage {stage}: the notebook's kernel died (out of memory, or killed); see {run.path / KERNEL_LOG}"
+        ) from err
+    except (CPToolkitError, OSError):
+        raise
+    except Exception as err:  # the kernel could not start or answer: not an error of a cell
+        raise StageFailed(f"stage {stage}: the notebook could not be run ({type(err).__name__}: {err})") from err
     finally:
         if executed.is_file():
             export_html(executed, run.path / f"{stage}.html")
@@ -471,6 +498,7 @@ def run_report(
     """
     console = console or Console()
     notebooks = find_notebooks(notebooks_dir)
+    check_kernel(kernel)
     routed = route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks)
     outputs = run_outputs(notebooks)
     with interruptible():

@@ -77,27 +77,20 @@ class FolderPlan:
     ----------
     folder : Path
         The output folder (absolute).
-    exists : bool
-        Whether the folder existed before the run.
     previous : list of str
         Files of the previous run found in the folder (relative paths): the run deletes them.
-    foreign : set of str
-        Files the run may write that are already there but were not written by a run (only with
-        ``force``): never listed in the manifest, so never deleted by a later run.
     staging : list of Path
         Staging folders a killed run left behind.
     """
 
     folder: Path
-    exists: bool
     previous: list[str] = field(default_factory=list)
-    foreign: set[str] = field(default_factory=set)
     staging: list[Path] = field(default_factory=list)
 
     def files(self, outputs: set[str]) -> list[str]:
-        """The ``files`` of the run's manifest: ``outputs`` the run may write, less the foreign ones,
-        plus the previous run's files still in the folder."""
-        return sorted((outputs - self.foreign) | {f for f in self.previous if (self.folder / f).is_file()})
+        """The ``files`` of the run's manifest: ``outputs`` the run may write, plus the previous run's
+        files still in the folder."""
+        return sorted(outputs | {f for f in self.previous if (self.folder / f).is_file()})
 
 
 def previous_files(folder: Path, outputs: set[str]) -> set[str] | None:
@@ -162,7 +155,7 @@ def plan_output_folder(out: str | Path, inputs: Iterable[Path], outputs: set[str
                 "its inputs: choose another --out (e.g. reports/<name>), also with --force"
             )
         if not folder.exists():
-            return FolderPlan(folder, exists=False)
+            return FolderPlan(folder)
         return _plan_existing(folder, outputs, force)
     except OutputFolderError:
         raise
@@ -191,5 +184,10 @@ def _plan_existing(folder: Path, outputs: set[str], force: bool) -> FolderPlan:
                 "(they are kept)"
             )
     present = sorted(f for f in ours if (folder / f).is_file() and not (folder / f).is_symlink())
-    foreign_outputs = {f for f in outputs - ours if (folder / f).exists()}
-    return FolderPlan(folder, exists=True, previous=present, foreign=foreign_outputs, staging=sorted(staging))
+    in_the_way = sorted(f for f in outputs - ours if (folder / f).exists() or (folder / f).is_symlink())
+    if in_the_way:  # --force keeps files beside the run, never files where the run writes
+        raise OutputFolderError(
+            f"output folder {folder} holds file(s) that no run of cp-toolkit wrote where this run writes "
+            f"({_quote(in_the_way[:QUOTED])}); move them away or choose another --out (--force never overwrites them)"
+        )
+    return FolderPlan(folder, previous=present, staging=sorted(staging))

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..errors import DataError
 from ..privacy import suppress_small_groups
-from ..text import t
+from ..text import DEFAULT_LANGUAGE, t
 
 __all__ = ["CLUSTER_FEATURES", "BehaviourClusters", "cluster_labels", "cluster_names", "lift_table"]
 
@@ -134,15 +134,17 @@ def cluster_labels(clusters: pd.Series) -> pd.Series:
     return ("C" + (clusters.astype(int) + 1).astype(str)).rename("cluster")
 
 
-def cluster_names(lift: pd.DataFrame, features: list[str]) -> dict[str, str]:
+def cluster_names(lift: pd.DataFrame, features: list[str], language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
     """A name per cluster from its two most distinctive features (largest |log lift|), e.g.
-    ``"frequency high, recency_days low"`` (texts ``segment.cluster.*``)."""
+    ``"frequency high, recency_days low"`` (texts ``segment.cluster.*``, in English by default:
+    the names are written to ``segments.parquet``, which must not depend on the report language)."""
     names = {}
     for _, row in lift.iterrows():
         logs = np.log(row[features].astype(float).clip(lower=1e-9))
         top = logs.abs().sort_values(ascending=False).index[:2]
-        parts = [t("segment.cluster.part", feature=f, level=t(f"segment.cluster.level.{_level(logs[f])}")) for f in top]
-        names[row["cluster"]] = t("segment.cluster.separator").join(parts)
+        level = {f: t(f"segment.cluster.level.{_level(logs[f])}", language=language) for f in top}
+        parts = [t("segment.cluster.part", feature=f, level=level[f], language=language) for f in top]
+        names[row["cluster"]] = t("segment.cluster.separator", language=language).join(parts)
     return names
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 from ..errors import ParameterError
 from ..params import rfm_rule_problems
 from ..privacy import suppress_small_groups
-from ..text import t
+from ..text import DEFAULT_LANGUAGE, t
 
 __all__ = ["RFM_SEGMENTS", "check_rules", "quantile_scores", "rf_grid", "rfm_scores", "rfm_segment", "segment_map",
            "segment_summary", "standard_segments"]  # fmt: skip
@@ -31,8 +31,10 @@ RFM_SEGMENTS: dict[str, str] = {
 }
 
 
-def standard_segments(language: str | None = None) -> dict[str, str]:
-    """The standard rule table with names: pattern on "<R><F>" -> the text of ``segment.rfm.<id>``."""
+def standard_segments(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
+    """The standard rule table with names: pattern on "<R><F>" -> the text of ``segment.rfm.<id>``
+    (English by default: the names are written to ``segments.parquet``, and a later run, in whatever
+    report language, must find the same names for the migration table)."""
     return {pattern: t(f"segment.rfm.{sid}", language=language) for pattern, sid in RFM_SEGMENTS.items()}
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 
 from ..config import DEFAULTS
-from ..errors import DataError
+from ..errors import CPToolkitWarning, DataError
 from ..features import category_spend, customer_features, profile_features
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
-from ..text import t
+from ..text import DEFAULT_LANGUAGE, t
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .migration import find_previous_run, migration
 from .rfm import check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary, standard_segments
@@ -115,7 +115,9 @@ def run_stage(
         labels = cluster_labels(numbered)
         lift = lift_table(behaviour, numbered, min_group_size)
         names = cluster_names(lift[~lift["suppressed"]], CLUSTER_FEATURES)
-        segments = segments.assign(cluster=labels, cluster_name=labels.map(names).fillna(t("segment.cluster.small")))
+        segments = segments.assign(
+            cluster=labels, cluster_name=labels.map(names).fillna(t("segment.cluster.small", language=DEFAULT_LANGUAGE))
+        )
     else:
         (lift, labels), names = _no_clusters(features), {}
         segments = segments.assign(cluster=labels, cluster_name=labels)
@@ -143,7 +145,7 @@ def run_stage(
         common = before.index.isin(segments.index).mean()
         if common < 0.5:
             note = t("segment.migration.keys_differ", common=common, as_of=earlier.params.get("as_of"))
-            warnings.warn(note, UserWarning, stacklevel=3)
+            warnings.warn(note, CPToolkitWarning, stacklevel=3)
         else:
             moves = migration(before, segments.join(features["monetary"]), min_group_size)
             note = t("segment.migration.compared", as_of=earlier.params.get("as_of"), folder=earlier.path.name)
