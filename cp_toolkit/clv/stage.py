@@ -591,20 +591,11 @@ def _model_card(
     return card
 
 
-def report_notes(card: dict[str, Any], counting: bool = True) -> list[str]:
-    """What the reader of the CLV report must know first, in plain sentences: a fallback, what the
-    data cannot identify, a holdout miss and its likely causes, seasonality, the spend model and
-    (with ``counting``; the console leaves it out) how purchases were counted."""
-    notes = []
-    choice = card["model_choice"]
-    if choice["fallback"]:
-        notes.append(t("clv.notes.fallback", fallback=choice["fallback"], model=card["purchase_model"]))
-    notes += card["identification"]["messages"]
-    notes += _holdout_sentences(card)
-    season = card["seasonality"]
+def _seasonality_notes(season: dict[str, Any]) -> list[str]:
+    """The monthly index in one sentence (its lowest and highest month), or why there is none."""
     if season["used"]:
         index = pd.Series(season["index"])
-        notes.append(
+        return [
             t(
                 "clv.notes.seasonal",
                 low=index.min(),
@@ -612,16 +603,31 @@ def report_notes(card: dict[str, Any], counting: bool = True) -> list[str]:
                 high=index.max(),
                 high_month=index.idxmax(),
             )
-        )
-    elif season["requested"] != "none":
-        notes.append(
-            t("clv.notes.seasonality_unavailable", reason=season["reason"])
-            if "reason" in season
-            else t("clv.notes.seasonality_status", status=season["status"])
-        )
+        ]
+    if season["requested"] == "none":
+        return []
+    if "reason" in season:
+        return [t("clv.notes.seasonality_unavailable", reason=season["reason"])]
+    return [t("clv.notes.seasonality_status", status=season["status"])]
+
+
+def report_notes(card: dict[str, Any], console: bool = False) -> list[str]:
+    """What the reader of the CLV report must know first, in plain sentences: a fallback, what the
+    data cannot identify, a holdout miss and its likely causes, seasonality, the spend model and how
+    purchases were counted. With ``console``, only what an operator must act on: a fallback, a
+    holdout miss and a spend model that fell back."""
+    notes = []
+    choice = card["model_choice"]
+    if choice["fallback"]:
+        notes.append(t("clv.notes.fallback", fallback=choice["fallback"], model=card["purchase_model"]))
+    if not console:
+        notes += card["identification"]["messages"]
+    notes += _holdout_sentences(card)
+    if not console:
+        notes += _seasonality_notes(card["seasonality"])
     if card["spend_model_problems"]:
         notes.append(t("clv.notes.spend", problems="; ".join(card["spend_model_problems"]), model=card["spend_model"]))
-    return notes + ([_counting_sentence(card["counting"])] if counting else [])
+    return notes if console else [*notes, _counting_sentence(card["counting"])]
 
 
 def _holdout_sentences(card: dict[str, Any]) -> list[str]:
@@ -721,6 +727,6 @@ def run_stage(
             actual=h["actual_total"],
             error_pct=h["aggregate_error_pct"],
         ),
-        notes=report_notes(card, counting=False),
+        notes=report_notes(card, console=True),
     )
     return result
