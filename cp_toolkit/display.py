@@ -23,8 +23,9 @@ _python_showwarning = warnings.showwarning
 def configure_display() -> None:
     """Set up a notebook for its report: every DataFrame or Series a cell returns is shown through
     :func:`table` (thousands separators, dates without nanoseconds, "–" for missing values, a
-    Series as a one-column table), and a warning raised by the toolkit is shown as a sentence
-    rather than a file path and a warning class. Outside IPython only pandas' options are set."""
+    Series as a one-column table, an empty one as nothing), and a warning raised by the toolkit
+    is shown as a sentence rather than a file path and a warning class. Outside IPython only
+    pandas' options are set."""
     pd.set_option("display.float_format", "{:,.3f}".format)
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.width", 200)
@@ -33,8 +34,8 @@ def configure_display() -> None:
     if shell is None:
         return
     html = shell.display_formatter.formatters["text/html"]
-    for kind in (pd.DataFrame, pd.Series):
-        html.for_type(kind, lambda data: table(data).to_html())
+    for kind in (pd.DataFrame, pd.Series):  # an empty table shows nothing: the notes say why it is empty
+        html.for_type(kind, lambda data: table(data).to_html() if len(data) else "")
     warnings.showwarning = _show_warning
 
 

@@ -223,7 +223,9 @@ def choose_model(
     wanted = diagnostics.candidates(requested, seasonality)
     usable = [s for s in comparison.index if comparison.at[s, "error"] == ""]
     if not usable:
-        raise DataError(f"no purchase model could be fitted: {comparison['error'].to_dict()}")
+        by_error = comparison.groupby("error", sort=False)["label"].agg(" or ".join)
+        reasons = "; ".join(f"{labels}: {error}" if len(by_error) > 1 else error for error, labels in by_error.items())
+        raise DataError(f"no purchase model could be fitted: {reasons}")
     errors = predictions[usable].sub(holdout, axis=0).abs()
     by_mae = sorted(usable, key=lambda s: (round(comparison.at[s, "mae"], 9), _simplicity(s)))
     preferred = [s for s in wanted if seasonality != "monthly" or s.endswith("+monthly")]
