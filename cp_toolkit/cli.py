@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import load_params
 from .errors import CPToolkitError, InterruptedRun
+from .text import t
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
 
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cp-toolkit: {err}", file=sys.stderr)
         report = getattr(err, "report", None)
         if report is not None and Path(report).is_file():
-            print(f"cp-toolkit: partial report in {report}", file=sys.stderr)
+            print(t("run.console.partial", index=report), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt as err:  # outside the stages, e.g. while loading the parameters
         stop = err.error(None) if hasattr(err, "error") else InterruptedRun("run interrupted by Ctrl-C (SIGINT)")
@@ -99,11 +100,11 @@ def _run(args: argparse.Namespace) -> int:
         params["tag_definitions"] = str(Path(params["tag_definitions"]).expanduser().resolve())
     profile = params_file.stem if params_file else "default"
     out = args.out or Path("reports") / f"{params['as_of']}_{profile}"
-    print(f"cp-toolkit: profile {profile}, as_of {params['as_of']}, writing {out}", flush=True)
+    print(t("run.console.start", profile=profile, as_of=params["as_of"], out=out), flush=True)
     from .run.report import run_report  # papermill and nbconvert load only for a run
 
     run_report(params, out, args.notebooks or default_notebooks_dir(), kernel=args.kernel, force=args.force)
-    print(f"cp-toolkit: done: {(out / 'index.html').resolve()}")
+    print(t("run.console.done", index=(out / "index.html").resolve()))
     return 0
 
 

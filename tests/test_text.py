@@ -260,6 +260,17 @@ def test_a_dropped_in_language_is_found_and_falls_back_to_english() -> None:
     assert standard_segments()["5[4-5]"] == "Champions"  # names written to segments.parquet stay English
 
 
+def test_a_language_file_refuses_a_key_written_twice(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "xx.yaml").write_text("a:\n  b: one\n  c: two\n  b: three\n", encoding="utf-8")
+    monkeypatch.setattr(text, "_FOLDER", tmp_path)
+    text.table.cache_clear()
+    try:
+        with pytest.raises(TextKeyError, match=r"line 2: key\(s\) \['b'\] written twice"):
+            text.table("xx")
+    finally:
+        text.table.cache_clear()
+
+
 def test_a_language_file_refuses_keys_or_values_that_are_not_text(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "en.yaml").write_text("a:\n  no: x\n", encoding="utf-8")  # YAML 1.1 reads `no` as False
     (tmp_path / "xx.yaml").write_text("a:\n  b: 3\n", encoding="utf-8")

@@ -15,6 +15,7 @@ from lifetimes.utils import ConvergenceError
 from scipy.optimize import minimize
 
 from ..errors import CPToolkitWarning
+from ..text import t
 from .btyd import nbd_log_likelihood
 
 __all__ = ["ConvergenceError", "fit_nbd", "fit_with_ladder", "hessian_standard_errors", "refit_from"]
@@ -65,20 +66,20 @@ def fit_with_ladder(
         except (ConvergenceError, ValueError, np.linalg.LinAlgError):
             continue
         if i:
-            _warn_retry(fitter_class, penalizer, f"penalizer {pen} and tolerance {tol:g}")
+            _warn_retry(fitter_class, penalizer, t("clv.warning.retry_settings", penalizer=pen, tolerance=tol))
         return fitted, {**settings, "penalizer": pen, "tol": tol, "optimizer": "lifetimes"}
     if log_likelihood is None:
         raise ConvergenceError(f"{fitter_class.__name__} did not converge with any penalizer or tolerance")
     fitted = fitter_class()
     fitted.params_ = pd.Series(nelder_mead(log_likelihood, names, rows))
-    _warn_retry(fitter_class, penalizer, "Nelder-Mead on our log-likelihood")
+    _warn_retry(fitter_class, penalizer, t("clv.warning.retry_nelder_mead"))
     return fitted, {**settings, "penalizer": 0.0, "tol": NELDER_MEAD_TOL, "optimizer": "Nelder-Mead (cp_toolkit)"}
 
 
 def _warn_retry(fitter_class: type, penalizer: float, how: str) -> None:
+    """A fit that needed looser settings: a warning the console shows (a stage note)."""
     warnings.warn(
-        f"{fitter_class.__name__} did not converge with penalizer {penalizer} and tolerance 1e-07; fitted with "
-        f"{how} instead",
+        t("clv.warning.retry", model=fitter_class.__name__, penalizer=penalizer, how=how),
         CPToolkitWarning,
         stacklevel=4,
     )

@@ -161,7 +161,10 @@ def excluded_accounts(spec: Mapping[str, Any]) -> set[str]:
     path = spec.get("exclude_customers_file")
     if not path:
         return set()
-    lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SourceError(f"exclude_customers_file {path}: cannot be read ({err}); give a UTF-8 text file") from err
     return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
 
 

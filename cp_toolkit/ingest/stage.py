@@ -230,9 +230,15 @@ def set_aside_notes(quality: Mapping[str, Any]) -> list[str]:
         if share > SET_ASIDE_NOTE_SHARE:
             top, n = max(reasons.items(), key=lambda item: (item[1], item[0]))
             notes.append(
-                f"{label} ({entry['source']}): {share:.0%} of its {entry['rows_in']:,} rows were set aside, "
-                f"most as {top} ({n:,} rows); see the quarantine (data/quarantine.parquet) for the rows and fix "
-                "the source or its description"
+                t(
+                    "ingest.warning.set_aside",
+                    label=label,
+                    source=entry["source"],
+                    share=share,
+                    rows_in=entry["rows_in"],
+                    reason=top,
+                    rows=n,
+                )
             )
     return notes
 
@@ -664,8 +670,7 @@ def _attribute_columns(
         )
     if flagged:
         warnings.warn(
-            f"{where(spec)} (customers): dropped direct identifier column(s) {flagged}; list them under the "
-            "parameter allow_identifiers to keep them pseudonymized",
+            t("ingest.warning.identifiers_dropped", where=where(spec), columns=flagged),
             CPToolkitWarning,
             stacklevel=5,
         )
@@ -678,10 +683,7 @@ def _attribute_columns(
 
 def identifier_note(source: str, columns: list[str]) -> str:
     """The warning for identifier columns kept because ``allow_identifiers`` names them."""
-    return (
-        f"{source} (customers): identifier column(s) {columns} are kept because allow_identifiers lists them; "
-        "their values are pseudonymized (keyed hash) in every table and the quarantine, never shown raw"
-    )
+    return t("ingest.warning.identifiers_kept", where=source, columns=columns)
 
 
 def _quarantine_rows(rejected: pd.DataFrame, table: str) -> pd.DataFrame:

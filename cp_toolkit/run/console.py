@@ -12,6 +12,8 @@ import shutil
 import sys
 from typing import Any, TextIO
 
+from ..text import t
+
 __all__ = ["Console"]
 
 #: How papermill's tqdm bar draws a stage: its label, the bar, cells done and the time so far.
@@ -68,6 +70,10 @@ class Console:
 
     def stage(self, label: str, status: str, seconds: float, headline: str, notes: list[str] | None = None) -> None:
         """The line of a finished stage, then its notes, one line each."""
-        self.line(f"{label}  {status:<11} {seconds:6.1f} s  {headline}".rstrip())
+        self.line(
+            t(
+                "run.console.stage", label=label, status=t(f"run.status.{status}"), seconds=seconds, headline=headline
+            ).rstrip()
+        )
         for note in notes or []:
-            self.line(f"      note: {note}")
+            self.line(t("run.console.note", note=note))

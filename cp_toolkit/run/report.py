@@ -36,6 +36,7 @@ from traitlets.config import Config
 
 from ..errors import CPToolkitError, InterruptedRun, OutputFolderError, ParameterError, StageFailed
 from ..ingest.sources import resolve_paths, resolve_sources, source_label, source_list
+from ..text import t
 from .artifacts import ARTIFACTS, RunFolder, write_json
 from .console import Console
 from .pipeline import STAGES
@@ -187,6 +188,15 @@ def _row_counts(run: RunFolder) -> dict[str, int]:
     return counts
 
 
+#: The columns of the stage table of ``index.html`` (their headings are ``run.index.column.*``).
+INDEX_COLUMNS = ("stage", "status", "time", "result", "report")
+
+
+def _status(status: str) -> str:
+    """A run's or stage's status as the reader sees it (``run.status.*``)."""
+    return html.escape(t(f"run.status.{status}"))
+
+
 def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status: str = "ok") -> Path:
     """``index.html``: the run's status, then one row per stage with status, time, one-line result and links."""
     rows = []
@@ -196,23 +206,25 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status
             for f in (s["html"], s["notebook"])
             if (run.path / f).exists()
         )
+        stage, state, headline = html.escape(s["stage"]), s["status"], html.escape(s.get("headline", ""))
         rows.append(
-            f"<tr><td>{html.escape(s['stage'])}</td><td class='{s['status']}'>{s['status']}</td>"
-            f"<td>{s['seconds']:.1f} s</td><td>{html.escape(s.get('headline', ''))}</td><td>{links}</td></tr>"
+            f"<tr><td>{stage}</td><td class='{state}'>{_status(state)}</td>"
+            f"<td>{s['seconds']:.1f} s</td><td>{headline}</td><td>{links}</td></tr>"
         )
     data = " · ".join(
         f'<a href="data/{html.escape(f)}">{html.escape(f)}</a>'
         for f in sorted(ARTIFACTS.values())
         if (run.data / f).is_file()
     )
+    headings = "".join("<th>" + html.escape(t(f"run.index.column.{c}")) + "</th>" for c in INDEX_COLUMNS)
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;
 text-align:left}}.ok{{color:green}}.failed,.interrupted{{color:#b00;font-weight:bold}}.running{{color:#a60}}
 </style></head><body>
-<h1>{html.escape(title)}</h1><p>Run status: <span class='{status}'>{status}</span></p>
-<table><tr><th>stage</th><th>status</th><th>time</th><th>result</th><th>report</th></tr>
-{"".join(rows)}</table><h2>Artifacts</h2><p>{data}</p>
-<p><a href="manifest.json">manifest.json</a> (parameters, versions, input fingerprints, row counts, timings)</p>
+<h1>{html.escape(title)}</h1><p>{t("run.index.status")} <span class='{status}'>{_status(status)}</span></p>
+<table><tr>{headings}</tr>
+{"".join(rows)}</table><h2>{t("run.index.artifacts")}</h2><p>{data}</p>
+<p><a href="manifest.json">manifest.json</a> ({t("run.index.manifest")})</p>
 </body></html>"""
     path = run.path / "index.html"
     path.write_text(page, encoding="utf-8")
@@ -397,7 +409,7 @@ def _clear_previous(run: RunFolder, plan: FolderPlan) -> None:
 def _publish(run: RunFolder, manifest: dict[str, Any], final: bool = False) -> None:
     """Write the manifest and ``index.html``; the final status is written last (the manifest
     after the index), a running status first (the manifest before the index)."""
-    title = f"cp_toolkit report: {run.path.name}"
+    title = t("run.index.title", run=run.path.name)
     if final:
         write_index(run, manifest["stages"], title, manifest["status"])
         write_json(run.path / "manifest.json", manifest)

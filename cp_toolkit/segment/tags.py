@@ -52,13 +52,20 @@ def tag_name(group: str, tag: str, language: str | None = None) -> str:
 
 
 def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
-    """Tag rules from ``path``, or the packaged :data:`DEFAULT_DEFINITIONS`; ``version`` is required."""
-    text = (
-        Path(path).read_text(encoding="utf-8")
-        if path
-        else resources.files("cp_toolkit.segment").joinpath(DEFAULT_DEFINITIONS).read_text(encoding="utf-8")
-    )
-    rules = yaml.safe_load(text)
+    """Tag rules from ``path``, or the packaged :data:`DEFAULT_DEFINITIONS`; ``version`` is required.
+
+    Raises
+    ------
+    ParameterError
+        When the file cannot be read, is not YAML, or breaks the rules' schema.
+    """
+    source = Path(path) if path else resources.files("cp_toolkit.segment").joinpath(DEFAULT_DEFINITIONS)
+    try:
+        rules = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ParameterError(
+            f"tag_definitions {path}: cannot be read as YAML ({err}); fix the file or the path"
+        ) from err
     problems = tag_definition_problems(rules, str(path or DEFAULT_DEFINITIONS))
     if problems:
         raise ParameterError("; ".join(problems))

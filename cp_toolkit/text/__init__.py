@@ -119,7 +119,19 @@ def table(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
     path = _FOLDER / f"{language}.yaml"
     if not path.is_file():
         raise ParameterError(f"language {language!r} has no text table; available: {available_languages()}")
-    return _flatten(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, "", path)
+    return _flatten(yaml.load(path.read_text(encoding="utf-8"), _UniqueKeyLoader) or {}, "", path)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key written twice in one mapping (YAML keeps the last one
+    silently, so a text added under an id already in use would replace the other)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise TextKeyError(f"{node.start_mark.name}, line {node.start_mark.line + 1}: key(s) {twice} written twice")
+        return super().construct_mapping(node, deep)
 
 
 def template(key: str, language: str | None = None) -> str:
