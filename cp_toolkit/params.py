@@ -315,7 +315,6 @@ TRANSACTION_ONLY = ("channel", "drop_duplicates", "allow_zero_amount", "cancella
 CUSTOMERS_ONLY = ("attributes",)
 #: Read options the toolkit sets itself (:func:`cp_toolkit.ingest.sources._csv_chunks`).
 OWN_READ_OPTIONS = {"filepath_or_buffer", "dtype", "keep_default_na", "chunksize", "iterator"}
-TEXT_SUFFIXES = {".csv", ".tsv", ".txt"}
 
 
 def read_options() -> set[str]:
@@ -379,7 +378,7 @@ def _columns_problems(key: str, columns: Any, table: str) -> list[str]:
 def _file_problems(key: str, path: Any, kind: str) -> list[str]:
     """A source file (``pkg://``, a file or a glob) exists and can be read."""
     from .errors import SourceError
-    from .ingest.sources import EXCEL_SUFFIXES, resolve_paths
+    from .ingest.sources import EXCEL_SUFFIXES, TEXT_SUFFIXES, resolve_paths
 
     if not isinstance(path, str) or not path:
         return [f"{key}: {path!r} is not a path; give the file, e.g. data/sales.csv"]

@@ -224,6 +224,8 @@ def resolve_paths(path: str) -> list[Path]:
 #: Rows per chunk when a source is streamed; ingest's memory grows with this, not with the file.
 CHUNK_ROWS = 500_000
 EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
+#: Delimited text files (read in chunks with pandas.read_csv).
+TEXT_SUFFIXES = {".csv", ".tsv", ".txt"}
 
 
 def iter_chunks(spec: Mapping[str, Any], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -287,7 +289,7 @@ def _file_chunks(path: Path, spec: Mapping[str, Any], chunk_rows: int) -> Iterat
     if suffix in EXCEL_SUFFIXES:
         yield pd.read_excel(path, **{k: v for k, v in read.items() if k in EXCEL_OPTIONS})
         return
-    if suffix not in {".csv", ".tsv", ".txt"}:
+    if suffix not in TEXT_SUFFIXES:
         raise SourceError(f"{path}: unsupported file type {suffix!r}; use CSV, TSV, TXT, Parquet or Excel")
     if read.get("engine") == "pyarrow":
         raise SourceError(f"{path}: read option engine: pyarrow cannot read in chunks; remove it")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import CPToolkitWarning
 
-__all__ = ["ARTIFACTS", "STAGING", "RunFolder", "write_json"]
+__all__ = ["ARTIFACTS", "STAGING", "RunFolder", "staging_folders", "write_json"]
 
 #: Artifact name -> file name inside ``<run>/data``.
 ARTIFACTS: dict[str, str] = {
@@ -47,6 +47,11 @@ ARTIFACTS: dict[str, str] = {
 #: Names of the staging folders a stage may create inside the run folder, as ``.<name>-<random>/``
 #: (:meth:`RunFolder.staging`); the runner removes any left behind by a killed kernel.
 STAGING: tuple[str, ...] = ("ingest",)
+
+
+def staging_folders(folder: Path) -> list[Path]:
+    """The staging folders (``.<name>-*`` of :data:`STAGING`) in a run folder."""
+    return sorted(p for name in STAGING for p in folder.glob(f".{name}-*") if p.is_dir())
 
 
 def _json_default(obj: Any) -> Any:
@@ -203,7 +208,7 @@ class RunFolder:
 
     def staging_left(self) -> list[Path]:
         """Staging folders left in the run folder (by a kernel killed before it could remove them)."""
-        return sorted(p for name in STAGING for p in self.path.glob(f".{name}-*") if p.is_dir())
+        return staging_folders(self.path)
 
     def remove_staging(self) -> list[Path]:
         """Remove the staging folders left in the run folder; returns those removed."""

@@ -43,7 +43,6 @@ from .pipeline import STAGES
 from .safety import KERNEL_LOG, FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
 
 __all__ = [
-    "StageFailed",
     "Interrupted",
     "export_html",
     "failed_statement",

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import OutputFolderError
 from ..ingest.sources import resolve_paths, resolve_sources, source_list
-from .artifacts import ARTIFACTS, STAGING
+from .artifacts import ARTIFACTS, staging_folders
 
 __all__ = ["KERNEL_LOG", "FolderPlan", "folder_error", "input_files", "plan_output_folder", "run_outputs"]
 
@@ -167,7 +167,7 @@ def _plan_existing(folder: Path, outputs: set[str], force: bool) -> FolderPlan:
     """The plan for a folder that exists: its earlier run's files, and files no run wrote."""
     previous = previous_files(folder, outputs)
     ours = previous or set()
-    staging = [p for name in STAGING for p in folder.glob(f".{name}-*") if p.is_dir()] if previous is not None else []
+    staging = staging_folders(folder) if previous is not None else []
     if not force:
         foreign = []
         for rel in _walk(folder):
