@@ -5,7 +5,7 @@ with probability ``save_rate``, which saves ``margin`` of the value they would h
 expected saving of contacting customer *i* is therefore ``p_churn_i * value_i * margin *
 save_rate``, and its expected profit that saving minus ``contact_cost``. Contacting customers in
 order of expected saving gives the expected-profit curve; the best number to contact is its
-maximum within ``contact_share`` of the customers (or a budget).
+maximum within ``contact_share`` of the customers (and ``contact_budget``, if any).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def profit_curve(p_churn: Any, value: Any, margin: float, contact_cost: float, s
     return curve
 
 
-def best_contact_count(curve: pd.DataFrame, contact_share: float, budget: float | None = None) -> int:
+def best_contact_count(curve: pd.DataFrame, contact_share: float, contact_budget: float | None = None) -> int:
     """The number of customers to contact that maximizes expected profit within the limits.
 
     Parameters
@@ -83,8 +83,8 @@ def best_contact_count(curve: pd.DataFrame, contact_share: float, budget: float 
         A :func:`profit_curve`.
     contact_share : float
         Largest share of the customers that may be contacted (``floor(share * n)`` customers).
-    budget : float, optional
-        Largest total contact cost.
+    contact_budget : float, optional
+        Largest total contact cost (None: no budget).
 
     Returns
     -------
@@ -94,8 +94,8 @@ def best_contact_count(curve: pd.DataFrame, contact_share: float, budget: float 
     """
     limit = int(np.floor(contact_share * len(curve) + 1e-9))
     allowed = curve.iloc[:limit]
-    if budget is not None:
-        allowed = allowed[allowed["cost"] <= budget + 1e-9]
+    if contact_budget is not None:
+        allowed = allowed[allowed["cost"] <= contact_budget + 1e-9]
     if allowed.empty or allowed["profit"].max() <= 0:
         return 0
     return int(allowed.loc[allowed["profit"].idxmax(), "contacted"])
