@@ -161,3 +161,33 @@ def test_quantile_bands_hide_the_extremes() -> None:
     assert band.tolist() == [1, 1, 2, 2, 2] and edges.tolist() == [-np.inf, 3.0, np.inf]
     band, edges = assign_bands([5.0, 5.0, 5.0], 4)  # all equal: one band
     assert band.tolist() == [1, 1, 1] and edges.tolist() == [-np.inf, np.inf]
+
+
+def test_plots_draw_the_tables_with_the_texts_of_the_table() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cp_toolkit import plots
+    from cp_toolkit.text import labels
+
+    score = np.arange(20, 0, -1)
+    gains = {"model": gains_table(Y_RANKED, score), "recency rule": gains_table(Y_RANKED, np.zeros(20))}
+    ax = plots.gains_chart(gains, **labels("plots.gains_chart"))
+    assert [line.get_label() for line in ax.get_lines()] == [
+        "model (top-decile lift 3.3)",
+        "recency rule (top-decile lift 1.0)",
+        "random order",
+    ]
+    assert ax.get_lines()[0].get_ydata()[:3].tolist() == pytest.approx([0, 2 / 6, 3 / 6])  # from (0, 0)
+    p = [0.1, 0.1, 0.2, 0.2, 0.7, 0.8, 0.9, 0.9]
+    ax = plots.reliability_diagram({"model": reliability_table([0, 0, 0, 1, 1, 0, 1, 1], p, 5, "uniform")},
+                                   **labels("plots.reliability_diagram"))  # fmt: skip
+    assert ax.get_lines()[0].get_xdata().tolist() == pytest.approx([0.1, 0.2, 0.7, 2.6 / 3])
+    curve = profit_curve(pd.Series([0.5, 0.1, 0.8, 0.3, 0.9]), [100, 200, 50, 20, 10], 0.5, 2.0, 0.2)
+    ax = plots.profit_curve(curve, 2, 4, **labels("plots.profit_curve", currency="USD"))
+    assert ax.get_legend_handles_labels()[1] == ["best: 2 customers, 5", "most allowed by contact_share or budget: 4"]
+    assert ax.get_ylabel() == "expected profit (USD)" and ax.get_lines()[0].get_ydata()[:3].tolist() == [0, 3, 5]
+    assert plots.gains_chart({}, **labels("plots.gains_chart")) is None
+    plt.close("all")
