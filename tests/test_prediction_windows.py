@@ -61,10 +61,11 @@ def test_hand_computed_features() -> None:
     assert (a["orders_last_30d"], a["orders_last_90d"], a["orders_last_180d"]) == (2, 2, 3)
     assert (a["spend_last_30d"], a["spend_last_90d"], a["spend_last_180d"]) == (70.0, 70.0, 90.0)
     gaps = [60.0, 111.0, 10 + 13 / 24]  # Jan 1 -> Mar 1 -> Jun 20 -> Jun 30 23:00
-    assert a["mean_interpurchase_days"] == pytest.approx(sum(gaps) / 3)
-    assert a["longest_gap_days"] == pytest.approx(111.0)
+    assert max(gaps) == a["longest_gap_days"] == pytest.approx(111.0)
+    assert a["days_per_order"] == pytest.approx((181 + 14 / 24) / 4)
     assert b["recency_days"] == pytest.approx(60.5) and b["frequency"] == 1
-    assert np.isnan(b["mean_interpurchase_days"]) and np.isnan(b["longest_gap_days"])
+    assert b["longest_gap_days"] == b["recency_days"] == b["tenure_days"] == b["days_per_order"]  # the open gap
+    assert not f.isna().any().any()
 
 
 def test_targets() -> None:

@@ -46,7 +46,7 @@ WINDOW_FEATURES = [
     "avg_lines_per_order",
     *(f"orders_last_{d}d" for d in RECENT_DAYS),
     *(f"spend_last_{d}d" for d in RECENT_DAYS),
-    "mean_interpurchase_days",
+    "days_per_order",
     "longest_gap_days",
 ]
 
@@ -105,11 +105,13 @@ def time_split(orders: pd.DataFrame, as_of: str | pd.Timestamp, horizon_days: in
     return split
 
 
-def _longest_gap(seen: pd.DataFrame) -> pd.Series:
-    """Longest time (days) between two consecutive orders of each customer; missing for one order."""
+def _longest_gap(seen: pd.DataFrame, recency_days: pd.Series) -> pd.Series:
+    """Longest time (days) each customer went without an order: between two consecutive orders or
+    the open gap from the last order to the end of the cutoff day (``recency_days``)."""
     ordered = seen.sort_values(["customer_id", "ts"], kind="stable")
     gaps = ordered.groupby("customer_id", observed=True)["ts"].diff() / DAY
-    return gaps.groupby(ordered["customer_id"], observed=True).max()
+    closed = gaps.groupby(ordered["customer_id"], observed=True).max().reindex(recency_days.index)
+    return np.fmax(closed, recency_days)
 
 
 def window_features(orders: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.DataFrame:
@@ -128,8 +130,9 @@ def window_features(orders: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.Data
         Indexed by ``customer_id`` (sorted), the :data:`WINDOW_FEATURES`: recency and tenure
         (days from the last and first order to the end of the cutoff day), orders and revenue
         (frequency, monetary, average order value, lines per order), orders and revenue in the
-        last 30, 90 and 180 days, and the mean and longest days between orders (missing for a
-        one-order customer). Unscaled: scaling is left to the models.
+        last 30, 90 and 180 days, days per order (tenure over orders) and the longest time
+        without an order, the open gap since the last order included. Every value is defined
+        for every customer; scaling is left to the models.
     """
     end = _end(cutoff)
     seen = orders[orders["ts"] < end]
@@ -138,7 +141,8 @@ def window_features(orders: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.Data
         recent = seen[seen["ts"] >= end - pd.Timedelta(days=days)].groupby("customer_id", observed=True)
         f[f"orders_last_{days}d"] = recent.size().reindex(f.index, fill_value=0).astype("int64")
         f[f"spend_last_{days}d"] = recent["amount"].sum().reindex(f.index, fill_value=0.0)
-    f["longest_gap_days"] = _longest_gap(seen).reindex(f.index)
+    f["days_per_order"] = f["tenure_days"] / f["frequency"]
+    f["longest_gap_days"] = _longest_gap(seen, f["recency_days"])
     return f[WINDOW_FEATURES]
 
 
