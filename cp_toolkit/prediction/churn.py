@@ -1,0 +1,353 @@
+"""Churn: candidate models chosen by time-ordered cross-validation on the training window,
+calibrated, and set beside the recency rule and BG/NBD on the test window.
+
+:class:`ChurnSelector` takes window features stacked by cutoff
+(:func:`~cp_toolkit.prediction.windows.labelled_windows`): each validation cutoff (the latest
+``n_folds``) is scored by models fitted on the windows whose targets end by it, so no fold sees
+its own future and the test window is never looked at. The chosen candidate is refitted on every
+window given, and its scores are mapped to probabilities by a calibrator fitted on its scores of
+the latest validation fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+from ..clv import CLVModel, rfm_summary
+from ..errors import DataError, ParameterError
+
+ArrayLike = np.ndarray | pd.Series
+
+__all__ = [
+    "GRID",
+    "ChurnSelector",
+    "beats_baseline",
+    "bgnbd_no_purchase",
+    "candidate",
+    "churn_metrics",
+    "paired_bootstrap",
+    "time_folds",
+    "verdict",
+]
+
+#: Candidate models and their small hyperparameter grids.
+GRID: dict[str, list[dict[str, Any]]] = {
+    "logistic": [{"C": c} for c in (0.01, 0.1, 1.0)],
+    "random_forest": [{"min_samples_leaf": leaf, "max_features": 0.5} for leaf in (5, 20)],
+    "hist_gradient_boosting": [
+        {"learning_rate": rate, "max_leaf_nodes": leaves} for rate in (0.03, 0.1) for leaves in (7, 15)
+    ],
+}
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): the log scale of counts, days and money, defined for refunds too."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def candidate(name: str, params: dict[str, Any], seed: int) -> Pipeline:
+    """The scikit-learn pipeline of one candidate.
+
+    Parameters
+    ----------
+    name : {"logistic", "random_forest", "hist_gradient_boosting"}
+        The model: L2-regularized logistic regression on standardized log-scaled features (missing
+        values imputed by the median, with indicators), a random forest (missing values imputed
+        likewise) or histogram gradient boosting (missing values handled natively).
+    params : dict
+        Hyperparameters of the final estimator.
+    seed : int
+        Random state of the estimators that have one.
+
+    Returns
+    -------
+    Pipeline
+    """
+    impute = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+    if name == "logistic":
+        log = FunctionTransformer(signed_log1p, feature_names_out="one-to-one")
+        return make_pipeline(impute, log, StandardScaler(), LogisticRegression(max_iter=2000, **params))
+    if name == "random_forest":
+        forest = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1, **params)
+        return make_pipeline(impute, forest)
+    if name == "hist_gradient_boosting":
+        booster = HistGradientBoostingClassifier(max_iter=200, l2_regularization=1.0, random_state=seed, **params)
+        return make_pipeline(booster)
+    raise ParameterError(f"unknown churn model {name!r}; one of {sorted(GRID)}")
+
+
+def time_folds(cutoffs: pd.Index, horizon_days: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Time-ordered folds of stacked windows: each of the latest ``n_folds`` cutoffs validates
+    models fitted on the windows whose targets end by it (``cutoff + horizon <= validation``).
+
+    Parameters
+    ----------
+    cutoffs : Index
+        The cutoff of each stacked row.
+    horizon_days : int
+        Length of the target windows.
+    n_folds : int
+        Most folds to make.
+
+    Returns
+    -------
+    list of (train positions, validation positions)
+        Latest validation cutoff last; folds with no earlier window are left out.
+    """
+    values = pd.DatetimeIndex(cutoffs)
+    h = pd.Timedelta(days=horizon_days)
+    folds = []
+    for v in sorted(values.unique())[::-1]:
+        train = np.flatnonzero(values + h <= v)
+        if len(train):
+            folds.append((train, np.flatnonzero(values == v)))
+        if len(folds) == n_folds:
+            break
+    return folds[::-1]
+
+
+def churn_metrics(y: ArrayLike, score: ArrayLike) -> dict[str, float]:
+    """ROC AUC and average precision of a score; the Brier score too when it is a probability."""
+    y, score = np.asarray(y), np.asarray(score, dtype=float)
+    out = {"roc_auc": float(roc_auc_score(y, score)), "average_precision": float(average_precision_score(y, score))}
+    if np.all((score >= 0) & (score <= 1)):
+        out["brier"] = float(brier_score_loss(y, score))
+    return out
+
+
+class _Platt:
+    """Sigmoid calibration on the log-odds of a score: strictly increasing, so ranks are kept."""
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> _Platt:
+        self.lr_ = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
+        return self
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        return self.lr_.predict_proba(_logit(p)[:, None])[:, 1]
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class ChurnSelector(ClassifierMixin, BaseEstimator):
+    """The churn model chosen among :data:`GRID` by time-ordered cross-validation, calibrated.
+
+    Parameters
+    ----------
+    horizon_days : int
+        Length of the target windows (a fold trains only on windows whose targets end by its cutoff).
+    n_folds : int
+        Number of validation cutoffs (the latest ones in ``X``).
+    scoring : {"roc_auc", "average_precision"}
+        Mean fold score that chooses; the other one breaks ties.
+    calibration : {"sigmoid", "isotonic"}
+        Map from scores to probabilities, fitted on the latest fold (sigmoid keeps the ranking).
+    grid : dict, optional
+        Candidates and hyperparameters (default :data:`GRID`).
+    seed : int
+        Random state of every candidate.
+
+    Attributes
+    ----------
+    candidates_ : DataFrame
+        One row per candidate and setting: ``model``, ``params``, mean and per-fold ``roc_auc``
+        and ``average_precision``, ``rank``.
+    chosen_ : dict
+        ``model`` and ``params`` of the chosen candidate.
+    model_ : Pipeline
+        The chosen pipeline refitted on all of ``X``.
+    calibrator_ : object
+        The score-to-probability map.
+    """
+
+    def __init__(
+        self,
+        horizon_days: int = 90,
+        n_folds: int = 3,
+        scoring: str = "roc_auc",
+        calibration: str = "sigmoid",
+        grid: dict[str, list[dict[str, Any]]] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.horizon_days = horizon_days
+        self.n_folds = n_folds
+        self.scoring = scoring
+        self.calibration = calibration
+        self.grid = grid
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y: ArrayLike) -> ChurnSelector:
+        """Choose, calibrate and refit on stacked windows ``X`` (index level ``cutoff``); returns ``self``."""
+        y = np.asarray(y, dtype="int64")
+        folds = time_folds(X.index.get_level_values("cutoff"), self.horizon_days, self.n_folds)
+        _check_folds(folds, y)
+        rows, last_scores = [], {}
+        for name, settings in (self.grid or GRID).items():
+            for params in settings:
+                scores, oof = _cross_validate(candidate(name, params, self.seed), X, y, folds)
+                rows.append({"model": name, "params": params, **scores})
+                last_scores[len(rows) - 1] = oof
+        self.candidates_ = _ranked(pd.DataFrame(rows), self.scoring)
+        best = int(self.candidates_.index[0])
+        self.chosen_ = {"model": self.candidates_.loc[best, "model"], "params": self.candidates_.loc[best, "params"]}
+        self.calibrator_ = _calibrator(self.calibration).fit(last_scores[best], y[folds[-1][1]])
+        self.model_ = candidate(self.chosen_["model"], self.chosen_["params"], self.seed).fit(X, y)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
+        """The chosen model's uncalibrated churn score."""
+        return self.model_.predict_proba(X)[:, 1]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities of staying (column 0) and churning (column 1)."""
+        p = np.clip(self.calibrator_.predict(self.decision_function(X)), 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+
+def _check_folds(folds: list, y: np.ndarray) -> None:
+    """A :class:`DataError` when there is no fold, or a fold with one label only."""
+    if not folds:
+        raise DataError(
+            "model choice needs at least two training windows a horizon apart (one to fit, a later one to "
+            "validate); the history before the training cutoff is too short: choose a shorter horizon_days"
+        )
+    for train, valid in folds:
+        if len(np.unique(y[train])) < 2 or len(np.unique(y[valid])) < 2:
+            raise DataError(
+                "a training window has customers who all churn or none who do: churn cannot be modelled; "
+                "choose another horizon_days"
+            )
+
+
+def _cross_validate(model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: list) -> tuple[dict, np.ndarray]:
+    """Mean and per-fold AUC and AP of a pipeline over the folds; its scores on the last fold."""
+    out: dict[str, Any] = {}
+    per_fold: dict[str, list[float]] = {"roc_auc": [], "average_precision": []}
+    for train, valid in folds:
+        score = clone(model).fit(X.iloc[train], y[train]).predict_proba(X.iloc[valid])[:, 1]
+        for k, v in churn_metrics(y[valid], score).items():
+            if k in per_fold:
+                per_fold[k].append(v)
+    for k, values in per_fold.items():
+        out[k] = float(np.mean(values))
+        out[f"{k}_folds"] = values
+    return out, score
+
+
+def _ranked(table: pd.DataFrame, scoring: str) -> pd.DataFrame:
+    """Candidates best first by the mean ``scoring``, ties broken by the other metric."""
+    if scoring not in ("roc_auc", "average_precision"):
+        raise ParameterError(f"scoring must be 'roc_auc' or 'average_precision', got {scoring!r}")
+    other = "average_precision" if scoring == "roc_auc" else "roc_auc"
+    table = table.sort_values([scoring, other], ascending=False, kind="stable")
+    return table.assign(rank=np.arange(1, len(table) + 1))
+
+
+def _calibrator(method: str) -> Any:
+    if method == "sigmoid":
+        return _Platt()
+    if method == "isotonic":
+        return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    raise ParameterError(f"calibration must be 'sigmoid' or 'isotonic', got {method!r}")
+
+
+def bgnbd_no_purchase(orders: pd.DataFrame, cutoff: str | pd.Timestamp, horizon_days: int) -> pd.Series:
+    """BG/NBD's probability that each customer buys nothing in the ``horizon_days`` after ``cutoff``.
+
+    The model is fitted on the customer-days up to ``cutoff`` (:func:`cp_toolkit.clv.rfm_summary`).
+    Given the history (x, t_x, T), a customer is alive with probability ``P(alive)`` and then buys
+    at a rate distributed Gamma(r + x, alpha + T), so
+    ``P(no purchase in t) = 1 - P(alive) + P(alive) ((alpha + T) / (alpha + T + t))^(r + x)``.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        Orders with ``customer_id``, ``ts`` and ``amount``.
+    cutoff : str or Timestamp
+        Last day observed.
+    horizon_days : int
+        Length of the window.
+
+    Returns
+    -------
+    Series
+        Indexed by ``customer_id`` (sorted).
+    """
+    summary = rfm_summary(orders, cutoff, "days").sort_index()
+    model = CLVModel("bgnbd", "days", standard_errors=False).fit(summary, spend=False)
+    alive = model.p_alive(summary)
+    r, alpha = model.params_["r"], model.params_["alpha"]
+    x, T = summary["frequency"].to_numpy(), summary["T"].to_numpy()
+    silent = ((alpha + T) / (alpha + T + horizon_days)) ** (r + x)
+    return pd.Series(1 - alive + alive * silent, index=summary.index, name="bgnbd_no_purchase")
+
+
+def paired_bootstrap(
+    y: ArrayLike, model: ArrayLike, baseline: ArrayLike, n_resamples: int = 200, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Paired bootstrap of the difference in ROC AUC and average precision (model minus baseline).
+
+    Parameters
+    ----------
+    y : array
+        Churn labels.
+    model, baseline : array
+        Scores of the two rankings for the same customers.
+    n_resamples : int
+        Resamples of the customers (a resample with one label only is drawn again).
+    seed : int
+        Random state.
+
+    Returns
+    -------
+    dict
+        For ``roc_auc`` and ``average_precision``: ``difference`` (on the data), ``low`` and
+        ``high`` (the 2.5 % and 97.5 % percentiles of the resampled differences).
+    """
+    y, a, b = np.asarray(y), np.asarray(model, dtype=float), np.asarray(baseline, dtype=float)
+    rng = np.random.default_rng(seed)
+    metrics: dict[str, Callable] = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
+    draws: dict[str, list[float]] = {k: [] for k in metrics}
+    while len(draws["roc_auc"]) < n_resamples:
+        i = rng.integers(0, len(y), len(y))
+        if y[i].min() == y[i].max():
+            continue
+        for k, f in metrics.items():
+            draws[k].append(f(y[i], a[i]) - f(y[i], b[i]))
+    return {
+        k: {
+            "difference": float(f(y, a) - f(y, b)),
+            "low": float(np.percentile(draws[k], 2.5)),
+            "high": float(np.percentile(draws[k], 97.5)),
+        }
+        for k, f in metrics.items()
+    }
+
+
+def verdict(interval: dict[str, float]) -> str:
+    """``"better"`` when a 95 % interval of a difference lies above 0, ``"worse"`` below, else ``"tie"``."""
+    if interval["low"] > 0:
+        return "better"
+    return "worse" if interval["high"] < 0 else "tie"
+
+
+def beats_baseline(comparison: dict[str, dict[str, float]]) -> bool:
+    """Whether the model beats the baseline beyond the noise: better on ROC AUC or average precision
+    and worse on neither (intervals of :func:`paired_bootstrap`)."""
+    verdicts = {verdict(v) for v in comparison.values()}
+    return "better" in verdicts and "worse" not in verdicts

@@ -1,0 +1,235 @@
+"""The time split, the window features and the targets of prediction.
+
+With ``h = horizon_days`` and the run's last day ``as_of``::
+
+    train: features up to  as_of - 2h, targets from (as_of - 2h, as_of - h]
+    test:  features up to  as_of - h,  targets from (as_of - h,  as_of]
+    score: features up to  as_of
+
+A cutoff is a day: features use the orders placed up to the end of it (``ts`` before the next
+midnight), targets the orders of the ``h`` days that follow. Model choice looks only at windows
+whose targets end by the test cutoff (:func:`history_cutoffs`, :func:`labelled_windows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, ParameterError
+from ..features import customer_features
+
+__all__ = [
+    "RECENT_DAYS",
+    "WINDOW_FEATURES",
+    "TimeSplit",
+    "history_cutoffs",
+    "labelled_windows",
+    "targets",
+    "time_split",
+    "window_features",
+]
+
+#: Lengths (days) of the recent windows whose orders and spend are counted.
+RECENT_DAYS = (30, 90, 180)
+
+#: Columns of :func:`window_features`, in order.
+WINDOW_FEATURES = [
+    "recency_days",
+    "tenure_days",
+    "frequency",
+    "monetary",
+    "avg_order_value",
+    "avg_lines_per_order",
+    *(f"orders_last_{d}d" for d in RECENT_DAYS),
+    *(f"spend_last_{d}d" for d in RECENT_DAYS),
+    "days_per_order",
+    "longest_gap_days",
+]
+
+DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """The three cutoffs of a run (days; each includes its whole day) and the horizon."""
+
+    train_cutoff: pd.Timestamp
+    test_cutoff: pd.Timestamp
+    score_cutoff: pd.Timestamp
+    horizon_days: int
+
+
+def _end(cutoff: str | pd.Timestamp) -> pd.Timestamp:
+    """The first instant after the cutoff day."""
+    return pd.Timestamp(cutoff).normalize() + DAY
+
+
+def time_split(orders: pd.DataFrame, as_of: str | pd.Timestamp, horizon_days: int) -> TimeSplit:
+    """The train, test and scoring cutoffs ``as_of - 2h``, ``as_of - h`` and ``as_of``.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        Orders with ``customer_id``, ``ts`` and ``amount`` (:func:`cp_toolkit.features.orders_from_lines`).
+    as_of : str or Timestamp
+        The run's last day.
+    horizon_days : int
+        Length ``h`` of every target window, in days.
+
+    Returns
+    -------
+    TimeSplit
+
+    Raises
+    ------
+    ParameterError
+        When ``horizon_days`` is not a positive whole number.
+    DataError
+        When there are no orders before the training cutoff (a horizon longer than the history).
+    """
+    if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, np.integer)) or horizon_days < 1:
+        raise ParameterError(f"horizon_days must be a whole number of days of at least 1, got {horizon_days!r}")
+    last = pd.Timestamp(as_of).normalize()
+    h = pd.Timedelta(days=int(horizon_days))
+    split = TimeSplit(last - 2 * h, last - h, last, int(horizon_days))
+    if orders.empty or orders["ts"].min() >= _end(split.train_cutoff):
+        start = "there are no orders" if orders.empty else f"the orders start on {orders['ts'].min().date()}"
+        raise DataError(
+            f"with horizon_days={horizon_days} and as_of {last.date()} the training cutoff is "
+            f"{split.train_cutoff.date()}, but {start}: choose a shorter horizon_days or a later as_of"
+        )
+    return split
+
+
+def _longest_gap(seen: pd.DataFrame, recency_days: pd.Series) -> pd.Series:
+    """Longest time (days) each customer went without an order: between two consecutive orders or
+    the open gap from the last order to the end of the cutoff day (``recency_days``)."""
+    ordered = seen.sort_values(["customer_id", "ts"], kind="stable")
+    gaps = ordered.groupby("customer_id", observed=True)["ts"].diff() / DAY
+    closed = gaps.groupby(ordered["customer_id"], observed=True).max().reindex(recency_days.index)
+    return np.fmax(closed, recency_days)
+
+
+def window_features(orders: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.DataFrame:
+    """Behaviour of each customer seen by ``cutoff``, strictly from orders up to the end of that day.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        Orders with ``customer_id``, ``order_id``, ``ts``, ``amount`` and ``n_lines``.
+    cutoff : str or Timestamp
+        The last day the features may use.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id`` (sorted), the :data:`WINDOW_FEATURES`: recency and tenure
+        (days from the last and first order to the end of the cutoff day), orders and revenue
+        (frequency, monetary, average order value, lines per order), orders and revenue in the
+        last 30, 90 and 180 days, days per order (tenure over orders) and the longest time
+        without an order, the open gap since the last order included. Every value is defined
+        for every customer; scaling is left to the models.
+    """
+    end = _end(cutoff)
+    seen = orders[orders["ts"] < end]
+    f = customer_features(seen, cutoff)
+    for days in RECENT_DAYS:
+        recent = seen[seen["ts"] >= end - pd.Timedelta(days=days)].groupby("customer_id", observed=True)
+        f[f"orders_last_{days}d"] = recent.size().reindex(f.index, fill_value=0).astype("int64")
+        f[f"spend_last_{days}d"] = recent["amount"].sum().reindex(f.index, fill_value=0.0)
+    f["days_per_order"] = f["tenure_days"] / f["frequency"]
+    f["longest_gap_days"] = _longest_gap(seen, f["recency_days"])
+    return f[WINDOW_FEATURES]
+
+
+def targets(
+    orders: pd.DataFrame, cutoff: str | pd.Timestamp, horizon_days: int, customers: pd.Index | None = None
+) -> pd.DataFrame:
+    """Churn and next-period spend in the ``horizon_days`` after ``cutoff``.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        Orders with ``customer_id``, ``ts`` and ``amount``.
+    cutoff : str or Timestamp
+        The last day of the features; the target window is the next ``horizon_days`` days.
+    horizon_days : int
+        Length of the target window.
+    customers : Index, optional
+        The customers to label; by default those with an order up to ``cutoff`` (the rows of
+        :func:`window_features`).
+
+    Returns
+    -------
+    DataFrame
+        Indexed like ``customers``: ``churn`` (1 = no order in the window) and ``next_spend``
+        (revenue in the window).
+    """
+    end = _end(cutoff)
+    if customers is None:
+        customers = pd.Index(np.sort(orders.loc[orders["ts"] < end, "customer_id"].unique()), name="customer_id")
+    window = orders[(orders["ts"] >= end) & (orders["ts"] < end + pd.Timedelta(days=horizon_days))]
+    by = window.groupby("customer_id", observed=True)
+    n = by.size().reindex(customers, fill_value=0)
+    spend = by["amount"].sum().reindex(customers, fill_value=0.0)
+    return pd.DataFrame({"churn": (n == 0).astype("int64"), "next_spend": spend.astype("float64")}, index=customers)
+
+
+def history_cutoffs(split: TimeSplit, step_days: int, first_day: pd.Timestamp, min_history_days: int) -> list:
+    """Cutoffs whose target windows end by the test cutoff: the training cutoff and every
+    ``step_days`` before it, while at least ``min_history_days`` of orders precede them.
+
+    Parameters
+    ----------
+    split : TimeSplit
+        The run's split.
+    step_days : int
+        Days between two cutoffs.
+    first_day : Timestamp
+        Day of the first order.
+    min_history_days : int
+        Days of history a cutoff needs after ``first_day``.
+
+    Returns
+    -------
+    list of Timestamp
+        Oldest first; the last is ``split.train_cutoff``.
+    """
+    earliest = pd.Timestamp(first_day).normalize() + pd.Timedelta(days=min_history_days)
+    out, cutoff = [], split.train_cutoff
+    while cutoff >= earliest:
+        out.append(cutoff)
+        cutoff -= pd.Timedelta(days=step_days)
+    return out[::-1] or [split.train_cutoff]
+
+
+def labelled_windows(
+    orders: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], horizon_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Window features and targets of several cutoffs, stacked.
+
+    Parameters
+    ----------
+    orders : DataFrame
+        Orders (see :func:`window_features`).
+    cutoffs : sequence of Timestamp
+        The feature cutoffs.
+    horizon_days : int
+        Length of each target window.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        Features and targets indexed by (``cutoff``, ``customer_id``).
+    """
+    xs, ys = [], []
+    for cutoff in cutoffs:
+        x = window_features(orders, cutoff)
+        xs.append(x)
+        ys.append(targets(orders, cutoff, horizon_days, x.index))
+    keys = [pd.Timestamp(c) for c in cutoffs]
+    return pd.concat(xs, keys=keys, names=["cutoff"]), pd.concat(ys, keys=keys, names=["cutoff"])
