@@ -113,6 +113,18 @@ def _journey(orders: pd.DataFrame) -> dict:
     }
 
 
+def _fitted_only(orders: pd.DataFrame) -> dict:
+    """The selection among fitted candidates only, scored on the test window against the last window."""
+    cutoffs = [TEST_CUTOFF - pd.Timedelta(days=H + 30 * k) for k in range(5)][::-1]
+    X, y, stamps = panel(orders, cutoffs, H)
+    selector = S.SpendSelector(H, seed=42).fit(X, y, stamps)
+    Xt = window_features(orders, TEST_CUTOFF)
+    yt = S.window_spend(orders, TEST_CUTOFF, H, Xt.index).to_numpy()
+    prediction = selector.predict(Xt)
+    gap = S.bootstrap_mae_difference(yt, prediction, Xt["spend_last_90d"].to_numpy(), draws=1000, seed=42)
+    return {"chosen": selector.chosen_, "mae": S.spend_metrics(yt, prediction)["mae"], "gap": gap}
+
+
 def test_complete_journey_spend_against_both_baselines(journey_orders):
     run = _journey(journey_orders)
     m, selector = run["metrics"], run["selector"]
@@ -129,6 +141,10 @@ def test_complete_journey_spend_against_both_baselines(journey_orders):
     assert m["bgnbd_gamma_gamma"]["mae"] == pytest.approx(183.32, abs=0.01)
     assert run["gap"]["high"] <= 0  # not worse than the better baseline beyond the bootstrap noise
     assert run["deciles"]["actual_mean"].is_monotonic_decreasing
+    fitted_only = _fitted_only(journey_orders)  # what the best fitted candidate alone would have scored
+    print("fitted candidates only:", fitted_only)
+    assert fitted_only["chosen"] == "ridge_log"
+    assert fitted_only["mae"] == pytest.approx(188.27, abs=0.01) and fitted_only["gap"]["low"] > 0  # loses beyond noise
     again = _journey(journey_orders)
     assert again["metrics"] == m and again["gap"] == run["gap"]
     pd.testing.assert_frame_equal(again["selector"].candidates_, selector.candidates_)
