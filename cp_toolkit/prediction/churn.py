@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ..clv import CLVModel, rfm_summary
+from ..config import DEFAULTS
 from ..errors import DataError, ParameterError
 
 ArrayLike = np.ndarray | pd.Series
@@ -176,12 +177,12 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        horizon_days: int = 90,
+        horizon_days: int = DEFAULTS["horizon_days"],
         n_folds: int = 3,
         scoring: str = "roc_auc",
         calibration: str = "sigmoid",
         grid: dict[str, list[dict[str, Any]]] | None = None,
-        seed: int = 0,
+        seed: int = DEFAULTS["seed"],
     ) -> None:
         self.horizon_days = horizon_days
         self.n_folds = n_folds
@@ -298,7 +299,7 @@ def bgnbd_no_purchase(orders: pd.DataFrame, cutoff: str | pd.Timestamp, horizon_
 
 
 def paired_bootstrap(
-    y: ArrayLike, model: ArrayLike, baseline: ArrayLike, n_resamples: int = 200, seed: int = 0
+    y: ArrayLike, model: ArrayLike, baseline: ArrayLike, n_resamples: int = 200, seed: int = DEFAULTS["seed"]
 ) -> dict[str, dict[str, float]]:
     """Paired bootstrap of the difference in ROC AUC and average precision (model minus baseline).
 

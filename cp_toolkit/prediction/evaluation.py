@@ -24,6 +24,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from ..config import DEFAULTS
 from ..errors import DataError
 
 __all__ = [
@@ -214,7 +215,7 @@ def paired_bootstrap(
     score_b: Any,
     metric: str | Callable[[np.ndarray, np.ndarray], float],
     n: int = 1000,
-    seed: int = 42,
+    seed: int = DEFAULTS["seed"],
 ) -> dict[str, Any]:
     """The difference of a metric between two scorers on the same customers, with its 95 % interval.
 

@@ -40,6 +40,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..clv import CLVModel, rfm_summary
+from ..config import DEFAULTS
 
 __all__ = [
     "CANDIDATES",
@@ -173,7 +174,11 @@ class SpendSelector(BaseEstimator, RegressorMixin):
     """
 
     def __init__(
-        self, horizon_days: int = 90, seed: int = 42, folds: int = 5, baseline_column: str | None = None
+        self,
+        horizon_days: int = DEFAULTS["horizon_days"],
+        seed: int = DEFAULTS["seed"],
+        folds: int = 5,
+        baseline_column: str | None = None,
     ) -> None:
         self.horizon_days = horizon_days
         self.seed = seed
@@ -282,7 +287,7 @@ def decile_table(y: np.ndarray, prediction: np.ndarray, bins: int = 10) -> pd.Da
 
 
 def bootstrap_mae_difference(
-    y: np.ndarray, model: np.ndarray, baseline: np.ndarray, draws: int = 2000, seed: int = 42
+    y: np.ndarray, model: np.ndarray, baseline: np.ndarray, draws: int = 2000, seed: int = DEFAULTS["seed"]
 ) -> dict[str, float]:
     """Paired bootstrap of MAE(model) - MAE(baseline) over customers: negative means the model errs less.
 
