@@ -16,6 +16,7 @@ from typing import Any
 
 from .config import load_params
 from .errors import CPToolkitError, InterruptedRun
+from .params import FILE_KEYS
 from .text import t
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
@@ -30,7 +31,7 @@ def default_notebooks_dir() -> Path:
 def _absolute(spec: dict[str, Any], base: Path) -> dict[str, Any]:
     """One source description with its relative file paths made absolute against ``base``."""
     spec = dict(spec)
-    for key in ("path", "exclude_customers_file"):
+    for key in FILE_KEYS:
         path = str(spec.get(key, ""))
         if path and not path.startswith("pkg://") and not Path(path).expanduser().is_absolute():
             spec[key] = str((base / path).resolve())

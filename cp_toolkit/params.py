@@ -311,6 +311,9 @@ SOURCE_KEYS: dict[str, str] = {
     "exclude_customers_file": "file",
     "attributes": "list",
 }
+#: The keys of a source description that name local files (relative paths resolve against the
+#: folder the run starts in; ``pkg://`` names bundled data).
+FILE_KEYS = ("path", "exclude_customers_file")
 #: Keys read only for transaction sources, and only for customer sources.
 TRANSACTION_ONLY = ("channel", "drop_duplicates", "allow_zero_amount", "cancellation_prefix", "outlier_iqr_k",
                     "exclude_customers_file")  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import OutputFolderError
 from ..ingest.sources import resolve_paths, resolve_sources, source_list
+from ..params import FILE_KEYS
 from .artifacts import ARTIFACTS, staging_folders
 
 __all__ = ["KERNEL_LOG", "FolderPlan", "folder_error", "input_files", "plan_output_folder", "run_outputs"]
@@ -45,7 +46,7 @@ def input_files(params: Mapping[str, Any]) -> list[Path]:
     files: list[Path] = []
     for entry in resolve_sources(params["dataset"], params.get("sources")).values():
         for spec in source_list(entry):
-            for key in ("path", "exclude_customers_file"):
+            for key in FILE_KEYS:
                 path = str(spec.get(key) or "")
                 if path and not path.startswith("pkg://"):
                     files += resolve_paths(path)
