@@ -14,6 +14,7 @@ __all__ = [
     "BEHAVIOUR",
     "DISCOUNT_COLUMNS",
     "category_revenue",
+    "category_share_column",
     "category_spend",
     "DICTIONARY",
     "ORDERS_SQL",
@@ -256,7 +257,7 @@ def profile_features(
         shares = category_shares(spend)
         top = spend.groupby("category")["revenue"].sum().nlargest(top_n).index
         for category in top:
-            column = "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
+            column = category_share_column(category)
             out[column] = shares[category].reindex(out.index)
             meaning[column] = t("features.meaning.category_share", category=category)
         out["category_share_other"] = shares.drop(columns=list(top)).sum(axis=1).reindex(out.index)
@@ -276,6 +277,11 @@ def profile_features(
         meaning |= {c: t("features.meaning.attribute", attribute=c[5:]) for c in attributes}
     dictionary = pd.DataFrame({"column": list(meaning), "meaning": list(meaning.values())})
     return out, dictionary
+
+
+def category_share_column(category: str) -> str:
+    """The feature column of a category's revenue share: ``category_share_<lower-case words>``."""
+    return "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
 
 
 def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:

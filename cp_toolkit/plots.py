@@ -29,7 +29,6 @@ __all__ = [
     "quarantine_bars",
     "rfm_heatmap",
     "segment_shares",
-    "roc_curves",
     "holdout_by_frequency",
     "clv_hist",
     "seasonal_index",
@@ -317,30 +316,6 @@ def segment_shares(
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend([customers, revenue])
-    return ax
-
-
-def roc_curves(
-    curves: dict[str, pd.DataFrame],
-    aucs: dict[str, float],
-    *,
-    title: str,
-    xlabel: str,
-    ylabel: str,
-    curve_fmt: str,
-    chance: str,
-    ax: Axes | None = None,
-) -> Axes | None:
-    """Out-of-time ROC curves of each scorer; ``curve_fmt`` names one from ``{name}`` and ``{auc}``.
-    Nothing is drawn (None) without data."""
-    if not curves:
-        return None
-    ax = _ax(ax, (5, 5))
-    for name, curve in curves.items():
-        ax.plot(curve["fpr"], curve["tpr"], label=curve_fmt.format(name=name, auc=aucs[name]))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=chance)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend(loc="lower right")
     return ax
 
 
@@ -637,7 +612,7 @@ def reliability_diagram(
     ax: Axes | None = None,
 ) -> Axes | None:
     """Observed rate against mean predicted probability by bin, one line per scorer (the keys of
-    ``tables``, each a :func:`cp_toolkit.prediction.evaluation.reliability_table`); the diagonal
+    ``tables``, each a :func:`cp_toolkit.predict.evaluation.reliability_table`); the diagonal
     (``perfect``) is a calibrated model. Nothing is drawn (None) without data."""
     if not tables:
         return None
@@ -664,7 +639,7 @@ def gains_chart(
 ) -> Axes | None:
     """Cumulative gains: the share of all positives found in the top share of customers by score,
     one line per scorer (the keys of ``tables``, each a
-    :func:`cp_toolkit.prediction.evaluation.gains_table`); ``scorer_fmt`` names a line from
+    :func:`cp_toolkit.predict.evaluation.gains_table`); ``scorer_fmt`` names a line from
     ``{name}`` and ``{lift}`` (its top-group lift); the diagonal (``chance``) is a random order.
     Nothing is drawn (None) without data."""
     if not tables:
@@ -695,7 +670,7 @@ def profit_curve(
     ax: Axes | None = None,
 ) -> Axes | None:
     """Expected profit of contacting the first N customers (a
-    :func:`cp_toolkit.prediction.operating.profit_curve`), with the best N marked (``best_fmt``
+    :func:`cp_toolkit.predict.operating.profit_curve`), with the best N marked (``best_fmt``
     takes ``{n}`` and ``{profit}``) and, when given, the most that may be contacted (``limit``;
     ``limit_fmt`` takes ``{n}``). Nothing is drawn (None) without data."""
     if curve is None or curve.empty:

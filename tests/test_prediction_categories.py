@@ -1,12 +1,11 @@
-"""Next categories (cp_toolkit.prediction.categories): metrics and scores by hand, Complete Journey."""
+"""Next categories (cp_toolkit.predict.categories): metrics and scores by hand, Complete Journey."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from cp_toolkit.ingest import ingest
-from cp_toolkit.prediction import categories as C
+from cp_toolkit.predict import categories as C
 
 
 def test_ranking_metrics_by_hand():
@@ -52,45 +51,3 @@ def test_recommender_scores_by_hand():
     assert C.popular_ranking(history, k=2)["category"].tolist() == ["milk", "jam"] * 2
     table = C.recommendation_table(model, k=2)
     assert list(table.columns) == ["customer_id", "rank", "category", "score"] and len(table) == 4
-
-
-H = 90
-TEST_CUTOFF = pd.Timestamp("2017-12-31") - pd.Timedelta(days=H)
-
-
-@pytest.fixture(scope="module")
-def journey():
-    tables = ingest("completejourney", as_of="2017-12-31", key=b"k").tables
-    return tables["transactions"], tables["products"]
-
-
-def _journey(tx: pd.DataFrame, products: pd.DataFrame) -> dict:
-    train_cutoff = TEST_CUTOFF - pd.Timedelta(days=H)
-    settings, grid = C.select_recommender(
-        C.category_blocks(tx, products, train_cutoff, H, 2), C.next_categories(tx, products, train_cutoff, H)
-    )
-    history = C.category_blocks(tx, products, TEST_CUTOFF, H, 3)
-    actual = C.next_categories(tx, products, TEST_CUTOFF, H)
-    model = C.CategoryRecommender(*settings).fit(history)
-    metrics = {
-        "model": C.ranking_metrics(model.top(5), actual),
-        "popular": C.ranking_metrics(C.popular_ranking(history), actual),
-        "own": C.ranking_metrics(C.own_ranking(history), actual),
-    }
-    return {"settings": settings, "metrics": metrics, "table": C.recommendation_table(model)}
-
-
-def test_complete_journey_categories_against_both_baselines(journey):
-    run = _journey(*journey)
-    m = run["metrics"]
-    print("\n", run["settings"], {k: {n: round(v, 4) for n, v in x.items()} for k, x in m.items()})
-    assert run["settings"] == (4.0, float("inf"))  # chosen on the training cutoff only
-    assert m["model"]["customers"] == m["popular"]["customers"] == m["own"]["customers"]
-    assert m["model"]["precision"] > max(m["popular"]["precision"], m["own"]["precision"])
-    assert m["model"]["precision"] == pytest.approx(0.7780, abs=1e-4)
-    assert m["popular"]["precision"] == pytest.approx(0.7488, abs=1e-4)
-    assert m["own"]["precision"] == pytest.approx(0.7028, abs=1e-4)
-    assert run["table"]["rank"].tolist()[:3] == [1, 2, 3] and run["table"]["category"].ne("unknown").all()
-    again = _journey(*journey)
-    assert again["metrics"] == m
-    pd.testing.assert_frame_equal(again["table"], run["table"])

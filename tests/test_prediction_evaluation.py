@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 
 from cp_toolkit.errors import DataError
-from cp_toolkit.prediction.evaluation import (
+from cp_toolkit.predict.evaluation import (
     classification_metrics,
     gains_table,
     paired_bootstrap,
     reliability_table,
     top_decile_lift,
 )
-from cp_toolkit.prediction.operating import (
+from cp_toolkit.predict.operating import (
     assign_bands,
     best_contact_count,
     contact_grid,

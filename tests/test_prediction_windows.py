@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 
 from cp_toolkit.errors import DataError, ParameterError
-from cp_toolkit.prediction.windows import (
+from cp_toolkit.features import orders_from_lines
+from cp_toolkit.predict.windows import (
     WINDOW_FEATURES,
+    features_at,
     history_cutoffs,
     labelled_windows,
+    profile_spec,
     targets,
     time_split,
     window_features,
@@ -37,12 +40,15 @@ def tiny() -> pd.DataFrame:
 
 
 def test_time_split_cutoffs() -> None:
-    split = time_split(tiny(), "2020-12-31 15:00", 90)
+    split = time_split(tiny(), "2020-10-31 15:00", 60)
     assert (split.train_cutoff, split.test_cutoff, split.score_cutoff) == (
-        pd.Timestamp("2020-07-04"),
-        pd.Timestamp("2020-10-02"),
-        pd.Timestamp("2020-12-31"),
+        pd.Timestamp("2020-07-03"),
+        pd.Timestamp("2020-09-01"),
+        pd.Timestamp("2020-10-31"),
     )
+    # an as_of after the data: nobody can have ordered in the test window, and the message says by how much
+    with pytest.raises(DataError, match=r"ordered in the test window .* lies 92 days \(0.3 years\) after the last"):
+        time_split(tiny(), "2020-12-31", 90)
     with pytest.raises(DataError, match="training cutoff is 2018-07-01"):
         time_split(tiny(), "2020-06-30", 365)
     with pytest.raises(ParameterError):
@@ -108,6 +114,55 @@ def test_rows_after_the_cutoff_change_no_feature(seed: int) -> None:
     moved.loc[row, "ts"] = CUTOFF - pd.Timedelta(days=400)  # earlier than every order: tenure changes
     assert not window_features(moved, CUTOFF).equals(base)
     assert not window_features(orders.drop(index=[row]), CUTOFF).equals(base)
+
+
+def random_lines(rng: np.random.Generator, n: int = 600) -> pd.DataFrame:
+    """Lines of 40 customers over 2020: two lines per order, with category, store, channel and discounts."""
+    orders = rng.integers(0, n // 2, n)
+    start = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 365 * 24, n // 2), unit="h")
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{o % 40}" for o in orders],
+            "order_id": [f"o{o}" for o in orders],
+            "ts": start[orders] + pd.to_timedelta(rng.integers(0, 60, n), unit="s"),
+            "amount": rng.gamma(2.0, 10.0, n),
+            "category": rng.choice(["MILK", "BREAD", "BEER", "unknown"], n),
+            "store_id": rng.choice(["s1", "s2", "s3"], n),
+            "channel": np.asarray(["store", "online"])[orders % 2],
+            "discount": rng.choice([0.0, 0.5, 1.0], n),
+            "coupon_discount": rng.choice([0.0, 0.0, 2.0], n),
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_rows_after_the_cutoff_change_no_profile_column(seed: int) -> None:
+    """The leakage test for every column the models see: lines after the cutoff (their amount,
+    time, category, store, channel, discounts or customer) changed or deleted change nothing."""
+    rng = np.random.default_rng(seed)
+    lines = random_lines(rng)
+    spec = profile_spec(lines, CUTOFF)
+
+    def features(tx: pd.DataFrame) -> pd.DataFrame:
+        return features_at(orders_from_lines(tx), CUTOFF, tx, spec, last_days=45)
+
+    base = features(lines)
+    assert {"interpurchase_cv", "stores", "channel_share_online", "category_share_milk", "savings_rate",
+            "spend_last_window"} <= set(base.columns)  # fmt: skip
+    after = lines.index[lines["ts"] >= CUTOFF + pd.Timedelta(days=1)]
+    rows = rng.choice(after, size=min(20, len(after)), replace=False)
+    changed = lines.copy()
+    changed.loc[rows, "amount"] *= 7
+    changed.loc[rows, "ts"] += pd.Timedelta(days=3)
+    changed.loc[rows, ["category", "store_id", "channel"]] = ["BEER", "s9", "online"]
+    changed.loc[rows, ["discount", "coupon_discount"]] = 5.0
+    changed.loc[rows[:5], "customer_id"] = "c0"
+    pd.testing.assert_frame_equal(features(changed), base)
+    pd.testing.assert_frame_equal(features(lines.drop(index=after)), base)
+    before = lines.index[lines["ts"] < CUTOFF]
+    moved = lines.copy()
+    moved.loc[before[:10], "category"] = "BEER"
+    assert not features(moved).equals(base)
 
 
 def test_history_cutoffs_and_stacked_windows() -> None:

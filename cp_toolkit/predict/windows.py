@@ -20,14 +20,26 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ParameterError
-from ..features import customer_features
+from ..features import (
+    category_share_column,
+    category_shares,
+    channel_shares,
+    customer_features,
+    discount_use,
+    interpurchase_days,
+)
 
 __all__ = [
     "RECENT_DAYS",
     "WINDOW_FEATURES",
+    "ProfileSpec",
     "TimeSplit",
+    "features_at",
     "history_cutoffs",
     "labelled_windows",
+    "last_window_column",
+    "profile_columns",
+    "profile_spec",
     "targets",
     "time_split",
     "window_features",
@@ -89,7 +101,8 @@ def time_split(orders: pd.DataFrame, as_of: str | pd.Timestamp, horizon_days: in
     ParameterError
         When ``horizon_days`` is not a positive whole number.
     DataError
-        When there are no orders before the training cutoff (a horizon longer than the history).
+        When there are no orders before the training cutoff (a horizon longer than the history),
+        or none after the test cutoff (an ``as_of`` after the data).
     """
     if isinstance(horizon_days, bool) or not isinstance(horizon_days, (int, np.integer)) or horizon_days < 1:
         raise ParameterError(f"horizon_days must be a whole number of days of at least 1, got {horizon_days!r}")
@@ -102,7 +115,26 @@ def time_split(orders: pd.DataFrame, as_of: str | pd.Timestamp, horizon_days: in
             f"with horizon_days={horizon_days} and as_of {last.date()} the training cutoff is "
             f"{split.train_cutoff.date()}, but {start}: choose a shorter horizon_days or a later as_of"
         )
+    _require_recent_orders(orders, split)
     return split
+
+
+def _require_recent_orders(orders: pd.DataFrame, split: TimeSplit) -> None:
+    """Refuse an ``as_of`` after the data: with no order after the test cutoff, every customer
+    lapses there and nothing can be learnt; the message says by how much ``as_of`` lies past the
+    last order."""
+    latest = orders["ts"].max().normalize()
+    if latest > split.test_cutoff:
+        return
+    days = (split.score_cutoff - latest).days
+    window = "the training window nor the test window" if latest <= split.train_cutoff else "the test window"
+    raise DataError(
+        f"no customer ordered in {window} (training outcomes {(split.train_cutoff + DAY).date()} to "
+        f"{split.test_cutoff.date()}, test outcomes {(split.test_cutoff + DAY).date()} to "
+        f"{split.score_cutoff.date()}): "
+        f"as_of {split.score_cutoff.date()} lies {days:,} days ({days / 365.25:.1f} years) after the last transaction "
+        f"({latest.date()}); set as_of to {latest.date()} or a day shortly after it"
+    )
 
 
 def _longest_gap(seen: pd.DataFrame, recency_days: pd.Series) -> pd.Series:
@@ -144,6 +176,115 @@ def window_features(orders: pd.DataFrame, cutoff: str | pd.Timestamp) -> pd.Data
     f["days_per_order"] = f["tenure_days"] / f["frequency"]
     f["longest_gap_days"] = _longest_gap(seen, f["recency_days"])
     return f[WINDOW_FEATURES]
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """The columns of stage 03's customer feature table that every window shares: the product
+    categories and channels with a share column of their own (fixed from the data up to the
+    training cutoff, so that all windows have the same columns)."""
+
+    categories: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+
+
+def profile_spec(lines: pd.DataFrame, cutoff: str | pd.Timestamp, top_n: int = 10) -> ProfileSpec:
+    """The ``top_n`` categories by revenue and the channels (when two or more) of the lines up to ``cutoff``.
+
+    Parameters
+    ----------
+    lines : DataFrame
+        Transaction lines with ``customer_id``, ``ts``, ``amount`` and, where the data have them,
+        ``category`` (joined from products; ``unknown`` where a product has none) and ``channel``.
+    cutoff : str or Timestamp
+        The training cutoff: what comes after it does not choose the columns.
+    top_n : int
+        Categories with a share column of their own.
+    """
+    seen = lines[lines["ts"] < _end(cutoff)]
+    categories: tuple[str, ...] = ()
+    if "category" in seen.columns:
+        known = seen[seen["category"] != "unknown"]
+        categories = tuple(known.groupby("category", observed=True)["amount"].sum().nlargest(top_n).index.astype(str))
+    channels: tuple[str, ...] = ()
+    if "channel" in seen.columns and seen["channel"].nunique() >= 2:
+        channels = tuple(sorted(seen["channel"].dropna().astype(str).unique()))
+    return ProfileSpec(categories, channels)
+
+
+def profile_columns(
+    orders: pd.DataFrame, lines: pd.DataFrame, cutoff: str | pd.Timestamp, spec: ProfileSpec
+) -> pd.DataFrame:
+    """Stage 03's behaviour columns as of ``cutoff``, strictly from lines and orders up to the end of that day.
+
+    Regularity (``interpurchase_cv``), stores (``stores``, ``main_store_share``), the share of
+    orders per channel and of revenue per category of ``spec`` (``category_share_<name>``, the
+    rest in ``category_share_other``) and discount use (:func:`cp_toolkit.features.discount_use`),
+    each where the data carry it. Campaign columns are left out: the campaigns table has no dates,
+    so a response could come from after the cutoff. Customer attributes are left out too (text
+    values known for part of the customers only).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the ``customer_id`` of the orders up to ``cutoff`` (sorted); missing where a
+        customer has no value (e.g. a single order has no regularity).
+    """
+    end = _end(cutoff)
+    seen_orders, seen = orders[orders["ts"] < end], lines[lines["ts"] < end]
+    index = pd.Index(np.sort(seen_orders["customer_id"].unique()), name="customer_id")
+    out = pd.DataFrame(index=index)
+    gaps = interpurchase_days(seen_orders).groupby(seen_orders["customer_id"], observed=True)
+    out["interpurchase_cv"] = (gaps.std() / gaps.mean()).where(gaps.count() >= 2)
+    if "store_id" in seen.columns and seen["store_id"].notna().any():
+        per_order = seen.dropna(subset=["store_id"]).drop_duplicates(["customer_id", "order_id"])
+        counts = per_order.groupby(["customer_id", "store_id"], observed=True).size()
+        out["stores"] = counts.groupby(level=0).size()
+        out["main_store_share"] = counts.groupby(level=0).max() / counts.groupby(level=0).sum()
+    if spec.channels:
+        shares = channel_shares(seen)
+        for channel in spec.channels:
+            column = f"channel_share_{channel}"
+            out[column] = shares[column] if column in shares else 0.0
+    if spec.categories:
+        spend = seen.groupby(["customer_id", "category"], observed=True, as_index=False).agg(revenue=("amount", "sum"))
+        shares = category_shares(spend).reindex(index)
+        for category in spec.categories:
+            out[category_share_column(category)] = shares[category] if category in shares else 0.0
+        out["category_share_other"] = shares.drop(columns=list(spec.categories), errors="ignore").sum(
+            axis=1, min_count=1
+        )
+    out = out.join(discount_use(seen))
+    return out.reindex(index).astype("float64")
+
+
+def last_window_column(horizon_days: int) -> str:
+    """The feature column holding the revenue of the last ``horizon_days``: one of the recent
+    windows (``spend_last_90d``) when the horizon is one of :data:`RECENT_DAYS`, else ``spend_last_window``."""
+    return f"spend_last_{horizon_days}d" if horizon_days in RECENT_DAYS else "spend_last_window"
+
+
+def features_at(
+    orders: pd.DataFrame,
+    cutoff: str | pd.Timestamp,
+    lines: pd.DataFrame | None = None,
+    spec: ProfileSpec | None = None,
+    last_days: int | None = None,
+) -> pd.DataFrame:
+    """:func:`window_features`, with ``last_days`` the revenue of the last window of that length
+    (the orders of (cutoff - h, cutoff], the spend baseline: :func:`last_window_column`), and with
+    ``lines`` the :func:`profile_columns` of ``spec`` (default: no category or channel share),
+    all as of ``cutoff``."""
+    x = window_features(orders, cutoff)
+    if last_days is not None and last_window_column(last_days) not in x:
+        end = _end(cutoff)
+        last = orders[(orders["ts"] >= end - pd.Timedelta(days=last_days)) & (orders["ts"] < end)]
+        x["spend_last_window"] = (
+            last.groupby("customer_id", observed=True)["amount"].sum().reindex(x.index, fill_value=0.0)
+        )
+    if lines is None:
+        return x
+    return x.join(profile_columns(orders, lines, cutoff, spec or ProfileSpec()))
 
 
 def targets(
@@ -208,7 +349,11 @@ def history_cutoffs(split: TimeSplit, step_days: int, first_day: pd.Timestamp, m
 
 
 def labelled_windows(
-    orders: pd.DataFrame, cutoffs: Sequence[pd.Timestamp], horizon_days: int
+    orders: pd.DataFrame,
+    cutoffs: Sequence[pd.Timestamp],
+    horizon_days: int,
+    lines: pd.DataFrame | None = None,
+    spec: ProfileSpec | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Window features and targets of several cutoffs, stacked.
 
@@ -220,6 +365,8 @@ def labelled_windows(
         The feature cutoffs.
     horizon_days : int
         Length of each target window.
+    lines, spec : optional
+        Transaction lines and the profile columns to add (:func:`features_at`).
 
     Returns
     -------
@@ -228,7 +375,7 @@ def labelled_windows(
     """
     xs, ys = [], []
     for cutoff in cutoffs:
-        x = window_features(orders, cutoff)
+        x = features_at(orders, cutoff, lines, spec, horizon_days)
         xs.append(x)
         ys.append(targets(orders, cutoff, horizon_days, x.index))
     keys = [pd.Timestamp(c) for c in cutoffs]

@@ -170,14 +170,23 @@ def _require_both_classes(y: np.ndarray) -> None:
         raise DataError(f"only outcome {y[0]:g} among {len(y)} customers; ROC AUC and PR AUC need both outcomes")
 
 
-def classification_metrics(y: Any, p: Any) -> dict[str, float]:
+def classification_metrics(y: Any, p: Any, probability: bool = True) -> dict[str, float]:
     """ROC AUC, PR AUC (average precision) and Brier score of probabilities ``p``.
+
+    Parameters
+    ----------
+    y : array-like of 0/1
+        The observed outcome.
+    p : array-like
+        Probabilities, or with ``probability=False`` any score where higher means more likely.
+    probability : bool
+        Whether ``p`` is a probability: only then is the Brier score given.
 
     Returns
     -------
     dict
-        ``roc_auc``, ``average_precision``, ``brier``, ``base_rate`` (share of positives; the
-        average precision of a random ranking) and ``customers``.
+        ``roc_auc``, ``average_precision``, ``brier`` (for probabilities), ``base_rate`` (share
+        of positives; the average precision of a random ranking) and ``customers``.
 
     Raises
     ------
@@ -186,13 +195,14 @@ def classification_metrics(y: Any, p: Any) -> dict[str, float]:
     """
     y_arr, p_arr = _arrays(y, p)
     _require_both_classes(y_arr)
-    return {
+    out = {
         "roc_auc": float(roc_auc_score(y_arr, p_arr)),
         "average_precision": float(average_precision_score(y_arr, p_arr)),
-        "brier": float(brier_score_loss(y_arr, np.clip(p_arr, 0, 1))),
+        "brier": float(brier_score_loss(y_arr, np.clip(p_arr, 0, 1))) if probability else None,
         "base_rate": float(y_arr.mean()),
         "customers": int(len(y_arr)),
     }
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _rmse(y: np.ndarray, pred: np.ndarray) -> float:

@@ -39,13 +39,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ..clv import CLVModel, rfm_summary
+from ..clv.models import CLVModel
+from ..clv.summary import rfm_summary
 from ..config import DEFAULTS
 
 __all__ = [
     "CANDIDATES",
     "SpendSelector",
-    "bootstrap_mae_difference",
     "candidate_grid",
     "clv_expected_spend",
     "decile_table",
@@ -118,7 +118,12 @@ def _ridge_log(alpha: float) -> TransformedTargetRegressor:
 
 def _random_forest(min_samples_leaf: int, seed: int) -> Pipeline:
     forest = RandomForestRegressor(
-        n_estimators=200, min_samples_leaf=min_samples_leaf, max_features=0.5, random_state=seed, n_jobs=1
+        n_estimators=100,
+        max_samples=0.5,
+        min_samples_leaf=min_samples_leaf,
+        max_features=0.5,
+        random_state=seed,
+        n_jobs=1,
     )
     return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), forest)
 
@@ -171,6 +176,16 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         A column of ``X`` holding the last window's spend: scored in the same folds as candidate
         ``last_window``; when it has the lowest cross-validated MAE it is chosen, and ``predict``
         returns that column (the better of model and baseline, decided on the training window).
+
+    Attributes
+    ----------
+    candidates_ : DataFrame
+        ``candidate``, ``settings``, ``cv_mae`` and ``fold_mae`` of every candidate (and of
+        ``last_window`` with a ``baseline_column``).
+    chosen_, chosen_settings_ : str, dict
+        The lowest cross-validated MAE, ``last_window`` included.
+    fitted_, fitted_settings_ : str, dict
+        The lowest among the fitted candidates only: ``model_``, what :meth:`predict_model` uses.
     """
 
     def __init__(
@@ -216,12 +231,14 @@ class SpendSelector(BaseEstimator, RegressorMixin):
             maes = [_mae(y[test], last[test]) for _, test in splits]
             rows.append({"candidate": "last_window", "settings": {}, "cv_mae": float(np.mean(maes)), "fold_mae": maes})
         self.candidates_ = pd.DataFrame(rows)
-        best = int(self.candidates_["cv_mae"].to_numpy().argmin())  # first of equals: CANDIDATES order
-        self.chosen_ = str(self.candidates_.loc[best, "candidate"])
+        cv = self.candidates_["cv_mae"].to_numpy()
+        best, fitted = int(cv.argmin()), int(cv[: len(rows) - (self.baseline_column is not None)].argmin())
+        self.chosen_ = str(self.candidates_.loc[best, "candidate"])  # first of equals: CANDIDATES order
         self.chosen_settings_ = dict(self.candidates_.loc[best, "settings"])
-        grid = candidate_grid(self.seed)
-        self.model_ = None if self.chosen_ == "last_window" else clone(grid[best][2]).fit(X, y)
+        self.fitted_ = str(self.candidates_.loc[fitted, "candidate"])
+        self.fitted_settings_ = dict(self.candidates_.loc[fitted, "settings"])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.model_ = clone(candidate_grid(self.seed)[fitted][2]).fit(X, y)
         return self
 
     def _splits(self, X: pd.DataFrame, cutoffs: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -232,10 +249,23 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         self.cv_scheme_, self.cv_cutoffs_ = "kfold", []
         return list(KFold(self.folds, shuffle=True, random_state=self.seed).split(X))
 
+    def refit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> SpendSelector:
+        """Keep the choice, refit the fitted candidate on ``X``, ``y`` (e.g. with a later labelled
+        window added); returns ``self``."""
+        pipeline = next(p for n, s, p in candidate_grid(self.seed) if (n, s) == (self.fitted_, self.fitted_settings_))
+        with threadpool_limits(limits=1):
+            self.model_ = clone(pipeline).fit(X[list(self.feature_names_in_)], np.asarray(y, dtype=float))
+        return self
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Expected revenue in the next window, floored at 0 (the baseline column when it was chosen)."""
-        if self.model_ is None:
+        """Expected revenue in the next window, floored at 0: the baseline column when it was
+        chosen, else :meth:`predict_model`."""
+        if self.chosen_ == "last_window":
             return np.clip(X[self.baseline_column].to_numpy(dtype=float), 0, None)
+        return self.predict_model(X)
+
+    def predict_model(self, X: pd.DataFrame) -> np.ndarray:
+        """The best fitted candidate's expected revenue in the next window, floored at 0."""
         with threadpool_limits(limits=1):
             return np.clip(self.model_.predict(X[list(self.feature_names_in_)]), 0, None)
 
@@ -284,25 +314,3 @@ def decile_table(y: np.ndarray, prediction: np.ndarray, bins: int = 10) -> pd.Da
     )
     out["actual_share"] = frame.groupby("decile")["actual"].sum() / y.sum() if y.sum() else np.nan
     return out.reset_index()
-
-
-def bootstrap_mae_difference(
-    y: np.ndarray, model: np.ndarray, baseline: np.ndarray, draws: int = 2000, seed: int = DEFAULTS["seed"]
-) -> dict[str, float]:
-    """Paired bootstrap of MAE(model) - MAE(baseline) over customers: negative means the model errs less.
-
-    The same resampled customers score both predictions in each draw; the interval is the 2.5 and
-    97.5 percentiles of the ``draws`` differences.
-
-    Returns
-    -------
-    dict
-        ``difference`` (on all customers), ``low``, ``high`` and ``draws``.
-    """
-    gap = np.abs(np.asarray(y, float) - np.asarray(model, float)) - np.abs(
-        np.asarray(y, float) - np.asarray(baseline, float)
-    )
-    rng = np.random.default_rng(seed)
-    means = np.array([gap[rng.integers(0, len(gap), len(gap))].mean() for _ in range(draws)])
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"difference": float(gap.mean()), "low": float(low), "high": float(high), "draws": draws}

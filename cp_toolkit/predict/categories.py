@@ -21,6 +21,7 @@ from ..features import category_spend
 __all__ = [
     "CategoryRecommender",
     "category_blocks",
+    "customer_precision",
     "next_categories",
     "own_ranking",
     "popular_ranking",
@@ -156,20 +157,34 @@ def ranking_metrics(top: pd.DataFrame, actual: pd.DataFrame, k: int = 5) -> dict
     actual : DataFrame
         ``customer_id``, ``category`` bought (:func:`next_categories`).
     """
-    top = top[top["rank"] <= k]
-    bought = actual.drop_duplicates()
-    customers = pd.Index(top["customer_id"].unique()).intersection(pd.Index(bought["customer_id"].unique()))
-    hits = top.merge(bought, on=["customer_id", "category"]).groupby("customer_id").size()
-    hits = hits.reindex(customers, fill_value=0).to_numpy(dtype=float)
-    sizes = bought.groupby("customer_id").size().reindex(customers).to_numpy(dtype=float)
-    if not len(customers):
+    hits, sizes = _hits(top, actual, k)
+    if not len(hits):
         return {"precision": float("nan"), "recall": float("nan"), "hit_rate": float("nan"), "customers": 0}
     return {
         "precision": float(np.mean(hits / k)),
         "recall": float(np.mean(hits / sizes)),
         "hit_rate": float(np.mean(hits > 0)),
-        "customers": len(customers),
+        "customers": len(hits),
     }
+
+
+def customer_precision(top: pd.DataFrame, actual: pd.DataFrame, k: int = 5) -> np.ndarray:
+    """Each customer's precision@k, over the customers of :func:`ranking_metrics` (in their order):
+    its mean is the ``precision`` there, so two rankers can be compared customer by customer."""
+    return _hits(top, actual, k)[0] / k
+
+
+def _hits(top: pd.DataFrame, actual: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer with recommendations and a purchase in the window (sorted by id): the number
+    of the top ``k`` bought, and the number of categories bought."""
+    top = top[top["rank"] <= k]
+    bought = actual.drop_duplicates()
+    customers = (
+        pd.Index(top["customer_id"].unique()).intersection(pd.Index(bought["customer_id"].unique())).sort_values()
+    )
+    hits = top.merge(bought, on=["customer_id", "category"]).groupby("customer_id").size()
+    sizes = bought.groupby("customer_id").size().reindex(customers).to_numpy(dtype=float)
+    return hits.reindex(customers, fill_value=0).to_numpy(dtype=float), sizes
 
 
 def recommendation_table(model: CategoryRecommender, k: int = 3) -> pd.DataFrame:

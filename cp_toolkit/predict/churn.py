@@ -2,7 +2,7 @@
 calibrated, and set beside the recency rule and BG/NBD on the test window.
 
 :class:`ChurnSelector` takes window features stacked by cutoff
-(:func:`~cp_toolkit.prediction.windows.labelled_windows`): each validation cutoff (the latest
+(:func:`~cp_toolkit.predict.windows.labelled_windows`): each validation cutoff (the latest
 ``n_folds``) is scored by models fitted on the windows whose targets end by it, so no fold sees
 its own future and the test window is never looked at. The chosen candidate is refitted on every
 window given, and its scores are mapped to probabilities by a calibrator fitted on its scores of
@@ -11,7 +11,6 @@ the latest validation fold.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,31 +20,31 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ..clv import CLVModel, rfm_summary
+from ..clv.models import CLVModel
+from ..clv.summary import rfm_summary
 from ..config import DEFAULTS
 from ..errors import DataError, ParameterError
+from .evaluation import classification_metrics
+from .windows import WINDOW_FEATURES
 
 ArrayLike = np.ndarray | pd.Series
 
 __all__ = [
     "GRID",
     "ChurnSelector",
-    "beats_baseline",
     "bgnbd_no_purchase",
     "candidate",
-    "churn_metrics",
-    "paired_bootstrap",
     "time_folds",
-    "verdict",
 ]
 
-#: Candidate models and their small hyperparameter grids.
+#: Candidate models and their small hyperparameter grids. ``features`` of a logistic candidate:
+#: ``window`` (the window features and the last window's spend only) or ``all`` (with the
+#: profile columns of stage 03); the trees always see every column.
 GRID: dict[str, list[dict[str, Any]]] = {
-    "logistic": [{"C": c} for c in (0.01, 0.1, 1.0)],
+    "logistic": [{"C": c, "features": f} for f in ("window", "all") for c in (0.01, 0.1, 1.0)],
     "random_forest": [{"min_samples_leaf": leaf, "max_features": 0.5} for leaf in (5, 20)],
     "hist_gradient_boosting": [
         {"learning_rate": rate, "max_leaf_nodes": leaves} for rate in (0.03, 0.1) for leaves in (7, 15)
@@ -78,15 +77,22 @@ def candidate(name: str, params: dict[str, Any], seed: int) -> Pipeline:
     """
     impute = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
     if name == "logistic":
-        log = FunctionTransformer(signed_log1p, feature_names_out="one-to-one")
-        return make_pipeline(impute, log, StandardScaler(), LogisticRegression(max_iter=2000, **params))
+        params = dict(params)
+        columns = FunctionTransformer(_window_columns if params.pop("features", "all") == "window" else None)
+        log = FunctionTransformer(signed_log1p)
+        return make_pipeline(columns, impute, log, StandardScaler(), LogisticRegression(max_iter=2000, **params))
     if name == "random_forest":
-        forest = RandomForestClassifier(n_estimators=200, random_state=seed, n_jobs=1, **params)
+        forest = RandomForestClassifier(n_estimators=100, max_samples=0.5, random_state=seed, n_jobs=1, **params)
         return make_pipeline(impute, forest)
     if name == "hist_gradient_boosting":
         booster = HistGradientBoostingClassifier(max_iter=200, l2_regularization=1.0, random_state=seed, **params)
         return make_pipeline(booster)
     raise ParameterError(f"unknown churn model {name!r}; one of {sorted(GRID)}")
+
+
+def _window_columns(X: pd.DataFrame) -> pd.DataFrame:
+    """The columns of :data:`~cp_toolkit.predict.windows.WINDOW_FEATURES` (and ``spend_last_window``) in ``X``."""
+    return X[[c for c in X.columns if c in WINDOW_FEATURES or c == "spend_last_window"]]
 
 
 def time_folds(cutoffs: pd.Index, horizon_days: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -117,15 +123,6 @@ def time_folds(cutoffs: pd.Index, horizon_days: int, n_folds: int) -> list[tuple
         if len(folds) == n_folds:
             break
     return folds[::-1]
-
-
-def churn_metrics(y: ArrayLike, score: ArrayLike) -> dict[str, float]:
-    """ROC AUC and average precision of a score; the Brier score too when it is a probability."""
-    y, score = np.asarray(y), np.asarray(score, dtype=float)
-    out = {"roc_auc": float(roc_auc_score(y, score)), "average_precision": float(average_precision_score(y, score))}
-    if np.all((score >= 0) & (score <= 1)):
-        out["brier"] = float(brier_score_loss(y, score))
-    return out
 
 
 class _Platt:
@@ -210,6 +207,20 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
+    def refit(self, X: pd.DataFrame, y: ArrayLike) -> ChurnSelector:
+        """Keep the chosen candidate; recalibrate it on the latest window of ``X`` (scored by a fit
+        on the earlier ones) and refit it on all of ``X``: the final model once a later labelled
+        window is known. Returns ``self``."""
+        y = np.asarray(y, dtype="int64")
+        folds = time_folds(X.index.get_level_values("cutoff"), self.horizon_days, 1)
+        _check_folds(folds, y)
+        model = candidate(self.chosen_["model"], self.chosen_["params"], self.seed)
+        train, valid = folds[-1]
+        scores = clone(model).fit(X.iloc[train], y[train]).predict_proba(X.iloc[valid])[:, 1]
+        self.calibrator_ = _calibrator(self.calibration).fit(scores, y[valid])
+        self.model_ = model.fit(X, y)
+        return self
+
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """The chosen model's uncalibrated churn score."""
         return self.model_.predict_proba(X)[:, 1]
@@ -241,7 +252,7 @@ def _cross_validate(model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: list
     per_fold: dict[str, list[float]] = {"roc_auc": [], "average_precision": []}
     for train, valid in folds:
         score = clone(model).fit(X.iloc[train], y[train]).predict_proba(X.iloc[valid])[:, 1]
-        for k, v in churn_metrics(y[valid], score).items():
+        for k, v in classification_metrics(y[valid], score).items():
             if k in per_fold:
                 per_fold[k].append(v)
     for k, values in per_fold.items():
@@ -296,59 +307,3 @@ def bgnbd_no_purchase(orders: pd.DataFrame, cutoff: str | pd.Timestamp, horizon_
     x, T = summary["frequency"].to_numpy(), summary["T"].to_numpy()
     silent = ((alpha + T) / (alpha + T + horizon_days)) ** (r + x)
     return pd.Series(1 - alive + alive * silent, index=summary.index, name="bgnbd_no_purchase")
-
-
-def paired_bootstrap(
-    y: ArrayLike, model: ArrayLike, baseline: ArrayLike, n_resamples: int = 200, seed: int = DEFAULTS["seed"]
-) -> dict[str, dict[str, float]]:
-    """Paired bootstrap of the difference in ROC AUC and average precision (model minus baseline).
-
-    Parameters
-    ----------
-    y : array
-        Churn labels.
-    model, baseline : array
-        Scores of the two rankings for the same customers.
-    n_resamples : int
-        Resamples of the customers (a resample with one label only is drawn again).
-    seed : int
-        Random state.
-
-    Returns
-    -------
-    dict
-        For ``roc_auc`` and ``average_precision``: ``difference`` (on the data), ``low`` and
-        ``high`` (the 2.5 % and 97.5 % percentiles of the resampled differences).
-    """
-    y, a, b = np.asarray(y), np.asarray(model, dtype=float), np.asarray(baseline, dtype=float)
-    rng = np.random.default_rng(seed)
-    metrics: dict[str, Callable] = {"roc_auc": roc_auc_score, "average_precision": average_precision_score}
-    draws: dict[str, list[float]] = {k: [] for k in metrics}
-    while len(draws["roc_auc"]) < n_resamples:
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() == y[i].max():
-            continue
-        for k, f in metrics.items():
-            draws[k].append(f(y[i], a[i]) - f(y[i], b[i]))
-    return {
-        k: {
-            "difference": float(f(y, a) - f(y, b)),
-            "low": float(np.percentile(draws[k], 2.5)),
-            "high": float(np.percentile(draws[k], 97.5)),
-        }
-        for k, f in metrics.items()
-    }
-
-
-def verdict(interval: dict[str, float]) -> str:
-    """``"better"`` when a 95 % interval of a difference lies above 0, ``"worse"`` below, else ``"tie"``."""
-    if interval["low"] > 0:
-        return "better"
-    return "worse" if interval["high"] < 0 else "tie"
-
-
-def beats_baseline(comparison: dict[str, dict[str, float]]) -> bool:
-    """Whether the model beats the baseline beyond the noise: better on ROC AUC or average precision
-    and worse on neither (intervals of :func:`paired_bootstrap`)."""
-    verdicts = {verdict(v) for v in comparison.values()}
-    return "better" in verdicts and "worse" not in verdicts
