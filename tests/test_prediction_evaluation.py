@@ -191,3 +191,17 @@ def test_plots_draw_the_tables_with_the_texts_of_the_table() -> None:
     assert ax.get_ylabel() == "expected profit (USD)" and ax.get_lines()[0].get_ydata()[:3].tolist() == [0, 3, 5]
     assert plots.gains_chart({}, **labels("plots.gains_chart")) is None
     plt.close("all")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_auc_and_average_precision_equal_scikit_learn(seed: int) -> None:
+    """The bootstrap's own ROC AUC and average precision give scikit-learn's values, ties included."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from cp_toolkit.predict.evaluation import rank_auc, step_average_precision
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    for score in (rng.random(300), rng.integers(0, 7, 300).astype(float), y + rng.normal(0, 1, 300)):
+        assert rank_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+        assert step_average_precision(y, score) == pytest.approx(average_precision_score(y, score), abs=1e-12)

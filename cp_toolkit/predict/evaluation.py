@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
-    mean_absolute_error,
-    mean_squared_error,
     roc_auc_score,
 )
 
@@ -32,7 +31,9 @@ __all__ = [
     "classification_metrics",
     "gains_table",
     "paired_bootstrap",
+    "rank_auc",
     "reliability_table",
+    "step_average_precision",
     "top_decile_lift",
 ]
 
@@ -205,16 +206,41 @@ def classification_metrics(y: Any, p: Any, probability: bool = True) -> dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _mae(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - pred)))
+
+
 def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.sqrt(mean_squared_error(y, pred)))
+    return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def rank_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic on average ranks: equal to scikit-learn's
+    ``roc_auc_score`` (ties count one half) at a tenth of its cost, for the bootstrap's resamples."""
+    y = np.asarray(y, dtype=bool)
+    ranks = rankdata(score)
+    positives = int(y.sum())
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
+
+
+def step_average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Average precision, sum over distinct thresholds of (gain in recall) x precision: equal to
+    scikit-learn's ``average_precision_score`` at a fraction of its cost."""
+    order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
+    ranked, hits = np.asarray(score, dtype=float)[order], np.asarray(y, dtype=float)[order]
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the end of each block of equal scores
+    true_positives = np.cumsum(hits)[last]
+    precision = true_positives / (last + 1)
+    recall = true_positives / true_positives[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 #: Metrics :func:`paired_bootstrap` knows by name: (function of ``(y, score)``, needs both classes).
 METRICS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = {
-    "roc_auc": (roc_auc_score, True),
-    "average_precision": (average_precision_score, True),
+    "roc_auc": (rank_auc, True),
+    "average_precision": (step_average_precision, True),
     "brier": (brier_score_loss, False),
-    "mae": (mean_absolute_error, False),
+    "mae": (_mae, False),
     "rmse": (_rmse, False),
 }
 

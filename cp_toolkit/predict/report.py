@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..display import MISSING
@@ -24,6 +25,7 @@ __all__ = [
     "findings",
     "gains_tables",
     "importance_sentence",
+    "lift_table",
     "profit_inputs",
     "reliability_tables",
     "spend_table",
@@ -169,6 +171,24 @@ def churn_table(result: PredictionResult) -> pd.DataFrame:
     return pd.DataFrame(rows).T.rename_axis(t("predict.column.scorer"))
 
 
+def lift_table(result: PredictionResult) -> pd.DataFrame:
+    """Gains and lift by decile of the churn scorer the predictions use (10 = highest risk first)."""
+    c = result.churn
+    if c is None:
+        return pd.DataFrame()
+    g = gains_table(c.y, c.scores[c.scored_with])
+    table = pd.DataFrame(
+        {
+            t("predict.column.customers"): g["customers"].to_numpy(),
+            t("predict.column.lapse_rate"): g["positive_rate"].map(_share).to_numpy(),
+            t("predict.column.lift"): g["lift"].map(lambda x: f"{x:.1f}").to_numpy(),
+            t("predict.column.gains"): g["gains"].map(_share).to_numpy(),
+        },
+        index=pd.Index(np.arange(1, len(g) + 1), name=t("predict.column.risk_decile")),
+    )
+    return table
+
+
 def spend_table(result: PredictionResult, currency: str) -> pd.DataFrame:
     """One row per spend predictor: MAE, RMSE, R², Spearman and the model's MAE minus the baseline's."""
     s = result.spend
@@ -191,7 +211,7 @@ def category_table(result: PredictionResult) -> pd.DataFrame:
         return pd.DataFrame()
     rows = {}
     for scorer, m in k["metrics"].items():
-        row = {t(f"predict.column.{key}"): m[key] for key in ("precision", "recall", "hit_rate")}
+        row = {t(f"predict.column.{key}"): _share(m[key]) for key in ("precision", "recall", "hit_rate")}
         row[t("predict.column.lead_precision")] = (
             _interval(k["comparisons"][scorer]) if scorer in k["comparisons"] else ""
         )

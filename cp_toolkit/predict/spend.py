@@ -130,7 +130,12 @@ def _random_forest(min_samples_leaf: int, seed: int) -> Pipeline:
 
 def _boosting(loss: str, max_leaf_nodes: int, seed: int) -> Pipeline:
     boosting = HistGradientBoostingRegressor(
-        loss=loss, learning_rate=0.05, max_leaf_nodes=max_leaf_nodes, max_iter=300, random_state=seed
+        loss=loss,
+        learning_rate=0.05,
+        max_leaf_nodes=max_leaf_nodes,
+        max_iter=300,
+        early_stopping=False,  # fixed rounds: no random validation split tied to the order of the pseudonyms
+        random_state=seed,
     )
     return make_pipeline(boosting)
 
@@ -141,7 +146,7 @@ def candidate_grid(seed: int) -> list[tuple[str, dict[str, Any], BaseEstimator]]
     grid: list[tuple[str, dict[str, Any], BaseEstimator]] = []
     for alpha in (1.0, 10.0, 100.0):
         grid.append(("ridge_log", {"alpha": alpha}, _ridge_log(alpha)))
-    for leaf in (5, 20):
+    for leaf in (20,):
         grid.append(("random_forest", {"min_samples_leaf": leaf}, _random_forest(leaf, seed)))
     for name, loss in (("hist_gradient_boosting", "poisson"), ("hist_gradient_boosting_median", "absolute_error")):
         for leaves in (7, 31):
@@ -172,6 +177,8 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         Seed of the forests, the boosting and of the fallback folds.
     folds : int
         Shuffled K-fold splits used only when ``fit`` gets fewer than two usable cutoffs.
+    time_folds : int
+        Most time-ordered folds (the latest cutoffs, each scored by the windows before it).
     baseline_column : str, optional
         A column of ``X`` holding the last window's spend: scored in the same folds as candidate
         ``last_window``; when it has the lowest cross-validated MAE it is chosen, and ``predict``
@@ -194,10 +201,12 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         seed: int = DEFAULTS["seed"],
         folds: int = 5,
         baseline_column: str | None = None,
+        time_folds: int = 3,
     ) -> None:
         self.horizon_days = horizon_days
         self.seed = seed
         self.folds = folds
+        self.time_folds = time_folds
         self.baseline_column = baseline_column
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray, cutoffs: np.ndarray | None = None) -> SpendSelector:
@@ -242,7 +251,7 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         return self
 
     def _splits(self, X: pd.DataFrame, cutoffs: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        folds = [] if cutoffs is None else list(_time_folds(np.asarray(cutoffs), self.horizon_days))
+        folds = [] if cutoffs is None else list(_time_folds(np.asarray(cutoffs), self.horizon_days))[-self.time_folds :]
         if folds:
             self.cv_scheme_, self.cv_cutoffs_ = "time", [str(c.date()) for c, _, _ in folds]
             return [(train, test) for _, train, test in folds]

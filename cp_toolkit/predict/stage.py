@@ -14,6 +14,7 @@ the others are still written, and later stages go on.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from ..config import DEFAULTS
-from ..errors import DataError
+from ..errors import CPToolkitWarning, DataError
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
 from ..text import t
@@ -129,6 +130,8 @@ class PredictionResult:
     skipped: dict[str, str] = field(default_factory=dict)
     #: Parts the data have nothing for at all (no products): said in the report, not on the console.
     absent: set[str] = field(default_factory=set)
+    #: The toolkit's notes on fitting the baselines (kept in ``prediction_metrics.json``).
+    fit_notes: list[str] = field(default_factory=list)
 
 
 def read_data(run: RunFolder, as_of: str) -> Data:
@@ -546,12 +549,24 @@ def evaluate(run: RunFolder, as_of: str, horizon_days: int, seed: int, contact: 
 
 
 def _part(result: PredictionResult, part: str, fn: Callable[[], Any]) -> Any:
-    """Run one target; a :class:`DataError` leaves it out (None) with its reason in ``skipped``."""
-    try:
-        return fn()
-    except DataError as err:
-        result.skipped[part] = t("predict.not_available_part", part=t(f"predict.part.{part}"), reason=str(err))
-        return None
+    """Run one target; a :class:`DataError` leaves it out (None) with its reason in ``skipped``.
+
+    The toolkit's fitting notes (e.g. a BG/NBD baseline refitted with a looser tolerance) are kept
+    in ``fit_notes`` rather than shown: they concern a baseline's fit, not the reader's decision.
+    Other warnings are shown as usual.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        try:
+            return fn()
+        except DataError as err:
+            result.skipped[part] = t("predict.not_available_part", part=t(f"predict.part.{part}"), reason=str(err))
+            return None
+        finally:
+            for w in caught:
+                if issubclass(w.category, CPToolkitWarning):
+                    result.fit_notes.append(str(w.message))
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def scorer_name(part: str, scorer: str) -> str:
@@ -636,6 +651,7 @@ def metrics_json(result: PredictionResult, as_of: str, horizon_days: int) -> dic
         out["operating"] = result.operating
         out["contact_grid"] = _records(result.grid)
     out["not_evaluated"] = dict(result.skipped)
+    out["fit_notes"] = list(dict.fromkeys(result.fit_notes))
     return out
 
 
