@@ -106,3 +106,34 @@ def test_one_product_category(one_category: RunFolder) -> None:
     m = run.load("prediction_metrics")
     assert {"churn", "spend", "operating"} <= m.keys() and "categories" not in m
     _later_stages_ran(run)
+
+
+@pytest.mark.parametrize("horizon_days", [30, 90, 180, 365])
+def test_long_horizons_still_give_time_ordered_folds(horizon_days: int) -> None:
+    """History windows are spread so that the latest ones give every validation fold a window a
+    horizon earlier to fit on (with 30 days between windows a 180-day horizon had none)."""
+    from cp_toolkit.predict.stage import FOLDS, MAX_WINDOWS, history_step
+    from cp_toolkit.predict.windows import TimeSplit, history_cutoffs, time_folds
+
+    h = pd.Timedelta(days=horizon_days)
+    as_of = pd.Timestamp("2024-12-31")
+    split = TimeSplit(as_of - 2 * h, as_of - h, as_of, horizon_days)
+    step = history_step(horizon_days)
+    cutoffs = history_cutoffs(split, step, pd.Timestamp("2015-01-01"), step)[-MAX_WINDOWS:]
+    assert len(time_folds(pd.DatetimeIndex(cutoffs), horizon_days, FOLDS)) == FOLDS
+    assert step == (30 if horizon_days <= 90 else -(-horizon_days // (MAX_WINDOWS - FOLDS)))
+
+
+def test_a_baseline_that_cannot_be_fitted_is_left_out_with_a_note() -> None:
+    from lifetimes.utils import ConvergenceError
+
+    from cp_toolkit.predict.stage import _baseline
+
+    notes: list[str] = []
+
+    def fails() -> pd.Series:
+        raise ConvergenceError("the likelihood did not converge")
+
+    assert _baseline(fails, notes) is None and "the likelihood did not converge" in notes[0]
+    assert _baseline(lambda: pd.Series([0.1, np.nan]), notes) is None and "not all finite" in notes[1]
+    np.testing.assert_array_equal(_baseline(lambda: pd.Series([0.1, 0.2]), notes), [0.1, 0.2])

@@ -49,5 +49,5 @@ def test_recommender_scores_by_hand():
     own = C.own_ranking(history, k=2)
     assert own[own["customer_id"] == "a"]["category"].tolist() == ["tea", "milk"]  # by revenue 50 > 10
     assert C.popular_ranking(history, k=2)["category"].tolist() == ["milk", "jam"] * 2
-    table = C.recommendation_table(model, k=2)
+    table = C.recommendation_table(model.top(2))
     assert list(table.columns) == ["customer_id", "rank", "category", "score"] and len(table) == 4

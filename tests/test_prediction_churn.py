@@ -9,9 +9,10 @@ from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
 from cp_toolkit.errors import DataError
-from cp_toolkit.predict.churn import ChurnSelector, time_folds
+from cp_toolkit.predict.churn import ChurnSelector
 from cp_toolkit.predict.evaluation import classification_metrics, paired_bootstrap
 from cp_toolkit.predict.stage import _overall, verdict
+from cp_toolkit.predict.windows import time_folds
 
 
 @pytest.fixture(autouse=True)

@@ -205,3 +205,15 @@ def test_fast_auc_and_average_precision_equal_scikit_learn(seed: int) -> None:
     for score in (rng.random(300), rng.integers(0, 7, 300).astype(float), y + rng.normal(0, 1, 300)):
         assert rank_auc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
         assert step_average_precision(y, score) == pytest.approx(average_precision_score(y, score), abs=1e-12)
+
+
+def test_reliability_of_one_probability_for_all_is_one_bin() -> None:
+    table = reliability_table([0, 1, 1, 0], [0.4, 0.4, 0.4, 0.4])
+    assert table[["customers", "mean_predicted", "observed_rate"]].values.tolist() == [[4, 0.4, 0.5]]
+
+
+def test_contact_limit_by_share_and_budget() -> None:
+    from cp_toolkit.predict.operating import contact_limit
+
+    assert contact_limit(2_469, 0.2) == 493 and contact_limit(2_469, 0.2, 100.0, 1.0) == 100
+    assert contact_limit(10, 1.0, 25.0, 2.0) == 10 and contact_limit(10, 0.5, None, 3.0) == 5

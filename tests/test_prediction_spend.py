@@ -11,18 +11,6 @@ from cp_toolkit.predict import spend as S
 from cp_toolkit.predict.evaluation import paired_bootstrap
 
 
-def test_window_spend_takes_whole_days_after_the_start():
-    orders = pd.DataFrame(
-        {
-            "customer_id": ["a", "a", "a", "b"],
-            "ts": pd.to_datetime(["2020-01-10 23:00", "2020-01-11 00:00", "2020-01-20 23:59", "2020-01-21 00:00"]),
-            "amount": [1.0, 2.0, 4.0, 8.0],
-        }
-    )
-    got = S.window_spend(orders, pd.Timestamp("2020-01-10"), 10, pd.Index(["a", "b", "c"]))
-    assert got.tolist() == [6.0, 0.0, 0.0]  # (Jan 10, Jan 20]: not Jan 10 23:00, not Jan 21
-
-
 def test_spend_metrics_by_hand():
     y, p = np.array([0.0, 10.0, 20.0, 30.0]), np.array([5.0, 10.0, 10.0, 40.0])
     m = S.spend_metrics(y, p)

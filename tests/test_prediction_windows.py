@@ -175,3 +175,13 @@ def test_history_cutoffs_and_stacked_windows() -> None:
     last = x.xs(split.train_cutoff)
     pd.testing.assert_frame_equal(last, window_features(orders, split.train_cutoff))
     pd.testing.assert_frame_equal(y.xs(split.train_cutoff), targets(orders, split.train_cutoff, 90))
+
+
+def test_channel_shares_at_a_cutoff_that_saw_one_channel() -> None:
+    """A channel that starts later has share 0 before it, and the one channel seen has share 1."""
+    lines = random_lines(np.random.default_rng(3))
+    lines["channel"] = np.where(lines["ts"] < pd.Timestamp("2020-05-01"), "store", lines["channel"])
+    spec = profile_spec(lines, CUTOFF)
+    assert spec.channels == ("online", "store")
+    early = features_at(orders_from_lines(lines), "2020-04-01", lines, spec)
+    assert (early["channel_share_store"] == 1).all() and (early["channel_share_online"] == 0).all()

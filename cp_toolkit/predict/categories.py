@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..features import category_spend
+from .windows import in_window
 
 __all__ = [
     "CategoryRecommender",
@@ -35,15 +36,9 @@ __all__ = [
 UNKNOWN = "unknown"
 
 
-def _window(tx: pd.DataFrame, after: pd.Timestamp, days: int) -> pd.DataFrame:
-    """Lines in (after, after + days] (whole days)."""
-    begin = pd.Timestamp(after).normalize() + pd.Timedelta(days=1)
-    return tx[(tx["ts"] >= begin) & (tx["ts"] < begin + pd.Timedelta(days=days))]
-
-
 def next_categories(tx: pd.DataFrame, products: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int) -> pd.DataFrame:
     """The (customer_id, category) pairs bought (positive revenue) in (cutoff, cutoff + h]."""
-    spend = category_spend(_window(tx, cutoff, horizon_days), products)
+    spend = category_spend(in_window(tx, cutoff, horizon_days), products)
     return spend.loc[(spend["revenue"] > 0) & (spend["category"] != UNKNOWN), ["customer_id", "category"]]
 
 
@@ -54,7 +49,8 @@ def category_blocks(
     (cutoff - h, cutoff], block 1 the one before, ...), known categories, positive revenue only."""
     frames = []
     for b in range(blocks):
-        spend = category_spend(_window(tx, cutoff - pd.Timedelta(days=horizon_days * (b + 1)), horizon_days), products)
+        start = cutoff - pd.Timedelta(days=horizon_days * (b + 1))
+        spend = category_spend(in_window(tx, start, horizon_days), products)
         frames.append(spend.assign(block=b))
     out = pd.concat(frames, ignore_index=True)
     return out[(out["revenue"] > 0) & (out["category"] != UNKNOWN)].reset_index(drop=True)
@@ -187,9 +183,10 @@ def _hits(top: pd.DataFrame, actual: pd.DataFrame, k: int) -> tuple[np.ndarray, 
     return hits.reindex(customers, fill_value=0).to_numpy(dtype=float), sizes
 
 
-def recommendation_table(model: CategoryRecommender, k: int = 3) -> pd.DataFrame:
-    """The artifact ``category_recommendations.parquet``: customer_id, rank, category, score (top ``k``)."""
-    return model.top(k).astype({"customer_id": "string", "rank": "int64", "category": "string", "score": "float64"})
+def recommendation_table(top: pd.DataFrame) -> pd.DataFrame:
+    """The artifact ``category_recommendations.parquet`` from a ranking (:func:`top_k`): its
+    columns customer_id, rank, category and score in their stored types."""
+    return top.astype({"customer_id": "string", "rank": "int64", "category": "string", "score": "float64"})
 
 
 #: The small grid of :func:`select_recommender`: (prior_strength, half_life in blocks).

@@ -28,7 +28,7 @@ from ..clv.summary import rfm_summary
 from ..config import DEFAULTS
 from ..errors import DataError, ParameterError
 from .evaluation import classification_metrics
-from .windows import WINDOW_FEATURES
+from .windows import WINDOW_FEATURES, signed_log1p, time_folds
 
 ArrayLike = np.ndarray | pd.Series
 
@@ -37,7 +37,6 @@ __all__ = [
     "ChurnSelector",
     "bgnbd_no_purchase",
     "candidate",
-    "time_folds",
 ]
 
 #: Candidate models and their small hyperparameter grids. ``features`` of a logistic candidate:
@@ -50,11 +49,6 @@ GRID: dict[str, list[dict[str, Any]]] = {
         {"learning_rate": rate, "max_leaf_nodes": leaves} for rate in (0.03, 0.1) for leaves in (7, 15)
     ],
 }
-
-
-def signed_log1p(x: np.ndarray) -> np.ndarray:
-    """sign(x) log(1 + |x|): the log scale of counts, days and money, defined for refunds too."""
-    return np.sign(x) * np.log1p(np.abs(x))
 
 
 def candidate(name: str, params: dict[str, Any], seed: int) -> Pipeline:
@@ -99,38 +93,9 @@ def _window_columns(X: pd.DataFrame) -> pd.DataFrame:
     return X[[c for c in X.columns if c in WINDOW_FEATURES or c == "spend_last_window"]]
 
 
-def time_folds(cutoffs: pd.Index, horizon_days: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Time-ordered folds of stacked windows: each of the latest ``n_folds`` cutoffs validates
-    models fitted on the windows whose targets end by it (``cutoff + horizon <= validation``).
-
-    Parameters
-    ----------
-    cutoffs : Index
-        The cutoff of each stacked row.
-    horizon_days : int
-        Length of the target windows.
-    n_folds : int
-        Most folds to make.
-
-    Returns
-    -------
-    list of (train positions, validation positions)
-        Latest validation cutoff last; folds with no earlier window are left out.
-    """
-    values = pd.DatetimeIndex(cutoffs)
-    h = pd.Timedelta(days=horizon_days)
-    folds = []
-    for v in sorted(values.unique())[::-1]:
-        train = np.flatnonzero(values + h <= v)
-        if len(train):
-            folds.append((train, np.flatnonzero(values == v)))
-        if len(folds) == n_folds:
-            break
-    return folds[::-1]
-
-
 class _Platt:
-    """Sigmoid calibration on the log-odds of a score: strictly increasing, so ranks are kept."""
+    """Sigmoid calibration on the log-odds of a score: monotone, so ranks are kept (reversed only
+    if the latest fold ranked churners below stayers, which the AUC of the choice would show)."""
 
     def fit(self, p: np.ndarray, y: np.ndarray) -> _Platt:
         self.lr_ = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)

@@ -122,7 +122,8 @@ def top_decile_lift(y: Any, score: Any, n_bins: int = 10) -> float:
 def _bin_edges(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
     """Bin edges of the probabilities: equal counts (``quantile``) or equal widths on [0, 1]."""
     if strategy == "quantile":
-        return np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+        edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+        return edges if len(edges) > 1 else np.r_[edges, edges]  # one probability for all: one bin
     if strategy == "uniform":
         return np.linspace(0.0, 1.0, n_bins + 1)
     raise ValueError(f"strategy {strategy!r} is not one of ['quantile', 'uniform']")

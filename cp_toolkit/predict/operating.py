@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..privacy import suppress_small_groups
 
-__all__ = ["assign_bands", "best_contact_count", "contact_grid", "contact_list", "profit_curve"]
+__all__ = ["assign_bands", "best_contact_count", "contact_grid", "contact_limit", "contact_list", "profit_curve"]
 
 
 def _series(values: Any, name: str) -> pd.Series:
@@ -74,6 +74,17 @@ def profit_curve(p_churn: Any, value: Any, margin: float, contact_cost: float, s
     return curve
 
 
+def contact_limit(
+    customers: int, contact_share: float, contact_budget: float | None = None, contact_cost: float = 0.0
+) -> int:
+    """The most customers that may be contacted: ``floor(contact_share * customers)``, and no more
+    than the budget pays for at ``contact_cost`` each (when both are given and the cost is positive)."""
+    limit = int(np.floor(contact_share * customers + 1e-9))
+    if contact_budget is not None and contact_cost > 0:
+        limit = min(limit, int(np.floor(contact_budget / contact_cost + 1e-9)))
+    return limit
+
+
 def best_contact_count(curve: pd.DataFrame, contact_share: float, contact_budget: float | None = None) -> int:
     """The number of customers to contact that maximizes expected profit within the limits.
 
@@ -92,8 +103,7 @@ def best_contact_count(curve: pd.DataFrame, contact_share: float, contact_budget
         The smallest N (0 to the limit) with the highest expected profit; 0 when no contact is
         expected to pay (contacting nobody earns 0).
     """
-    limit = int(np.floor(contact_share * len(curve) + 1e-9))
-    allowed = curve.iloc[:limit]
+    allowed = curve.iloc[: contact_limit(len(curve), contact_share)]
     if contact_budget is not None:
         allowed = allowed[allowed["cost"] <= contact_budget + 1e-9]
     if allowed.empty or allowed["profit"].max() <= 0:

@@ -1,4 +1,4 @@
-"""Next-period spend: revenue in the ``horizon_days`` after a cutoff, chosen among three candidate
+"""Next-period spend: revenue in the ``horizon_days`` after a cutoff, chosen among four candidate
 pipelines by time-ordered cross-validation on the training window, with two baselines.
 
 Windows follow stage 04: with ``h = horizon_days``, the target of a cutoff ``c`` is the revenue of
@@ -17,13 +17,13 @@ Candidates (:func:`candidate_grid`):
   conditional median, the loss the selection scores (on Complete Journey it is the only candidate
   close to the last window's spend).
 
-Baselines: the last window's spend (revenue in (c - h, c]) and BG/NBD x Gamma-Gamma's expected
+Baselines: the last window's spend (revenue in (c - h, c], the feature
+:func:`~cp_toolkit.predict.windows.last_window_column`) and BG/NBD x Gamma-Gamma's expected
 spend over h (:func:`clv_expected_spend`, fitted on the orders up to ``c``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import KFold
+from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 from ..clv.models import CLVModel
 from ..clv.summary import rfm_summary
 from ..config import DEFAULTS
+from .windows import signed_log1p, time_folds
 
 __all__ = [
     "CANDIDATES",
@@ -50,36 +51,10 @@ __all__ = [
     "clv_expected_spend",
     "decile_table",
     "spend_metrics",
-    "window_spend",
 ]
 
 #: Candidate pipelines, in the order that breaks ties of cross-validated MAE.
 CANDIDATES = ("ridge_log", "random_forest", "hist_gradient_boosting", "hist_gradient_boosting_median")
-
-
-def window_spend(orders: pd.DataFrame, start: pd.Timestamp, days: int, customers: pd.Index) -> pd.Series:
-    """Revenue of each customer in the ``days`` days after day ``start``: orders in (start, start + days].
-
-    Parameters
-    ----------
-    orders : DataFrame
-        :func:`cp_toolkit.features.orders_from_lines` (``customer_id``, ``ts``, ``amount``).
-    start : Timestamp
-        The last day before the window (a cutoff; ``cutoff - h`` for the last window before it).
-    days : int
-        Length of the window in days.
-    customers : Index
-        The customers to report, in this order (0 for those without an order in the window).
-
-    Returns
-    -------
-    Series
-        Revenue per customer, indexed like ``customers``.
-    """
-    begin = pd.Timestamp(start).normalize() + pd.Timedelta(days=1)
-    inside = orders[(orders["ts"] >= begin) & (orders["ts"] < begin + pd.Timedelta(days=days))]
-    revenue = inside.groupby("customer_id", observed=True)["amount"].sum()
-    return revenue.reindex(customers, fill_value=0.0).astype(float).rename("spend")
 
 
 def clv_expected_spend(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days: int, customers: pd.Index) -> pd.Series:
@@ -95,11 +70,6 @@ def clv_expected_spend(orders: pd.DataFrame, cutoff: pd.Timestamp, horizon_days:
     return pd.Series(expected, index=summary.index).reindex(customers, fill_value=0.0).rename("spend")
 
 
-def _signed_log1p(x: np.ndarray) -> np.ndarray:
-    """log1p of magnitudes, sign kept: spend and counts on a log scale, negative values allowed."""
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
 def _log1p_spend(y: np.ndarray) -> np.ndarray:
     """log1p of spend, refunds beyond purchases (negative totals) counted as 0."""
     return np.log1p(np.clip(y, 0, None))
@@ -109,7 +79,7 @@ def _ridge_log(alpha: float) -> TransformedTargetRegressor:
     """Ridge on standardized signed-log1p features, fitted to log1p(spend) (negatives clipped to 0)."""
     features = make_pipeline(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-        FunctionTransformer(_signed_log1p),
+        FunctionTransformer(signed_log1p),
         StandardScaler(),
         Ridge(alpha=alpha),
     )
@@ -154,16 +124,6 @@ def candidate_grid(seed: int) -> list[tuple[str, dict[str, Any], BaseEstimator]]
     return grid
 
 
-def _time_folds(cutoffs: np.ndarray, horizon_days: int) -> Iterator[tuple[pd.Timestamp, np.ndarray, np.ndarray]]:
-    """Time-ordered folds: each cutoff is scored by a model trained on the rows whose target windows
-    end by it (cutoff + h <= scored cutoff); cutoffs with no such rows are skipped."""
-    stamps = pd.to_datetime(pd.Series(cutoffs)).to_numpy()
-    for scored in np.unique(stamps):
-        train = stamps + np.timedelta64(horizon_days, "D") <= scored
-        if train.any():
-            yield pd.Timestamp(scored), np.flatnonzero(train), np.flatnonzero(stamps == scored)
-
-
 class SpendSelector(BaseEstimator, RegressorMixin):
     """Next-period spend: the candidate and settings with the lowest time-ordered cross-validated
     MAE (:func:`candidate_grid`), refitted on all training rows (scikit-learn style).
@@ -176,8 +136,9 @@ class SpendSelector(BaseEstimator, RegressorMixin):
     seed : int
         Seed of the forests, the boosting and of the fallback folds.
     folds : int
-        Shuffled K-fold splits used only when ``fit`` gets fewer than two usable cutoffs.
-    time_folds : int
+        Shuffled K-fold splits (grouped by customer when ``X`` is indexed by one), used only when
+        no two cutoffs of ``fit`` lie a horizon apart.
+    n_folds : int
         Most time-ordered folds (the latest cutoffs, each scored by the windows before it).
     baseline_column : str, optional
         A column of ``X`` holding the last window's spend: scored in the same folds as candidate
@@ -201,12 +162,12 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         seed: int = DEFAULTS["seed"],
         folds: int = 5,
         baseline_column: str | None = None,
-        time_folds: int = 3,
+        n_folds: int = 3,
     ) -> None:
         self.horizon_days = horizon_days
         self.seed = seed
         self.folds = folds
-        self.time_folds = time_folds
+        self.n_folds = n_folds
         self.baseline_column = baseline_column
 
     def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray, cutoffs: np.ndarray | None = None) -> SpendSelector:
@@ -219,19 +180,20 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         y : array-like
             Revenue in the ``horizon_days`` after each row's cutoff.
         cutoffs : array-like, optional
-            Each row's cutoff date. With at least one time-ordered fold (:func:`_time_folds`) the
-            selection is out of time (``cv_scheme_ = "time"``); otherwise shuffled K-fold
-            (``cv_scheme_ = "kfold"``).
+            Each row's cutoff date. With at least one time-ordered fold
+            (:func:`~cp_toolkit.predict.windows.time_folds`) the selection is out of time
+            (``cv_scheme_ = "time"``); otherwise shuffled K-fold (``cv_scheme_ = "kfold"``).
         """
         with threadpool_limits(limits=1):  # OpenMP of the boosting crawls on small data when cores are shared
             return self._fit(X, np.asarray(y, dtype=float), cutoffs)
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, cutoffs: np.ndarray | None) -> SpendSelector:
         splits = self._splits(X, cutoffs)
+        fit_y = np.clip(y, 0, None)  # refunds beyond purchases count as no spend (Poisson needs y >= 0)
         rows = []
         for name, settings, pipeline in candidate_grid(self.seed):
             maes = [
-                _mae(y[test], clone(pipeline).fit(X.iloc[train], y[train]).predict(X.iloc[test]))
+                _mae(y[test], clone(pipeline).fit(X.iloc[train], fit_y[train]).predict(X.iloc[test]))
                 for train, test in splits
             ]
             rows.append({"candidate": name, "settings": settings, "cv_mae": float(np.mean(maes)), "fold_mae": maes})
@@ -247,15 +209,19 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         self.fitted_ = str(self.candidates_.loc[fitted, "candidate"])
         self.fitted_settings_ = dict(self.candidates_.loc[fitted, "settings"])
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.model_ = clone(candidate_grid(self.seed)[fitted][2]).fit(X, y)
+        self.model_ = clone(candidate_grid(self.seed)[fitted][2]).fit(X, fit_y)
         return self
 
     def _splits(self, X: pd.DataFrame, cutoffs: np.ndarray | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        folds = [] if cutoffs is None else list(_time_folds(np.asarray(cutoffs), self.horizon_days))[-self.time_folds :]
+        folds = [] if cutoffs is None else time_folds(pd.DatetimeIndex(cutoffs), self.horizon_days, self.n_folds)
         if folds:
-            self.cv_scheme_, self.cv_cutoffs_ = "time", [str(c.date()) for c, _, _ in folds]
-            return [(train, test) for _, train, test in folds]
+            stamps = pd.DatetimeIndex(cutoffs)
+            self.cv_scheme_, self.cv_cutoffs_ = "time", [str(stamps[test[0]].date()) for _, test in folds]
+            return folds
+        # no two windows a horizon apart: shuffled folds, a customer's windows kept in one fold
         self.cv_scheme_, self.cv_cutoffs_ = "kfold", []
+        if "customer_id" in X.index.names:
+            return list(GroupKFold(self.folds).split(X, groups=X.index.get_level_values("customer_id")))
         return list(KFold(self.folds, shuffle=True, random_state=self.seed).split(X))
 
     def refit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> SpendSelector:
@@ -263,7 +229,7 @@ class SpendSelector(BaseEstimator, RegressorMixin):
         window added); returns ``self``."""
         pipeline = next(p for n, s, p in candidate_grid(self.seed) if (n, s) == (self.fitted_, self.fitted_settings_))
         with threadpool_limits(limits=1):
-            self.model_ = clone(pipeline).fit(X[list(self.feature_names_in_)], np.asarray(y, dtype=float))
+            self.model_ = clone(pipeline).fit(X[list(self.feature_names_in_)], np.clip(np.asarray(y, float), 0, None))
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -14,6 +14,7 @@ the others are still written, and later stages go on.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from ..run.pipeline import ensure, stage, transactions_up_to
 from ..text import t
 from . import categories as C
 from .churn import ChurnSelector, bgnbd_no_purchase
-from .evaluation import classification_metrics, gains_table, paired_bootstrap, reliability_table
-from .operating import assign_bands, best_contact_count, contact_grid, profit_curve
+from .evaluation import classification_metrics, gains_table, paired_bootstrap, reliability_table, top_decile_lift
+from .operating import assign_bands, best_contact_count, contact_grid, contact_limit, contact_list, profit_curve
 from .spend import SpendSelector, clv_expected_spend, decile_table, spend_metrics
 from .windows import (
     ProfileSpec,
@@ -62,6 +63,8 @@ __all__ = [
 MIN_CUSTOMERS = 50
 #: Most history windows used to choose the models (the latest ones).
 MAX_WINDOWS = 6
+#: Validation windows of the time-ordered cross-validation.
+FOLDS = 3
 #: Edges of the churn risk bands low / medium / high (probability of no order in the horizon).
 RISK_EDGES = (0.0, 0.2, 0.5, 1.0)
 RISK_BANDS = ("low", "medium", "high")
@@ -158,7 +161,7 @@ def build_windows(data: Data, as_of: str, horizon_days: int) -> Windows:
     """
     split = time_split(data.orders, as_of, horizon_days)
     spec: ProfileSpec = profile_spec(data.lines, split.train_cutoff)
-    step = min(horizon_days, 30)
+    step = history_step(horizon_days)
     first = data.orders["ts"].min()
     cutoffs = history_cutoffs(split, step, first, min_history_days=step)[-MAX_WINDOWS:]
     X_test = features_at(data.orders, split.test_cutoff, data.lines, spec, horizon_days)
@@ -185,6 +188,13 @@ def build_windows(data: Data, as_of: str, horizon_days: int) -> Windows:
     return Windows(split, X.loc[keep, columns], Y[keep], X_test[columns], Y_test, X_score[columns])
 
 
+def history_step(horizon_days: int) -> int:
+    """Days between two history windows: 30 (or the horizon, when shorter), widened for long
+    horizons so that the :data:`MAX_WINDOWS` latest windows still give :data:`FOLDS` validation
+    windows, each a horizon after a window to fit on."""
+    return max(min(horizon_days, 30), -(-horizon_days // (MAX_WINDOWS - FOLDS)))
+
+
 def _with_cutoff(X: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
     """A one-window frame indexed by (``cutoff``, ``customer_id``), as the stacked windows are."""
     return pd.concat({pd.Timestamp(cutoff): X}, names=["cutoff"])
@@ -199,7 +209,7 @@ def _calibrated_recency(recency: pd.Series, y: pd.Series, score: pd.Series) -> n
 def _churn_scorer_metrics(y: pd.Series, score: np.ndarray, probability: bool) -> dict[str, float]:
     """ROC AUC, PR AUC, top-decile lift and, for a probability, the Brier score."""
     out = classification_metrics(y, score, probability)
-    out["top_decile_lift"] = float(gains_table(y, score)["lift"].iloc[0])
+    out["top_decile_lift"] = top_decile_lift(y, score)
     return out
 
 
@@ -217,13 +227,34 @@ def verdict(interval: dict[str, Any], higher_is_better: bool = True) -> str:
 
 
 def _overall(verdicts: list[str]) -> str:
-    """One verdict from several metrics: better on one and worse on none is better; worse on any is worse."""
+    """One verdict from several metrics: better on one and worse on none is ``better``; worse on one
+    and better on another is ``mixed``; worse on one and better on none is ``worse``; else ``tie``."""
     if "worse" in verdicts:
         return "worse" if "better" not in verdicts else "mixed"
     return "better" if "better" in verdicts else "tie"
 
 
-def evaluate_churn(data: Data, w: Windows, seed: int) -> tuple[ChurnEvaluation, pd.Series]:
+def _baseline(fit: Callable[[], pd.Series], notes: list[str]) -> np.ndarray | None:
+    """A BTYD baseline's values, or None (the reason in ``notes``) when the model cannot be fitted
+    or gives values that are not finite: a baseline that fails leaves the others standing."""
+    try:
+        values = fit().to_numpy(dtype=float)
+    except (DataError, ValueError, ArithmeticError, np.linalg.LinAlgError) as err:
+        notes.append(t("predict.baseline_failed", reason=str(err)))
+        return None
+    if not np.isfinite(values).all():
+        notes.append(t("predict.baseline_failed", reason=t("predict.not_finite")))
+        return None
+    return values
+
+
+def _scored_with(overall: str, ahead: bool, best: str) -> str:
+    """The scorer of the predictions: the model when it beats the best baseline beyond the noise,
+    or ties it (or wins one measure and loses the other) and is ahead on the test window; else the baseline."""
+    return "model" if overall == "better" or (overall in ("tie", "mixed") and ahead) else best
+
+
+def evaluate_churn(data: Data, w: Windows, seed: int, notes: list[str]) -> tuple[ChurnEvaluation, pd.Series]:
     """Choose the churn model on the history windows, test it and the baselines, and score ``as_of``.
 
     Returns
@@ -237,13 +268,12 @@ def evaluate_churn(data: Data, w: Windows, seed: int) -> tuple[ChurnEvaluation, 
     if y.nunique() < 2:
         raise DataError(t("predict.thin.one_outcome", share=float(y.mean()), cutoff=w.split.test_cutoff.date()))
     scores = {"recency": w.X_test["recency_days"].to_numpy(dtype=float)}
-    try:
-        scores["bgnbd"] = bgnbd_no_purchase(data.orders, w.split.test_cutoff, h).reindex(y.index).to_numpy()
-    except DataError:  # BG/NBD cannot be fitted on these histories: the recency rule is the baseline
-        pass
+    bgnbd = _baseline(lambda: bgnbd_no_purchase(data.orders, w.split.test_cutoff, h).reindex(y.index), notes)
+    if bgnbd is not None:  # else BG/NBD cannot be fitted on these histories: the recency rule is the baseline
+        scores["bgnbd"] = bgnbd
     selector, note = None, None
     try:
-        selector = ChurnSelector(horizon_days=h, seed=seed).fit(w.X, w.Y["churn"])
+        selector = ChurnSelector(horizon_days=h, n_folds=FOLDS, seed=seed).fit(w.X, w.Y["churn"])
         scores = {"model": selector.predict_proba(w.X_test)[:, 1], **scores}
     except DataError as err:
         note = str(err)
@@ -254,30 +284,41 @@ def evaluate_churn(data: Data, w: Windows, seed: int) -> tuple[ChurnEvaluation, 
     if selector is not None:
         comparisons = {b: _comparison(y.to_numpy(), scores["model"], scores[b], seed) for b in baselines}
         overall = _overall([verdict(v) for v in comparisons[best].values()])
-        ahead = metrics["model"]["roc_auc"] >= metrics[best]["roc_auc"]
-        scored_with = "model" if overall == "better" or (overall in ("tie", "mixed") and ahead) else best
-    evaluation = ChurnEvaluation(y, scores, metrics, comparisons, best, scored_with, overall, selector, None, note)
-    if selector is not None:
-        evaluation.importance = importance(selector, w.X_test, y, seed)
-    return evaluation, score_churn(data, w, evaluation, seed)
+        scored_with = _scored_with(overall, metrics["model"]["roc_auc"] >= metrics[best]["roc_auc"], best)
+    evaluation = ChurnEvaluation(
+        y=y,
+        scores=scores,
+        metrics=metrics,
+        comparisons=comparisons,
+        best_baseline=best,
+        scored_with=scored_with,
+        verdict=overall,
+        selector=selector,
+        importance=None if selector is None else importance(selector, w.X_test, y, seed),
+        model_note=note,
+    )
+    return evaluation, score_churn(data, w, evaluation, notes)
 
 
-def score_churn(data: Data, w: Windows, evaluation: ChurnEvaluation, seed: int) -> pd.Series:
+def score_churn(data: Data, w: Windows, evaluation: ChurnEvaluation, notes: list[str]) -> pd.Series:
     """Probability of no order in the ``h`` days after ``as_of`` for every customer, from the chosen scorer.
 
-    The model is refitted on the history windows and the test window (the choice kept, the
-    calibration redone on the test window); BG/NBD is refitted up to ``as_of``; the recency rule
-    is mapped to a probability on the test window.
+    The model is refitted (a copy: the evaluated one is kept) on the history windows and the test
+    window, the choice kept and the calibration redone on the test window; BG/NBD is refitted up
+    to ``as_of`` (when that fails, the recency rule scores); the recency rule is mapped to a
+    probability on the test window.
     """
     h, index = w.split.horizon_days, w.X_score.index
     if evaluation.scored_with == "model":
         X = pd.concat([w.X, _with_cutoff(w.X_test, w.split.test_cutoff)])
-        y = pd.concat([w.Y["churn"], w.Y_test["churn"]])
-        p = evaluation.selector.refit(X, y).predict_proba(w.X_score)[:, 1]
-    elif evaluation.scored_with == "bgnbd":
-        p = bgnbd_no_purchase(data.orders, w.split.score_cutoff, h).reindex(index).to_numpy()
-    else:
-        p = _calibrated_recency(w.X_test["recency_days"], evaluation.y, w.X_score["recency_days"])
+        y = pd.concat([w.Y["churn"], w.Y_test["churn"]]).to_numpy()
+        p = copy.deepcopy(evaluation.selector).refit(X, y).predict_proba(w.X_score)[:, 1]
+        return pd.Series(p, index=index, name="churn_probability")
+    if evaluation.scored_with == "bgnbd":
+        p = _baseline(lambda: bgnbd_no_purchase(data.orders, w.split.score_cutoff, h).reindex(index), notes)
+        if p is not None:
+            return pd.Series(p, index=index, name="churn_probability")
+    p = _calibrated_recency(w.X_test["recency_days"], evaluation.y, w.X_score["recency_days"])
     return pd.Series(p, index=index, name="churn_probability")
 
 
@@ -295,70 +336,88 @@ def importance(selector: ChurnSelector, X: pd.DataFrame, y: pd.Series, seed: int
     return table.sort_values("drop", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def evaluate_spend(data: Data, w: Windows, seed: int) -> tuple[dict[str, Any], pd.Series]:
+def evaluate_spend(data: Data, w: Windows, seed: int, notes: list[str]) -> tuple[dict[str, Any], pd.Series]:
     """Choose the spend model on the history windows (against the last window's spend), test it and
     the baselines, and predict each customer's revenue in the ``h`` days after ``as_of``."""
-    h, split = w.split.horizon_days, w.split
+    h, split, last = w.split.horizon_days, w.split, last_window_column(w.split.horizon_days)
     cutoffs = w.X.index.get_level_values("cutoff").to_numpy()
-    last = last_window_column(h)
-    selector = SpendSelector(h, seed=seed, baseline_column=last).fit(w.X, w.Y["next_spend"], cutoffs)
+    selector = SpendSelector(h, seed=seed, baseline_column=last, n_folds=FOLDS).fit(w.X, w.Y["next_spend"], cutoffs)
     y = w.Y_test["next_spend"].to_numpy()
     predictions = {
         "model": selector.predict_model(w.X_test),
-        "last_window": w.X_test[last].to_numpy(dtype=float),
-        "bgnbd_gamma_gamma": _clv_spend(data.orders, split.test_cutoff, h, w.X_test.index),
+        "last_window": np.clip(w.X_test[last].to_numpy(dtype=float), 0, None),
     }
-    usable = {k: v for k, v in predictions.items() if v is not None}
-    metrics = {k: spend_metrics(y, p) for k, p in usable.items()}
-    baselines = [b for b in SPEND_BASELINES if b in usable]
+    clv = _baseline(lambda: clv_expected_spend(data.orders, split.test_cutoff, h, w.X_test.index), notes)
+    if clv is not None:
+        predictions["bgnbd_gamma_gamma"] = clv
+    metrics = {k: spend_metrics(y, p) for k, p in predictions.items()}
+    baselines = [b for b in SPEND_BASELINES if b in predictions]
     best = min(baselines, key=lambda b: metrics[b]["mae"])
-    comparisons = {b: paired_bootstrap(y, usable["model"], usable[b], "mae", RESAMPLES, seed) for b in baselines}
+    model = predictions["model"]
+    comparisons = {b: paired_bootstrap(y, model, predictions[b], "mae", RESAMPLES, seed) for b in baselines}
     overall = verdict(comparisons[best], higher_is_better=False)
-    ahead = metrics["model"]["mae"] <= metrics[best]["mae"]
-    scored_with = "model" if overall == "better" or (overall == "tie" and ahead) else best
+    scored_with = _scored_with(overall, metrics["model"]["mae"] <= metrics[best]["mae"], best)
     result = {
         "y": y,
-        "predictions": usable,
+        "predictions": predictions,
         "metrics": metrics,
         "comparisons": comparisons,
         "best_baseline": best,
         "verdict": overall,
         "scored_with": scored_with,
         "selector": selector,
-        "deciles": {k: decile_table(y, p) for k, p in usable.items()},
+        "deciles": {k: decile_table(y, p) for k, p in predictions.items()},
     }
-    return result, score_spend(data, w, selector, scored_with)
+    return result, score_spend(data, w, selector, scored_with, notes)
 
 
-def _clv_spend(orders: pd.DataFrame, cutoff: pd.Timestamp, h: int, index: pd.Index) -> np.ndarray | None:
-    """BG/NBD x Gamma-Gamma expected spend, or None when the models cannot be fitted."""
-    try:
-        return clv_expected_spend(orders, cutoff, h, index).to_numpy()
-    except DataError:
-        return None
-
-
-def score_spend(data: Data, w: Windows, selector: SpendSelector, scored_with: str) -> pd.Series:
-    """Expected revenue in the ``h`` days after ``as_of`` from the chosen predictor (a fitted model
-    is refitted with the test window's outcomes)."""
+def score_spend(data: Data, w: Windows, selector: SpendSelector, scored_with: str, notes: list[str]) -> pd.Series:
+    """Expected revenue in the ``h`` days after ``as_of`` from the chosen predictor: a fitted model
+    refitted (a copy) with the test window's outcomes, BG/NBD x Gamma-Gamma refitted up to
+    ``as_of`` (when that fails, the last window's spend), or the last window's spend."""
     h, index = w.split.horizon_days, w.X_score.index
+    value = None
     if scored_with == "model":
         X = pd.concat([w.X, _with_cutoff(w.X_test, w.split.test_cutoff)])
-        y = pd.concat([w.Y["next_spend"], w.Y_test["next_spend"]])
-        value = selector.refit(X, y).predict_model(w.X_score)
-    elif scored_with == "last_window":
+        y = pd.concat([w.Y["next_spend"], w.Y_test["next_spend"]]).to_numpy()
+        value = copy.deepcopy(selector).refit(X, y).predict_model(w.X_score)
+    elif scored_with == "bgnbd_gamma_gamma":
+        value = _baseline(lambda: clv_expected_spend(data.orders, w.split.score_cutoff, h, index), notes)
+    if value is None:
         value = w.X_score[last_window_column(h)].to_numpy(dtype=float)
-    else:
-        value = clv_expected_spend(data.orders, w.split.score_cutoff, h, index).to_numpy()
     return pd.Series(np.clip(value, 0, None), index=index, name="expected_spend")
+
+
+def _rankings(history: pd.DataFrame, settings: tuple[float, float]) -> dict[str, Callable[[], pd.DataFrame]]:
+    """The three category rankers on one history: the recommender and the two baselines."""
+    return {
+        "model": lambda: C.CategoryRecommender(*settings).fit(history).top(TOP_CATEGORIES),
+        "popular": lambda: C.popular_ranking(history, TOP_CATEGORIES),
+        "own": lambda: C.own_ranking(history, TOP_CATEGORIES),
+    }
+
+
+def _with_popular_fill(top: pd.DataFrame, history: pd.DataFrame, customers: pd.Index) -> pd.DataFrame:
+    """``top`` and, for each of ``customers`` without a known-category purchase in ``history``, the
+    most popular categories (their ``score`` missing: the rankers' scores are in other units)."""
+    popular = C.popular_ranking(history, TOP_CATEGORIES).drop_duplicates("rank")
+    missing = customers.difference(pd.Index(top["customer_id"].unique()))
+    fill = popular.loc[np.tile(popular.index, len(missing))].assign(
+        customer_id=np.repeat(missing.to_numpy(), len(popular)), score=np.nan
+    )
+    out = pd.concat([top, fill], ignore_index=True).sort_values(["customer_id", "rank"], kind="stable")
+    return C.recommendation_table(out.reset_index(drop=True))
 
 
 def evaluate_categories(
     data: Data, split: TimeSplit, seed: int, customers: pd.Index
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Choose the recommender's settings on the training cutoff, test it against the popular and own
-    categories, and rank the next categories of each of ``customers`` as of ``as_of`` (those
-    without a purchase of a known category in the history get the most popular ones).
+    categories, and rank the next categories of each of ``customers`` as of ``as_of``.
+
+    Every ranker sees the same number of blocks of ``h`` days before its cutoff (as many as the
+    training cutoff has, at most three). Customers without a known-category purchase in the blocks
+    before ``as_of`` get the most popular categories.
 
     Raises
     ------
@@ -376,13 +435,9 @@ def evaluate_categories(
         C.category_blocks(tx, products, split.train_cutoff, h, blocks),
         C.next_categories(tx, products, split.train_cutoff, h),
     )
-    history = C.category_blocks(tx, products, split.test_cutoff, h, blocks + 1)
+    history = C.category_blocks(tx, products, split.test_cutoff, h, blocks)
     actual = C.next_categories(tx, products, split.test_cutoff, h)
-    rankings = {
-        "model": C.CategoryRecommender(*settings).fit(history).top(TOP_CATEGORIES),
-        "popular": C.popular_ranking(history, TOP_CATEGORIES),
-        "own": C.own_ranking(history, TOP_CATEGORIES),
-    }
+    rankings = {k: rank() for k, rank in _rankings(history, settings).items()}
     metrics = {k: C.ranking_metrics(r, actual, TOP_CATEGORIES) for k, r in rankings.items()}
     per_customer = {k: C.customer_precision(r, actual, TOP_CATEGORIES) for k, r in rankings.items()}
     comparisons = {
@@ -393,14 +448,9 @@ def evaluate_categories(
     }
     best = max(CATEGORY_BASELINES, key=lambda b: metrics[b]["precision"])
     overall = verdict(comparisons[best])
-    ahead = metrics["model"]["precision"] >= metrics[best]["precision"]
-    scored_with = "model" if overall == "better" or (overall == "tie" and ahead) else best
-    final_history = C.category_blocks(tx, products, split.score_cutoff, h, blocks + 1)
-    final = {
-        "model": lambda: C.CategoryRecommender(*settings).fit(final_history).top(TOP_CATEGORIES),
-        "popular": lambda: C.popular_ranking(final_history, TOP_CATEGORIES),
-        "own": lambda: C.own_ranking(final_history, TOP_CATEGORIES),
-    }[scored_with]()
+    scored_with = _scored_with(overall, metrics["model"]["precision"] >= metrics[best]["precision"], best)
+    final_history = C.category_blocks(tx, products, split.score_cutoff, h, blocks)
+    recommendations = _with_popular_fill(_rankings(final_history, settings)[scored_with](), final_history, customers)
     result = {
         "settings": {"prior_strength": settings[0], "half_life": settings[1]},
         "grid": grid,
@@ -411,14 +461,7 @@ def evaluate_categories(
         "scored_with": scored_with,
         "blocks": blocks,
     }
-    popular = C.popular_ranking(final_history, TOP_CATEGORIES).drop_duplicates("rank")
-    missing = customers.difference(pd.Index(final["customer_id"].unique()))
-    fill = popular.loc[np.tile(popular.index, len(missing))].assign(
-        customer_id=np.repeat(missing.to_numpy(), len(popular))
-    )
-    recommendations = pd.concat([final, fill], ignore_index=True).sort_values(["customer_id", "rank"], kind="stable")
-    types = {"customer_id": "string", "rank": "int64", "category": "string", "score": "float64"}
-    return result, recommendations.reset_index(drop=True).astype(types)
+    return result, recommendations
 
 
 def _mean_of_score(y: np.ndarray, score: np.ndarray) -> float:
@@ -449,9 +492,7 @@ def operating_point(
     """
     curve = profit_curve(p, value, params["margin"], params["contact_cost"], params["save_rate"])
     best = best_contact_count(curve, params["contact_share"], params["contact_budget"])
-    limit = int(np.floor(params["contact_share"] * len(curve) + 1e-9))
-    if params["contact_budget"] is not None and params["contact_cost"] > 0:
-        limit = min(limit, int(np.floor(params["contact_budget"] / params["contact_cost"] + 1e-9)))
+    limit = contact_limit(len(curve), params["contact_share"], params["contact_budget"], params["contact_cost"])
     row = curve.iloc[best - 1] if best else None
     summary = {
         "best_n": best,
@@ -516,14 +557,14 @@ def evaluate(run: RunFolder, as_of: str, horizon_days: int, seed: int, contact: 
             result.predictions = frame.reset_index()
             return result
         result.split = w.split
-        churn = _part(result, "churn", lambda: evaluate_churn(data, w, seed))
+        churn = _part(result, "churn", lambda: evaluate_churn(data, w, seed, result.fit_notes))
         if churn is not None:
             result.churn, p = churn
             frame["churn_probability"] = p.reindex(frame.index).astype("float64")
             frame["churn_risk"] = _risk_band(frame["churn_probability"].fillna(0.0)).where(
                 frame["churn_probability"].notna()
             )
-        spend = _part(result, "spend", lambda: evaluate_spend(data, w, seed))
+        spend = _part(result, "spend", lambda: evaluate_spend(data, w, seed, result.fit_notes))
         if spend is not None:
             result.spend, value = spend
             frame["expected_spend"] = value.reindex(frame.index).astype("float64")
@@ -540,7 +581,7 @@ def evaluate(run: RunFolder, as_of: str, horizon_days: int, seed: int, contact: 
         scored = frame["churn_probability"].dropna()
         value = horizon_value(w).reindex(scored.index).fillna(0.0)
         result.curve, result.operating, result.grid = operating_point(scored, value, contact)
-        frame.loc[result.curve["customer"].iloc[: result.operating["best_n"]], "contact"] = True
+        frame.loc[contact_list(result.curve, result.operating["best_n"]), "contact"] = True
     else:
         result.skipped["operating"] = t("predict.no_operating_point")
     result.predictions = frame.reset_index()

@@ -23,10 +23,10 @@ from ..errors import DataError, ParameterError
 from ..features import (
     category_share_column,
     category_shares,
-    channel_shares,
     customer_features,
     discount_use,
     interpurchase_days,
+    store_use,
 )
 
 __all__ = [
@@ -36,11 +36,14 @@ __all__ = [
     "TimeSplit",
     "features_at",
     "history_cutoffs",
+    "in_window",
     "labelled_windows",
     "last_window_column",
     "profile_columns",
     "profile_spec",
+    "signed_log1p",
     "targets",
+    "time_folds",
     "time_split",
     "window_features",
 ]
@@ -135,6 +138,13 @@ def _require_recent_orders(orders: pd.DataFrame, split: TimeSplit) -> None:
         f"as_of {split.score_cutoff.date()} lies {days:,} days ({days / 365.25:.1f} years) after the last transaction "
         f"({latest.date()}); set as_of to {latest.date()} or a day shortly after it"
     )
+
+
+def in_window(rows: pd.DataFrame, after: str | pd.Timestamp, days: int) -> pd.DataFrame:
+    """The rows (orders or lines, by ``ts``) of the ``days`` whole days after day ``after``:
+    from the end of ``after`` up to the end of ``after + days``, i.e. (after, after + days]."""
+    begin = _end(after)
+    return rows[(rows["ts"] >= begin) & (rows["ts"] < begin + pd.Timedelta(days=days))]
 
 
 def _longest_gap(seen: pd.DataFrame, recency_days: pd.Series) -> pd.Series:
@@ -236,26 +246,24 @@ def profile_columns(
     out = pd.DataFrame(index=index)
     gaps = interpurchase_days(seen_orders).groupby(seen_orders["customer_id"], observed=True)
     out["interpurchase_cv"] = (gaps.std() / gaps.mean()).where(gaps.count() >= 2)
-    if "store_id" in seen.columns and seen["store_id"].notna().any():
-        per_order = seen.dropna(subset=["store_id"]).drop_duplicates(["customer_id", "order_id"])
-        counts = per_order.groupby(["customer_id", "store_id"], observed=True).size()
-        out["stores"] = counts.groupby(level=0).size()
-        out["main_store_share"] = counts.groupby(level=0).max() / counts.groupby(level=0).sum()
-    if spec.channels:
-        shares = channel_shares(seen)
+    out = out.join(store_use(seen))
+    if spec.channels:  # over the spec's channels, also at cutoffs that saw only one of them
+        first_lines = seen.drop_duplicates(["customer_id", "order_id"])
+        shares = pd.crosstab(first_lines["customer_id"], first_lines["channel"], normalize="index")
         for channel in spec.channels:
-            column = f"channel_share_{channel}"
-            out[column] = shares[column] if column in shares else 0.0
+            out[f"channel_share_{channel}"] = shares[channel] if channel in shares else 0.0
     if spec.categories:
         spend = seen.groupby(["customer_id", "category"], observed=True, as_index=False).agg(revenue=("amount", "sum"))
         shares = category_shares(spend).reindex(index)
-        for category in spec.categories:
-            out[category_share_column(category)] = shares[category] if category in shares else 0.0
+        for category in spec.categories:  # two names with one column (e.g. "Frozen Food", "frozen-food") add up
+            column = category_share_column(category)
+            out[column] = out.get(column, 0.0) + (shares[category] if category in shares else 0.0)
         out["category_share_other"] = shares.drop(columns=list(spec.categories), errors="ignore").sum(
             axis=1, min_count=1
         )
     out = out.join(discount_use(seen))
-    return out.reindex(index).astype("float64")
+    # a customer whose revenue nets to zero has no shares: missing, never infinite
+    return out.reindex(index).astype("float64").replace([np.inf, -np.inf], np.nan)
 
 
 def last_window_column(horizon_days: int) -> str:
@@ -277,8 +285,7 @@ def features_at(
     all as of ``cutoff``."""
     x = window_features(orders, cutoff)
     if last_days is not None and last_window_column(last_days) not in x:
-        end = _end(cutoff)
-        last = orders[(orders["ts"] >= end - pd.Timedelta(days=last_days)) & (orders["ts"] < end)]
+        last = in_window(orders, pd.Timestamp(cutoff).normalize() - pd.Timedelta(days=last_days), last_days)
         x["spend_last_window"] = (
             last.groupby("customer_id", observed=True)["amount"].sum().reindex(x.index, fill_value=0.0)
         )
@@ -313,7 +320,7 @@ def targets(
     end = _end(cutoff)
     if customers is None:
         customers = pd.Index(np.sort(orders.loc[orders["ts"] < end, "customer_id"].unique()), name="customer_id")
-    window = orders[(orders["ts"] >= end) & (orders["ts"] < end + pd.Timedelta(days=horizon_days))]
+    window = in_window(orders, cutoff, horizon_days)
     by = window.groupby("customer_id", observed=True)
     n = by.size().reindex(customers, fill_value=0)
     spend = by["amount"].sum().reindex(customers, fill_value=0.0)
@@ -380,3 +387,38 @@ def labelled_windows(
         ys.append(targets(orders, cutoff, horizon_days, x.index))
     keys = [pd.Timestamp(c) for c in cutoffs]
     return pd.concat(xs, keys=keys, names=["cutoff"]), pd.concat(ys, keys=keys, names=["cutoff"])
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): the log scale of counts, days and money, defined for refunds too."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def time_folds(cutoffs: pd.Index, horizon_days: int, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Time-ordered folds of stacked windows: each of the latest ``n_folds`` cutoffs validates
+    models fitted on the windows whose targets end by it (``cutoff + horizon <= validation``).
+
+    Parameters
+    ----------
+    cutoffs : Index
+        The cutoff of each stacked row.
+    horizon_days : int
+        Length of the target windows.
+    n_folds : int
+        Most folds to make.
+
+    Returns
+    -------
+    list of (train positions, validation positions)
+        Latest validation cutoff last; folds with no earlier window are left out.
+    """
+    values = pd.DatetimeIndex(cutoffs)
+    h = pd.Timedelta(days=horizon_days)
+    folds = []
+    for v in sorted(values.unique())[::-1]:
+        train = np.flatnonzero(values + h <= v)
+        if len(train):
+            folds.append((train, np.flatnonzero(values == v)))
+        if len(folds) == n_folds:
+            break
+    return folds[::-1]
