@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.metrics import (
     average_precision_score,
     brier_score_loss,
@@ -207,43 +206,73 @@ def classification_metrics(y: Any, p: Any, probability: bool = True) -> dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _mae(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.mean(np.abs(y - pred)))
+Weighted = Callable[[np.ndarray], float]
 
 
-def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((y - pred) ** 2)))
+def _blocks(score: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts ``score`` and the start of each block of equal scores in it."""
+    order = np.argsort(-score if descending else score, kind="stable")
+    ranked = score[order]
+    return order, np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
 
 
-def rank_auc(y: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic on average ranks: equal to scikit-learn's
-    ``roc_auc_score`` (ties count one half) at a tenth of its cost, for the bootstrap's resamples."""
-    y = np.asarray(y, dtype=bool)
-    ranks = rankdata(score)
-    positives = int(y.sum())
-    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
+def _weighted_auc(y: np.ndarray, score: np.ndarray) -> Weighted:
+    """ROC AUC with customer weights (a bootstrap resample's counts): the weighted Mann-Whitney
+    statistic, ties counting one half, from one sort of the scores."""
+    order, starts = _blocks(score, descending=False)
+    hits = y[order]
+
+    def auc(w: np.ndarray) -> float:
+        ww = w[order]
+        pos, neg = np.add.reduceat(ww * hits, starts), np.add.reduceat(ww * (1 - hits), starts)
+        below = np.cumsum(neg) - neg
+        return float(np.sum(pos * (below + 0.5 * neg)) / (pos.sum() * neg.sum()))
+
+    return auc
 
 
-def step_average_precision(y: np.ndarray, score: np.ndarray) -> float:
-    """Average precision, sum over distinct thresholds of (gain in recall) x precision: equal to
-    scikit-learn's ``average_precision_score`` at a fraction of its cost."""
-    order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
-    ranked, hits = np.asarray(score, dtype=float)[order], np.asarray(y, dtype=float)[order]
-    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the end of each block of equal scores
-    true_positives = np.cumsum(hits)[last]
-    precision = true_positives / (last + 1)
-    recall = true_positives / true_positives[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+def _weighted_average_precision(y: np.ndarray, score: np.ndarray) -> Weighted:
+    """Average precision with customer weights: over the distinct scores, highest first, the gain
+    in recall times the precision, from one sort of the scores."""
+    order, starts = _blocks(score, descending=True)
+    hits = y[order]
+
+    def average_precision(w: np.ndarray) -> float:
+        ww = w[order]
+        true_positives = np.cumsum(np.add.reduceat(ww * hits, starts))
+        flagged = np.cumsum(np.add.reduceat(ww, starts))
+        precision = np.divide(true_positives, flagged, out=np.zeros_like(flagged), where=flagged > 0)
+        return float(np.sum(np.diff(np.r_[0.0, true_positives / true_positives[-1]]) * precision))
+
+    return average_precision
 
 
-#: Metrics :func:`paired_bootstrap` knows by name: (function of ``(y, score)``, needs both classes).
-METRICS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = {
-    "roc_auc": (rank_auc, True),
-    "average_precision": (step_average_precision, True),
-    "brier": (brier_score_loss, False),
-    "mae": (_mae, False),
-    "rmse": (_rmse, False),
+def _weighted_mean(loss: np.ndarray) -> Weighted:
+    return lambda w: float(np.sum(w * loss) / np.sum(w))
+
+
+#: Metrics :func:`paired_bootstrap` knows by name: (a function of ``(y, score)`` giving the metric
+#: as a function of customer weights, whether it needs both classes).
+METRICS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], Weighted], bool]] = {
+    "roc_auc": (_weighted_auc, True),
+    "average_precision": (_weighted_average_precision, True),
+    "brier": (lambda y, p: _weighted_mean((p - y) ** 2), False),
+    "mae": (lambda y, p: _weighted_mean(np.abs(y - p)), False),
+    "rmse": (lambda y, p: lambda w: float(np.sqrt(_weighted_mean((y - p) ** 2)(w))), False),
+    "mean": (lambda y, s: _weighted_mean(s), False),  # the mean of a per-customer score; y unused
 }
+
+
+def rank_auc(y: Any, score: Any) -> float:
+    """ROC AUC (equal to scikit-learn's ``roc_auc_score``), as the bootstrap computes it."""
+    y_arr, s_arr = _arrays(y, score)
+    return _weighted_auc(y_arr, s_arr)(np.ones(len(y_arr)))
+
+
+def step_average_precision(y: Any, score: Any) -> float:
+    """Average precision (equal to scikit-learn's ``average_precision_score``), as the bootstrap computes it."""
+    y_arr, s_arr = _arrays(y, score)
+    return _weighted_average_precision(y_arr, s_arr)(np.ones(len(y_arr)))
 
 
 def paired_bootstrap(
@@ -257,7 +286,9 @@ def paired_bootstrap(
     """The difference of a metric between two scorers on the same customers, with its 95 % interval.
 
     Customers are resampled with replacement ``n`` times; each resample scores both ``a`` and
-    ``b`` on the same customers (paired), so the interval reflects only the difference.
+    ``b`` on the same customers (paired), so the interval reflects only the difference. A
+    resample is the count of each customer in it, and the named metrics are computed from those
+    counts as weights on one sort of the scores (the same values as on the resampled rows).
 
     Parameters
     ----------
@@ -267,7 +298,7 @@ def paired_bootstrap(
         The two scorers' scores (or predictions, for a regression metric).
     metric : str or callable
         A name of :data:`METRICS` (``roc_auc``, ``average_precision``, ``brier``, ``mae``,
-        ``rmse``) or a function ``metric(y, score) -> float``.
+        ``rmse``, ``mean``: the mean of a per-customer score) or a function ``metric(y, score) -> float``.
     n : int
         Number of bootstrap resamples.
     seed : int
@@ -285,18 +316,31 @@ def paired_bootstrap(
     """
     y_arr, a_arr = _arrays(y, score_a)
     _, b_arr = _arrays(y, score_b)
-    fn, both = METRICS[metric] if isinstance(metric, str) else (metric, False)
+    if isinstance(metric, str):
+        prepare, both = METRICS[metric]
+        fa, fb, name = prepare(y_arr, a_arr), prepare(y_arr, b_arr), metric
+    else:  # any function of (y, score): evaluated on the resampled rows
+        both, name = False, getattr(metric, "__name__", "metric")
+
+        def fa(w: np.ndarray) -> float:
+            rows = np.repeat(np.arange(len(w)), w.astype(int))
+            return float(metric(y_arr[rows], a_arr[rows]))
+
+        def fb(w: np.ndarray) -> float:
+            rows = np.repeat(np.arange(len(w)), w.astype(int))
+            return float(metric(y_arr[rows], b_arr[rows]))
+
     if both:
         _require_both_classes(y_arr)
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n):
-        idx = rng.integers(0, len(y_arr), len(y_arr))
-        if both and y_arr[idx].min() == y_arr[idx].max():
+        w = np.bincount(rng.integers(0, len(y_arr), len(y_arr)), minlength=len(y_arr)).astype(float)
+        if both and (w @ y_arr == 0 or w @ (1 - y_arr) == 0):
             continue
-        diffs.append(fn(y_arr[idx], a_arr[idx]) - fn(y_arr[idx], b_arr[idx]))
-    a, b = float(fn(y_arr, a_arr)), float(fn(y_arr, b_arr))
+        diffs.append(fa(w) - fb(w))
+    ones = np.ones(len(y_arr))
+    a, b = fa(ones), fb(ones)
     low, high = np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan)
-    name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
     return {"metric": name, "a": a, "b": b, "difference": a - b, "low": float(low), "high": float(high),
             "resamples": len(diffs), "seed": seed}  # fmt: skip

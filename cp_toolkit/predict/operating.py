@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import DEFAULTS
 from ..privacy import suppress_small_groups
 
 __all__ = ["assign_bands", "best_contact_count", "contact_grid", "contact_limit", "contact_list", "profit_curve"]
@@ -75,7 +76,10 @@ def profit_curve(p_churn: Any, value: Any, margin: float, contact_cost: float, s
 
 
 def contact_limit(
-    customers: int, contact_share: float, contact_budget: float | None = None, contact_cost: float = 0.0
+    customers: int,
+    contact_share: float,
+    contact_budget: float | None = None,
+    contact_cost: float = DEFAULTS["contact_cost"],
 ) -> int:
     """The most customers that may be contacted: ``floor(contact_share * customers)``, and no more
     than the budget pays for at ``contact_cost`` each (when both are given and the cost is positive)."""
