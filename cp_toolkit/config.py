@@ -44,6 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "annual_discount_rate": 0.10,
     "margin": 1.0,
     "clv_bootstrap_samples": 50,
+    "contact_share": 0.2,  # at most this share of customers is contacted by the churn campaign
+    "contact_budget": None,  # at most this total contact cost (None: no budget, only contact_share)
+    "contact_cost": 1.0,  # cost of contacting one customer, in the run's currency
+    "save_rate": 0.1,  # share of contacted would-be lapsers that the contact keeps
 }
 
 

@@ -14,7 +14,7 @@ from pandas.io.formats.style import Styler
 
 from .text import t
 
-__all__ = ["cell", "configure_display", "heading", "key_figures", "notes", "skipped", "table"]
+__all__ = ["cell", "configure_display", "heading", "key_figures", "notes", "paragraph", "skipped", "table"]
 
 MISSING = "–"  # what an empty cell shows: never NaN, <NA> or NaT
 _python_showwarning = warnings.showwarning
@@ -106,6 +106,11 @@ def key_figures(values: Mapping[str, Any], prefix: str = "") -> pd.DataFrame:
 def notes(sentences: list[str]) -> Markdown:
     """Sentences as a bulleted Markdown list (what a report's reader must know first)."""
     return Markdown("\n".join(f"- {s}" for s in sentences or [t("display.nothing_to_flag")]))
+
+
+def paragraph(text: str | None) -> Markdown | None:
+    """A sentence or paragraph of the report; nothing (None) when there is none."""
+    return Markdown(text) if text else None
 
 
 def heading(key: str, /, level: int = 2, **fields: Any) -> Markdown:

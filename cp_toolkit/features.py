@@ -14,6 +14,7 @@ __all__ = [
     "BEHAVIOUR",
     "DISCOUNT_COLUMNS",
     "category_revenue",
+    "category_share_column",
     "category_spend",
     "DICTIONARY",
     "ORDERS_SQL",
@@ -23,6 +24,7 @@ __all__ = [
     "customer_features",
     "interpurchase_days",
     "discount_use",
+    "store_use",
     "orders_from_lines",
     "profile_features",
 ]
@@ -165,6 +167,18 @@ def channel_shares(lines: pd.DataFrame) -> pd.DataFrame:
     return shares.rename_axis("customer_id").rename_axis(None, axis=1)
 
 
+def store_use(lines: pd.DataFrame) -> pd.DataFrame:
+    """Per customer, the distinct stores ordered from (``stores``) and the share of orders placed at
+    the most used one (``main_store_share``); no columns when the lines carry no store."""
+    if "store_id" not in lines.columns or not lines["store_id"].notna().any():
+        return pd.DataFrame(index=pd.Index(lines["customer_id"].unique(), name="customer_id"))
+    per_order = lines.dropna(subset=["store_id"]).drop_duplicates(["customer_id", "order_id"])
+    counts = per_order.groupby(["customer_id", "store_id"], observed=True).size()
+    by_customer = counts.groupby(level=0)
+    out = pd.DataFrame({"stores": by_customer.size(), "main_store_share": by_customer.max() / by_customer.sum()})
+    return out.rename_axis("customer_id")
+
+
 def discount_use(lines: pd.DataFrame) -> pd.DataFrame:
     """Per customer, how much of the buying is at a discount, from the lines' ``discount`` and
     ``coupon_discount`` columns (:data:`cp_toolkit.features.DISCOUNT_COLUMNS`, those present).
@@ -243,12 +257,9 @@ def profile_features(
     if "quantity" in lines.columns:
         out["items_per_order"] = lines.groupby("customer_id", observed=True)["quantity"].sum() / out["frequency"]
         meaning["items_per_order"] = _meaning("items_per_order")
-    if "store_id" in lines.columns and lines["store_id"].notna().any():
-        per_order = lines.dropna(subset=["store_id"]).drop_duplicates(["customer_id", "order_id"])
-        counts = per_order.groupby(["customer_id", "store_id"], observed=True).size()
-        out["stores"] = counts.groupby(level=0).size().reindex(out.index)
-        out["main_store_share"] = (counts.groupby(level=0).max() / counts.groupby(level=0).sum()).reindex(out.index)
-        meaning |= {c: _meaning(c) for c in ("stores", "main_store_share")}
+    stores = store_use(lines)
+    out = out.join(stores)
+    meaning |= {c: _meaning(c) for c in stores}
     channels = channel_shares(lines)
     out = out.join(channels)
     meaning |= {c: t("features.meaning.channel_share", channel=c[len("channel_share_") :]) for c in channels}
@@ -256,7 +267,7 @@ def profile_features(
         shares = category_shares(spend)
         top = spend.groupby("category")["revenue"].sum().nlargest(top_n).index
         for category in top:
-            column = "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
+            column = category_share_column(category)
             out[column] = shares[category].reindex(out.index)
             meaning[column] = t("features.meaning.category_share", category=category)
         out["category_share_other"] = shares.drop(columns=list(top)).sum(axis=1).reindex(out.index)
@@ -276,6 +287,11 @@ def profile_features(
         meaning |= {c: t("features.meaning.attribute", attribute=c[5:]) for c in attributes}
     dictionary = pd.DataFrame({"column": list(meaning), "meaning": list(meaning.values())})
     return out, dictionary
+
+
+def category_share_column(category: str) -> str:
+    """The feature column of a category's revenue share: ``category_share_<lower-case words>``."""
+    return "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
 
 
 def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:

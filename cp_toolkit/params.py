@@ -111,7 +111,9 @@ def whole(low: int, high: int | None = None) -> Callable[[str, Any], list[str]]:
 
 def number(low: float, high: float, low_open: bool, high_open: bool, hint: str = "") -> Callable[[str, Any], list[str]]:
     """A check of a number between ``low`` and ``high`` (each bound open or closed)."""
-    span = f"{'>' if low_open else '>='} {low} and {'<' if high_open else '<='} {high}"
+    span = f"{'>' if low_open else '>='} {low}" + (
+        "" if high == float("inf") else f" and {'<' if high_open else '<='} {high}"
+    )
 
     def check(key: str, value: Any) -> list[str]:
         if _is_number(value):
@@ -523,6 +525,10 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "annual_discount_rate": number(0, 1, False, False, " (a yearly rate as a fraction: 0.10 is 10%)"),
         "margin": number(0, 1, True, False, " (a share of revenue: 1.0 gives CLV in revenue)"),
         "clv_bootstrap_samples": whole(2),  # intervals need two refits
+        "contact_share": number(0, 1, True, False, " (a share of the customers: 0.2 is at most 20%)"),
+        "contact_budget": optional(number(0, float("inf"), False, True, " (a total cost in the run's currency)")),
+        "contact_cost": number(0, float("inf"), False, True, " (the cost of one contact in the run's currency)"),
+        "save_rate": number(0, 1, False, False, " (a share: 0.1 keeps 10% of contacted would-be lapsers)"),
         "allow_identifiers": text_list,
     }
 

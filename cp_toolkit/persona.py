@@ -257,7 +257,7 @@ def run_stage(
     predictions = ensure(run, "predictions")
     profile = customer_profile(ensure(run, "segments"), ensure(run, "features"), predictions, ensure(run, "clv"))
     missing = [note] if clv_model.get("skipped") else []
-    if predictions.empty:
+    if predictions.empty or predictions["churn_probability"].isna().all():
         missing.append(t("persona.churn_not_shown"))
     cards = persona_cards(
         profile,

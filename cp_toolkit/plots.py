@@ -29,7 +29,6 @@ __all__ = [
     "quarantine_bars",
     "rfm_heatmap",
     "segment_shares",
-    "roc_curves",
     "holdout_by_frequency",
     "clv_hist",
     "seasonal_index",
@@ -44,6 +43,9 @@ __all__ = [
     "lift_heatmap",
     "pca_scatter",
     "migration_heatmap",
+    "reliability_diagram",
+    "gains_chart",
+    "profit_curve",
 ]
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -314,30 +316,6 @@ def segment_shares(
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend([customers, revenue])
-    return ax
-
-
-def roc_curves(
-    curves: dict[str, pd.DataFrame],
-    aucs: dict[str, float],
-    *,
-    title: str,
-    xlabel: str,
-    ylabel: str,
-    curve_fmt: str,
-    chance: str,
-    ax: Axes | None = None,
-) -> Axes | None:
-    """Out-of-time ROC curves of each scorer; ``curve_fmt`` names one from ``{name}`` and ``{auc}``.
-    Nothing is drawn (None) without data."""
-    if not curves:
-        return None
-    ax = _ax(ax, (5, 5))
-    for name, curve in curves.items():
-        ax.plot(curve["fpr"], curve["tpr"], label=curve_fmt.format(name=name, auc=aucs[name]))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=chance)
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend(loc="lower right")
     return ax
 
 
@@ -621,4 +599,91 @@ def weekday_hour_heatmap(
     ax = _ax(ax, (10, 4))
     sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": colorbar})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    return ax
+
+
+def reliability_diagram(
+    tables: dict[str, pd.DataFrame],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    perfect: str,
+    ax: Axes | None = None,
+) -> Axes | None:
+    """Observed rate against mean predicted probability by bin, one line per scorer (the keys of
+    ``tables``, each a :func:`cp_toolkit.predict.evaluation.reliability_table`); the diagonal
+    (``perfect``) is a calibrated model. Nothing is drawn (None) without data."""
+    if not tables:
+        return None
+    ax = _ax(ax, (5, 5))
+    for name, table in tables.items():
+        ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label=name)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=perfect)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="best")
+    return ax
+
+
+def gains_chart(
+    tables: dict[str, pd.DataFrame],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    scorer_fmt: str,
+    chance: str,
+    ax: Axes | None = None,
+) -> Axes | None:
+    """Cumulative gains: the share of all positives found in the top share of customers by score,
+    one line per scorer (the keys of ``tables``, each a
+    :func:`cp_toolkit.predict.evaluation.gains_table`); ``scorer_fmt`` names a line from
+    ``{name}`` and ``{lift}`` (its top-group lift); the diagonal (``chance``) is a random order.
+    Nothing is drawn (None) without data."""
+    if not tables:
+        return None
+    ax = _ax(ax, (5, 5))
+    for name, table in tables.items():
+        x = np.r_[0.0, table["customer_share"].to_numpy()]
+        y = np.r_[0.0, table["gains"].to_numpy()]
+        ax.plot(x, y, marker="o", label=scorer_fmt.format(name=name, lift=table["lift"].iloc[0]))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=chance)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend(loc="lower right")
+    return ax
+
+
+def profit_curve(
+    curve: pd.DataFrame,
+    best_n: int,
+    limit: int | None = None,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    best_fmt: str,
+    limit_fmt: str,
+    ax: Axes | None = None,
+) -> Axes | None:
+    """Expected profit of contacting the first N customers (a
+    :func:`cp_toolkit.predict.operating.profit_curve`), with the best N marked (``best_fmt``
+    takes ``{n}`` and ``{profit}``) and, when given, the most that may be contacted (``limit``;
+    ``limit_fmt`` takes ``{n}``). Nothing is drawn (None) without data."""
+    if curve is None or curve.empty:
+        return None
+    ax = _ax(ax)
+    ax.plot(np.r_[0, curve["contacted"].to_numpy()], np.r_[0.0, curve["profit"].to_numpy()], color="#4C72B0")
+    ax.axhline(0, color="grey", linewidth=1)
+    profit = float(curve["profit"].iloc[best_n - 1]) if best_n > 0 else 0.0
+    ax.axvline(best_n, color="#C44E52", linestyle="--", label=best_fmt.format(n=best_n, profit=profit))
+    if limit is not None:
+        ax.axvline(limit, color="grey", linestyle=":", label=limit_fmt.format(n=limit))
+    ax.xaxis.set_major_formatter(_THOUSANDS)
+    ax.yaxis.set_major_formatter(_THOUSANDS)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend()
     return ax

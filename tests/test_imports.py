@@ -46,8 +46,14 @@ def _stage_of(module: Path) -> str | None:
     return top if top in STAGE_MODULES else None
 
 
+#: Model libraries of a stage that other stages may use: stage 04's baselines are stage 05's
+#: BG/NBD and Gamma-Gamma (its customer summary and fitted models), never its stage code.
+LIBRARIES = {("clv", "models"), ("clv", "summary")}
+
+
 def _imported_stages(module: Path) -> set[str]:
-    """Stages a module imports (relative or absolute imports of ``cp_toolkit.<stage>``)."""
+    """Stages a module imports (relative or absolute imports of ``cp_toolkit.<stage>``), apart
+    from the :data:`LIBRARIES`."""
     found = set()
     depth = len(module.relative_to(PACKAGE).parts) - 1
     for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
@@ -57,6 +63,8 @@ def _imported_stages(module: Path) -> set[str]:
             elif node.level == depth + 1:  # relative to the package root
                 parts = (node.module or "").split(".") if node.module else [a.name for a in node.names]
             else:
+                continue
+            if tuple(parts[:2]) in LIBRARIES:
                 continue
             found |= {p for p in parts[:1] if p in STAGE_MODULES}
             if not node.module:

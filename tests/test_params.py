@@ -29,6 +29,15 @@ BAD = {
     "clv_model": ("clv_model: foo\n", ["clv_model: 'foo' is not one of ['bgnbd', 'mbgnbd', 'pareto_nbd', 'auto']"]),
     "negative_horizon": ("horizon_days: -5\n", ["horizon_days: -5 is not allowed; use a whole number >= 1"]),
     "text_for_number": ("margin: high\n", ["margin: 'high' is not allowed; use a number > 0 and <= 1"]),
+    "operating_point": (
+        "contact_share: 0\ncontact_cost: -1\nsave_rate: 1.5\ncontact_budget: cheap\n",
+        [
+            "contact_share: 0 is not allowed; use a number > 0 and <= 1",
+            "contact_cost: -1 is not allowed; use a number >= 0 (the cost of one contact",
+            "save_rate: 1.5 is not allowed; use a number >= 0 and <= 1",
+            "contact_budget: 'cheap' is not allowed; use a number >= 0 (a total cost",
+        ],
+    ),
     "float_for_whole": ("min_group_size: 2.5\n", ["min_group_size: 2.5 is not allowed; use a whole number >= 1"]),
     "bool_for_number": ("clv_bootstrap_samples: true\n", ["clv_bootstrap_samples: True is not allowed"]),
     "bad_date": ("as_of: 2017-13-40\n", ["as_of: '2017-13-40' is not a date; write it as \"YYYY-MM-DD\""]),

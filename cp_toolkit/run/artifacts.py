@@ -37,6 +37,7 @@ ARTIFACTS: dict[str, str] = {
     "category_spend": "category_spend.parquet",
     "predictions": "predictions.parquet",
     "prediction_metrics": "prediction_metrics.json",
+    "category_recommendations": "category_recommendations.parquet",
     "clv": "clv.parquet",
     "clv_model": "clv_model.json",
     "personas": "personas.json",

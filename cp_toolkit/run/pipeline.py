@@ -29,11 +29,11 @@ PRODUCERS: dict[str, str] = {
         ["transactions", "orders", "customers", "products", "campaigns", "quarantine", "quality"], "01_ingest"
     ),
     **dict.fromkeys(["features", "segments", "tags", "category_spend"], "03_segmentation"),
-    **dict.fromkeys(["predictions", "prediction_metrics"], "04_prediction"),
+    **dict.fromkeys(["predictions", "prediction_metrics", "category_recommendations"], "04_prediction"),
     **dict.fromkeys(["clv", "clv_model"], "05_clv"),
     **dict.fromkeys(["personas", "personas_md", "audience"], "06_persona"),
 }
-OPTIONAL = {"campaigns"}
+OPTIONAL = {"campaigns", "category_recommendations"}
 
 
 def stage_function(stage: str) -> Callable[..., Any]:
