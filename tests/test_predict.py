@@ -24,9 +24,12 @@ def test_default_run_churn_against_both_baselines(cj_run: RunFolder) -> None:
     assert m["split"] | {"train_cutoff": "2017-07-04", "test_cutoff": "2017-10-02", "horizon_days": 90} == m["split"]
     churn = m["churn"]
     model, recency, bgnbd = (churn["scorers"][k] for k in ("model", "recency", "bgnbd"))
-    # the logistic floor of the issue (0.893 / 0.376), within the third decimal, and never below recency
-    assert model["roc_auc"] >= max(recency["roc_auc"], 0.893 - 0.002)
+    # at least the logistic floor of the issue (0.893 / 0.376), and above recency
+    assert model["roc_auc"] >= max(recency["roc_auc"], 0.893) and model["roc_auc"] == pytest.approx(0.8937, abs=1e-4)
     assert model["average_precision"] >= max(recency["average_precision"], 0.376)
+    # the one-standard-error rule: the most regularized logistic regression, within the folds' noise of the best
+    assert churn["model"]["params"] == {"C": 0.01, "features": "window"}
+    assert churn["candidates"][0]["within_one_se"] and churn["candidates"][0]["rank"] == 1
     assert recency["roc_auc"] == pytest.approx(0.8709, abs=1e-4) and bgnbd["roc_auc"] == pytest.approx(0.8880, abs=1e-4)
     assert model["brier"] < bgnbd["brier"] and "brier" not in recency  # a rank is no probability
     assert churn["model"]["model"] == "logistic" and churn["best_baseline"] == "bgnbd"
@@ -91,11 +94,11 @@ def test_report_texts(cj_run: RunFolder) -> None:
     sentences = findings(result, "USD")
     assert 4 <= len(sentences) <= 6
     assert "no better than the best baseline, the BG/NBD" in sentences[1] and "the model." in sentences[1]
-    assert sentences[3].startswith("Contacting the 493 customers")
+    assert sentences[3].startswith("Contacting the 450 customers") and "the limits allow 493" in sentences[3]
     table = churn_table(result)
     assert table.index.tolist() == ["model: logistic regression", "recency rule", "BG/NBD P(no purchase)"]
     top = result.churn.importance.iloc[0]
-    assert top["drop"] > 0.01 and f"{feature_name(top['feature'])} ({top['drop']:.3f})" in importance_sentence(result)
+    assert top["drop"] > 0.005 and f"{feature_name(top['feature'])} ({top['drop']:.3f})" in importance_sentence(result)
     assert contact_grid_table(result, "USD").index.names == ["churn risk", "value in the horizon (USD)"]
     # identical on rerun: the same scores and every figure of the metrics file
     pd.testing.assert_frame_equal(result.predictions, cj_run.load("predictions"), check_dtype=False)

@@ -39,7 +39,8 @@ __all__ = [
     "candidate",
 ]
 
-#: Candidate models and their small hyperparameter grids. ``features`` of a logistic candidate:
+#: Candidate models and their small hyperparameter grids, simplest first (the order the
+#: one-standard-error rule prefers). ``features`` of a logistic candidate:
 #: ``window`` (the window features and the last window's spend only) or ``all`` (with the
 #: profile columns of stage 03); the trees always see every column.
 GRID: dict[str, list[dict[str, Any]]] = {
@@ -121,6 +122,9 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
         Number of validation cutoffs (the latest ones in ``X``).
     scoring : {"roc_auc", "average_precision"}
         Mean fold score that chooses; the other one breaks ties.
+    rule : {"one_se", "best"}
+        ``one_se``: the simplest candidate within one standard error of the best mean score
+        (candidates are listed simplest first); ``best``: the best mean score.
     calibration : {"sigmoid", "isotonic"}
         Map from scores to probabilities, fitted on the latest fold (sigmoid keeps the ranking).
     grid : dict, optional
@@ -132,7 +136,8 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
     ----------
     candidates_ : DataFrame
         One row per candidate and setting: ``model``, ``params``, mean and per-fold ``roc_auc``
-        and ``average_precision``, ``rank``.
+        and ``average_precision``, the standard error ``se`` of the choosing score, ``within_one_se``
+        and ``rank`` (1 = chosen).
     chosen_ : dict
         ``model`` and ``params`` of the chosen candidate.
     model_ : Pipeline
@@ -146,6 +151,7 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
         horizon_days: int = DEFAULTS["horizon_days"],
         n_folds: int = 3,
         scoring: str = "roc_auc",
+        rule: str = "one_se",
         calibration: str = "sigmoid",
         grid: dict[str, list[dict[str, Any]]] | None = None,
         seed: int = DEFAULTS["seed"],
@@ -153,6 +159,7 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
         self.horizon_days = horizon_days
         self.n_folds = n_folds
         self.scoring = scoring
+        self.rule = rule
         self.calibration = calibration
         self.grid = grid
         self.seed = seed
@@ -168,7 +175,7 @@ class ChurnSelector(ClassifierMixin, BaseEstimator):
                 scores, oof = _cross_validate(candidate(name, params, self.seed), X, y, folds)
                 rows.append({"model": name, "params": params, **scores})
                 last_scores[len(rows) - 1] = oof
-        self.candidates_ = _ranked(pd.DataFrame(rows), self.scoring)
+        self.candidates_ = _ranked(pd.DataFrame(rows), self.scoring, self.rule)
         best = int(self.candidates_.index[0])
         self.chosen_ = {"model": self.candidates_.loc[best, "model"], "params": self.candidates_.loc[best, "params"]}
         self.calibrator_ = _calibrator(self.calibration).fit(last_scores[best], y[folds[-1][1]])
@@ -230,13 +237,28 @@ def _cross_validate(model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: list
     return out, score
 
 
-def _ranked(table: pd.DataFrame, scoring: str) -> pd.DataFrame:
-    """Candidates best first by the mean ``scoring``, ties broken by the other metric."""
+def _ranked(table: pd.DataFrame, scoring: str, rule: str) -> pd.DataFrame:
+    """Candidates with the chosen one first (rank 1), the others by the mean ``scoring``.
+
+    ``rule="best"`` chooses the highest mean ``scoring`` (ties broken by the other metric).
+    ``rule="one_se"`` chooses the simplest candidate (the first in the table, which lists them
+    simplest first, as :data:`GRID` does) whose mean lies within one standard error of the best
+    one's (the spread of its fold scores over the square root of the folds): the one-standard-
+    error rule, which does not pay for complexity with a lead the folds cannot tell from noise.
+    """
     if scoring not in ("roc_auc", "average_precision"):
         raise ParameterError(f"scoring must be 'roc_auc' or 'average_precision', got {scoring!r}")
+    if rule not in ("best", "one_se"):
+        raise ParameterError(f"rule must be 'best' or 'one_se', got {rule!r}")
     other = "average_precision" if scoring == "roc_auc" else "roc_auc"
-    table = table.sort_values([scoring, other], ascending=False, kind="stable")
-    return table.assign(rank=np.arange(1, len(table) + 1))
+    folds = table[f"{scoring}_folds"].map(np.asarray)
+    table = table.assign(se=folds.map(lambda f: float(np.std(f, ddof=1) / np.sqrt(len(f))) if len(f) > 1 else 0.0))
+    ordered = table.sort_values([scoring, other], ascending=False, kind="stable")
+    best = ordered.iloc[0]
+    table["within_one_se"] = table[scoring] >= best[scoring] - best["se"]
+    chosen = table.index[table["within_one_se"]][0] if rule == "one_se" else ordered.index[0]
+    ranked = pd.concat([table.loc[[chosen]], ordered.drop(index=chosen)])
+    return ranked.assign(rank=np.arange(1, len(ranked) + 1))
 
 
 def _calibrator(method: str) -> Any:
