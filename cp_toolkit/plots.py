@@ -602,6 +602,13 @@ def weekday_hour_heatmap(
     return ax
 
 
+def _diagonal_in_percent(ax: Axes, label: str) -> None:
+    """The dotted diagonal of a share-against-share chart, and both axes in percent."""
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=label)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(PercentFormatter(1.0))
+
+
 def reliability_diagram(
     tables: dict[str, pd.DataFrame],
     *,
@@ -619,9 +626,7 @@ def reliability_diagram(
     ax = _ax(ax, (5, 5))
     for name, table in tables.items():
         ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label=name)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=perfect)
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(PercentFormatter(1.0))
+    _diagonal_in_percent(ax, perfect)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1))
     ax.legend(loc="best")
     return ax
@@ -649,9 +654,7 @@ def gains_chart(
         x = np.r_[0.0, table["customer_share"].to_numpy()]
         y = np.r_[0.0, table["gains"].to_numpy()]
         ax.plot(x, y, marker="o", label=scorer_fmt.format(name=name, lift=table["lift"].iloc[0]))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=chance)
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(PercentFormatter(1.0))
+    _diagonal_in_percent(ax, chance)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(loc="lower right")
     return ax

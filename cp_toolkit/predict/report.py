@@ -12,7 +12,6 @@ import pandas as pd
 
 from ..display import MISSING
 from ..text import t
-from .evaluation import gains_table, reliability_table
 from .stage import RISK_BANDS, PredictionResult
 from .stage import scorer_name as _name
 
@@ -69,7 +68,7 @@ def findings(result: PredictionResult, currency: str) -> list[str]:
         )
         out.append(_churn_verdict(c))
         m = c.metrics[c.scored_with]
-        gains = result.metrics["churn"]["gains"][c.scored_with][0]["gains"]
+        gains = c.gains[c.scored_with]["gains"].iloc[0]
         out.append(
             t("predict.finding.lift", scorer=_name("churn", c.scored_with), lift=m["top_decile_lift"], gains=gains)
         )
@@ -176,7 +175,7 @@ def lift_table(result: PredictionResult) -> pd.DataFrame:
     c = result.churn
     if c is None:
         return pd.DataFrame()
-    g = gains_table(c.y, c.scores[c.scored_with])
+    g = c.gains[c.scored_with]
     table = pd.DataFrame(
         {
             t("predict.column.customers"): g["customers"].to_numpy(),
@@ -314,7 +313,7 @@ def gains_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     c = result.churn
     if c is None:
         return {}
-    return {_name("churn", k): gains_table(c.y, s) for k, s in c.scores.items()}
+    return {_name("churn", k): g for k, g in c.gains.items()}
 
 
 def reliability_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
@@ -322,7 +321,7 @@ def reliability_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     c = result.churn
     if c is None:
         return {}
-    return {_name("churn", k): reliability_table(c.y, s) for k, s in c.scores.items() if k != "recency"}
+    return {_name("churn", k): r for k, r in c.reliability.items()}
 
 
 def profit_inputs(result: PredictionResult) -> tuple[pd.DataFrame | None, int, int | None]:

@@ -116,6 +116,9 @@ class ChurnEvaluation:
     selector: ChurnSelector | None = None
     importance: pd.DataFrame | None = None
     model_note: str | None = None
+    #: Gains by decile of every scorer, and reliability of those that give probabilities.
+    gains: dict[str, pd.DataFrame] = field(default_factory=dict)
+    reliability: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -311,6 +314,8 @@ def evaluate_churn(data: Data, w: Windows, seed: int, notes: list[str]) -> tuple
         selector=selector,
         importance=None if selector is None else importance(selector, w.X_test, y, seed),
         model_note=note,
+        gains={k: gains_table(y, sc) for k, sc in scores.items()},
+        reliability={k: reliability_table(y, sc) for k, sc in scores.items() if k != "recency"},
     )
     return evaluation, score_churn(data, w, evaluation, notes)
 
@@ -674,8 +679,8 @@ def metrics_json(result: PredictionResult, as_of: str, horizon_days: int) -> dic
             "model_not_fitted": c.model_note,
             "candidates": [] if c.selector is None else _records(c.selector.candidates_),
             "importance": _records(c.importance),
-            "gains": {k: _records(gains_table(c.y, s)) for k, s in c.scores.items()},
-            "reliability": {k: _records(reliability_table(c.y, s)) for k, s in c.scores.items() if k != "recency"},
+            "gains": {k: _records(g) for k, g in c.gains.items()},
+            "reliability": {k: _records(r) for k, r in c.reliability.items()},
         }
     s = result.spend
     if s is not None:
