@@ -530,6 +530,7 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "contact_cost": number(0, float("inf"), False, True, " (the cost of one contact in the run's currency)"),
         "save_rate": number(0, 1, False, False, " (a share: 0.1 keeps 10% of contacted would-be lapsers)"),
         "allow_identifiers": text_list,
+        "non_product_categories": optional(text_list),
     }
 
 

@@ -12,10 +12,11 @@ from .features import category_revenue
 from .privacy import values_to_pool
 from .run.artifacts import RunFolder
 from .run.pipeline import ensure, stage
-from .text import labels, t
+from .text import labels, localize, t
 
 __all__ = [
     "customer_profile",
+    "findings",
     "p_alive_note",
     "persona_cards",
     "personas_markdown",
@@ -284,3 +285,32 @@ def run_stage(
         **({"notes": missing} if missing else {}),
     )
     return PersonaResult(cards, audience, md)
+
+
+def findings(result: PersonaResult) -> list[str]:
+    """The sentences the 06 report opens with: how many personas, which one brings most revenue,
+    which one holds the most value at risk."""
+    shown = [c for c in result.cards if not c["suppressed"]]
+    if not shown:
+        return [t("persona.finding.none", cards=len(result.cards))]
+    top = max(shown, key=lambda c: c["revenue_share"])
+    sentences = [
+        t("persona.finding.count", cards=len(shown), suppressed=len(result.cards) - len(shown)),
+        t(
+            "persona.finding.top",
+            name=localize("segment.rfm", top["name"]),
+            customers=top["customers"],
+            customer_share=top["customer_share"],
+            revenue_share=top["revenue_share"],
+        ),  # fmt: skip
+    ]
+    risky = [c for c in shown if (c.get("risk") or {}).get("mean_churn_probability") is not None]
+    if risky:
+        worst = max(risky, key=lambda c: c["risk"]["mean_churn_probability"] * c["revenue_share"])
+        risk = worst["risk"]["mean_churn_probability"]
+        name = localize("segment.rfm", worst["name"])
+        sentences.append(
+            t("persona.finding.risk", name=name, customers=worst["customers"], risk=risk,
+              revenue_share=worst["revenue_share"])
+        )  # fmt: skip
+    return sentences

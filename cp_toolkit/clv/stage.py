@@ -167,6 +167,11 @@ def top_customers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return table.nlargest(n, "clv")[[c for c in columns if c in table]]
 
 
+def kpis(table: pd.DataFrame) -> dict[str, float]:
+    """Mean CLV, the figure the index compares between runs (empty without a CLV table)."""
+    return {"mean_clv": float(table["clv"].mean())} if len(table) and "clv" in table else {}
+
+
 @dataclass
 class CLVResult:
     """The chosen model, the holdout check, the per-customer table and the diagnostics."""
@@ -730,5 +735,6 @@ def run_stage(
             error_pct=h["aggregate_error_pct"],
         ),
         notes=report_notes(card, console=True),
+        kpis=kpis(result.table),
     )
     return result

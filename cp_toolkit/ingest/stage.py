@@ -40,6 +40,7 @@ from ..run.pipeline import stage
 from ..text import t
 from .cleaning import excluded_accounts, row_reasons, settle_reasons
 from .quality import scorecard
+from .report import kpis
 from .schema import SchemaError, validate_tables
 from .sources import (
     CHUNK_ROWS,
@@ -766,5 +767,6 @@ def run_stage(
             rows_in=q["rows_in"],
         ),
         rows={t: v["rows_kept"] for t, v in q["tables"].items()},
+        kpis=kpis(q),
     )
     return q

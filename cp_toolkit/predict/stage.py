@@ -744,5 +744,7 @@ def run_stage(
     if result.recommendations is not None:
         run.save("category_recommendations", result.recommendations)
     notes = [reason for part, reason in result.skipped.items() if part not in result.absent]
-    run.record_stage("04_prediction", headline(result), notes=list(dict.fromkeys(notes)))
+    risk = result.predictions["churn_probability"].mean() if "churn_probability" in result.predictions else None
+    kpis = {"share_at_risk": float(risk)} if risk is not None and np.isfinite(risk) else {}
+    run.record_stage("04_prediction", headline(result), notes=list(dict.fromkeys(notes)), kpis=kpis)
     return result

@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import DEFAULTS
-from .features import category_revenue, category_spend, customer_features, interpurchase_days
-from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
-from .run.artifacts import RunFolder
-from .run.pipeline import ensure, stage
-from .text import t
+from ..config import DEFAULTS
+from ..features import category_revenue, category_spend, customer_features, interpurchase_days
+from ..privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
+from ..run.artifacts import RunFolder
+from ..run.pipeline import ensure, stage
+from ..text import t
 
 __all__ = [
     "monthly_activity",
@@ -26,6 +26,8 @@ __all__ = [
     "revenue_decomposition",
     "weekday_hour",
     "EDAResult",
+    "category_view",
+    "kpis",
     "run_stage",
 ]
 
@@ -206,6 +208,37 @@ class EDAResult:
     weekday_hour: pd.DataFrame
     customers: pd.DataFrame
     attribute_behaviour: pd.DataFrame
+    attribute_ids: pd.Index
+    category_level: str = "category"
+
+
+def kpis(result: EDAResult) -> dict[str, float]:
+    """The report month's active customers, revenue and orders (the calendar month of ``as_of``)
+    and the repeat rate to date: the figures the index compares with the previous run."""
+    last = result.monthly.iloc[-1] if len(result.monthly) else pd.Series(dtype=float)
+    return {
+        "active_customers": int(last.get("active_customers", 0)),
+        "revenue": float(last.get("revenue", 0.0)),
+        "orders": int(last.get("orders", 0)),
+        "repeat_rate": float(result.headline["repeat_rate"]),
+    }
+
+
+#: Below this share of product revenue in the top categories, the view is by department.
+MIN_TOP_SHARE = 0.5
+
+
+def category_view(
+    tx: pd.DataFrame, products: pd.DataFrame, top_n: int, non_product: list[str]
+) -> tuple[pd.DataFrame, str]:
+    """The top product categories, or departments when the top categories hold less than
+    :data:`MIN_TOP_SHARE` of product revenue and the products have departments; and the level used."""
+    table = category_revenue(category_spend(tx, products), top_n, non_product)
+    named = table.drop(index=["other", "not products", "unknown"], errors="ignore")["revenue"].sum()
+    product_revenue = table.drop(index=["not products"], errors="ignore")["revenue"].sum()
+    if product_revenue > 0 and named / product_revenue < MIN_TOP_SHARE and "department" in products.columns:
+        return category_revenue(category_spend(tx, products, "department"), top_n, non_product), "department"
+    return table, "category"
 
 
 @stage("02_eda")
@@ -213,6 +246,7 @@ def run_stage(
     run: RunFolder,
     min_group_size: int = DEFAULTS["min_group_size"],
     top_n_categories: int = DEFAULTS["top_n_categories"],
+    non_product_categories: list[str] | None = DEFAULTS["non_product_categories"],
 ) -> EDAResult:
     """Stage 02: compute the descriptive tables from the canonical tables."""
     tx = ensure(run, "transactions")
@@ -228,11 +262,12 @@ def run_stage(
     }
     monthly = monthly_activity(orders)
     features = customer_features(orders, run.load("quality")["as_of"])
+    categories, level = category_view(tx, ensure(run, "products"), top_n_categories, non_product_categories or [])
     result = EDAResult(
         orders,
         monthly,
         interpurchase_days(orders),
-        category_revenue(category_spend(tx, ensure(run, "products")), top_n_categories),
+        categories,
         attribute_profile(customers, min_group_size),
         headline,
         cohort_retention(orders, min_group_size),
@@ -240,6 +275,8 @@ def run_stage(
         weekday_hour(orders),
         features,
         attribute_breakdown(features, customers, min_group_size),
+        pd.Index(customers["customer_id"]),
+        level,
     )
     run.record_stage(
         "02_eda",
@@ -250,5 +287,6 @@ def run_stage(
             customers=headline["customers"],
             repeat_rate=headline["repeat_rate"],
         ),
+        kpis=kpis(result),
     )
     return result
