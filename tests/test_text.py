@@ -421,3 +421,15 @@ def test_scorecard_rules_stay_english_in_quality_json_and_show_translated() -> N
     assert shown.loc["uniqueness", "规则"] == "非duplicate_row的行占比"
     assert shown.loc["及时性", "规则"] == "days from the last kept line to the end of as_of"  # English fallback
     assert shown.loc["及时性", "value"] == 2.0  # two days from the last line to the end of as_of
+
+
+def test_the_chinese_table_has_every_english_id_with_the_same_fields() -> None:
+    """zh.yaml translates every text: same ids, same placeholders, and Chinese words in each
+    sentence that is more than a placeholder, a model name or a code."""
+    english, chinese = text.table("en"), text.table("zh")
+    assert set(chinese) == set(english)
+    for key, template in english.items():
+        assert text.placeholders(chinese[key]) == text.placeholders(template), key
+    worded = [k for k, v in english.items() if len(re.sub(r"\{[^}]*\}", "", v).split()) >= 4]
+    untranslated = [k for k in worded if not re.search(r"[\u4e00-\u9fff]", chinese[k])]
+    assert not untranslated, untranslated[:10]

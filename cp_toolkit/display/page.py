@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -51,8 +50,7 @@ def configure_display(language: str = "en", currency: str | None = None) -> None
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *args: Any) -> None:
     """A warning as a note in the report: the toolkit's own as they are, another library's with
-    its origin in words; the full warning goes to the kernel's own standard error (its log)."""
-    print(warnings.formatwarning(message, category, filename, lineno), file=sys.__stderr__, end="")
+    its origin in words (in a kernel, standard error is captured into the report too)."""
     if "cp_toolkit" in filename.replace("\\", "/").split("/"):
         display(Markdown(t("display.note", message=message)))
     else:
