@@ -38,8 +38,8 @@ def _holdout_sentence(result: CLVResult) -> str | None:
     hold = result.model_card.get("holdout") or {}
     if "predicted_total" not in hold:
         return None
-    key = "clv.finding.holdout_hit" if hold["diagnosis"].get("actual_in_interval") else "clv.finding.holdout_miss"
-    return t(key, model=result.model_card["purchase_model"], predicted=hold["predicted_total"],
+    hit = hold["diagnosis"].get("actual_in_interval")
+    return t("clv.finding.holdout_hit" if hit else "clv.finding.holdout_miss", model=result.model_card["purchase_model"], predicted=hold["predicted_total"],
              actual=hold["actual_total"], error=hold["aggregate_error_pct"] / 100)  # fmt: skip
 
 

@@ -90,8 +90,7 @@ def column_kind(name: object, values: pd.Series | None = None) -> str:
 def column_label(name: object, kind: str = "text", currency: str | None = None) -> str:
     """The heading of a column: the text ``column.<name>`` when there is one, else the name as it
     is (a heading a stage already wrote in words); money headings carry the currency."""
-    key = f"column.{name}"
-    label = t(key) if key in text_table() else str(name)
+    label = t(f"column.{name}") if f"column.{name}" in text_table() else str(name)
     unit = currency if currency is not None else _state["currency"]
     return f"{label} ({unit})" if kind == "money" and unit else label
 

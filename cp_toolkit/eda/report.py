@@ -54,8 +54,7 @@ def _coverage_sentence(result: EDAResult) -> str | None:
     if coverage is None:
         return None
     ratio = coverage["ratio"]
-    key = "eda.finding.coverage_more" if ratio >= 1 else "eda.finding.coverage_less"
-    return t(key, known=coverage["known"], customers=coverage["customers"], share=coverage["share"],
+    return t("eda.finding.coverage_more" if ratio >= 1 else "eda.finding.coverage_less", known=coverage["known"], customers=coverage["customers"], share=coverage["share"],
              ratio=ratio if ratio >= 1 else 1 / ratio)  # fmt: skip
 
 
@@ -65,7 +64,7 @@ def _category_sentence(result: EDAResult) -> str | None:
     if named.empty:
         return None
     return t(
-        f"eda.finding.{result.category_level}",
+        "eda.finding.department" if result.category_level == "department" else "eda.finding.category",
         top=named.index[0],
         share=named["revenue_share"].iloc[0],
         n=len(named),
@@ -120,16 +119,15 @@ def spread(values: pd.Series, kind: str, currency: str = "") -> str | None:
     if len(values) < 2:
         return None
     q = values.quantile([0.25, 0.5, 0.75, 0.9])
-    shown = {name: money(q[p], currency) if kind == "money" else number(q[p], kind)
-             for name, p in (("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("p90", 0.9))}  # fmt: skip
-    return t("eda.text.spread", **shown)
+    shown = [money(q[p], currency) if kind == "money" else number(q[p], kind) for p in (0.25, 0.5, 0.75, 0.9)]
+    return t("eda.text.spread", q1=shown[0], median=shown[1], q3=shown[2], p90=shown[3])
 
 
 #: The pooled rows of the category table and the texts that name them.
-POOLED = {"other": "eda.value.other", "not products": "eda.value.not_products", "unknown": "eda.value.unknown"}
+POOLED = {"other": "other", "not products": "not_products", "unknown": "unknown"}
 
 
 def category_table(result: EDAResult) -> pd.DataFrame:
     """The top categories (or departments) with the pooled rows named in the report's language."""
-    table = result.categories.rename(index=lambda c: t(POOLED[c]) if c in POOLED else c)
+    table = result.categories.rename(index=lambda c: t(f"eda.value.{POOLED[c]}") if c in POOLED else c)
     return table.rename_axis(result.category_level)

@@ -28,8 +28,7 @@ def kpis(quality: Mapping[str, Any]) -> dict[str, float]:
 
 def reason_label(code: str) -> str:
     """A quarantine reason code in words (the text ``ingest.reason.<code>``, else the code spelt out)."""
-    key = f"ingest.reason.{code}"
-    return t(key) if key in table() else code.replace("_", " ")
+    return t(f"ingest.reason.{code}") if f"ingest.reason.{code}" in table() else code.replace("_", " ")
 
 
 def _rows_sentence(quality: Mapping[str, Any]) -> str:
@@ -76,8 +75,7 @@ def _quality_sentence(quality: Mapping[str, Any]) -> str | None:
         return None
     card = quality["scorecard"]
     flagged = [f"{r['table']}.{r['column']}" for r in card if r["flag"]]
-    key = "ingest.finding.quality_flagged" if flagged else "ingest.finding.quality"
-    return t(key, score=score, passed=len(card) - len(flagged), checks=len(card), flagged=", ".join(flagged[:3]))
+    return t("ingest.finding.quality_flagged" if flagged else "ingest.finding.quality", score=score, passed=len(card) - len(flagged), checks=len(card), flagged=", ".join(flagged[:3]))
 
 
 def findings(quality: Mapping[str, Any], run: RunFolder | None = None) -> list[str]:

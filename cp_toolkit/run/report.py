@@ -245,8 +245,8 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status
     rows, headlines = [], []
     for s in stages:
         links = " · ".join(
-            f'<a href="{html.escape(f)}">{html.escape(t("run.index.link." + f.rsplit(".", 1)[-1]))}</a>'
-            for f in (s["html"], s["notebook"])
+            f'<a href="{html.escape(f)}">{html.escape(t(f"run.index.link.{kind}"))}</a>'
+            for f, kind in ((s["html"], "html"), (s["notebook"], "ipynb"))
             if (run.path / f).exists()
         )
         stage, state = html.escape(t(f"run.index.stage.{s['stage']}")), s["status"]
