@@ -39,8 +39,13 @@ def _holdout_sentence(result: CLVResult) -> str | None:
     if "predicted_total" not in hold:
         return None
     hit = hold["diagnosis"].get("actual_in_interval")
-    return t("clv.finding.holdout_hit" if hit else "clv.finding.holdout_miss", model=result.model_card["purchase_model"], predicted=hold["predicted_total"],
-             actual=hold["actual_total"], error=hold["aggregate_error_pct"] / 100)  # fmt: skip
+    return t(
+        "clv.finding.holdout_hit" if hit else "clv.finding.holdout_miss",
+        model=result.model_card["purchase_model"],
+        predicted=hold["predicted_total"],
+        actual=hold["actual_total"],
+        error=hold["aggregate_error_pct"] / 100,
+    )
 
 
 def _alive_sentence(result: CLVResult) -> str | None:

@@ -12,6 +12,7 @@ import pandas as pd
 from ..config import DEFAULTS
 from ..display import MISSING
 from ..errors import DataError, ParameterError
+from ..privacy import deciles_allowed
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
@@ -143,10 +144,11 @@ def p_alive_title(card: dict[str, Any]) -> str:
     return t("clv.matrix.p_alive" if usable else "clv.matrix.p_alive_unidentified", model=card["purchase_model"])
 
 
-def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
+def clv_deciles(table: pd.DataFrame, min_group_size: int = 1) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
-    dropout is not identified) per CLV decile (10 = highest)."""
-    if table.empty:
+    dropout is not identified) per CLV decile (10 = highest); empty when a decile would hold fewer
+    than ``min_group_size`` customers."""
+    if table.empty or not deciles_allowed(len(table), min_group_size):
         return pd.DataFrame(columns=["customers", "mean_clv", "clv_share"]).rename_axis("clv_decile")
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
     p_alive = {"mean_p_alive": ("p_alive", "mean")} if "p_alive" in table else {}

@@ -12,10 +12,11 @@ import pandas as pd
 from IPython import get_ipython
 from IPython.display import HTML, Markdown, display
 
+from ..run.artifacts import RunFolder
 from ..text import set_language, t
 from ..text import table as text_table
 from .numbers import number
-from .tables import Table, column_kind, present, settings
+from .tables import Table, column_kind, present, settings, small_base, suppressed_note
 
 __all__ = [
     "appendix",
@@ -31,13 +32,17 @@ __all__ = [
 ]
 
 
-def configure_display(language: str = "en", currency: str | None = None) -> None:
+def configure_display(
+    language: str = "en", currency: str | None = None, min_group_size: int = 1, run: RunFolder | None = None
+) -> None:
     """Set up a notebook for its report in ``language`` (``en`` or ``zh``): every DataFrame or
     Series a cell returns is shown through :func:`~cp_toolkit.display.tables.present` (headings in
-    words, money in ``currency``, numbers formatted by kind, an empty one as nothing), and a
-    warning is shown as a short note rather than a file path and a warning class."""
+    words, money in ``currency``, numbers formatted by kind, groups under ``min_group_size``
+    suppressed, an empty one as nothing), and a warning is shown as a short note rather than a
+    file path and a warning class. When ``run`` has fewer customers than ``min_group_size``, no
+    table, chart, finding or paragraph of figures is shown, only a sentence that says why."""
     set_language(language)
-    settings(currency=currency)
+    settings(currency=currency, min_group_size=min_group_size, base=(lambda: base_size(run)) if run else None)
     pd.set_option("display.max_colwidth", None)  # sentences in tables are shown whole
     shell = get_ipython()
     if shell is None:
@@ -45,7 +50,27 @@ def configure_display(language: str = "en", currency: str | None = None) -> None
     html = shell.display_formatter.formatters["text/html"]
     for kind in (pd.DataFrame, pd.Series):  # an empty table shows nothing: the notes say why it is empty
         html.for_type(kind, lambda data: present(data).html if len(data) else "")
+    _hide_charts_of_a_small_base(shell)
     warnings.showwarning = _show_warning
+
+
+def _hide_charts_of_a_small_base(shell: Any) -> None:
+    """Before each cell, turn the PNG output of charts off while the run's base is under the
+    smallest group shown (the inline backend registers its printer only at the first chart, so
+    the formatter is switched rather than its printer replaced); a figure then shows as nothing."""
+    formatters = shell.display_formatter.formatters
+    png = formatters["image/png"]
+    shell.events.register("pre_execute", lambda: setattr(png, "enabled", small_base() is None))
+    formatters["text/html"].for_type_by_name(
+        "matplotlib.figure", "Figure", lambda figure: "" if small_base() is not None else None
+    )
+
+
+def base_size(run: RunFolder | None) -> int | None:
+    """The number of customers of a run (from its ingest), None before the ingest has run."""
+    if run is None or not run.has("quality"):
+        return None
+    return int(run.load("quality")["transactions"]["customers"])
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, *args: Any) -> None:
@@ -85,8 +110,9 @@ def notes(sentences: list[str]) -> Markdown:
 
 
 def paragraph(text: str | None) -> Markdown | None:
-    """A sentence or paragraph of the report; nothing (None) when there is none."""
-    return Markdown(text) if text else None
+    """A sentence or paragraph of the report's figures; nothing (None) when there is none, or when
+    the base is under the smallest group shown."""
+    return Markdown(text) if text and small_base() is None else None
 
 
 def heading(key: str, /, level: int = 2, **fields: Any) -> Markdown:
@@ -125,6 +151,8 @@ def text(key: str, /, **fields: Any) -> Markdown:
 
 def findings(sentences: list[str]) -> HTML:
     """What the report found, first on its page: a framed list of 3-6 generated sentences."""
+    if small_base() is not None:
+        sentences = [suppressed_note()]
     items = "".join(f"<li>{_inline(s)}</li>" for s in sentences if s)
     return HTML(f"<div class='cp-findings'><h2>{t('display.findings')}</h2><ul>{items}</ul></div>{STYLE}")
 

@@ -13,16 +13,28 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from ..privacy import suppress_small_groups
 from ..text import t
 from ..text import table as text_table
 from .numbers import KINDS, number
 
-__all__ = ["COLUMN_KINDS", "Table", "column_kind", "column_label", "present", "settings"]
+__all__ = [
+    "COLUMN_KINDS",
+    "Table",
+    "column_kind",
+    "column_label",
+    "present",
+    "protect",
+    "settings",
+    "small_base",
+    "suppressed_note",
+]
 
 #: Kinds of the column names the stages use (anything else: :func:`column_kind`'s rules).
 COLUMN_KINDS: dict[str, str] = {
@@ -61,12 +73,46 @@ _ENDINGS = (
     (re.compile(r"(revenue|_clv|_spend|_value)$"), "money"),
 )
 
-_state: dict[str, object] = {"currency": None}
+_state: dict[str, Any] = {"currency": None, "min_group_size": 1, "base": None}
 
 
-def settings(currency: str | None = None) -> None:
-    """Set the currency that money headings carry (``revenue (USD)``) in every following table."""
-    _state["currency"] = currency
+def settings(
+    currency: str | None = None, min_group_size: int = 1, base: Callable[[], int | None] | None = None
+) -> None:
+    """Set what every following table shows: the currency of money headings (``revenue (USD)``),
+    the smallest group of customers shown, and how to count the customers of the run (``base``:
+    a function, called when a table is first shown; a base under ``min_group_size`` shows no figures)."""
+    _state.update(currency=currency, min_group_size=min_group_size, base=base, base_size=None)
+
+
+def small_base() -> int | None:
+    """The number of customers of the run when it is under the smallest group shown (every
+    figure would describe fewer people than that), else None."""
+    if _state["base"] is None:
+        return None
+    if _state.get("base_size") is None:
+        _state["base_size"] = _state["base"]()
+    size = _state["base_size"]
+    return size if size is not None and size < _state["min_group_size"] else None
+
+
+def suppressed_note() -> str:
+    """The sentence shown instead of a figure of a base under the smallest group shown."""
+    return t("display.small_base", customers=small_base() or 0, min_group_size=_state["min_group_size"])
+
+
+def protect(frame: pd.DataFrame, count: str = "customers") -> pd.DataFrame:
+    """A table of groups of customers with every group under the smallest group shown blanked,
+    and the next smallest with it when the blanked ones could be worked out from a total
+    (:func:`cp_toolkit.privacy.suppress_small_groups`); tables that a stage suppressed already
+    (a ``suppressed`` column) or that count no customers are returned as they are."""
+    k = int(_state["min_group_size"])
+    if k <= 1 or count not in frame.columns or "suppressed" in frame.columns:
+        return frame
+    counts = pd.to_numeric(frame[count], errors="coerce")
+    if not (counts.dropna() < k).any():
+        return frame
+    return suppress_small_groups(frame.assign(**{count: counts}), count, k)
 
 
 def column_kind(name: object, values: pd.Series | None = None) -> str:
@@ -178,6 +224,10 @@ def present(
         Rows shown above a folded table.
     """
     frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
+    if small_base() is not None:
+        note = html.escape(suppressed_note())
+        return Table(data=pd.DataFrame({"": [note]}), html=f"<p class='cp-note'>{note}</p>")
+    frame = protect(frame)
     kinds = dict(kinds or {})
     marks = {name: frame.pop(name).fillna(False).astype(bool) for name in (flag, "suppressed") if name in frame}
     frame = frame.drop(columns=list(marks), errors="ignore")

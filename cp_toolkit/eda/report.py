@@ -54,8 +54,13 @@ def _coverage_sentence(result: EDAResult) -> str | None:
     if coverage is None:
         return None
     ratio = coverage["ratio"]
-    return t("eda.finding.coverage_more" if ratio >= 1 else "eda.finding.coverage_less", known=coverage["known"], customers=coverage["customers"], share=coverage["share"],
-             ratio=ratio if ratio >= 1 else 1 / ratio)  # fmt: skip
+    return t(
+        "eda.finding.coverage_more" if ratio >= 1 else "eda.finding.coverage_less",
+        known=coverage["known"],
+        customers=coverage["customers"],
+        share=coverage["share"],
+        ratio=ratio if ratio >= 1 else 1 / ratio,
+    )
 
 
 def _category_sentence(result: EDAResult) -> str | None:

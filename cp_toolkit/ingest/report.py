@@ -75,7 +75,13 @@ def _quality_sentence(quality: Mapping[str, Any]) -> str | None:
         return None
     card = quality["scorecard"]
     flagged = [f"{r['table']}.{r['column']}" for r in card if r["flag"]]
-    return t("ingest.finding.quality_flagged" if flagged else "ingest.finding.quality", score=score, passed=len(card) - len(flagged), checks=len(card), flagged=", ".join(flagged[:3]))
+    return t(
+        "ingest.finding.quality_flagged" if flagged else "ingest.finding.quality",
+        score=score,
+        passed=len(card) - len(flagged),
+        checks=len(card),
+        flagged=", ".join(flagged[:3]),
+    )
 
 
 def findings(quality: Mapping[str, Any], run: RunFolder | None = None) -> list[str]:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..display import MISSING
+from ..privacy import deciles_allowed
 from ..text import t
 from .stage import RISK_BANDS, PredictionResult
 from .stage import scorer_name as _name
@@ -170,10 +171,15 @@ def churn_table(result: PredictionResult) -> pd.DataFrame:
     return pd.DataFrame(rows).T.rename_axis(t("predict.column.scorer"))
 
 
+def _deciles_shown(result: PredictionResult, customers: int) -> bool:
+    """Whether each tenth of the tested customers holds at least the smallest group shown."""
+    return deciles_allowed(customers, result.min_group_size)
+
+
 def lift_table(result: PredictionResult) -> pd.DataFrame:
     """Gains and lift by decile of the churn scorer the predictions use (10 = highest risk first)."""
     c = result.churn
-    if c is None:
+    if c is None or not _deciles_shown(result, len(c.y)):
         return pd.DataFrame()
     g = c.gains[c.scored_with]
     table = pd.DataFrame(
@@ -222,7 +228,7 @@ def category_table(result: PredictionResult) -> pd.DataFrame:
 def deciles_table(result: PredictionResult, currency: str) -> pd.DataFrame:
     """Predicted against actual mean spend by decile of the prediction used (1 = highest predicted)."""
     s = result.spend
-    if s is None:
+    if s is None or not _deciles_shown(result, len(s["y"])):
         return pd.DataFrame()
     table = s["deciles"][s["scored_with"]].set_index("decile")
     table = table.assign(
@@ -311,7 +317,7 @@ def importance_sentence(result: PredictionResult, top: int = 3, floor: float = 0
 def gains_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     """The churn gains table of each scorer by its name (for :func:`cp_toolkit.plots.gains_chart`)."""
     c = result.churn
-    if c is None:
+    if c is None or not _deciles_shown(result, len(c.y)):
         return {}
     return {_name("churn", k): g for k, g in c.gains.items()}
 
@@ -319,7 +325,7 @@ def gains_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
 def reliability_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     """The reliability table of each churn scorer that gives probabilities (the recency rule does not)."""
     c = result.churn
-    if c is None:
+    if c is None or not _deciles_shown(result, len(c.y)):
         return {}
     return {_name("churn", k): r for k, r in c.reliability.items()}
 

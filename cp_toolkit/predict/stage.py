@@ -141,6 +141,8 @@ class PredictionResult:
     absent: set[str] = field(default_factory=set)
     #: The toolkit's notes on fitting the baselines (kept in ``prediction_metrics.json``).
     fit_notes: list[str] = field(default_factory=list)
+    #: The smallest group of customers the report may show (its decile tables need ten such groups).
+    min_group_size: int = 1
 
 
 def read_data(run: RunFolder, as_of: str) -> Data:
@@ -560,7 +562,9 @@ def evaluate(run: RunFolder, as_of: str, horizon_days: int, seed: int, contact: 
     """
     data = read_data(run, as_of)
     customers = pd.Index(np.sort(data.orders["customer_id"].unique()), name="customer_id")
-    result = PredictionResult(metrics={}, predictions=_scored_frame(customers))
+    result = PredictionResult(
+        metrics={}, predictions=_scored_frame(customers), min_group_size=int(contact.get("min_group_size", 1))
+    )
     frame = result.predictions
     with threadpool_limits(limits=1):  # OpenMP of the boosting crawls on small data when cores are shared
         try:

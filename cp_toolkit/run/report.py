@@ -213,6 +213,11 @@ def kpi_cards(run: RunFolder) -> str:
     """The key figures of the run as cards, each with its change since the previous run of the
     same profile (:mod:`.history`); a sentence says when there is no previous run."""
     now, previous = history.kpis(run), history.previous_run(run)
+    k = int(run.params.get("min_group_size", 1))
+    if now.get("customers", k) < k:  # a base this small shows no figures
+        return (
+            f"<p class='muted'>{html.escape(t('display.small_base', customers=now['customers'], min_group_size=k))}</p>"
+        )
     before = history.kpis(previous)
     cards = []
     for name, (_, kind) in history.KPIS.items():
@@ -243,6 +248,7 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status
     """``index.html``: the run's key figures as cards (with their change since the previous run),
     the stage table (status, time, links), then the headline of every stage."""
     rows, headlines = [], []
+    too_small = history.kpis(run).get("customers", 1) < int(run.params.get("min_group_size", 1))  # no figures
     for s in stages:
         links = " · ".join(
             f'<a href="{html.escape(f)}">{html.escape(t(f"run.index.link.{kind}"))}</a>'
@@ -254,7 +260,7 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status
             f"<tr><td>{stage}</td><td class='{state}'>{_status(state)}</td>"
             f"<td>{html.escape(t('run.index.seconds', seconds=s['seconds']))}</td><td>{links}</td></tr>"
         )
-        if s.get("headline"):
+        if s.get("headline") and not too_small:
             headlines.append(f"<li><strong>{stage}</strong>: {html.escape(s['headline'])}</li>")
     data = " · ".join(
         f'<a href="data/{html.escape(f)}">{html.escape(f)}</a>'
