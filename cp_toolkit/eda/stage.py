@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage
 from ..text import t
+from ..timezones import to_local_time
 
 __all__ = [
     "monthly_activity",
@@ -29,6 +31,7 @@ __all__ = [
     "category_view",
     "kpis",
     "run_stage",
+    "transactions_timezone",
 ]
 
 
@@ -184,12 +187,15 @@ def revenue_decomposition(monthly: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def weekday_hour(orders: pd.DataFrame) -> pd.DataFrame:
-    """Orders by weekday (rows, Monday first) and hour of day (columns); a single column (text
-    ``eda.value.all_day``) when the timestamps carry no time of day."""
-    weekday = pd.Categorical(orders["ts"].dt.day_name(), categories=list(calendar.day_name), ordered=True)
-    has_time = bool((orders["ts"] != orders["ts"].dt.normalize()).any())
-    hour = orders["ts"].dt.hour if has_time else pd.Series(t("eda.value.all_day"), index=orders.index)
+def weekday_hour(orders: pd.DataFrame, timezone: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Orders by weekday (rows, Monday first, named in the report's language) and hour of day
+    (columns) in the shops' local time (``timezone``: the transactions' ``{stored, local}`` zones);
+    a single column (text ``eda.value.all_day``) when the timestamps carry no time of day."""
+    ts = to_local_time(orders["ts"], timezone)
+    days = [t(f"eda.weekday.{name.lower()}") for name in calendar.day_name]
+    weekday = pd.Categorical(ts.dt.dayofweek.map(dict(enumerate(days))), categories=days, ordered=True)
+    has_time = bool((ts != ts.dt.normalize()).any())
+    hour = ts.dt.hour if has_time else pd.Series(t("eda.value.all_day"), index=orders.index)
     return pd.crosstab(pd.Series(weekday, index=orders.index, name="weekday"), hour.rename("hour"))
 
 
@@ -222,6 +228,12 @@ def kpis(result: EDAResult) -> dict[str, float]:
         "orders": int(last.get("orders", 0)),
         "repeat_rate": float(result.headline["repeat_rate"]),
     }
+
+
+def transactions_timezone(quality: Mapping[str, Any]) -> dict[str, str] | None:
+    """The time zones of the transactions (``quality.json``), when every transaction source names the same."""
+    zones = [v.get("timezone") for name, v in quality["tables"].items() if name.split(":")[0] == "transactions"]
+    return zones[0] if zones and all(z == zones[0] for z in zones) else None
 
 
 #: Below this share of product revenue in the top categories, the view is by department.
@@ -272,7 +284,7 @@ def run_stage(
         headline,
         cohort_retention(orders, min_group_size),
         revenue_decomposition(monthly),
-        weekday_hour(orders),
+        weekday_hour(orders, transactions_timezone(run.load("quality"))),
         features,
         attribute_breakdown(features, customers, min_group_size),
         pd.Index(customers["customer_id"]),

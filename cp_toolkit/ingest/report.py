@@ -10,7 +10,7 @@ from ..run.artifacts import RunFolder
 from ..run.history import compared
 from ..text import t, table
 
-__all__ = ["findings", "kpis", "quality_score", "reason_label"]
+__all__ = ["findings", "kpis", "quality_score", "reason_label", "time_sentence"]
 
 
 def quality_score(quality: Mapping[str, Any]) -> float | None:
@@ -84,10 +84,28 @@ def _quality_sentence(quality: Mapping[str, Any]) -> str | None:
     )
 
 
+def time_sentence(quality: Mapping[str, Any]) -> str:
+    """What the transactions' timestamps are: converted from the zone they were stored in to the
+    shops' local time, local time of a named zone, or of an unknown zone (hours shown as recorded)."""
+    zones = [v.get("timezone") for name, v in quality["tables"].items() if name.split(":")[0] == "transactions"]
+    known = [z for z in zones if z]
+    if not known or len(known) < len(zones):
+        return t("ingest.finding.time_unknown")
+    zone = known[0]
+    if zone["stored"] != zone["local"]:
+        return t("ingest.finding.time_converted", stored=zone["stored"], local=zone["local"])
+    return t("ingest.finding.time_local", local=zone["local"])
+
+
 def findings(quality: Mapping[str, Any], run: RunFolder | None = None) -> list[str]:
     """The sentences the 01 report opens with: rows kept and set aside, what the kept data cover,
     the quality score (and its change since the previous run)."""
-    sentences = [_rows_sentence(quality), _coverage_sentence(quality), _quality_sentence(quality)]
+    sentences = [
+        _rows_sentence(quality),
+        _coverage_sentence(quality),
+        _quality_sentence(quality),
+        time_sentence(quality),
+    ]
     changes = compared(run, kpis(quality)) if run is not None else {}
     if "customers" in changes:
         sentences.append(t("ingest.finding.customers_change", change=changes["customers"]))
