@@ -17,6 +17,7 @@ from .text import labels, localize, t
 __all__ = [
     "customer_profile",
     "findings",
+    "named",
     "p_alive_note",
     "persona_cards",
     "personas_markdown",
@@ -196,7 +197,11 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: st
     lines = [t("persona.card.title"), "", *([f"_{note}_", ""] if note else [])]
     for c in cards:
         if c["suppressed"]:
-            lines += [f"## {c['name']}", t("persona.card.suppressed", min_group_size=min_group_size), ""]
+            lines += [
+                f"## {localize('segment.rfm', c['name'])}",
+                t("persona.card.suppressed", min_group_size=min_group_size),
+                "",
+            ]
             continue
         separator = t("persona.card.separator")
         cats = separator.join(
@@ -209,7 +214,7 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: st
         )
         value, behaviour, risk = c["value"], c["behaviour"], c["risk"]
         lines += [
-            f"## {c['name']}",
+            f"## {localize('segment.rfm', c['name'])}",
             t(
                 "persona.card.size",
                 customers=c["customers"],
@@ -285,6 +290,11 @@ def run_stage(
         **({"notes": missing} if missing else {}),
     )
     return PersonaResult(cards, audience, md)
+
+
+def named(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cards with their segment names in the report's language (the artifact keeps English)."""
+    return [{**c, "name": localize("segment.rfm", c["name"])} for c in cards]
 
 
 def findings(result: PersonaResult) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..privacy import suppress_small_groups
-from ..text import t
+from ..text import localize, t
 from ..text import table as text_table
 from .numbers import KINDS, number
 
@@ -164,6 +164,12 @@ class Table:
         return self.html
 
 
+def _named(value: object) -> object:
+    """A text cell in the report's language when it is a name the artifacts keep in English (an
+    RFM segment); anything else as it is."""
+    return localize("segment.rfm", value) if isinstance(value, str) else value
+
+
 def _formatted(frame: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, dict[object, str]]:
     """The cells as strings, and each column's kind."""
     shown = pd.DataFrame(index=frame.index)
@@ -174,7 +180,7 @@ def _formatted(frame: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFr
         if kind not in KINDS:
             raise ValueError(f"column {leaf!r}: kind {kind!r} is not one of {KINDS}")
         found[name] = kind
-        shown[name] = [number(v, kind) for v in frame.iloc[:, i]]
+        shown[name] = [number(_named(v), kind) for v in frame.iloc[:, i]]
     shown.columns = frame.columns
     return shown, found
 
@@ -196,7 +202,7 @@ def _readable_index(index: pd.Index, kinds: Mapping[str, str]) -> pd.Index:
         levels = [_readable_index(index.get_level_values(i), kinds) for i in range(index.nlevels)]
         return pd.MultiIndex.from_arrays(levels)
     kind = kinds.get(str(index.name)) or column_kind(index.name, index.to_series())
-    return pd.Index([number(v, kind) for v in index], name=column_label(index.name))
+    return pd.Index([number(_named(v), kind) for v in index], name=column_label(index.name))
 
 
 def present(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from ..errors import CPToolkitWarning, DataError
 from ..features import category_spend, customer_features, profile_features
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
-from ..text import DEFAULT_LANGUAGE, t
+from ..text import DEFAULT_LANGUAGE, localize, t
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .migration import find_previous_run, migration
 from .rfm import check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary, standard_segments
@@ -170,10 +171,11 @@ def run_stage(
         t("segment.headline", customers=len(features), segments=summary.shape[0], top=top, clusters=cluster_text),
         **({"notes": list(skipped.values())} if skipped else {}),
     )
+    named = functools.partial(localize, "segment.rfm")  # the report's names; the artifacts keep English
     return SegmentResult(
         features,
         segments,
-        summary,
+        summary.rename(index=named),
         rf_grid(segments, min_group_size),
         table,
         dictionary,
@@ -181,7 +183,7 @@ def run_stage(
         lift,
         names,
         clusters.pca_view(behaviour) if clusters is not None else None,
-        moves,
+        {k: v.rename(index=named, columns=named) for k, v in moves.items()},
         note,
         tags,
         tag_coverage(tags, len(features), min_group_size),

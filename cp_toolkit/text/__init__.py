@@ -244,8 +244,12 @@ def localize(prefix: str, english: str) -> str:
     """A value written in English into an artifact (a segment name) in the selected language:
     the text of the id directly under ``prefix`` whose English text is ``english``; the value
     as it is when no id has it (a name the user wrote in their own rule table)."""
+    key = _english_ids(prefix).get(english)
+    return t(key) if key else english
+
+
+@functools.cache
+def _english_ids(prefix: str) -> dict[str, str]:
+    """English text -> id, of the ids directly under ``prefix``."""
     depth = prefix.count(".") + 1
-    for key, text in table(DEFAULT_LANGUAGE).items():
-        if text == english and key.startswith(prefix + ".") and key.count(".") == depth:
-            return t(key)
-    return english
+    return {v: k for k, v in table(DEFAULT_LANGUAGE).items() if k.startswith(prefix + ".") and k.count(".") == depth}
