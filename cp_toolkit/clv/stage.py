@@ -144,6 +144,13 @@ def p_alive_title(card: dict[str, Any]) -> str:
     return t("clv.matrix.p_alive" if usable else "clv.matrix.p_alive_unidentified", model=card["purchase_model"])
 
 
+def _by_value(segments: pd.DataFrame) -> pd.DataFrame:
+    """Segments from the highest mean CLV down (suppressed ones last)."""
+    if segments.empty or "mean_clv" not in segments:
+        return segments
+    return segments.sort_values("mean_clv", ascending=False, na_position="last", kind="stable")
+
+
 def clv_deciles(table: pd.DataFrame, min_group_size: int = 1) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
     dropout is not identified) per CLV decile (10 = highest); empty when a decile would hold fewer
@@ -440,7 +447,7 @@ def fit_and_validate(
             int(min(summary["frequency"].quantile(0.99), 50)),
             diagnostics.monthly_horizon(time_unit),
         ),
-        segments=boot["segments"],
+        segments=_by_value(boot["segments"]),
     )
 
 
