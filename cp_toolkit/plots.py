@@ -8,16 +8,21 @@ An argument ending in ``_fmt`` is a template this module fills with a value only
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 __all__ = [
+    "use_cjk_font",
     "monthly_revenue",
     "order_value_hist",
     "interpurchase_hist",
@@ -50,9 +55,42 @@ __all__ = [
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
 
+#: The CJK font of the ``mplfonts`` package (a dependency): Noto Sans CJK SC, under its package folder.
+_CJK_FONT = ("fonts", "NotoSansCJKsc-Regular.otf")
+
+
+@functools.cache
+def _cjk_family() -> str | None:
+    """Register the CJK font shipped by ``mplfonts`` with matplotlib's font manager (once) and
+    return its family name; None when the package or its font file is missing."""
+    spec = importlib.util.find_spec("mplfonts")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    paths = [Path(folder, *_CJK_FONT) for folder in folders if Path(folder, *_CJK_FONT).is_file()]
+    if not paths:
+        return None
+    font_manager.fontManager.addfont(str(paths[0]))
+    return font_manager.FontProperties(fname=str(paths[0])).get_name()
+
+
+def use_cjk_font() -> None:
+    """Let every chart draw Chinese text: the CJK font goes into the sans-serif list after the
+    default Latin font, and into ``font.family`` after it, so that matplotlib (>= 3.6) takes each
+    glyph the Latin font lacks from the CJK font. Idempotent; the plot functions call it, so a
+    reset of ``rcParams`` in a notebook does not bring the missing-glyph boxes back."""
+    family = _cjk_family()
+    if family is None:
+        return
+    sans = list(plt.rcParams["font.sans-serif"])
+    if family not in sans:
+        plt.rcParams["font.sans-serif"] = [*sans[:1], family, *sans[1:]]
+    families = list(plt.rcParams["font.family"])
+    if family not in families:
+        plt.rcParams["font.family"] = [*families, family]
+
 
 def _ax(ax: Axes | None, size: tuple[float, float] = (8, 4)) -> Axes:
-    """The given Axes, or a new one of ``size``."""
+    """The given Axes, or a new one of ``size`` (with the CJK font in place either way)."""
+    use_cjk_font()
     return ax if ax is not None else plt.subplots(figsize=size)[1]
 
 
@@ -157,6 +195,7 @@ def attribute_panels(
 
 def _grid(axes: np.ndarray | None, panels: int, ncols: int, height: float) -> np.ndarray:
     """The given Axes, or a new grid with room for ``panels`` panels in ``ncols`` columns."""
+    use_cjk_font()
     if axes is not None:
         return axes
     nrows = max(1, -(-panels // ncols))
@@ -221,6 +260,7 @@ def customer_distributions(
     wanted = {f"{c}_{part}" for c in _DISTRIBUTIONS for part in ("title", "xlabel", "median_fmt")}
     if set(panels) != wanted:
         raise TypeError(f"customer_distributions needs the texts {sorted(wanted)}; got {sorted(panels)}")
+    use_cjk_font()
     if axes is None:
         axes = plt.subplots(2, 2, figsize=(12, 7))[1]
     for ax, column in zip(np.ravel(axes), _DISTRIBUTIONS, strict=True):
@@ -690,3 +730,6 @@ def profit_curve(
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
     return ax
+
+
+use_cjk_font()
