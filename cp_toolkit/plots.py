@@ -19,7 +19,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import font_manager
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.axis import Axis
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 __all__ = [
     "use_cjk_font",
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
+#: A share as a percentage with the decimals its tick needs (5%, 2.5%), never rounded to another value.
+_PERCENT = FuncFormatter(lambda v, _: f"{round(100 * v, 6) + 0.0:g}%")
+#: Round steps of ticks on a linear scale (and on a log scale spanning less than a decade).
+_ROUND_STEPS = [1, 2, 2.5, 5, 10]
 
 #: The CJK font of the ``mplfonts`` package (a dependency): Noto Sans CJK SC, under its package folder.
 _CJK_FONT = ("fonts", "NotoSansCJKsc-Regular.otf")
@@ -142,6 +147,26 @@ def interpurchase_hist(
     return ax
 
 
+def _percent_axis(axis: Axis, nbins: int = 5) -> None:
+    """Ticks of a share axis: at most ``nbins`` round percentages, so that no two labels collide."""
+    axis.set_major_locator(MaxNLocator(nbins=nbins, steps=_ROUND_STEPS))
+    axis.set_major_formatter(_PERCENT)
+
+
+def _log_ticks(axis: Axis, low: float, high: float) -> None:
+    """Labelled ticks of a log axis at the values they read, never rounded minor ticks that look
+    linear: decades when the data (``low`` to ``high``) span three or more, 1-2-5 from one decade
+    on, round steps (95, 100, 105) within one decade; minor ticks unlabelled."""
+    decades = np.log10(high / low) if low > 0 and high > low else 0.0
+    if decades >= 3:
+        axis.set_major_locator(LogLocator(base=10))
+    elif decades >= 1:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    else:
+        axis.set_major_locator(MaxNLocator(nbins=5, steps=_ROUND_STEPS))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _no_data(ax: Axes, message: str) -> Axes:
     """An empty panel that says why it is empty."""
     ax.text(0.5, 0.5, message, ha="center", va="center")
@@ -158,7 +183,7 @@ def category_bars(
         return _no_data(ax, empty)
     data = categories["revenue_share"][::-1]
     ax.barh(data.index.astype(str), data.to_numpy(), color="#8172B3")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _percent_axis(ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -171,7 +196,7 @@ def attribute_bars(
     ax = _ax(ax, (5, 3))
     data = profile[(profile["attribute"] == attribute) & profile["share"].notna()]
     ax.barh(data["value"].astype(str)[::-1], data["share"][::-1], color="#64B5CD")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _percent_axis(ax.xaxis, nbins=4)
     ax.set(title=title_fmt.format(attribute=attribute), xlabel=xlabel, ylabel=attribute)
     return ax
 
@@ -231,7 +256,9 @@ def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str,
         bins = np.append(whole - 0.5, whole[-1] + 0.5)
     ax.hist(values, bins=bins, color="#4C72B0")
     ax.set_xscale("log")
+    _log_ticks(ax.xaxis, values.min(), values.max())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.axvline(values.median(), color="black", linestyle="--", label=texts["median_fmt"].format(median=values.median()))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
@@ -353,7 +380,7 @@ def segment_shares(
         return _no_data(ax, empty)
     data.plot.barh(ax=ax, color=["#4C72B0", "#DD8452"])
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _percent_axis(ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend([customers, revenue])
     return ax
@@ -489,7 +516,7 @@ def persona_map(
     ax.scatter(x, y, s=[c["customers"] for c in shown], alpha=0.5, color="#4C72B0")
     for c, xi, yi in zip(shown, x, y, strict=True):
         ax.annotate(c["name"], (xi, yi), ha="center", va="center", fontsize=8)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _percent_axis(ax.xaxis)
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
@@ -625,10 +652,10 @@ def revenue_factors(
         ax.plot(indexed.index, indexed[name], marker="o", linewidth=2.5 if name == "revenue" else 1.2,
                 label=legend[name])  # fmt: skip
     ax.set_yscale("log")
-    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-        axis(FuncFormatter(lambda v, _: f"{v:.0f}"))
+    _log_ticks(ax.yaxis, float(indexed.min().min()), float(indexed.max().max()))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.4g}"))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -646,7 +673,7 @@ def _diagonal_in_percent(ax: Axes, label: str) -> None:
     """The dotted diagonal of a share-against-share chart, and both axes in percent."""
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=label)
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(PercentFormatter(1.0))
+        axis.set_major_formatter(_PERCENT)
 
 
 def reliability_diagram(
