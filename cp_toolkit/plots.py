@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,12 @@ def interpurchase_hist(
     return ax
 
 
+def _words(code: str, names: Mapping[str, str] | None) -> str:
+    """What a chart shows for a code of the data (a column, an attribute, a reason): its name in
+    ``names`` (from the text table), else the code with its underscores as spaces."""
+    return (names or {}).get(code, code.replace("_", " "))
+
+
 def _percent_axis(axis: Axis, nbins: int = 5) -> None:
     """Ticks of a share axis: at most ``nbins`` round percentages, so that no two labels collide."""
     axis.set_major_locator(MaxNLocator(nbins=nbins, steps=_ROUND_STEPS))
@@ -189,15 +196,22 @@ def category_bars(
 
 
 def attribute_bars(
-    profile: pd.DataFrame, attribute: str, *, title_fmt: str, xlabel: str, ax: Axes | None = None
+    profile: pd.DataFrame,
+    attribute: str,
+    *,
+    title_fmt: str,
+    xlabel: str,
+    names: Mapping[str, str] | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
     """Share of customers by value of one attribute (suppressed cells are left out); ``title_fmt``
-    takes ``{attribute}``."""
+    takes ``{attribute}``, written as its name in ``names`` (attribute column -> words), else
+    with spaces for underscores. The title names the attribute, so the value axis has no label."""
     ax = _ax(ax, (5, 3))
     data = profile[(profile["attribute"] == attribute) & profile["share"].notna()]
     ax.barh(data["value"].astype(str)[::-1], data["share"][::-1], color="#64B5CD")
     _percent_axis(ax.xaxis, nbins=4)
-    ax.set(title=title_fmt.format(attribute=attribute), xlabel=xlabel, ylabel=attribute)
+    ax.set(title=title_fmt.format(attribute=_words(attribute, names)), xlabel=xlabel)
     return ax
 
 
@@ -207,14 +221,15 @@ def attribute_panels(
     title_fmt: str,
     xlabel: str,
     empty: str,
+    names: Mapping[str, str] | None = None,
     axes: np.ndarray | None = None,
     ncols: int = 3,
 ) -> np.ndarray:
-    """One :func:`attribute_bars` panel per attribute; returns the array of Axes."""
+    """One :func:`attribute_bars` panel per attribute (``names`` as there); returns the array of Axes."""
     attributes = list(profile["attribute"].unique())
     axes = _grid(axes, len(attributes), ncols, 3.2)
     for attribute, ax in zip(attributes, np.ravel(axes), strict=False):
-        attribute_bars(profile, attribute, title_fmt=title_fmt, xlabel=xlabel, ax=ax)
+        attribute_bars(profile, attribute, title_fmt=title_fmt, xlabel=xlabel, names=names, ax=ax)
     return _finish_grid(axes, len(attributes), empty)
 
 
@@ -304,13 +319,15 @@ def attribute_behaviour(
     title_fmt: str,
     xlabel_fmt: str,
     empty: str,
+    names: Mapping[str, str] | None = None,
     base_row: str = "all customers",
     axes: np.ndarray | None = None,
     ncols: int = 3,
 ) -> np.ndarray:
     """One panel per customer attribute: ``measure`` by value, against the ``base_row`` group
-    (all customers, dashed); suppressed groups are left out. ``title_fmt`` takes ``{attribute}``,
-    ``xlabel_fmt`` takes ``{base}`` (the measure over all customers). Returns the array of Axes."""
+    (all customers, dashed); suppressed groups are left out. ``title_fmt`` takes ``{attribute}``
+    (its name in ``names``, as in :func:`attribute_bars`), ``xlabel_fmt`` takes ``{base}`` (the
+    measure over all customers). Returns the array of Axes."""
     base = breakdown.loc[breakdown["attribute"] == base_row, measure].iloc[0]
     rows = breakdown[(breakdown["attribute"] != base_row) & breakdown[measure].notna()]
     attributes = list(rows["attribute"].unique())
@@ -319,8 +336,9 @@ def attribute_behaviour(
         data = rows[rows["attribute"] == attribute][::-1]
         ax.barh(data["value"].astype(str), data[measure], color="#64B5CD")
         ax.axvline(base, color="black", linestyle="--")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=_ROUND_STEPS))
         ax.xaxis.set_major_formatter(_THOUSANDS if base >= 10 else FuncFormatter(lambda v, _: f"{v:.2f}"))
-        ax.set(title=title_fmt.format(attribute=attribute), ylabel=attribute, xlabel=xlabel_fmt.format(base=base))
+        ax.set(title=title_fmt.format(attribute=_words(attribute, names)), xlabel=xlabel_fmt.format(base=base))
     return _finish_grid(axes, len(attributes), empty)
 
 

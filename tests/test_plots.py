@@ -7,9 +7,11 @@ import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 
 from cp_toolkit import plots
+from cp_toolkit.text import labels
 
 
 @pytest.fixture(autouse=True)
@@ -44,11 +46,56 @@ def test_the_cjk_font_is_set_up_once() -> None:
 
 
 def test_a_plot_function_brings_the_cjk_font_back_after_an_rc_reset(tmp_path: Path) -> None:
-    import pandas as pd
-
     plt.rcdefaults()  # a notebook that resets matplotlib's settings
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         shares = pd.DataFrame({"revenue_share": [0.5, 0.3]}, index=["乳制品", "饮料"])
         ax = plots.category_bars(shares, title="品类收入占比", xlabel="收入占比", ylabel="品类", empty="无品类")
         ax.figure.savefig(tmp_path / "zh.png")
+
+
+# ------------------------------------------------------------------------------------------------
+# Layout: no label on another
+
+
+def _boxes(fig: plt.Figure, texts: list) -> list:
+    """Window extents of the visible, non-empty texts (after a draw)."""
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def _collisions(boxes: list, gap: float = 4.0) -> list[tuple[int, int]]:
+    """Pairs of boxes closer than ``gap`` pixels (labels that touch read as one)."""
+    padded = [b.padded(gap / 2) for b in boxes]
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if padded[i].overlaps(padded[j])]
+
+
+#: Attributes as the Complete Journey demographics have them (income with eleven bands and a
+#: pooled row, long values, shares from 1 % to 64 %).
+PROFILE = pd.DataFrame(
+    [("age", v, s) for v, s in [("19-24", 0.06), ("25-34", 0.18), ("35-44", 0.24), ("45-54", 0.36), ("65+", 0.09)]]
+    + [("income", v, 0.09) for v in ["Under 15K", "15-24K", "25-34K", "35-49K", "50-74K", "75-99K", "100-124K",
+                                     "125-149K", "150-174K", "250K+", "other (small groups)"]]
+    + [("home_ownership", v, s) for v, s in [("Homeowner", 0.63), ("Probable Homeowner", 0.013), ("unknown", 0.29)]]
+    + [("household_comp", v, s) for v, s in [("1 Adult Kids", 0.117), ("1 Adult No Kids", 0.318),
+                                             ("2 Adults Kids", 0.243), ("2 Adults No Kids", 0.322)]]
+    + [("kids_count", v, s) for v, s in [("0", 0.64), ("1", 0.2), ("3+", 0.09)]],
+    columns=["attribute", "value", "share"],
+)  # fmt: skip
+
+
+def test_attribute_panels_have_no_overlapping_labels_and_name_attributes_in_words() -> None:
+    axes = plots.attribute_panels(PROFILE, names={"household_comp": "household composition"},
+                                  **labels("plots.attribute_panels"))  # fmt: skip
+    fig = axes.ravel()[0].figure
+    fig.canvas.draw()
+    used = [ax for ax in axes.ravel() if ax.axison]
+    assert len(used) == 5
+    for ax in used:  # within a panel: tick labels of each axis apart
+        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+            assert not _collisions(_boxes(fig, ticks)), (ax.get_title(), [t.get_text() for t in ticks])
+    every = [t for ax in used for t in [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.title, ax.xaxis.label]]
+    assert not _collisions(_boxes(fig, every))  # nor across panels
+    titles = [ax.get_title() for ax in used]
+    assert "Customers by household composition" in titles and "Customers by home ownership" in titles
+    assert not any("_" in t for t in titles) and not any(ax.get_ylabel() for ax in used)
