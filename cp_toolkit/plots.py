@@ -134,18 +134,57 @@ def order_value_hist(
 
 
 def interpurchase_hist(
-    days: pd.Series, *, title: str, xlabel: str, ylabel: str, median_fmt: str, empty: str, ax: Axes | None = None
+    days: pd.Series,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    median_fmt: str,
+    beyond_fmt: str,
+    empty: str,
+    ax: Axes | None = None,
 ) -> Axes:
-    """Distribution of days between consecutive orders of a customer; ``median_fmt`` takes ``{median}``."""
+    """Distribution of days between consecutive orders of a customer, up to a round cut above the
+    99th percentile; the longer gaps are left out, not piled into the last bar, and the axis label
+    says how many (``beyond_fmt`` as in :func:`_tail_hist`). ``median_fmt`` takes ``{median}``
+    (of all gaps)."""
     ax = _ax(ax)
     if days.empty:
         return _no_data(ax, empty)
-    clipped = days.clip(upper=days.quantile(0.99))
-    ax.hist(clipped, bins=60, color="#55A868")
+    _tail_hist(days, ax, "#55A868", xlabel, beyond_fmt)
     ax.axvline(days.median(), color="black", linestyle="--", label=median_fmt.format(median=days.median()))
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.set(title=title, ylabel=ylabel)
     ax.legend()
     return ax
+
+
+def _round_up(value: float) -> float:
+    """The smallest multiple of a round step (1, 2, 2.5 or 5 times a power of ten, a tenth of
+    ``value`` or more) at or above ``value``: 46 -> 50, 8,437 -> 9,000."""
+    if value <= 0:
+        return value
+    power = 10 ** np.floor(np.log10(value / 10))
+    step = next(s * power for s in _ROUND_STEPS if s * power >= value / 10)
+    return float(np.ceil(value / step) * step)
+
+
+def _tail_hist(values: pd.Series, ax: Axes, color: str, xlabel: str, beyond_fmt: str) -> None:
+    """Histogram of ``values`` up to a round cut above their 99th percentile, in 50 equal bins;
+    values beyond the cut are left out (a clipped tail would pile into the last bar as a false
+    spike). ``beyond_fmt`` makes the axis label from ``{xlabel}``, ``{count}``, ``{share}`` (of
+    all values) and ``{cut}`` when any value is left out."""
+    values = values.dropna()
+    cut = _round_up(float(values.quantile(0.99)))
+    low = min(float(values.min()), 0.0)
+    beyond = int((values > cut).sum()) if cut > low else 0
+    shown = values[values <= cut] if beyond else values
+    high = max(cut, float(shown.max()))
+    ax.hist(shown, bins=np.linspace(low, high, 51) if high > low else 10, color=color)
+    ax.xaxis.set_major_formatter(_THOUSANDS if cut >= 10 else FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
+    if beyond:
+        xlabel = beyond_fmt.format(xlabel=xlabel, count=beyond, share=beyond / len(values), cut=cut)
+    ax.set_xlabel(xlabel)
 
 
 def _words(code: str, names: Mapping[str, str] | None) -> str:
@@ -505,14 +544,17 @@ def seasonal_index(
     return ax
 
 
-def clv_hist(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes | None:
-    """Distribution of customer lifetime value. Nothing is drawn (None) without data."""
+def clv_hist(
+    table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, beyond_fmt: str, ax: Axes | None = None
+) -> Axes | None:
+    """Distribution of customer lifetime value up to a round cut above the 99th percentile; the
+    customers beyond it are left out and counted in the axis label (``beyond_fmt`` as in
+    :func:`_tail_hist`). Nothing is drawn (None) without data."""
     if table.empty:
         return None
     ax = _ax(ax)
-    ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.xaxis.set_major_formatter(_THOUSANDS)
+    _tail_hist(table["clv"], ax, "#937860", xlabel, beyond_fmt)
+    ax.set(title=title, ylabel=ylabel)
     return ax
 
 

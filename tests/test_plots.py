@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -99,3 +100,30 @@ def test_attribute_panels_have_no_overlapping_labels_and_name_attributes_in_word
     titles = [ax.get_title() for ax in used]
     assert "Customers by household composition" in titles and "Customers by home ownership" in titles
     assert not any("_" in t for t in titles) and not any(ax.get_ylabel() for ax in used)
+
+
+# ------------------------------------------------------------------------------------------------
+# Long tails: cut at a round value, the rest counted, never piled into the last bar
+
+
+def test_interpurchase_tail_is_left_out_and_counted_not_piled_into_the_last_bar() -> None:
+    rng = np.random.default_rng(1)
+    days = pd.Series(np.r_[rng.exponential(5.0, 9_900), rng.uniform(200, 400, 100)])  # 1 % far out
+    ax = plots.interpurchase_hist(days, **labels("plots.interpurchase_hist"))
+    heights = np.array([p.get_height() for p in ax.patches])
+    assert heights[-1] <= heights[-5:-1].max()  # no spike at the cut
+    cut = ax.patches[-1].get_x() + ax.patches[-1].get_width()
+    assert cut == round(cut) and cut < 200 and sum(heights) == (days <= cut).sum()
+    beyond = int((days > cut).sum())
+    assert f"{beyond:,} repeat orders ({beyond / len(days):.1%}) more than {cut:,.0f} days apart, not shown" in (
+        ax.get_xlabel()
+    )
+    assert "clipped" not in ax.get_title()
+
+
+def test_clv_hist_names_the_customers_above_the_cut_in_the_currency() -> None:
+    clv = pd.DataFrame({"clv": np.r_[np.linspace(0, 7_900, 995), np.full(5, 1e6)]})  # 99th percentile 7,860
+    ax = plots.clv_hist(clv, **labels("plots.clv_hist", currency="GBP"))
+    assert ax.get_xlabel() == "discounted CLV (GBP); 5 customers (0.5%) above 8,000 GBP, not shown"
+    assert sum(p.get_height() for p in ax.patches) == 995
+    assert plots.clv_hist(clv.iloc[:0], **labels("plots.clv_hist", currency="GBP")) is None
