@@ -389,19 +389,24 @@ def quarantine_bars(
     ylabel: str,
     empty: str,
     bar_fmt: str,
+    reasons: Mapping[str, str] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Rows set aside per table and reason; ``bar_fmt`` names a bar from ``{table}`` and ``{reason}``."""
+    """Rows set aside per table and reason, largest first, each bar with its count; ``bar_fmt``
+    names a bar from ``{table}`` and ``{reason}``, the reason in words from ``reasons`` (reason
+    code -> text), else its code with spaces for underscores."""
     ax = _ax(ax, (7, 3))
-    rows = [
-        (bar_fmt.format(table=t, reason=r), n)
-        for t, v in quality["tables"].items()
-        for r, n in v["quarantined_by_reason"].items()
-    ]
+    rows = sorted(
+        ((bar_fmt.format(table=t, reason=_words(r, reasons)), n)
+         for t, v in quality["tables"].items() for r, n in v["quarantined_by_reason"].items()),
+        key=lambda row: row[1],
+    )  # fmt: skip
     if not rows:
         return _no_data(ax, empty)
     labels, counts = zip(*rows, strict=True)
-    ax.barh(labels, counts, color="#C44E52")
+    bars = ax.barh(labels, counts, color="#C44E52")
+    ax.bar_label(bars, labels=[f"{n:,}" for n in counts], padding=3)
+    ax.set_xlim(0, max(counts) * 1.15)
     ax.xaxis.set_major_formatter(_THOUSANDS)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax

@@ -127,3 +127,18 @@ def test_clv_hist_names_the_customers_above_the_cut_in_the_currency() -> None:
     assert ax.get_xlabel() == "discounted CLV (GBP); 5 customers (0.5%) above 8,000 GBP, not shown"
     assert sum(p.get_height() for p in ax.patches) == 995
     assert plots.clv_hist(clv.iloc[:0], **labels("plots.clv_hist", currency="GBP")) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# Words, not codes
+
+
+def test_quarantine_bars_name_reasons_in_words_with_their_counts() -> None:
+    quality = {"tables": {"transactions": {"quarantined_by_reason": {"after_as_of": 530, "non_positive_amount": 11221}},
+                          "customers": {"quarantined_by_reason": {"some_new_code": 3}}}}  # fmt: skip
+    ax = plots.quarantine_bars(quality, reasons=labels("ingest.reason"), **labels("plots.quarantine_bars"))
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks == ["some new code (customers)", "after the end of the period (transactions)",
+                     "amount zero or negative (transactions)"]  # fmt: skip
+    assert [t.get_text() for t in ax.texts] == ["3", "530", "11,221"]
+    assert not any("_" in t for t in [*ticks, ax.get_ylabel(), ax.get_xlabel(), ax.get_title()])
