@@ -654,12 +654,13 @@ def migration_heatmap(
     xlabel: str,
     ylabel: str,
     colorbar: str,
-    empty: str,
     ax: Axes | None = None,
-) -> Axes:
-    """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed."""
+) -> Axes | None:
+    """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed.
+    Without an earlier run (None or no rows) nothing is drawn and no figure is made (None): the
+    report says so in words."""
     if shares is None or shares.empty:
-        return _no_data(_ax(ax, (6, 1)), empty)
+        return None
     ax = _ax(ax, (9, 6))
     sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": colorbar})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)

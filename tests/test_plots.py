@@ -142,3 +142,16 @@ def test_quarantine_bars_name_reasons_in_words_with_their_counts() -> None:
                      "amount zero or negative (transactions)"]  # fmt: skip
     assert [t.get_text() for t in ax.texts] == ["3", "530", "11,221"]
     assert not any("_" in t for t in [*ticks, ax.get_ylabel(), ax.get_xlabel(), ax.get_title()])
+
+
+# ------------------------------------------------------------------------------------------------
+# No blank placeholder
+
+
+def test_migration_without_an_earlier_run_draws_nothing_and_makes_no_figure() -> None:
+    plt.close("all")
+    for shares in (None, pd.DataFrame()):
+        assert plots.migration_heatmap(shares, **labels("plots.migration_heatmap")) is None
+    assert plt.get_fignums() == []
+    shares = pd.DataFrame([[0.8, 0.2], [0.1, 0.9]], index=["Loyal", "New"], columns=["Loyal", "New"])
+    assert plots.migration_heatmap(shares, **labels("plots.migration_heatmap")) is not None
