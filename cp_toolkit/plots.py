@@ -22,6 +22,7 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import Bbox
 
 __all__ = [
     "use_cjk_font",
@@ -567,8 +568,12 @@ def persona_map(
     cards: list[dict[str, Any]], *, title: str, xlabel: str, ylabel: str, empty: str, ax: Axes | None = None
 ) -> Axes:
     """Personas by churn risk and mean CLV; bubble area = customers. Personas without either figure
-    (churn or CLV not computed, see the stage notes) are left out; ``empty`` says why when none is left."""
-    ax = _ax(ax, (8, 5))
+    (churn or CLV not computed, see the stage notes) are left out; ``empty`` says why when none is left.
+
+    The bubbles keep a margin from the frame and each name goes beside its bubble by
+    :func:`_place_labels` (off every other name and bubble, inside the axes, with a thin line to
+    its bubble when it had to move further out)."""
+    ax = _ax(ax, (9, 6))
     shown = [
         c
         for c in cards
@@ -576,15 +581,69 @@ def persona_map(
     ]
     if not shown:
         return _no_data(ax, empty)
-    x = [c["risk"]["mean_churn_probability"] for c in shown]
-    y = [c["value"]["mean_clv"] for c in shown]
-    ax.scatter(x, y, s=[c["customers"] for c in shown], alpha=0.5, color="#4C72B0")
-    for c, xi, yi in zip(shown, x, y, strict=True):
-        ax.annotate(c["name"], (xi, yi), ha="center", va="center", fontsize=8)
+    x = np.array([c["risk"]["mean_churn_probability"] for c in shown], dtype=float)
+    y = np.array([c["value"]["mean_clv"] for c in shown], dtype=float)
+    sizes = np.array([c["customers"] for c in shown], dtype=float)
+    ax.scatter(x, y, s=sizes, alpha=0.5, color="#4C72B0", edgecolor="white")
+    ax.margins(0.15)
     _percent_axis(ax.xaxis)
-    ax.yaxis.set_major_formatter(_THOUSANDS)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: "" if v < 0 else _PERCENT(v, pos)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "" if v < 0 else f"{v:,.0f}"))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _place_labels(ax, [c["name"] for c in shown], x, y, np.sqrt(sizes) / 2)
     return ax
+
+
+#: Directions (degrees) tried for a label around its bubble, in order of preference.
+_DIRECTIONS = (0, 180, 90, 270, 45, 135, 315, 225, 30, 150, 210, 330, 60, 120, 240, 300)
+
+
+def _place_labels(ax: Axes, names: list[str], x: np.ndarray, y: np.ndarray, radii: np.ndarray) -> None:
+    """Label each bubble (centre ``x``, ``y`` in data, radius in points) with its name: biggest
+    bubble first, at the first place on rings of growing distance around it (in the order of
+    :data:`_DIRECTIONS`) where the label stays inside the axes and clear of every bubble and every
+    label placed before; a label beyond the first ring gets a thin line to its bubble. Where no
+    place is free, the one with the fewest conflicts. The axis limits are fixed first."""
+    ax.autoscale_view()
+    ax.set(xlim=ax.get_xlim(), ylim=ax.get_ylim())
+    scale = ax.figure.dpi / 72
+    centers, pixels = ax.transData.transform(np.c_[x, y]), radii * scale
+    frame = ax.get_window_extent().padded(-2)
+    placed: list[Bbox] = []
+    for i in np.argsort(-radii, kind="stable"):
+        label = ax.text(x[i], y[i], names[i], fontsize=9, ha="center", va="center")
+        size = label.get_window_extent()
+        ring, box = min(
+            _label_spots(centers[i], pixels[i], size.width, size.height),
+            key=lambda spot: _conflicts(spot[1], frame, placed, centers, pixels),
+        )
+        placed.append(box)
+        label.set_position(ax.transData.inverted().transform(box.corners()[[0, 3]].mean(axis=0)))
+        if ring:
+            ax.annotate("", xy=(x[i], y[i]), xytext=label.get_position(), arrowprops={
+                "arrowstyle": "-", "color": "grey", "lw": 0.6, "shrinkA": 0, "shrinkB": radii[i]})  # fmt: skip
+
+
+def _label_spots(center: np.ndarray, radius: float, width: float, height: float, pad: float = 3.0):
+    """(ring, box in pixels) of each place tried for a ``width`` x ``height`` label around a bubble,
+    nearest first: ring 0 touches the bubble (``pad`` pixels off), each further ring 8 pixels out."""
+    for ring in range(12):
+        for angle in _DIRECTIONS if ring else _DIRECTIONS[:8]:
+            dx, dy = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+            anchor = center + (radius + pad + 8 * ring) * np.array([dx, dy])
+            x0 = anchor[0] - width * (0.5 - 0.5 * np.sign(round(dx, 6)))
+            y0 = anchor[1] - height * (0.5 - 0.5 * np.sign(round(dy, 6)))
+            yield ring, Bbox.from_bounds(x0, y0, width, height)
+
+
+def _conflicts(box: Bbox, frame: Bbox, placed: list[Bbox], centers: np.ndarray, radii: np.ndarray) -> int:
+    """How badly a label box sits: 100 outside the frame, 10 per label and 1 per bubble it touches
+    (0: a free place). :func:`min` keeps the first of equals, so a free place ends the search."""
+    outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+    labels = sum(box.padded(2).overlaps(other) for other in placed)
+    dx = np.maximum.reduce([box.x0 - centers[:, 0], np.zeros(len(centers)), centers[:, 0] - box.x1])
+    dy = np.maximum.reduce([box.y0 - centers[:, 1], np.zeros(len(centers)), centers[:, 1] - box.y1])
+    return 100 * outside + 10 * labels + int((np.hypot(dx, dy) < radii + 2).sum())
 
 
 def cluster_selection(

@@ -155,3 +155,54 @@ def test_migration_without_an_earlier_run_draws_nothing_and_makes_no_figure() ->
     assert plt.get_fignums() == []
     shares = pd.DataFrame([[0.8, 0.2], [0.1, 0.9]], index=["Loyal", "New"], columns=["Loyal", "New"])
     assert plots.migration_heatmap(shares, **labels("plots.migration_heatmap")) is not None
+
+
+# ------------------------------------------------------------------------------------------------
+# Persona map: every name readable, inside the frame
+
+
+def _card(name: str, customers: int, churn: float, clv: float) -> dict:
+    return {"name": name, "customers": customers, "suppressed": False,
+            "risk": {"mean_churn_probability": churn}, "value": {"mean_clv": clv}}  # fmt: skip
+
+
+#: The personas of the default run (Complete Journey): Champions at the top-left corner, four
+#: names within 0.3 percentage points and 150 USD of each other.
+PERSONAS = [
+    _card("Loyal", 507, 0.0048, 3063.2), _card("Champions", 330, 0.0028, 3514.2), _card("At risk", 266, 0.0416, 1475.0),
+    _card("Potential loyalists", 302, 0.0126, 1298.4), _card("Hibernating", 680, 0.184, 487.6),
+    _card("Need attention", 131, 0.0143, 1414.3), _card("Can't lose them", 42, 0.0123, 2805.6),
+    _card("About to sleep", 162, 0.0427, 744.4), _card("New", 24, 0.0413, 515.0), _card("Promising", 25, 0.0354, 596.8),
+]  # fmt: skip
+
+
+def _persona_layout(cards: list[dict]) -> tuple[plt.Axes, list, list, np.ndarray, np.ndarray]:
+    """The drawn map, its frame and name boxes (pixels), bubble centres and radii (pixels)."""
+    ax = plots.persona_map(cards, **labels("plots.persona_map", currency="USD"))
+    fig = ax.figure
+    fig.canvas.draw()
+    names = [t for t in ax.texts if t.get_text()]
+    bubbles = ax.collections[0]
+    centers = ax.transData.transform(bubbles.get_offsets())
+    radii = np.sqrt(bubbles.get_sizes()) / 2 * fig.dpi / 72
+    return ax, ax.get_window_extent(), _boxes(fig, names), centers, radii
+
+
+@pytest.mark.parametrize("seed", [None, 0, 1, 2])
+def test_persona_names_stay_inside_the_axes_and_clear_of_each_other_and_the_bubbles(seed: int | None) -> None:
+    cards = PERSONAS
+    if seed is not None:  # the same names, scattered elsewhere and crowded
+        rng = np.random.default_rng(seed)
+        cards = [_card(c["name"], int(rng.integers(10, 900)), rng.uniform(0, 0.03), rng.uniform(900, 1200))
+                 for c in PERSONAS]  # fmt: skip
+    ax, frame, boxes, centers, radii = _persona_layout(cards)
+    assert len(boxes) == len(cards)
+    for box in boxes:
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    assert not _collisions(boxes, gap=2)
+    for c, r in zip(centers, radii, strict=True):  # every bubble whole inside the frame
+        assert frame.x0 <= c[0] - r and c[0] + r <= frame.x1 and frame.y0 <= c[1] - r and c[1] + r <= frame.y1
+        for box in boxes:  # and no name on a bubble
+            dx, dy = max(box.x0 - c[0], 0, c[0] - box.x1), max(box.y0 - c[1], 0, c[1] - box.y1)
+            assert np.hypot(dx, dy) >= r
+    assert ax.get_ylabel() == "mean CLV (USD)"
