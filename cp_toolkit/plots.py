@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import Bbox
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 
 __all__ = [
     "use_cjk_font",
@@ -467,8 +468,16 @@ def holdout_by_frequency(
     ax = _ax(ax)
     freq = holdout["frequency"].clip(upper=max_frequency)
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
-    ax.plot(means.index, means["frequency_holdout"], marker="o", label=actual)
-    ax.plot(means.index, means["predicted_holdout"], marker="s", label=predicted)
+    pooled = bool((holdout["frequency"] > max_frequency).any())
+    lines = means[means.index < max_frequency] if pooled else means
+    for column, marker, color, label in (("frequency_holdout", "o", "C0", actual), ("predicted_holdout", "s", "C1",
+                                                                                       predicted)):  # fmt: skip
+        ax.plot(lines.index, lines[column], marker=marker, color=color, label=label)
+        if pooled:  # the pooled group stands apart: a point, not the next step of the line
+            ax.plot([max_frequency], [means[column].iloc[-1]], marker=marker, color=color, linestyle="none")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 5, 10], integer=True))
+    plus = max_frequency if pooled else None
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}+" if v == plus else f"{v:.0f}"))
     ax.set(title=title, xlabel=xlabel_fmt.format(max_frequency=max_frequency), ylabel=ylabel)
     ax.legend()
     return ax
@@ -508,29 +517,55 @@ def period_transactions(
     ylabel: str,
     actual: str,
     expected: str,
+    pooled_fmt: str,
     ax: Axes | None = None,
 ) -> Axes | None:
     """Customers by repeat transactions in the calibration period: actual and expected by the model.
-    Nothing is drawn (None) without data."""
+    The last row when open-ended ("28+": everyone from there up) is drawn apart, in a narrow panel
+    on the right with its own scale and its share of the customers (``pooled_fmt`` takes
+    ``{share}``), so that it neither dwarfs the other bars nor passes for one of them. Returns the
+    main Axes; nothing is drawn (None) without data."""
     if table is None:
         return None
-    ax = _ax(ax)
-    shown = table.rename(columns={"actual": actual, "expected": expected})
-    shown.plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
+    ax = _ax(ax, (9, 4))
+    pooled = str(table.index[-1]).endswith("+")
+    _paired_bars(ax, table.iloc[:-1] if pooled else table, actual, expected)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend(loc="upper left", ncols=2)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the legend above the bars
+    if pooled:
+        side = make_axes_locatable(ax).append_axes("right", size="12%", pad=0.35)
+        _paired_bars(side, table.iloc[-1:], actual, expected)
+        side.yaxis.tick_right()  # its own scale, read on its own side
+        side.set_title(pooled_fmt.format(share=table["actual"].iloc[-1] / table["actual"].sum()), fontsize="medium")
     return ax
+
+
+def _paired_bars(ax: Axes, table: pd.DataFrame, actual: str, expected: str) -> None:
+    """Actual and expected customers side by side for each row of ``table`` (labelled by its index)."""
+    positions = np.arange(len(table))
+    ax.bar(positions - 0.2, table["actual"], width=0.4, color="C0", label=actual)
+    ax.bar(positions + 0.2, table["expected"], width=0.4, color="C1", label=expected)
+    step = max(1, int(np.ceil(len(table) / 15)))
+    ax.set_xticks(positions[::step], [str(v) for v in table.index[::step]])
+    ax.yaxis.set_major_formatter(_THOUSANDS)
 
 
 def frequency_recency_heatmap(
     matrix: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None
 ) -> Axes | None:
-    """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure.
-    Nothing is drawn (None) without data."""
+    """A model quantity over frequency (rows) and age at the last purchase (columns: the time from
+    the first to the last purchase, what lifetimes calls recency), for a customer of the longest
+    tenure; both axes numeric, so that their ticks fall on round values. Nothing is drawn (None)
+    without data."""
     if matrix is None:
         return None
     ax = _ax(ax, (8, 5))
-    sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
+    cells = ax.pcolormesh(matrix.columns.astype(float), matrix.index.astype(float), matrix.to_numpy(dtype=float),
+                          cmap="viridis", shading="nearest")  # fmt: skip
+    ax.figure.colorbar(cells, ax=ax)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, steps=_ROUND_STEPS))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 5, 10], integer=True))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 

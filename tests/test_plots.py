@@ -65,6 +65,14 @@ def _boxes(fig: plt.Figure, texts: list) -> list:
     return [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text().strip()]
 
 
+def _ticks(axis) -> list:
+    """The tick labels an axis draws: those of its ticks within the view (matplotlib keeps the
+    labels of ticks just outside it, which are not drawn)."""
+    low, high = sorted(axis.get_view_interval())
+    index = 0 if axis.axis_name == "x" else 1
+    return [t for t in axis.get_ticklabels() if low - 1e-9 <= t.get_position()[index] <= high + 1e-9]
+
+
 def _collisions(boxes: list, gap: float = 4.0) -> list[tuple[int, int]]:
     """Pairs of boxes closer than ``gap`` pixels (labels that touch read as one)."""
     padded = [b.padded(gap / 2) for b in boxes]
@@ -93,9 +101,9 @@ def test_attribute_panels_have_no_overlapping_labels_and_name_attributes_in_word
     used = [ax for ax in axes.ravel() if ax.axison]
     assert len(used) == 5
     for ax in used:  # within a panel: tick labels of each axis apart
-        for ticks in (ax.get_xticklabels(), ax.get_yticklabels()):
+        for ticks in (_ticks(ax.xaxis), _ticks(ax.yaxis)):
             assert not _collisions(_boxes(fig, ticks)), (ax.get_title(), [t.get_text() for t in ticks])
-    every = [t for ax in used for t in [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.title, ax.xaxis.label]]
+    every = [t for ax in used for t in [*_ticks(ax.xaxis), *_ticks(ax.yaxis), ax.title, ax.xaxis.label]]
     assert not _collisions(_boxes(fig, every))  # nor across panels
     titles = [ax.get_title() for ax in used]
     assert "Customers by household composition" in titles and "Customers by home ownership" in titles
@@ -137,7 +145,7 @@ def test_quarantine_bars_name_reasons_in_words_with_their_counts() -> None:
     quality = {"tables": {"transactions": {"quarantined_by_reason": {"after_as_of": 530, "non_positive_amount": 11221}},
                           "customers": {"quarantined_by_reason": {"some_new_code": 3}}}}  # fmt: skip
     ax = plots.quarantine_bars(quality, reasons=labels("ingest.reason"), **labels("plots.quarantine_bars"))
-    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    ticks = [t.get_text() for t in _ticks(ax.yaxis)]
     assert ticks == ["some new code (customers)", "after the end of the period (transactions)",
                      "amount zero or negative (transactions)"]  # fmt: skip
     assert [t.get_text() for t in ax.texts] == ["3", "530", "11,221"]
@@ -206,3 +214,32 @@ def test_persona_names_stay_inside_the_axes_and_clear_of_each_other_and_the_bubb
             dx, dy = max(box.x0 - c[0], 0, c[0] - box.x1), max(box.y0 - c[1], 0, c[1] - box.y1)
             assert np.hypot(dx, dy) >= r
     assert ax.get_ylabel() == "mean CLV (USD)"
+
+
+# ------------------------------------------------------------------------------------------------
+# Open-ended groups drawn apart
+
+
+def test_the_open_ended_group_of_period_transactions_is_a_separate_panel_with_its_share() -> None:
+    table = pd.DataFrame({"actual": [*[40] * 28, 1240], "expected": [*[38.0] * 28, 1210.0]},
+                         index=[*map(str, range(28)), "28+"])  # fmt: skip
+    ax = plots.period_transactions(table, **labels("plots.period_transactions", label="BG/NBD"))
+    fig = ax.figure
+    side = next(a for a in fig.axes if a is not ax)
+    assert max(p.get_height() for p in ax.patches) == 40 and ax.get_ylim()[1] < 100  # the 28 groups fill the panel
+    assert sorted(p.get_height() for p in side.patches) == [1210.0, 1240]
+    assert side.get_title() == f"{1240 / table['actual'].sum():.0%} of customers"
+    fig.canvas.draw()
+    assert [t.get_text() for t in _ticks(side.xaxis)] == ["28+"]
+    assert "28+" not in [t.get_text() for t in _ticks(ax.xaxis)]
+    assert not _collisions(_boxes(fig, _ticks(ax.xaxis)))
+
+
+def test_holdout_by_frequency_marks_the_pooled_point_and_keeps_whole_ticks() -> None:
+    holdout = pd.DataFrame({"frequency": [0, 1, 2, 3, 25, 40], "frequency_holdout": [0, 1, 1, 2, 9, 12],
+                            "predicted_holdout": [0.2, 0.8, 1.1, 1.7, 9.5, 11.0]})  # fmt: skip
+    ax = plots.holdout_by_frequency(holdout, **labels("plots.holdout_by_frequency"), max_frequency=20)
+    ax.figure.canvas.draw()
+    ticks = [t.get_text() for t in _ticks(ax.xaxis)]
+    assert "20+" in ticks and all(t.rstrip("+").isdigit() for t in ticks)
+    assert all(max(line.get_xdata()) < 20 for line in ax.get_lines() if line.get_linestyle() != "None")
