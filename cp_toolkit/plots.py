@@ -116,6 +116,7 @@ def monthly_revenue(
     twin.plot(labels, monthly["active_customers"], color="#DD8452", marker="o")
     twin.set_ylabel(ylabel_right)
     twin.set_ylim(bottom=0)
+    twin.yaxis.set_major_formatter(_THOUSANDS)
     return ax
 
 
@@ -421,7 +422,7 @@ def rfm_heatmap(
     ax = _ax(ax, (6, 5))
     if grid.isna().all().all():
         return _no_data(ax, empty)
-    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": colorbar}, ax=ax)
+    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": colorbar, "format": _THOUSANDS}, ax=ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -476,6 +477,7 @@ def holdout_by_frequency(
         if pooled:  # the pooled group stands apart: a point, not the next step of the line
             ax.plot([max_frequency], [means[column].iloc[-1]], marker=marker, color=color, linestyle="none")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 5, 10], integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
     plus = max_frequency if pooled else None
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}+" if v == plus else f"{v:.0f}"))
     ax.set(title=title, xlabel=xlabel_fmt.format(max_frequency=max_frequency), ylabel=ylabel)
@@ -708,35 +710,55 @@ def cluster_selection(
     right = ax.twinx()
     right.plot(scores.index, scores["inertia"], marker="s", color="C1", label=inertia)
     right.set_ylabel(ylabel_right)
+    right.yaxis.set_major_formatter(_THOUSANDS)
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
     return ax
 
 
 def lift_heatmap(
-    lift: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, empty: str, ax: Axes | None = None
+    lift: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    colorbar: str,
+    empty: str,
+    names: Mapping[str, str] | None = None,
+    ax: Axes | None = None,
 ) -> Axes | None:
-    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale.
-    Nothing is drawn (None) without data."""
+    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale
+    whose ticks read as lifts (0.25, 0.5, 1, 2, ...); features named by ``names`` (column -> words),
+    else with spaces for underscores. Nothing is drawn (None) without data."""
     shown = lift[~lift["suppressed"]].set_index("cluster").drop(columns=["customers", "customer_share", "suppressed"])
     if lift.empty:
         return None
     ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
     if shown.empty:
         return _no_data(ax, empty)
-    sns.heatmap(np.log2(shown.astype(float)), annot=shown.astype(float), fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
-                cbar_kws={"label": colorbar})  # fmt: skip
+    shown = shown.astype(float).rename(columns=lambda c: _words(str(c), names))
+    sns.heatmap(np.log2(shown), annot=shown, fmt=".2f", cmap="RdBu_r", center=0, ax=ax, cbar_kws={"label": colorbar})
+    bar = ax.collections[0].colorbar
+    low, high = bar.mappable.get_clim()
+    steps = [e for e in range(-6, 7) if low - 1e-9 <= e <= high + 1e-9]
+    bar.set_ticks(steps, labels=[f"{2.0**e:g}" for e in steps])
+    ax.tick_params(axis="x", labelrotation=30)
+    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def pca_scatter(view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes | None:
-    """Customers on the first two principal components of the clustering features, by cluster.
-    Nothing is drawn (None) without data."""
+def pca_scatter(
+    view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, legend: str, ax: Axes | None = None
+) -> Axes | None:
+    """Customers on the first two principal components of the clustering features, by cluster
+    (``legend`` titles the legend, beside the chart so that it covers no customer). Nothing is
+    drawn (None) without data."""
     if view is None:
         return None
     ax = _ax(ax, (7, 5))
     sns.scatterplot(data=view, x="pc1", y="pc2", hue="cluster", s=8, alpha=0.5, ax=ax)
+    ax.legend(title=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -782,7 +804,7 @@ def cohort_heatmap(
         row_fmt.format(month=d, customers=n) for d, n in zip(shares.index, cohorts["customers"], strict=True)
     ]
     sns.heatmap(shares, cmap="Greens", vmin=0, vmax=1, annot=len(shares.columns) <= 13, fmt=".0%", ax=ax,
-                cbar_kws={"label": colorbar})  # fmt: skip
+                cbar_kws={"label": colorbar, "format": _PERCENT})  # fmt: skip
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -824,7 +846,7 @@ def weekday_hour_heatmap(
 ) -> Axes:
     """Orders by weekday and hour of day."""
     ax = _ax(ax, (10, 4))
-    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": colorbar})
+    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": colorbar, "format": _THOUSANDS})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -883,7 +905,7 @@ def gains_chart(
         ax.plot(x, y, marker="o", label=scorer_fmt.format(name=name, lift=table["lift"].iloc[0]))
     _diagonal_in_percent(ax, chance)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the chart: the lines fill its lower right
     return ax
 
 
