@@ -243,3 +243,72 @@ def test_holdout_by_frequency_marks_the_pooled_point_and_keeps_whole_ticks() -> 
     ticks = [t.get_text() for t in _ticks(ax.xaxis)]
     assert "20+" in ticks and all(t.rstrip("+").isdigit() for t in ticks)
     assert all(max(line.get_xdata()) < 20 for line in ax.get_lines() if line.get_linestyle() != "None")
+
+
+# ------------------------------------------------------------------------------------------------
+# Honest log ticks
+
+
+def _drawn_labels(ax: plt.Axes, which: str = "major") -> list[tuple[float, str]]:
+    """(position, text) of the y tick labels drawn, major or minor, within the view."""
+    ax.figure.canvas.draw()
+    low, high = sorted(ax.get_ylim())
+    ticks = ax.yaxis.get_major_ticks() if which == "major" else ax.yaxis.get_minor_ticks()
+    locs = ax.yaxis.get_majorticklocs() if which == "major" else ax.yaxis.get_minorticklocs()
+    return [(loc, t.label1.get_text()) for loc, t in zip(locs, ticks, strict=False) if low <= loc <= high]
+
+
+def test_revenue_factor_ticks_read_the_values_they_sit_at() -> None:
+    """Indices from 94 to 113 (less than a decade): labels at round values, each exactly where its
+    value is on the log axis, and no minor tick labelled (the rounded 95/98/100/102 of before)."""
+    months = pd.date_range("2017-01-01", periods=6, freq="MS")
+    factors = pd.DataFrame({"revenue": [100, 94, 103, 108, 99, 113], "active_customers": [100, 98, 101, 104, 102, 104],
+                            "orders_per_customer": [100, 96, 100, 102, 97, 99],
+                            "average_order_value": [100, 101, 100, 101, 100, 110]}, index=months)  # fmt: skip
+    ax = plots.revenue_factors(factors, **labels("plots.revenue_factors"))
+    major = _drawn_labels(ax)
+    assert len(major) >= 3
+    for loc, text in major:
+        assert float(text.replace(",", "")) == pytest.approx(loc) and loc % 5 == 0
+    assert all(text == "" for _, text in _drawn_labels(ax, "minor"))
+
+
+def test_log_histograms_label_only_decades_or_one_two_five() -> None:
+    rng = np.random.default_rng(0)
+    orders = pd.DataFrame({"amount": np.exp(rng.normal(3, 1.5, 20_000))})  # about six decades
+    ax = plots.order_value_hist(orders, **labels("plots.order_value_hist", currency="USD"))
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    locs = [v for v in ax.xaxis.get_majorticklocs() if low <= v <= high]
+    assert locs and all(np.log10(v) == pytest.approx(round(np.log10(v))) for v in locs)  # decades
+    frequency = pd.DataFrame({c: rng.integers(1, 300, 500) for c in ["monetary", "frequency", "avg_order_value",
+                                                                      "mean_interpurchase_days"]})  # fmt: skip
+    axes = plots.customer_distributions(frequency, **labels("plots.customer_distributions", currency="USD"))
+    ax = axes.ravel()[1]  # orders per customer, 1 to 300: 1-2-5 ticks
+    ax.figure.canvas.draw()
+    low, high = ax.get_xlim()
+    mantissas = {round(v / 10 ** np.floor(np.log10(v)), 6) for v in ax.xaxis.get_majorticklocs() if low <= v <= high}
+    assert mantissas <= {1.0, 2.0, 5.0} and len(mantissas) > 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Chinese through the plot functions themselves
+
+
+def test_plot_functions_draw_chinese_texts_without_a_warning(tmp_path: Path) -> None:
+    zh = {"title_fmt": "按{attribute}划分的客户", "xlabel": "有属性客户占比", "empty": "无客户属性"}
+    cards = [_card(name, c["customers"], c["risk"]["mean_churn_probability"], c["value"]["mean_clv"])
+             for name, c in zip(["冠军客户", "忠诚客户", "流失风险", "潜在忠诚", "沉睡客户", "需要关注", "不能失去",
+                                 "即将沉睡", "新客户", "有潜力"], PERSONAS, strict=True)]  # fmt: skip
+    table = pd.DataFrame({"actual": [*[40] * 8, 300], "expected": [*[38.0] * 8, 290.0]},
+                         index=[*map(str, range(8)), "8+"])  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        axes = plots.attribute_panels(PROFILE, names={"income": "家庭收入", "age": "年龄"}, **zh)
+        axes.ravel()[0].figure.savefig(tmp_path / "panels.png")
+        ax = plots.persona_map(cards, title="客户画像：价值与流失风险", xlabel="平均流失概率",
+                               ylabel="平均客户生命周期价值 (元)", empty="无")  # fmt: skip
+        ax.figure.savefig(tmp_path / "personas.png")
+        ax = plots.period_transactions(table, title="校准期复购次数", xlabel="复购周期数", ylabel="客户数",
+                                       actual="实际", expected="预测", pooled_fmt="占客户 {share:.0%}")  # fmt: skip
+        ax.figure.savefig(tmp_path / "periods.png", bbox_inches="tight")
