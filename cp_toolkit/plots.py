@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -471,8 +471,8 @@ def holdout_by_frequency(
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
     pooled = bool((holdout["frequency"] > max_frequency).any())
     lines = means[means.index < max_frequency] if pooled else means
-    for column, marker, color, label in (("frequency_holdout", "o", "C0", actual), ("predicted_holdout", "s", "C1",
-                                                                                       predicted)):  # fmt: skip
+    series = (("frequency_holdout", "o", "C0", actual), ("predicted_holdout", "s", "C1", predicted))
+    for column, marker, color, label in series:
         ax.plot(lines.index, lines[column], marker=marker, color=color, label=label)
         if pooled:  # the pooled group stands apart: a point, not the next step of the line
             ax.plot([max_frequency], [means[column].iloc[-1]], marker=marker, color=color, linestyle="none")
@@ -661,7 +661,9 @@ def _place_labels(ax: Axes, names: list[str], x: np.ndarray, y: np.ndarray, radi
                 "arrowstyle": "-", "color": "grey", "lw": 0.6, "shrinkA": 0, "shrinkB": radii[i]})  # fmt: skip
 
 
-def _label_spots(center: np.ndarray, radius: float, width: float, height: float, pad: float = 3.0):
+def _label_spots(
+    center: np.ndarray, radius: float, width: float, height: float, pad: float = 3.0
+) -> Iterator[tuple[int, Bbox]]:
     """(ring, box in pixels) of each place tried for a ``width`` x ``height`` label around a bubble,
     nearest first: ring 0 touches the bubble (``pad`` pixels off), each further ring 8 pixels out."""
     for ring in range(12):
@@ -738,14 +740,22 @@ def lift_heatmap(
         return _no_data(ax, empty)
     shown = shown.astype(float).rename(columns=lambda c: _words(str(c), names))
     sns.heatmap(np.log2(shown), annot=shown, fmt=".2f", cmap="RdBu_r", center=0, ax=ax, cbar_kws={"label": colorbar})
-    bar = ax.collections[0].colorbar
-    low, high = bar.mappable.get_clim()
-    steps = [e for e in range(-6, 7) if low - 1e-9 <= e <= high + 1e-9]
-    bar.set_ticks(steps, labels=[f"{2.0**e:g}" for e in steps])
+    _lift_ticks(ax.collections[0].colorbar)
     ax.tick_params(axis="x", labelrotation=30)
     plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
+
+
+def _lift_ticks(bar: Any) -> None:
+    """Ticks of a colour bar of log2 lifts that read as lifts: powers of two (0.25, 0.5, 1, 2),
+    or 0.67, 0.8, 1, 1.25, 1.5 when the lifts stay within a factor of two."""
+    low, high = bar.mappable.get_clim()
+    lifts = [2.0**e for e in range(-6, 7)]
+    if sum(low <= np.log2(v) <= high for v in lifts) < 3:
+        lifts = [0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0]
+    shown = [v for v in lifts if low - 1e-9 <= np.log2(v) <= high + 1e-9]
+    bar.set_ticks(np.log2(shown), labels=[f"{v:g}" for v in shown])
 
 
 def pca_scatter(
