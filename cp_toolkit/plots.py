@@ -204,15 +204,17 @@ def _percent_axis(axis: Axis, nbins: int = 5) -> None:
 
 def _log_ticks(axis: Axis, low: float, high: float) -> None:
     """Labelled ticks of a log axis at the values they read, never rounded minor ticks that look
-    linear: decades when the data (``low`` to ``high``) span three or more, 1-2-5 from one decade
-    on, round steps (95, 100, 105) within one decade; minor ticks unlabelled."""
+    linear: decades when the data (``low`` to ``high``) span three or more, round steps (95, 100,
+    105) within one decade when they give three labels or more, else 1-2-5 (20, 50, 100); minor
+    ticks unlabelled."""
     decades = np.log10(high / low) if low > 0 and high > low else 0.0
+    steps = MaxNLocator(nbins=5, steps=_ROUND_STEPS)
     if decades >= 3:
         axis.set_major_locator(LogLocator(base=10))
-    elif decades >= 1:
+    elif decades < 1 and sum(0 < low <= v <= high for v in steps.tick_values(low, high)) >= 3:
+        axis.set_major_locator(steps)
+    else:  # 1-2-5 from a decade on, and below one where round steps would leave fewer than three labels
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    else:
-        axis.set_major_locator(MaxNLocator(nbins=5, steps=_ROUND_STEPS))
     axis.set_minor_formatter(NullFormatter())
 
 
@@ -390,22 +392,22 @@ def quarantine_bars(
     title: str,
     xlabel: str,
     ylabel: str,
-    empty: str,
     bar_fmt: str,
     reasons: Mapping[str, str] | None = None,
     ax: Axes | None = None,
-) -> Axes:
+) -> Axes | None:
     """Rows set aside per table and reason, largest first, each bar with its count; ``bar_fmt``
     names a bar from ``{table}`` and ``{reason}``, the reason in words from ``reasons`` (reason
-    code -> text), else its code with spaces for underscores."""
-    ax = _ax(ax, (7, 3))
+    code -> text), else its code with spaces for underscores. When no row was set aside nothing is
+    drawn and no figure made (None): the row accounting beside it says so."""
     rows = sorted(
         ((bar_fmt.format(table=t, reason=_words(r, reasons)), n)
          for t, v in quality["tables"].items() for r, n in v["quarantined_by_reason"].items()),
         key=lambda row: row[1],
     )  # fmt: skip
     if not rows:
-        return _no_data(ax, empty)
+        return None
+    ax = _ax(ax, (7, max(2.5, 1.2 + 0.4 * len(rows))))
     labels, counts = zip(*rows, strict=True)
     bars = ax.barh(labels, counts, color="#C44E52")
     ax.bar_label(bars, labels=[f"{n:,}" for n in counts], padding=3)
@@ -620,7 +622,8 @@ def persona_map(
         return _no_data(ax, empty)
     x = np.array([c["risk"]["mean_churn_probability"] for c in shown], dtype=float)
     y = np.array([c["value"]["mean_clv"] for c in shown], dtype=float)
-    sizes = np.array([c["customers"] for c in shown], dtype=float)
+    customers = np.array([c["customers"] for c in shown], dtype=float)
+    sizes = _BIGGEST_BUBBLE * customers / customers.max()  # area in proportion, whatever the size of the base
     ax.scatter(x, y, s=sizes, alpha=0.5, color="#4C72B0", edgecolor="white")
     ax.margins(0.15)
     _percent_axis(ax.xaxis)
@@ -631,6 +634,8 @@ def persona_map(
     return ax
 
 
+#: Area (points squared) of the biggest persona bubble; the others in proportion to their customers.
+_BIGGEST_BUBBLE = 900.0
 #: Directions (degrees) tried for a label around its bubble, in order of preference.
 _DIRECTIONS = (0, 180, 90, 270, 45, 135, 315, 225, 30, 150, 210, 330, 60, 120, 240, 300)
 

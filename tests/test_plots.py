@@ -160,6 +160,8 @@ def test_migration_without_an_earlier_run_draws_nothing_and_makes_no_figure() ->
     plt.close("all")
     for shares in (None, pd.DataFrame()):
         assert plots.migration_heatmap(shares, **labels("plots.migration_heatmap")) is None
+    nothing_set_aside = {"tables": {"transactions": {"quarantined_by_reason": {}}}}
+    assert plots.quarantine_bars(nothing_set_aside, **labels("plots.quarantine_bars")) is None
     assert plt.get_fignums() == []
     shares = pd.DataFrame([[0.8, 0.2], [0.1, 0.9]], index=["Loyal", "New"], columns=["Loyal", "New"])
     assert plots.migration_heatmap(shares, **labels("plots.migration_heatmap")) is not None
