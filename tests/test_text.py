@@ -198,7 +198,7 @@ def test_plot_sections_match_the_plot_signatures() -> None:
 
 
 #: String literals plots.py may hold: matplotlib keywords and the data key of the base row.
-ALLOWED = {"lower right", "upper right", "all customers"}
+ALLOWED = {"lower right", "upper right", "upper left", "upper center", "all customers"}
 
 
 def test_plots_holds_no_title_or_label_literal() -> None:
