@@ -12,7 +12,7 @@ from .features import category_revenue
 from .privacy import values_to_pool
 from .run.artifacts import RunFolder
 from .run.pipeline import ensure, stage
-from .text import labels, localize, t
+from .text import labels, localize, t, table
 
 __all__ = [
     "customer_profile",
@@ -191,6 +191,11 @@ def persona_cards(
     return sorted(cards, key=lambda c: -c.get("revenue_share", -1))
 
 
+def _attribute(column: str) -> str:
+    """A customer attribute column in words (the texts ``eda.attribute.*``, else with spaces)."""
+    return t(f"eda.attribute.{column}") if f"eda.attribute.{column}" in table() else column.replace("_", " ")
+
+
 def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: str = "") -> str:
     """The persona cards as a Markdown document for marketing; ``note`` (e.g. why P(alive) is not
     shown) opens it."""
@@ -209,7 +214,7 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: st
             for x in c["top_categories"]
         )
         demo = separator.join(
-            t("persona.card.demographic", attribute=k, value=v["value"], share=v["share"], known=v["known"])
+            t("persona.card.demographic", attribute=_attribute(k), value=v["value"], share=v["share"], known=v["known"])
             for k, v in c["demographics"].items()
         )
         value, behaviour, risk = c["value"], c["behaviour"], c["risk"]

@@ -44,8 +44,10 @@ def _write_base(folder: Path, customers: int, seed: int = 7) -> Path:
         "min_group_size": MIN_GROUP,
         "clv_bootstrap_samples": 3,
         "sources": {
-            "transactions": {"path": str(folder / "tx.csv"), "columns": {"customer_id": "c", "order_id": "o",
-                                                                         "ts": "t", "amount": "a"}},  # fmt: skip
+            "transactions": {
+                "path": str(folder / "tx.csv"),
+                "columns": {"customer_id": "c", "order_id": "o", "ts": "t", "amount": "a"},
+            },  # fmt: skip
             "customers": {"path": str(folder / "customers.csv"), "columns": {"customer_id": "id"}},
         },
     }

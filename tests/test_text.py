@@ -43,7 +43,8 @@ def _keys_of(node: ast.Call, func: str) -> tuple[ast.AST, str, list[str]] | None
     if func == "key_figures" and len(node.args) > 1:  # key_figures(values, "<prefix>"): every id under it
         return node.args[1], "labels", [""]
     if func in _KEY_CALLS:
-        return node.args[0], "t" if func in ("text", "title") else func, [".title", ".intro"] if func == "title" else [""]
+        suffixes = [".title", ".intro"] if func == "title" else [""]
+        return node.args[0], "t" if func in ("text", "title") else func, suffixes
     return None
 
 
