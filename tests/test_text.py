@@ -170,8 +170,8 @@ def test_every_placeholder_is_supplied_by_the_caller(call: tuple[str, str, str, 
 
 def test_templates_filled_by_the_code_give_the_old_english() -> None:
     """A few texts formatted as the code formats them, against the strings of the artifacts."""
-    assert t("eda.headline", revenue=4594146.2, orders=155285, customers=2469, repeat_rate=0.9915) == (
-        "revenue 4,594,146 from 155,285 orders by 2,469 customers; repeat rate 99%"
+    assert t("eda.headline", revenue=4594146.2, orders=155285, customers=2469, repeat_rate=0.9915, currency="USD") == (
+        "revenue 4,594,146 USD from 155,285 orders by 2,469 customers; repeat rate 99%"
     )
     assert t("persona.card.size", customers=1234, customer_share=0.12345, revenue_share=0.5) == (
         "- Size: 1,234 customers (12.3%); revenue share 50.0%"
@@ -242,7 +242,9 @@ def test_segment_names_are_the_names_in_the_artifacts() -> None:
 def test_a_missing_key_or_field_is_a_clear_error() -> None:
     with pytest.raises(TextKeyError, match="no text 'eda.nothing' in en.yaml"):
         t("eda.nothing")
-    with pytest.raises(TextKeyError, match=r"'eda.headline' needs the fields \['customers', 'repeat_rate'\]"):
+    with pytest.raises(
+        TextKeyError, match=r"'eda.headline' needs the fields \['currency', 'customers', 'repeat_rate'\]"
+    ):
         t("eda.headline", revenue=1.0, orders=2)
     with pytest.raises(ParameterError, match="language 'xx' has no text table; available: \\['en', 'zh'\\]"):
         text.set_language("xx")

@@ -698,6 +698,7 @@ def run_stage(
     clv_bootstrap_samples: int = DEFAULTS["clv_bootstrap_samples"],
     min_group_size: int = DEFAULTS["min_group_size"],
     seed: int = DEFAULTS["seed"],
+    currency: str = DEFAULTS["currency"],
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
@@ -739,6 +740,7 @@ def run_stage(
             model=card["purchase_model"],
             months=clv_horizon_months,
             mean_clv=result.table["clv"].mean(),
+            currency=currency,
             predicted=h["predicted_total"],
             actual=h["actual_total"],
             error_pct=h["aggregate_error_pct"],

@@ -74,8 +74,10 @@ def number(value: Any, kind: str = "decimal") -> str:
         return MISSING
     if isinstance(value, (pd.Timestamp, np.datetime64)) or kind in ("date", "month"):
         return _date(value, kind)
-    if isinstance(value, (bool, np.bool_)) or kind == "text":
+    if isinstance(value, (bool, np.bool_)):
         return str(value)
+    if kind == "text":  # a number in a column of words: as a figure, never its full repr
+        return f"{value:,}" if isinstance(value, (int, np.integer)) else _decimal(float(value))
     value = float(value)
     if kind in ("count", "days"):
         return f"{value:,.0f}"

@@ -163,9 +163,9 @@ def appendix() -> Markdown:
 
 
 def _inline(sentence: str) -> str:
-    """A sentence with Markdown bold (``**...**``) as HTML, everything else escaped."""
-    escaped = htmllib.escape(sentence)
-    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escaped)
+    """A sentence with Markdown bold (``**...**``) and italics (``*...*``) as HTML, everything else escaped."""
+    escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", htmllib.escape(sentence))
+    return re.sub(r"(?<![\w*])\*(\S.*?)\*(?![\w*])", r"<em>\1</em>", escaped)
 
 
 #: The style of the report's own elements (findings box, tables, folded tables), shown once per page.

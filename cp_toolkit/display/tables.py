@@ -17,12 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..privacy import suppress_small_groups
 from ..text import localize, t
 from ..text import table as text_table
-from .numbers import KINDS, number
+from .numbers import KINDS, is_missing, number
 
 __all__ = [
     "COLUMN_KINDS",
@@ -129,8 +130,16 @@ def column_kind(name: object, values: pd.Series | None = None) -> str:
         if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
             return "count"
         if not pd.api.types.is_numeric_dtype(values):
-            return "text"
+            return "decimal" if _numbers_only(values) else "text"
     return "decimal"
+
+
+def _numbers_only(values: pd.Series) -> bool:
+    """Whether a column of mixed types holds numbers (and blanks) only: a table of figures whose
+    missing cells a stage wrote as text."""
+    filled = [v for v in values if not (isinstance(v, str) and v.strip() in ("", "–", "-")) and not is_missing(v)]
+    return bool(filled) and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                                for v in filled)  # fmt: skip
 
 
 def column_label(name: object, kind: str = "text", currency: str | None = None) -> str:
@@ -257,9 +266,10 @@ def _html(shown: pd.DataFrame, marks: Mapping[str, pd.Series], kinds: Mapping[ob
     styler = shown.style.set_table_attributes('class="dataframe cp-table"')
     if not index:
         styler = styler.hide(axis="index")
-    numeric = [shown.columns[i] for i, kind in enumerate(kinds.values()) if kind not in ("text",)]
-    if numeric:
-        styler = styler.set_properties(subset=numeric, **{"text-align": "right"})
+    for align, wanted in (("right", True), ("left", False)):
+        columns = [shown.columns[i] for i, kind in enumerate(kinds.values()) if (kind != "text") == wanted]
+        if columns:
+            styler = styler.set_properties(subset=columns, **{"text-align": align})
     for name, rows in marks.items():
         style = "color: #888" if name == "suppressed" else "background-color: #fff3cd"
         hits = rows.to_numpy()

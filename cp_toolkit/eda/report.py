@@ -117,6 +117,13 @@ def findings(result: EDAResult, currency: str, run: RunFolder | None = None) -> 
     return [s for s in sentences if s]
 
 
+def _figure(value: float, kind: str, currency: str) -> str:
+    """A figure with its unit for a sentence (money with its currency, days as days)."""
+    if kind == "money":
+        return money(value, currency)
+    return t("eda.text.days", days=number(value, kind)) if kind == "days" else number(value, kind)
+
+
 def spread(values: pd.Series, kind: str, currency: str = "") -> str | None:
     """A distribution in one sentence: median, the middle half, the top tenth (None for fewer than
     two values)."""
@@ -124,7 +131,7 @@ def spread(values: pd.Series, kind: str, currency: str = "") -> str | None:
     if len(values) < 2:
         return None
     q = values.quantile([0.25, 0.5, 0.75, 0.9])
-    shown = [money(q[p], currency) if kind == "money" else number(q[p], kind) for p in (0.25, 0.5, 0.75, 0.9)]
+    shown = [_figure(q[p], kind, currency) for p in (0.25, 0.5, 0.75, 0.9)]
     return t("eda.text.spread", q1=shown[0], median=shown[1], q3=shown[2], p90=shown[3])
 
 

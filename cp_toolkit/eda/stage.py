@@ -259,6 +259,7 @@ def run_stage(
     min_group_size: int = DEFAULTS["min_group_size"],
     top_n_categories: int = DEFAULTS["top_n_categories"],
     non_product_categories: list[str] | None = DEFAULTS["non_product_categories"],
+    currency: str = DEFAULTS["currency"],
 ) -> EDAResult:
     """Stage 02: compute the descriptive tables from the canonical tables."""
     tx = ensure(run, "transactions")
@@ -298,6 +299,7 @@ def run_stage(
             orders=headline["orders"],
             customers=headline["customers"],
             repeat_rate=headline["repeat_rate"],
+            currency=currency,
         ),
         kpis=kpis(result),
     )

@@ -52,7 +52,7 @@ def scorecard_table(quality: Mapping[str, Any]) -> pd.DataFrame:
         card[name] = [number(v, "days" if d else "percent") for v, d in zip(card[name], days, strict=True)]
     card["dimension"] = [t(f"ingest.scorecard.dimension.{d}") for d in card["dimension"]]
     card["rule"] = [_rule(r) for r in card["rule"]]
-    return card
+    return card.sort_values("flag", ascending=False, kind="stable").reset_index(drop=True)  # failed checks first
 
 
 def _rule(sentence: str) -> str:
