@@ -151,7 +151,7 @@ def _by_value(segments: pd.DataFrame) -> pd.DataFrame:
     return segments.sort_values("mean_clv", ascending=False, na_position="last", kind="stable")
 
 
-def clv_deciles(table: pd.DataFrame, min_group_size: int = 1) -> pd.DataFrame:
+def clv_deciles(table: pd.DataFrame, min_group_size: int = DEFAULTS["min_group_size"]) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
     dropout is not identified) per CLV decile (10 = highest); empty when a decile would hold fewer
     than ``min_group_size`` customers."""

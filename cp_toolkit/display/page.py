@@ -12,6 +12,7 @@ import pandas as pd
 from IPython import get_ipython
 from IPython.display import HTML, Markdown, display
 
+from ..config import DEFAULTS
 from ..run.artifacts import RunFolder
 from ..text import set_language, t
 from ..text import table as text_table
@@ -33,7 +34,10 @@ __all__ = [
 
 
 def configure_display(
-    language: str = "en", currency: str | None = None, min_group_size: int = 1, run: RunFolder | None = None
+    language: str = DEFAULTS["report_language"],
+    currency: str | None = DEFAULTS["currency"],
+    min_group_size: int = DEFAULTS["min_group_size"],
+    run: RunFolder | None = None,
 ) -> None:
     """Set up a notebook for its report in ``language`` (``en`` or ``zh``): every DataFrame or
     Series a cell returns is shown through :func:`~cp_toolkit.display.tables.present` (headings in

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import DEFAULTS
 from ..privacy import suppress_small_groups
 from ..text import localize, t
 from ..text import table as text_table
@@ -78,7 +79,7 @@ _state: dict[str, Any] = {"currency": None, "min_group_size": 1, "base": None}
 
 
 def settings(
-    currency: str | None = None, min_group_size: int = 1, base: Callable[[], int | None] | None = None
+    currency: str | None, min_group_size: int = DEFAULTS["min_group_size"], base: Callable[[], int | None] | None = None
 ) -> None:
     """Set what every following table shows: the currency of money headings (``revenue (USD)``),
     the smallest group of customers shown, and how to count the customers of the run (``base``:

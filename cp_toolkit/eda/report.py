@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import DEFAULTS
 from ..display import money, number
 from ..run.artifacts import RunFolder
 from ..run.history import compared
@@ -124,7 +125,7 @@ def _figure(value: float, kind: str, currency: str) -> str:
     return t("eda.text.days", days=number(value, kind)) if kind == "days" else number(value, kind)
 
 
-def spread(values: pd.Series, kind: str, currency: str = "") -> str | None:
+def spread(values: pd.Series, kind: str, currency: str = DEFAULTS["currency"]) -> str | None:
     """A distribution in one sentence: median, the middle half, the top tenth (None for fewer than
     two values)."""
     values = pd.Series(values).dropna()
