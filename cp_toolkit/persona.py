@@ -290,7 +290,7 @@ def run_stage(
             "persona.headline",
             shown=len(shown),
             suppressed=len(cards) - len(shown),
-            top=shown[0]["name"] if shown else t("persona.headline_none"),
+            top=localize("segment.rfm", shown[0]["name"]) if shown else t("persona.headline_none"),
         ),
         **({"notes": missing} if missing else {}),
     )

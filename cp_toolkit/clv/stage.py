@@ -20,6 +20,7 @@ from ..text import labels, t
 from . import diagnostics
 from .fitting import ConvergenceError
 from .models import TRANSACTION_MODELS, CLVModel, model_label
+from .seasonal import coverage_reason
 from .spend import SpendModel
 from .summary import SUMMARY_COLUMNS, calibration_end, calibration_holdout, holdout_metrics, rfm_summary
 
@@ -623,7 +624,7 @@ def _seasonality_notes(season: dict[str, Any]) -> list[str]:
     if season["requested"] == "none":
         return []
     if "reason" in season:
-        return [t("clv.notes.seasonality_unavailable", reason=season["reason"])]
+        return [t("clv.notes.seasonality_unavailable", reason=coverage_reason(season["reason"]))]
     return [t("clv.notes.seasonality_status", status=season["status"])]
 
 

@@ -152,7 +152,7 @@ def run_stage(
             note = t("segment.migration.compared", as_of=earlier.params.get("as_of"), folder=earlier.path.name)
     shown = summary[~summary["suppressed"]]
     top = (
-        t("segment.headline_top", segment=shown.index[0], share=shown["revenue_share"].iloc[0])
+        t("segment.headline_top", segment=localize("segment.rfm", shown.index[0]), share=shown["revenue_share"].iloc[0])
         if len(shown)
         else t("segment.headline_all_suppressed")
     )
