@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import DEFAULTS
+from ..config import DEFAULTS, PRESET_NON_PRODUCT
 from ..features import category_revenue, category_spend, customer_features, interpurchase_days
 from ..privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
 from ..run.artifacts import RunFolder
@@ -275,7 +275,9 @@ def run_stage(
     }
     monthly = monthly_activity(orders)
     features = customer_features(orders, run.load("quality")["as_of"])
-    categories, level = category_view(tx, ensure(run, "products"), top_n_categories, non_product_categories or [])
+    if non_product_categories is None:  # the preset's list, as load_params gives it
+        non_product_categories = PRESET_NON_PRODUCT.get(run.params.get("dataset", DEFAULTS["dataset"]), [])
+    categories, level = category_view(tx, ensure(run, "products"), top_n_categories, non_product_categories)
     result = EDAResult(
         orders,
         monthly,
