@@ -12,8 +12,10 @@ import pandas as pd
 
 from ..display import MISSING
 from ..privacy import deciles_allowed
+from ..run.artifacts import RunFolder
+from ..run.history import compared
 from ..text import t
-from .stage import RISK_BANDS, PredictionResult
+from .stage import RISK_BANDS, PredictionResult, kpis
 from .stage import scorer_name as _name
 
 __all__ = [
@@ -52,9 +54,10 @@ def _share(x: Any) -> str:
     return MISSING if pd.isna(x) else f"{x:.1%}"
 
 
-def findings(result: PredictionResult, currency: str) -> list[str]:
-    """Three to six sentences that open the report: churn against its baselines with intervals,
-    the top-decile lift, how many customers to contact and why, spend and categories."""
+def findings(result: PredictionResult, currency: str, run: RunFolder | None = None) -> list[str]:
+    """Three to six sentences that open the report: churn against its baselines with intervals
+    (and the share of all customers expected to lapse, with its change since the previous run
+    beside ``run``), the top-decile lift, how many customers to contact and why, spend and categories."""
     out: list[str] = []
     c, split = result.churn, result.metrics["split"]
     if c is not None:
@@ -66,6 +69,7 @@ def findings(result: PredictionResult, currency: str) -> list[str]:
                 rate=float(c.y.mean()),
                 horizon_days=split["horizon_days"],
             )
+            + _expected_clause(result, split["horizon_days"], run)
         )
         out.append(_churn_verdict(c))
         m = c.metrics[c.scored_with]
@@ -80,6 +84,16 @@ def findings(result: PredictionResult, currency: str) -> list[str]:
     if result.categories is not None:
         out.append(_category_sentence(result.categories))
     return out
+
+
+def _expected_clause(result: PredictionResult, horizon_days: int, run: RunFolder | None) -> str:
+    """The share of all customers expected to lapse (the index's key figure) and its change."""
+    figures = kpis(result)
+    if not figures:
+        return ""
+    moved = compared(run, figures).get("share_at_risk") if run is not None else None
+    since = t("display.since_previous", change=moved) if moved else ""
+    return t("predict.finding.expected", share=figures["share_at_risk"], horizon_days=horizon_days, since=since)
 
 
 def _churn_verdict(c: Any) -> str:

@@ -634,6 +634,13 @@ def scorer_name(part: str, scorer: str) -> str:
     return t(f"predict.scorer.{part}.{scorer}")
 
 
+def kpis(result: PredictionResult) -> dict[str, float]:
+    """The share of all customers expected to lapse in the horizon (their mean churn probability),
+    the figure the index compares between runs; empty without churn probabilities."""
+    p = result.predictions["churn_probability"] if "churn_probability" in result.predictions else pd.Series()
+    return {"share_at_risk": float(p.mean())} if p.notna().any() else {}
+
+
 def headline(result: PredictionResult) -> str:
     """The stage's one line in ``index.html``: the scorer used, its AUC and top-decile lift, whom to contact."""
     c = result.churn
@@ -748,7 +755,5 @@ def run_stage(
     if result.recommendations is not None:
         run.save("category_recommendations", result.recommendations)
     notes = [reason for part, reason in result.skipped.items() if part not in result.absent]
-    risk = result.predictions["churn_probability"].mean() if "churn_probability" in result.predictions else None
-    kpis = {"share_at_risk": float(risk)} if risk is not None and np.isfinite(risk) else {}
-    run.record_stage("04_prediction", headline(result), notes=list(dict.fromkeys(notes)), kpis=kpis)
+    run.record_stage("04_prediction", headline(result), notes=list(dict.fromkeys(notes)), kpis=kpis(result))
     return result

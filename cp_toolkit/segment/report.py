@@ -52,8 +52,8 @@ def findings(result: SegmentResult) -> list[str]:
     """The sentences the 03 report opens with: the segment that holds most revenue, the frequent
     buyers who stopped buying, the behavioural clusters, the moves since the previous run."""
     sentences = [_top_sentence(result.summary), _slipping_sentence(result), _cluster_sentence(result)]
-    if result.migration:
-        sentences.append(t("segment.finding.migration", note=result.migration_note))
+    if result.stayed is not None:
+        sentences.append(t("segment.finding.stayed", stayed=result.stayed, note=result.migration_note))
     return [s for s in sentences if s]
 
 

@@ -45,6 +45,8 @@ class SegmentResult:
     segment_map: pd.DataFrame
     #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Share of the customers of both runs who kept their segment (None without an earlier run).
+    stayed: float | None = None
 
     @property
     def cluster_checks(self) -> dict[str, Any]:
@@ -139,6 +141,7 @@ def run_stage(
         skipped["segments"] = t("segment.segments_skipped", reason=suppressed)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
+    stayed: float | None = None
     note = t("segment.migration.none")
     if earlier is not None:
         before = earlier.load("segments").set_index("customer_id")
@@ -149,6 +152,8 @@ def run_stage(
             warnings.warn(note, CPToolkitWarning, stacklevel=3)
         else:
             moves = migration(before, segments.join(features["monetary"]), min_group_size)
+            both = before.index.intersection(segments.index)
+            stayed = float((before.loc[both, "rfm_segment"] == segments.loc[both, "rfm_segment"]).mean())
             note = t("segment.migration.compared", as_of=earlier.params.get("as_of"), folder=earlier.path.name)
     shown = summary[~summary["suppressed"]]
     top = (
@@ -190,4 +195,5 @@ def run_stage(
         tag_rules,
         segment_map(rules),
         skipped,
+        stayed=stayed,
     )
