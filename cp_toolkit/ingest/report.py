@@ -10,7 +10,7 @@ from ..run.artifacts import RunFolder
 from ..run.history import compared
 from ..text import t, table
 
-__all__ = ["findings", "kpis", "quality_score", "reason_label", "time_sentence"]
+__all__ = ["findings", "kpis", "quality_score", "reason_label", "table_label", "time_sentence"]
 
 
 def quality_score(quality: Mapping[str, Any]) -> float | None:
@@ -24,6 +24,14 @@ def kpis(quality: Mapping[str, Any]) -> dict[str, float]:
     out = {"customers": int(quality["transactions"]["customers"])}
     score = quality_score(quality)
     return out if score is None else {**out, "quality_score": score}
+
+
+def table_label(name: str) -> str:
+    """A table of the accounting in words: ``transactions`` or ``transactions:web`` (one of several
+    sources) with the table named by the text ``ingest.table.<table>``."""
+    table_name, _, source = name.partition(":")
+    shown = t(f"ingest.table.{table_name}") if f"ingest.table.{table_name}" in table() else table_name
+    return f"{shown}: {source}" if source else shown
 
 
 def reason_label(code: str) -> str:
@@ -65,7 +73,7 @@ def _coverage_sentence(quality: Mapping[str, Any]) -> str:
         orders=number(tx["orders"], "count"),
         first=tx["first_ts"][:10],
         last=tx["last_ts"][:10],
-        extras="; ".join(extras) if extras else t("ingest.finding.no_extras"),
+        extras=t("ingest.finding.separator").join(extras) if extras else t("ingest.finding.no_extras"),
     )
 
 

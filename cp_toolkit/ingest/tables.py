@@ -16,7 +16,7 @@ from ..display import number
 from ..engine import database, parquet_sql
 from ..run.artifacts import RunFolder
 from ..text import parse, t
-from .report import reason_label
+from .report import reason_label, table_label
 from .stage import TABLES
 
 __all__ = ["accounting_table", "netting_summary", "preview", "quarantine_sample", "scorecard_table", "table_sizes"]
@@ -26,7 +26,7 @@ def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
     """The row accounting of ``quality.json`` as a table: one row per table and reason (in words)."""
     rows = []
     for table, acc in quality["tables"].items():
-        base = {"table": table, "rows_in": acc["rows_in"], "rows_kept": acc["rows_kept"]}
+        base = {"table": table_label(table), "rows_in": acc["rows_in"], "rows_kept": acc["rows_kept"]}
         reasons = acc["quarantined_by_reason"] or {"": 0}
         rows += [{**base, "reason": reason_label(r) if r else "", "rows_set_aside": n} for r, n in reasons.items()]
     return pd.DataFrame(rows, columns=["table", "rows_in", "rows_kept", "reason", "rows_set_aside"])
@@ -67,7 +67,7 @@ def _rule(sentence: str) -> str:
 def table_sizes(run: RunFolder) -> pd.DataFrame:
     """Rows and columns of each table ingest wrote, read from the Parquet footers (no table is loaded)."""
     rows = [
-        {"table": name, "rows": meta.num_rows, "columns": meta.num_columns}
+        {"table": table_label(name), "rows": meta.num_rows, "columns": meta.num_columns}
         for name in (*TABLES, "orders", "quarantine")
         if run.has(name)
         for meta in [pq.ParquetFile(run.file(name)).metadata]
@@ -93,5 +93,5 @@ def quarantine_sample(run: RunFolder, per_reason: int = 2) -> pd.DataFrame:
                 {"n": per_reason},
             )
             .df()
-            .assign(reason=lambda d: d["reason"].map(reason_label))
+            .assign(reason=lambda d: d["reason"].map(reason_label), table=lambda d: d["table"].map(table_label))
         )
