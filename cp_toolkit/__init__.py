@@ -39,7 +39,7 @@ _NAMES = {
     "rfm_segment": "segment",
 }
 _MODULES = ("clv", "config", "display", "eda", "engine", "errors", "features", "ingest", "persona", "plots",
-            "params", "predict", "privacy", "run", "segment", "text")  # fmt: skip
+            "params", "predict", "privacy", "run", "segment", "text", "timezones")  # fmt: skip
 
 __all__ = sorted([*_NAMES, *_MODULES])
 

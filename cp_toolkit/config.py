@@ -16,7 +16,7 @@ from typing import Any
 from .errors import ParameterError
 from .params import check_values, read_yaml, unknown_keys
 
-__all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "load_params"]
+__all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "PRESET_NON_PRODUCT", "load_params"]
 
 #: The default profile: the embedded Complete Journey data as of 2017-12-31.
 DEFAULTS: dict[str, Any] = {
@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "contact_budget": None,  # at most this total contact cost (None: no budget, only contact_share)
     "contact_cost": 1.0,  # cost of contacting one customer, in the run's currency
     "save_rate": 0.1,  # share of contacted would-be lapsers that the contact keeps
+    "report_language": "en",  # en | zh: the language of every report, the index and the console
+    "non_product_categories": None,  # categories/departments that are not products (None: the preset's)
 }
 
 
@@ -58,10 +60,19 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "clv_seasonality": ("auto", "monthly", "none"),
     "clv_time_unit": ("days", "weeks"),
     "purchase_period": ("day", "week"),
+    "report_language": ("en", "zh"),
 }
 
 #: The currency of each preset's amounts; ``currency`` follows the dataset unless a file sets it.
 PRESET_CURRENCY = {"completejourney": "USD", "cdnow": "USD", "online_retail": "GBP"}
+
+#: Product categories and departments of each preset that are not products (coupons, fuel,
+#: deposits, donations): left out of "top" and "favourite" views unless a file sets its own list.
+PRESET_NON_PRODUCT: dict[str, list[str]] = {
+    "completejourney": ["COUPON/MISC ITEMS", "COUPON", "COUPONS/STORE & MFG", "FUEL", "BOTTLE DEPOSITS",
+                        "CHARITABLE CONT", "POSTAL CENTER"],
+    "online_retail": ["POSTAGE", "DOTCOM POSTAGE", "Manual", "Bank Charges", "CARRIAGE", "Discount"],
+}  # fmt: skip
 
 
 def load_params(
@@ -108,4 +119,6 @@ def load_params(
         )
     chosen = overrides.get("currency") or loaded.get("currency")
     params["currency"] = chosen or PRESET_CURRENCY.get(params["dataset"], "currency units")
+    if params["non_product_categories"] is None:
+        params["non_product_categories"] = PRESET_NON_PRODUCT.get(params["dataset"], [])
     return params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -294,35 +295,37 @@ def category_share_column(category: str) -> str:
     return "category_share_" + re.sub(r"\W+", "_", str(category).lower()).strip("_")
 
 
-def category_spend(tx: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
-    """Revenue per customer and product category (lines without a known category: ``unknown``).
+def category_spend(tx: pd.DataFrame, products: pd.DataFrame, level: str = "category") -> pd.DataFrame:
+    """Revenue per customer and product category (``level="department"``: department; lines
+    without a known one: ``unknown``), in a column named ``category`` whatever the level.
 
     The one join of transaction lines with products; category tables of the base and of any
-    group of customers are sums of it. Empty when the data has no products or categories.
+    group of customers are sums of it. Empty when the data has no products or no such column.
     """
-    if "product_id" not in tx.columns or "category" not in products.columns or products.empty:
+    if "product_id" not in tx.columns or level not in products.columns or products.empty:
         return pd.DataFrame(columns=["customer_id", "category", "revenue"])
     lines = tx[["customer_id", "product_id", "amount"]].merge(
-        products[["product_id", "category"]], on="product_id", how="left"
+        products[["product_id", level]].rename(columns={level: "category"}), on="product_id", how="left"
     )
     lines["category"] = lines["category"].fillna("unknown")
     return lines.groupby(["customer_id", "category"], observed=True, as_index=False).agg(revenue=("amount", "sum"))
 
 
-def category_revenue(spend: pd.DataFrame, top_n: int = 10) -> pd.DataFrame:
-    """Revenue, revenue share and customers of the ``top_n`` categories of a :func:`category_spend`
-    table, the rest pooled as ``other``."""
+def category_revenue(spend: pd.DataFrame, top_n: int = 10, non_product: Collection[str] = ()) -> pd.DataFrame:
+    """Revenue, revenue share (of all revenue) and customers of the ``top_n`` largest product
+    categories of a :func:`category_spend` table; the other categories pooled as ``other`` and the
+    ``non_product`` ones (coupons, fuel ...) as ``not products``, each a last row when it has revenue."""
     out = spend.groupby("category").agg(revenue=("revenue", "sum"), customers=("customer_id", "nunique"))
     out = out.sort_values("revenue", ascending=False)
-    if len(out) > top_n:
-        rest = out.iloc[top_n:]
-        other = pd.DataFrame(
-            {
-                "revenue": [rest["revenue"].sum()],
-                "customers": [spend.loc[spend["category"].isin(rest.index), "customer_id"].nunique()],
-            },
-            index=pd.Index(["other"], name="category"),
-        )
-        out = pd.concat([out.iloc[:top_n], other])
+    excluded = out.index.isin(list(non_product))
+    products, rest = out[~excluded], out[excluded]
+    pools = {"other": products.iloc[top_n:], "not products": rest}
+    rows = [products.iloc[:top_n]]
+    for label, pool in pools.items():
+        if len(pool):
+            customers = spend.loc[spend["category"].isin(pool.index), "customer_id"].nunique()
+            rows.append(pd.DataFrame({"revenue": [pool["revenue"].sum()], "customers": [customers]},
+                                     index=pd.Index([label], name="category")))  # fmt: skip
+    out = pd.concat(rows)
     out.insert(1, "revenue_share", out["revenue"] / out["revenue"].sum())
     return out

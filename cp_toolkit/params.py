@@ -302,6 +302,7 @@ SOURCE_KEYS: dict[str, str] = {
     "read": "read options",
     "columns": "column mapping",
     "ts_format": "text",
+    "timezone": "time zone",
     "channel": "text",
     "name": "text",
     "drop_duplicates": "true/false",
@@ -419,7 +420,26 @@ def _value_problems(key: str, name: str, value: Any) -> list[str]:
         return number(0, float("inf"), True, True)(key, value)
     if kind == "list":
         return text_list(key, value)
+    if kind == "time zone":
+        return timezone_problems(key, value)
     return []
+
+
+def timezone_problems(key: str, value: Any) -> list[str]:
+    """Problems of a source's ``timezone``: a zone name (the timestamps are local time there) or
+    ``{stored: <zone>, local: <zone>}`` (stored in one zone, reported in local time of the other)."""
+    from zoneinfo import available_timezones
+
+    zones = value if isinstance(value, Mapping) else {"stored": value, "local": value}
+    if not isinstance(value, (str, Mapping)) or set(zones) - {"stored", "local"} or not zones:
+        return [f"{key}: {value!r} is not allowed; give a zone name such as America/New_York, "
+                "or {stored: UTC, local: America/New_York}"]  # fmt: skip
+    known = available_timezones() | {"UTC"}
+    return [
+        f"{key}.{part}: {zone!r} is not a time zone name; use an IANA name such as UTC or Europe/London"
+        for part, zone in zones.items()
+        if zone not in known
+    ]
 
 
 def source_problems(source: Any, table: str, where: str) -> list[str]:
@@ -530,6 +550,7 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "contact_cost": number(0, float("inf"), False, True, " (the cost of one contact in the run's currency)"),
         "save_rate": number(0, 1, False, False, " (a share: 0.1 keeps 10% of contacted would-be lapsers)"),
         "allow_identifiers": text_list,
+        "non_product_categories": optional(text_list),
     }
 
 

@@ -12,10 +12,12 @@ from .features import category_revenue
 from .privacy import values_to_pool
 from .run.artifacts import RunFolder
 from .run.pipeline import ensure, stage
-from .text import labels, t
+from .text import labels, localize, t, table
 
 __all__ = [
     "customer_profile",
+    "findings",
+    "named",
     "p_alive_note",
     "persona_cards",
     "personas_markdown",
@@ -189,13 +191,22 @@ def persona_cards(
     return sorted(cards, key=lambda c: -c.get("revenue_share", -1))
 
 
+def _attribute(column: str) -> str:
+    """A customer attribute column in words (the texts ``eda.attribute.*``, else with spaces)."""
+    return t(f"eda.attribute.{column}") if f"eda.attribute.{column}" in table() else column.replace("_", " ")
+
+
 def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: str = "") -> str:
     """The persona cards as a Markdown document for marketing; ``note`` (e.g. why P(alive) is not
     shown) opens it."""
     lines = [t("persona.card.title"), "", *([f"_{note}_", ""] if note else [])]
     for c in cards:
         if c["suppressed"]:
-            lines += [f"## {c['name']}", t("persona.card.suppressed", min_group_size=min_group_size), ""]
+            lines += [
+                f"## {localize('segment.rfm', c['name'])}",
+                t("persona.card.suppressed", min_group_size=min_group_size),
+                "",
+            ]
             continue
         separator = t("persona.card.separator")
         cats = separator.join(
@@ -203,12 +214,12 @@ def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: st
             for x in c["top_categories"]
         )
         demo = separator.join(
-            t("persona.card.demographic", attribute=k, value=v["value"], share=v["share"], known=v["known"])
+            t("persona.card.demographic", attribute=_attribute(k), value=v["value"], share=v["share"], known=v["known"])
             for k, v in c["demographics"].items()
         )
         value, behaviour, risk = c["value"], c["behaviour"], c["risk"]
         lines += [
-            f"## {c['name']}",
+            f"## {localize('segment.rfm', c['name'])}",
             t(
                 "persona.card.size",
                 customers=c["customers"],
@@ -279,8 +290,42 @@ def run_stage(
             "persona.headline",
             shown=len(shown),
             suppressed=len(cards) - len(shown),
-            top=shown[0]["name"] if shown else t("persona.headline_none"),
+            top=localize("segment.rfm", shown[0]["name"]) if shown else t("persona.headline_none"),
         ),
         **({"notes": missing} if missing else {}),
     )
     return PersonaResult(cards, audience, md)
+
+
+def named(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cards with their segment names in the report's language (the artifact keeps English)."""
+    return [{**c, "name": localize("segment.rfm", c["name"])} for c in cards]
+
+
+def findings(result: PersonaResult) -> list[str]:
+    """The sentences the 06 report opens with: how many personas, which one brings most revenue,
+    which one holds the most value at risk."""
+    shown = [c for c in result.cards if not c["suppressed"]]
+    if not shown:
+        return [t("persona.finding.none", cards=len(result.cards))]
+    top = max(shown, key=lambda c: c["revenue_share"])
+    sentences = [
+        t("persona.finding.count", cards=len(shown), suppressed=len(result.cards) - len(shown)),
+        t(
+            "persona.finding.top",
+            name=localize("segment.rfm", top["name"]),
+            customers=top["customers"],
+            customer_share=top["customer_share"],
+            revenue_share=top["revenue_share"],
+        ),  # fmt: skip
+    ]
+    risky = [c for c in shown if (c.get("risk") or {}).get("mean_churn_probability") is not None]
+    if risky:
+        worst = max(risky, key=lambda c: c["risk"]["mean_churn_probability"] * c["revenue_share"])
+        risk = worst["risk"]["mean_churn_probability"]
+        name = localize("segment.rfm", worst["name"])
+        sentences.append(
+            t("persona.finding.risk", name=name, customers=worst["customers"], risk=risk,
+              revenue_share=worst["revenue_share"])
+        )  # fmt: skip
+    return sentences

@@ -8,16 +8,25 @@ An argument ending in ``_fmt`` is a template this module fills with a value only
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import font_manager
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.axis import Axis
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import Bbox
+from mpl_toolkits.axes_grid1 import make_axes_locatable
 
 __all__ = [
+    "use_cjk_font",
     "monthly_revenue",
     "order_value_hist",
     "interpurchase_hist",
@@ -49,10 +58,47 @@ __all__ = [
 ]
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
+#: A share as a percentage with the decimals its tick needs (5%, 2.5%), never rounded to another value.
+_PERCENT = FuncFormatter(lambda v, _: f"{round(100 * v, 6) + 0.0:g}%")
+#: Round steps of ticks on a linear scale (and on a log scale spanning less than a decade).
+_ROUND_STEPS = [1, 2, 2.5, 5, 10]
+
+#: The CJK font of the ``mplfonts`` package (a dependency): Noto Sans CJK SC, under its package folder.
+_CJK_FONT = ("fonts", "NotoSansCJKsc-Regular.otf")
+
+
+@functools.cache
+def _cjk_family() -> str | None:
+    """Register the CJK font shipped by ``mplfonts`` with matplotlib's font manager (once) and
+    return its family name; None when the package or its font file is missing."""
+    spec = importlib.util.find_spec("mplfonts")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    paths = [Path(folder, *_CJK_FONT) for folder in folders if Path(folder, *_CJK_FONT).is_file()]
+    if not paths:
+        return None
+    font_manager.fontManager.addfont(str(paths[0]))
+    return font_manager.FontProperties(fname=str(paths[0])).get_name()
+
+
+def use_cjk_font() -> None:
+    """Let every chart draw Chinese text: the CJK font goes into the sans-serif list after the
+    default Latin font, and into ``font.family`` after it, so that matplotlib (>= 3.6) takes each
+    glyph the Latin font lacks from the CJK font. Idempotent; the plot functions call it, so a
+    reset of ``rcParams`` in a notebook does not bring the missing-glyph boxes back."""
+    family = _cjk_family()
+    if family is None:
+        return
+    sans = list(plt.rcParams["font.sans-serif"])
+    if family not in sans:
+        plt.rcParams["font.sans-serif"] = [*sans[:1], family, *sans[1:]]
+    families = list(plt.rcParams["font.family"])
+    if family not in families:
+        plt.rcParams["font.family"] = [*families, family]
 
 
 def _ax(ax: Axes | None, size: tuple[float, float] = (8, 4)) -> Axes:
-    """The given Axes, or a new one of ``size``."""
+    """The given Axes, or a new one of ``size`` (with the CJK font in place either way)."""
+    use_cjk_font()
     return ax if ax is not None else plt.subplots(figsize=size)[1]
 
 
@@ -70,6 +116,7 @@ def monthly_revenue(
     twin.plot(labels, monthly["active_customers"], color="#DD8452", marker="o")
     twin.set_ylabel(ylabel_right)
     twin.set_ylim(bottom=0)
+    twin.yaxis.set_major_formatter(_THOUSANDS)
     return ax
 
 
@@ -90,18 +137,85 @@ def order_value_hist(
 
 
 def interpurchase_hist(
-    days: pd.Series, *, title: str, xlabel: str, ylabel: str, median_fmt: str, empty: str, ax: Axes | None = None
+    days: pd.Series,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    median_fmt: str,
+    beyond_fmt: str,
+    empty: str,
+    ax: Axes | None = None,
 ) -> Axes:
-    """Distribution of days between consecutive orders of a customer; ``median_fmt`` takes ``{median}``."""
+    """Distribution of days between consecutive orders of a customer, up to a round cut above the
+    99th percentile; the longer gaps are left out, not piled into the last bar, and the axis label
+    says how many (``beyond_fmt`` as in :func:`_tail_hist`). ``median_fmt`` takes ``{median}``
+    (of all gaps)."""
     ax = _ax(ax)
     if days.empty:
         return _no_data(ax, empty)
-    clipped = days.clip(upper=days.quantile(0.99))
-    ax.hist(clipped, bins=60, color="#55A868")
+    _tail_hist(days, ax, "#55A868", xlabel, beyond_fmt)
     ax.axvline(days.median(), color="black", linestyle="--", label=median_fmt.format(median=days.median()))
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.set(title=title, ylabel=ylabel)
     ax.legend()
     return ax
+
+
+def _round_up(value: float) -> float:
+    """The smallest multiple of a round step (1, 2, 2.5 or 5 times a power of ten, a tenth of
+    ``value`` or more) at or above ``value``: 46 -> 50, 8,437 -> 9,000."""
+    if value <= 0:
+        return value
+    power = 10 ** np.floor(np.log10(value / 10))
+    step = next(s * power for s in _ROUND_STEPS if s * power >= value / 10)
+    return float(np.ceil(value / step) * step)
+
+
+def _tail_hist(values: pd.Series, ax: Axes, color: str, xlabel: str, beyond_fmt: str) -> None:
+    """Histogram of ``values`` up to a round cut above their 99th percentile, in 50 equal bins;
+    values beyond the cut are left out (a clipped tail would pile into the last bar as a false
+    spike). ``beyond_fmt`` makes the axis label from ``{xlabel}``, ``{count}``, ``{share}`` (of
+    all values) and ``{cut}`` when any value is left out."""
+    values = values.dropna()
+    cut = _round_up(float(values.quantile(0.99)))
+    low = min(float(values.min()), 0.0)
+    beyond = int((values > cut).sum()) if cut > low else 0
+    shown = values[values <= cut] if beyond else values
+    high = max(cut, float(shown.max()))
+    ax.hist(shown, bins=np.linspace(low, high, 51) if high > low else 10, color=color)
+    ax.xaxis.set_major_formatter(_THOUSANDS if cut >= 10 else FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
+    if beyond:
+        xlabel = beyond_fmt.format(xlabel=xlabel, count=beyond, share=beyond / len(values), cut=cut)
+    ax.set_xlabel(xlabel)
+
+
+def _words(code: str, names: Mapping[str, str] | None) -> str:
+    """What a chart shows for a code of the data (a column, an attribute, a reason): its name in
+    ``names`` (from the text table), else the code with its underscores as spaces."""
+    return (names or {}).get(code, code.replace("_", " "))
+
+
+def _percent_axis(axis: Axis, nbins: int = 5) -> None:
+    """Ticks of a share axis: at most ``nbins`` round percentages, so that no two labels collide."""
+    axis.set_major_locator(MaxNLocator(nbins=nbins, steps=_ROUND_STEPS))
+    axis.set_major_formatter(_PERCENT)
+
+
+def _log_ticks(axis: Axis, low: float, high: float) -> None:
+    """Labelled ticks of a log axis at the values they read, never rounded minor ticks that look
+    linear: decades when the data (``low`` to ``high``) span three or more, round steps (95, 100,
+    105) within one decade when they give three labels or more, else 1-2-5 (20, 50, 100); minor
+    ticks unlabelled."""
+    decades = np.log10(high / low) if low > 0 and high > low else 0.0
+    steps = MaxNLocator(nbins=5, steps=_ROUND_STEPS)
+    if decades >= 3:
+        axis.set_major_locator(LogLocator(base=10))
+    elif decades < 1 and sum(0 < low <= v <= high for v in steps.tick_values(low, high)) >= 3:
+        axis.set_major_locator(steps)
+    else:  # 1-2-5 from a decade on, and below one where round steps would leave fewer than three labels
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _no_data(ax: Axes, message: str) -> Axes:
@@ -120,21 +234,28 @@ def category_bars(
         return _no_data(ax, empty)
     data = categories["revenue_share"][::-1]
     ax.barh(data.index.astype(str), data.to_numpy(), color="#8172B3")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _percent_axis(ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
 def attribute_bars(
-    profile: pd.DataFrame, attribute: str, *, title_fmt: str, xlabel: str, ax: Axes | None = None
+    profile: pd.DataFrame,
+    attribute: str,
+    *,
+    title_fmt: str,
+    xlabel: str,
+    names: Mapping[str, str] | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
     """Share of customers by value of one attribute (suppressed cells are left out); ``title_fmt``
-    takes ``{attribute}``."""
+    takes ``{attribute}``, written as its name in ``names`` (attribute column -> words), else
+    with spaces for underscores. The title names the attribute, so the value axis has no label."""
     ax = _ax(ax, (5, 3))
     data = profile[(profile["attribute"] == attribute) & profile["share"].notna()]
     ax.barh(data["value"].astype(str)[::-1], data["share"][::-1], color="#64B5CD")
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title=title_fmt.format(attribute=attribute), xlabel=xlabel, ylabel=attribute)
+    _percent_axis(ax.xaxis, nbins=4)
+    ax.set(title=title_fmt.format(attribute=_words(attribute, names)), xlabel=xlabel)
     return ax
 
 
@@ -144,19 +265,21 @@ def attribute_panels(
     title_fmt: str,
     xlabel: str,
     empty: str,
+    names: Mapping[str, str] | None = None,
     axes: np.ndarray | None = None,
     ncols: int = 3,
 ) -> np.ndarray:
-    """One :func:`attribute_bars` panel per attribute; returns the array of Axes."""
+    """One :func:`attribute_bars` panel per attribute (``names`` as there); returns the array of Axes."""
     attributes = list(profile["attribute"].unique())
     axes = _grid(axes, len(attributes), ncols, 3.2)
     for attribute, ax in zip(attributes, np.ravel(axes), strict=False):
-        attribute_bars(profile, attribute, title_fmt=title_fmt, xlabel=xlabel, ax=ax)
+        attribute_bars(profile, attribute, title_fmt=title_fmt, xlabel=xlabel, names=names, ax=ax)
     return _finish_grid(axes, len(attributes), empty)
 
 
 def _grid(axes: np.ndarray | None, panels: int, ncols: int, height: float) -> np.ndarray:
     """The given Axes, or a new grid with room for ``panels`` panels in ``ncols`` columns."""
+    use_cjk_font()
     if axes is not None:
         return axes
     nrows = max(1, -(-panels // ncols))
@@ -192,7 +315,9 @@ def _log_hist(values: pd.Series, ax: Axes, title: str, xlabel: str, ylabel: str,
         bins = np.append(whole - 0.5, whole[-1] + 0.5)
     ax.hist(values, bins=bins, color="#4C72B0")
     ax.set_xscale("log")
+    _log_ticks(ax.xaxis, values.min(), values.max())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.axvline(values.median(), color="black", linestyle="--", label=texts["median_fmt"].format(median=values.median()))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
@@ -221,6 +346,7 @@ def customer_distributions(
     wanted = {f"{c}_{part}" for c in _DISTRIBUTIONS for part in ("title", "xlabel", "median_fmt")}
     if set(panels) != wanted:
         raise TypeError(f"customer_distributions needs the texts {sorted(wanted)}; got {sorted(panels)}")
+    use_cjk_font()
     if axes is None:
         axes = plt.subplots(2, 2, figsize=(12, 7))[1]
     for ax, column in zip(np.ravel(axes), _DISTRIBUTIONS, strict=True):
@@ -237,13 +363,15 @@ def attribute_behaviour(
     title_fmt: str,
     xlabel_fmt: str,
     empty: str,
+    names: Mapping[str, str] | None = None,
     base_row: str = "all customers",
     axes: np.ndarray | None = None,
     ncols: int = 3,
 ) -> np.ndarray:
     """One panel per customer attribute: ``measure`` by value, against the ``base_row`` group
-    (all customers, dashed); suppressed groups are left out. ``title_fmt`` takes ``{attribute}``,
-    ``xlabel_fmt`` takes ``{base}`` (the measure over all customers). Returns the array of Axes."""
+    (all customers, dashed); suppressed groups are left out. ``title_fmt`` takes ``{attribute}``
+    (its name in ``names``, as in :func:`attribute_bars`), ``xlabel_fmt`` takes ``{base}`` (the
+    measure over all customers). Returns the array of Axes."""
     base = breakdown.loc[breakdown["attribute"] == base_row, measure].iloc[0]
     rows = breakdown[(breakdown["attribute"] != base_row) & breakdown[measure].notna()]
     attributes = list(rows["attribute"].unique())
@@ -252,8 +380,9 @@ def attribute_behaviour(
         data = rows[rows["attribute"] == attribute][::-1]
         ax.barh(data["value"].astype(str), data[measure], color="#64B5CD")
         ax.axvline(base, color="black", linestyle="--")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=_ROUND_STEPS))
         ax.xaxis.set_major_formatter(_THOUSANDS if base >= 10 else FuncFormatter(lambda v, _: f"{v:.2f}"))
-        ax.set(title=title_fmt.format(attribute=attribute), ylabel=attribute, xlabel=xlabel_fmt.format(base=base))
+        ax.set(title=title_fmt.format(attribute=_words(attribute, names)), xlabel=xlabel_fmt.format(base=base))
     return _finish_grid(axes, len(attributes), empty)
 
 
@@ -263,21 +392,26 @@ def quarantine_bars(
     title: str,
     xlabel: str,
     ylabel: str,
-    empty: str,
     bar_fmt: str,
+    reasons: Mapping[str, str] | None = None,
     ax: Axes | None = None,
-) -> Axes:
-    """Rows set aside per table and reason; ``bar_fmt`` names a bar from ``{table}`` and ``{reason}``."""
-    ax = _ax(ax, (7, 3))
-    rows = [
-        (bar_fmt.format(table=t, reason=r), n)
-        for t, v in quality["tables"].items()
-        for r, n in v["quarantined_by_reason"].items()
-    ]
+) -> Axes | None:
+    """Rows set aside per table and reason, largest first, each bar with its count; ``bar_fmt``
+    names a bar from ``{table}`` and ``{reason}``, the reason in words from ``reasons`` (reason
+    code -> text), else its code with spaces for underscores. When no row was set aside nothing is
+    drawn and no figure made (None): the row accounting beside it says so."""
+    rows = sorted(
+        ((bar_fmt.format(table=t, reason=_words(r, reasons)), n)
+         for t, v in quality["tables"].items() for r, n in v["quarantined_by_reason"].items()),
+        key=lambda row: row[1],
+    )  # fmt: skip
     if not rows:
-        return _no_data(ax, empty)
+        return None
+    ax = _ax(ax, (7, max(2.5, 1.2 + 0.4 * len(rows))))
     labels, counts = zip(*rows, strict=True)
-    ax.barh(labels, counts, color="#C44E52")
+    bars = ax.barh(labels, counts, color="#C44E52")
+    ax.bar_label(bars, labels=[f"{n:,}" for n in counts], padding=3)
+    ax.set_xlim(0, max(counts) * 1.15)
     ax.xaxis.set_major_formatter(_THOUSANDS)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
@@ -290,7 +424,7 @@ def rfm_heatmap(
     ax = _ax(ax, (6, 5))
     if grid.isna().all().all():
         return _no_data(ax, empty)
-    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": colorbar}, ax=ax)
+    sns.heatmap(grid, annot=True, fmt=",.0f", cmap="Blues", cbar_kws={"label": colorbar, "format": _THOUSANDS}, ax=ax)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -313,7 +447,7 @@ def segment_shares(
         return _no_data(ax, empty)
     data.plot.barh(ax=ax, color=["#4C72B0", "#DD8452"])
     ax.invert_yaxis()
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    _percent_axis(ax.xaxis)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend([customers, revenue])
     return ax
@@ -337,8 +471,17 @@ def holdout_by_frequency(
     ax = _ax(ax)
     freq = holdout["frequency"].clip(upper=max_frequency)
     means = holdout.groupby(freq)[["frequency_holdout", "predicted_holdout"]].mean()
-    ax.plot(means.index, means["frequency_holdout"], marker="o", label=actual)
-    ax.plot(means.index, means["predicted_holdout"], marker="s", label=predicted)
+    pooled = bool((holdout["frequency"] > max_frequency).any())
+    lines = means[means.index < max_frequency] if pooled else means
+    series = (("frequency_holdout", "o", "C0", actual), ("predicted_holdout", "s", "C1", predicted))
+    for column, marker, color, label in series:
+        ax.plot(lines.index, lines[column], marker=marker, color=color, label=label)
+        if pooled:  # the pooled group stands apart: a point, not the next step of the line
+            ax.plot([max_frequency], [means[column].iloc[-1]], marker=marker, color=color, linestyle="none")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 5, 10], integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
+    plus = max_frequency if pooled else None
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}+" if v == plus else f"{v:.0f}"))
     ax.set(title=title, xlabel=xlabel_fmt.format(max_frequency=max_frequency), ylabel=ylabel)
     ax.legend()
     return ax
@@ -378,29 +521,55 @@ def period_transactions(
     ylabel: str,
     actual: str,
     expected: str,
+    pooled_fmt: str,
     ax: Axes | None = None,
 ) -> Axes | None:
     """Customers by repeat transactions in the calibration period: actual and expected by the model.
-    Nothing is drawn (None) without data."""
+    The last row when open-ended ("28+": everyone from there up) is drawn apart, in a narrow panel
+    on the right with its own scale and its share of the customers (``pooled_fmt`` takes
+    ``{share}``), so that it neither dwarfs the other bars nor passes for one of them. Returns the
+    main Axes; nothing is drawn (None) without data."""
     if table is None:
         return None
-    ax = _ax(ax)
-    shown = table.rename(columns={"actual": actual, "expected": expected})
-    shown.plot.bar(ax=ax, rot=0 if len(table) <= 12 else 90)
+    ax = _ax(ax, (9, 4))
+    pooled = str(table.index[-1]).endswith("+")
+    _paired_bars(ax, table.iloc[:-1] if pooled else table, actual, expected)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.legend(loc="upper left", ncols=2)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.15)  # room for the legend above the bars
+    if pooled:
+        side = make_axes_locatable(ax).append_axes("right", size="12%", pad=0.35)
+        _paired_bars(side, table.iloc[-1:], actual, expected)
+        side.yaxis.tick_right()  # its own scale, read on its own side
+        side.set_title(pooled_fmt.format(share=table["actual"].iloc[-1] / table["actual"].sum()), fontsize="medium")
     return ax
+
+
+def _paired_bars(ax: Axes, table: pd.DataFrame, actual: str, expected: str) -> None:
+    """Actual and expected customers side by side for each row of ``table`` (labelled by its index)."""
+    positions = np.arange(len(table))
+    ax.bar(positions - 0.2, table["actual"], width=0.4, color="C0", label=actual)
+    ax.bar(positions + 0.2, table["expected"], width=0.4, color="C1", label=expected)
+    step = max(1, int(np.ceil(len(table) / 15)))
+    ax.set_xticks(positions[::step], [str(v) for v in table.index[::step]])
+    ax.yaxis.set_major_formatter(_THOUSANDS)
 
 
 def frequency_recency_heatmap(
     matrix: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None
 ) -> Axes | None:
-    """A model quantity over frequency (rows) and recency (columns), for a customer of the longest tenure.
-    Nothing is drawn (None) without data."""
+    """A model quantity over frequency (rows) and age at the last purchase (columns: the time from
+    the first to the last purchase, what lifetimes calls recency), for a customer of the longest
+    tenure; both axes numeric, so that their ticks fall on round values. Nothing is drawn (None)
+    without data."""
     if matrix is None:
         return None
     ax = _ax(ax, (8, 5))
-    sns.heatmap(matrix.iloc[::-1], cmap="viridis", ax=ax, xticklabels=max(len(matrix.columns) // 8, 1))
+    cells = ax.pcolormesh(matrix.columns.astype(float), matrix.index.astype(float), matrix.to_numpy(dtype=float),
+                          cmap="viridis", shading="nearest")  # fmt: skip
+    ax.figure.colorbar(cells, ax=ax)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, steps=_ROUND_STEPS))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 5, 10], integer=True))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -420,14 +589,17 @@ def seasonal_index(
     return ax
 
 
-def clv_hist(table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes | None:
-    """Distribution of customer lifetime value. Nothing is drawn (None) without data."""
+def clv_hist(
+    table: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, beyond_fmt: str, ax: Axes | None = None
+) -> Axes | None:
+    """Distribution of customer lifetime value up to a round cut above the 99th percentile; the
+    customers beyond it are left out and counted in the axis label (``beyond_fmt`` as in
+    :func:`_tail_hist`). Nothing is drawn (None) without data."""
     if table.empty:
         return None
     ax = _ax(ax)
-    ax.hist(table["clv"].clip(upper=table["clv"].quantile(0.99)), bins=50, color="#937860")
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.xaxis.set_major_formatter(_THOUSANDS)
+    _tail_hist(table["clv"], ax, "#937860", xlabel, beyond_fmt)
+    ax.set(title=title, ylabel=ylabel)
     return ax
 
 
@@ -435,8 +607,12 @@ def persona_map(
     cards: list[dict[str, Any]], *, title: str, xlabel: str, ylabel: str, empty: str, ax: Axes | None = None
 ) -> Axes:
     """Personas by churn risk and mean CLV; bubble area = customers. Personas without either figure
-    (churn or CLV not computed, see the stage notes) are left out; ``empty`` says why when none is left."""
-    ax = _ax(ax, (8, 5))
+    (churn or CLV not computed, see the stage notes) are left out; ``empty`` says why when none is left.
+
+    The bubbles keep a margin from the frame and each name goes beside its bubble by
+    :func:`_place_labels` (off every other name and bubble, inside the axes, with a thin line to
+    its bubble when it had to move further out)."""
+    ax = _ax(ax, (9, 6))
     shown = [
         c
         for c in cards
@@ -444,15 +620,74 @@ def persona_map(
     ]
     if not shown:
         return _no_data(ax, empty)
-    x = [c["risk"]["mean_churn_probability"] for c in shown]
-    y = [c["value"]["mean_clv"] for c in shown]
-    ax.scatter(x, y, s=[c["customers"] for c in shown], alpha=0.5, color="#4C72B0")
-    for c, xi, yi in zip(shown, x, y, strict=True):
-        ax.annotate(c["name"], (xi, yi), ha="center", va="center", fontsize=8)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.yaxis.set_major_formatter(_THOUSANDS)
+    x = np.array([c["risk"]["mean_churn_probability"] for c in shown], dtype=float)
+    y = np.array([c["value"]["mean_clv"] for c in shown], dtype=float)
+    customers = np.array([c["customers"] for c in shown], dtype=float)
+    sizes = _BIGGEST_BUBBLE * customers / customers.max()  # area in proportion, whatever the size of the base
+    ax.scatter(x, y, s=sizes, alpha=0.5, color="#4C72B0", edgecolor="white")
+    ax.margins(0.15)
+    _percent_axis(ax.xaxis)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, pos: "" if v < 0 else _PERCENT(v, pos)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "" if v < 0 else f"{v:,.0f}"))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    _place_labels(ax, [c["name"] for c in shown], x, y, np.sqrt(sizes) / 2)
     return ax
+
+
+#: Area (points squared) of the biggest persona bubble; the others in proportion to their customers.
+_BIGGEST_BUBBLE = 900.0
+#: Directions (degrees) tried for a label around its bubble, in order of preference.
+_DIRECTIONS = (0, 180, 90, 270, 45, 135, 315, 225, 30, 150, 210, 330, 60, 120, 240, 300)
+
+
+def _place_labels(ax: Axes, names: list[str], x: np.ndarray, y: np.ndarray, radii: np.ndarray) -> None:
+    """Label each bubble (centre ``x``, ``y`` in data, radius in points) with its name: biggest
+    bubble first, at the first place on rings of growing distance around it (in the order of
+    :data:`_DIRECTIONS`) where the label stays inside the axes and clear of every bubble and every
+    label placed before; a label beyond the first ring gets a thin line to its bubble. Where no
+    place is free, the one with the fewest conflicts. The axis limits are fixed first."""
+    ax.autoscale_view()
+    ax.set(xlim=ax.get_xlim(), ylim=ax.get_ylim())
+    scale = ax.figure.dpi / 72
+    centers, pixels = ax.transData.transform(np.c_[x, y]), radii * scale
+    frame = ax.get_window_extent().padded(-2)
+    placed: list[Bbox] = []
+    for i in np.argsort(-radii, kind="stable"):
+        label = ax.text(x[i], y[i], names[i], fontsize=9, ha="center", va="center")
+        size = label.get_window_extent()
+        ring, box = min(
+            _label_spots(centers[i], pixels[i], size.width, size.height),
+            key=lambda spot: _conflicts(spot[1], frame, placed, centers, pixels),
+        )
+        placed.append(box)
+        label.set_position(ax.transData.inverted().transform(box.corners()[[0, 3]].mean(axis=0)))
+        if ring:
+            ax.annotate("", xy=(x[i], y[i]), xytext=label.get_position(), arrowprops={
+                "arrowstyle": "-", "color": "grey", "lw": 0.6, "shrinkA": 0, "shrinkB": radii[i]})  # fmt: skip
+
+
+def _label_spots(
+    center: np.ndarray, radius: float, width: float, height: float, pad: float = 3.0
+) -> Iterator[tuple[int, Bbox]]:
+    """(ring, box in pixels) of each place tried for a ``width`` x ``height`` label around a bubble,
+    nearest first: ring 0 touches the bubble (``pad`` pixels off), each further ring 8 pixels out."""
+    for ring in range(12):
+        for angle in _DIRECTIONS if ring else _DIRECTIONS[:8]:
+            dx, dy = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+            anchor = center + (radius + pad + 8 * ring) * np.array([dx, dy])
+            x0 = anchor[0] - width * (0.5 - 0.5 * np.sign(round(dx, 6)))
+            y0 = anchor[1] - height * (0.5 - 0.5 * np.sign(round(dy, 6)))
+            yield ring, Bbox.from_bounds(x0, y0, width, height)
+
+
+def _conflicts(box: Bbox, frame: Bbox, placed: list[Bbox], centers: np.ndarray, radii: np.ndarray) -> int:
+    """How badly a label box sits: 100 outside the frame, 10 per label and 1 per bubble it touches
+    (0: a free place). :func:`min` keeps the first of equals, so a free place ends the search."""
+    outside = not (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1)
+    labels = sum(box.padded(2).overlaps(other) for other in placed)
+    dx = np.maximum.reduce([box.x0 - centers[:, 0], np.zeros(len(centers)), centers[:, 0] - box.x1])
+    dy = np.maximum.reduce([box.y0 - centers[:, 1], np.zeros(len(centers)), centers[:, 1] - box.y1])
+    return 100 * outside + 10 * labels + int((np.hypot(dx, dy) < radii + 2).sum())
 
 
 def cluster_selection(
@@ -482,35 +717,63 @@ def cluster_selection(
     right = ax.twinx()
     right.plot(scores.index, scores["inertia"], marker="s", color="C1", label=inertia)
     right.set_ylabel(ylabel_right)
+    right.yaxis.set_major_formatter(_THOUSANDS)
     lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     ax.legend(lines, [line.get_label() for line in lines], loc="upper right")
     return ax
 
 
 def lift_heatmap(
-    lift: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, colorbar: str, empty: str, ax: Axes | None = None
+    lift: pd.DataFrame,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    colorbar: str,
+    empty: str,
+    names: Mapping[str, str] | None = None,
+    ax: Axes | None = None,
 ) -> Axes | None:
-    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale.
-    Nothing is drawn (None) without data."""
+    """Feature lift of each cluster against the whole base (1 = average), on a log colour scale
+    whose ticks read as lifts (0.25, 0.5, 1, 2, ...); features named by ``names`` (column -> words),
+    else with spaces for underscores. Nothing is drawn (None) without data."""
     shown = lift[~lift["suppressed"]].set_index("cluster").drop(columns=["customers", "customer_share", "suppressed"])
     if lift.empty:
         return None
     ax = _ax(ax, (8, 3 + 0.4 * len(lift)))
     if shown.empty:
         return _no_data(ax, empty)
-    sns.heatmap(np.log2(shown.astype(float)), annot=shown.astype(float), fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
-                cbar_kws={"label": colorbar})  # fmt: skip
+    shown = shown.astype(float).rename(columns=lambda c: _words(str(c), names))
+    sns.heatmap(np.log2(shown), annot=shown, fmt=".2f", cmap="RdBu_r", center=0, ax=ax, cbar_kws={"label": colorbar})
+    _lift_ticks(ax.collections[0].colorbar)
+    ax.tick_params(axis="x", labelrotation=30)
+    plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
-def pca_scatter(view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, ax: Axes | None = None) -> Axes | None:
-    """Customers on the first two principal components of the clustering features, by cluster.
-    Nothing is drawn (None) without data."""
+def _lift_ticks(bar: Any) -> None:
+    """Ticks of a colour bar of log2 lifts that read as lifts: powers of two (0.25, 0.5, 1, 2),
+    or 0.67, 0.8, 1, 1.25, 1.5 when the lifts stay within a factor of two."""
+    low, high = bar.mappable.get_clim()
+    lifts = [2.0**e for e in range(-6, 7)]
+    if sum(low <= np.log2(v) <= high for v in lifts) < 3:
+        lifts = [0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0]
+    shown = [v for v in lifts if low - 1e-9 <= np.log2(v) <= high + 1e-9]
+    bar.set_ticks(np.log2(shown), labels=[f"{v:g}" for v in shown])
+
+
+def pca_scatter(
+    view: pd.DataFrame, *, title: str, xlabel: str, ylabel: str, legend: str, ax: Axes | None = None
+) -> Axes | None:
+    """Customers on the first two principal components of the clustering features, by cluster
+    (``legend`` titles the legend, beside the chart so that it covers no customer). Nothing is
+    drawn (None) without data."""
     if view is None:
         return None
     ax = _ax(ax, (7, 5))
     sns.scatterplot(data=view, x="pc1", y="pc2", hue="cluster", s=8, alpha=0.5, ax=ax)
+    ax.legend(title=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -522,12 +785,13 @@ def migration_heatmap(
     xlabel: str,
     ylabel: str,
     colorbar: str,
-    empty: str,
     ax: Axes | None = None,
-) -> Axes:
-    """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed."""
+) -> Axes | None:
+    """Shares of each earlier segment (rows) by segment now (columns); blank cells are suppressed.
+    Without an earlier run (None or no rows) nothing is drawn and no figure is made (None): the
+    report says so in words."""
     if shares is None or shares.empty:
-        return _no_data(_ax(ax, (6, 1)), empty)
+        return None
     ax = _ax(ax, (9, 6))
     sns.heatmap(shares, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, ax=ax, cbar_kws={"label": colorbar})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
@@ -555,7 +819,7 @@ def cohort_heatmap(
         row_fmt.format(month=d, customers=n) for d, n in zip(shares.index, cohorts["customers"], strict=True)
     ]
     sns.heatmap(shares, cmap="Greens", vmin=0, vmax=1, annot=len(shares.columns) <= 13, fmt=".0%", ax=ax,
-                cbar_kws={"label": colorbar})  # fmt: skip
+                cbar_kws={"label": colorbar, "format": _PERCENT})  # fmt: skip
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -585,10 +849,10 @@ def revenue_factors(
         ax.plot(indexed.index, indexed[name], marker="o", linewidth=2.5 if name == "revenue" else 1.2,
                 label=legend[name])  # fmt: skip
     ax.set_yscale("log")
-    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-        axis(FuncFormatter(lambda v, _: f"{v:.0f}"))
+    _log_ticks(ax.yaxis, float(indexed.min().min()), float(indexed.max().max()))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.4g}"))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
@@ -597,7 +861,7 @@ def weekday_hour_heatmap(
 ) -> Axes:
     """Orders by weekday and hour of day."""
     ax = _ax(ax, (10, 4))
-    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": colorbar})
+    sns.heatmap(table, cmap="Purples", ax=ax, cbar_kws={"label": colorbar, "format": _THOUSANDS})
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
@@ -606,7 +870,7 @@ def _diagonal_in_percent(ax: Axes, label: str) -> None:
     """The dotted diagonal of a share-against-share chart, and both axes in percent."""
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label=label)
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(PercentFormatter(1.0))
+        axis.set_major_formatter(_PERCENT)
 
 
 def reliability_diagram(
@@ -656,7 +920,7 @@ def gains_chart(
         ax.plot(x, y, marker="o", label=scorer_fmt.format(name=name, lift=table["lift"].iloc[0]))
     _diagonal_in_percent(ax, chance)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel, xlim=(0, 1), ylim=(0, 1.02))
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))  # beside the chart: the lines fill its lower right
     return ax
 
 
@@ -690,3 +954,6 @@ def profit_curve(
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
     return ax
+
+
+use_cjk_font()

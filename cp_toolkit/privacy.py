@@ -15,6 +15,7 @@ import re
 import secrets
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,8 @@ from .errors import CPToolkitWarning, ParameterError
 from .text import t
 
 __all__ = [
+    "complementary_suppression",
+    "deciles_allowed",
     "SUPPRESSED",
     "identifier_columns",
     "pool_small_counts",
@@ -169,6 +172,47 @@ def suppress_small_groups(table: pd.DataFrame, count_col: str, min_size: int, pa
 
 
 SUPPRESSED = "other (small groups)"
+
+
+def complementary_suppression(
+    counts: pd.DataFrame, hidden: pd.DataFrame, totals: list[list[tuple[Any, Any]]]
+) -> pd.DataFrame:
+    """Hide more cells of a table of counts until no published total gives a hidden cell away.
+
+    Each total is a list of cells (row label, column label) whose sum is known elsewhere (a row, a
+    column, a segment made of several cells). A total with exactly one hidden cell would reveal it,
+    so its smallest shown non-empty cell is hidden too, repeatedly, until no total has exactly one.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Customers per cell.
+    hidden : DataFrame of bool
+        The cells hidden so far (same shape).
+    totals : list of list of (row, column)
+        The cells of every total a reader can know.
+
+    Returns
+    -------
+    DataFrame of bool
+        The cells to hide.
+    """
+    hidden = hidden.copy()
+    changed = True
+    while changed:
+        changed = False
+        for cells in totals:
+            blank = [c for c in cells if hidden.loc[c]]
+            shown = [c for c in cells if not hidden.loc[c] and counts.loc[c] > 0]
+            if len(blank) == 1 and shown:
+                hidden.loc[min(shown, key=lambda c: counts.loc[c])] = True
+                changed = True
+    return hidden
+
+
+def deciles_allowed(customers: int, min_size: int, groups: int = 10) -> bool:
+    """Whether a table of ``groups`` quantile groups of ``customers`` holds ``min_size`` or more in each."""
+    return customers >= groups * min_size
 
 
 def values_to_pool(counts: pd.Series, min_size: int) -> pd.Index:

@@ -74,8 +74,9 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
         *out.glob("data/*.md"),
     ]
     assert len(written) >= 16
+    images = re.compile(r'data:image/[\w+]+;base64,[A-Za-z0-9+/=]+|"image/png": "[^"]*"')  # base64 can spell 03379
     for path in written:
-        text = path.read_text(encoding="utf-8")
+        text = images.sub("", path.read_text(encoding="utf-8"))
         assert not re.search(r"(?<![\w.])0\d{4}(?![\w.])", text), path.name
     for name in ("segments", "clv", "predictions"):
         import pandas as pd

@@ -87,7 +87,7 @@ def test_no_small_group_follows_from_the_total() -> None:
 
 
 def test_attribute_values_in_natural_order() -> None:
-    from cp_toolkit.eda import _natural_key
+    from cp_toolkit.eda.stage import _natural_key
 
     values = ["Homeowner", "250K+", "15-24K", "Under 15K", "100-124K", "5+", "1"]
     assert sorted(values, key=_natural_key) == ["1", "5+", "Under 15K", "15-24K", "100-124K", "250K+", "Homeowner"]

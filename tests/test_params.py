@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cp_toolkit.config import DEFAULTS, load_params
+from cp_toolkit.config import DEFAULTS, PRESET_NON_PRODUCT, load_params
 from cp_toolkit.errors import ParameterError
 from cp_toolkit.params import SOURCE_KEYS, TAG_SETTINGS, read_options, rfm_rule_problems, tag_definition_problems
 
@@ -187,7 +187,9 @@ def test_shipped_profiles_validate(path: Path) -> None:
 
 
 def test_embedded_default_and_cdnow_paper_validate() -> None:
-    assert load_params(None) == {**DEFAULTS, "currency": "USD"}
+    assert load_params(None) == {**DEFAULTS, "currency": "USD",
+                                 "non_product_categories": PRESET_NON_PRODUCT["completejourney"]}  # fmt: skip
+    assert load_params(ROOT / "params" / "cdnow.yaml")["non_product_categories"] == []
     paper = load_params(ROOT / "params" / "cdnow_paper.yaml")
     assert paper["clv_calibration_end"] == "1997-09-30" and paper["sources"]["transactions"]["read"]["header"] is None
 

@@ -187,7 +187,10 @@ def test_plots_draw_the_tables_with_the_texts_of_the_table() -> None:
     assert ax.get_lines()[0].get_xdata().tolist() == pytest.approx([0.1, 0.2, 0.7, 2.6 / 3])
     curve = profit_curve(pd.Series([0.5, 0.1, 0.8, 0.3, 0.9]), [100, 200, 50, 20, 10], 0.5, 2.0, 0.2)
     ax = plots.profit_curve(curve, 2, 4, **labels("plots.profit_curve", currency="USD"))
-    assert ax.get_legend_handles_labels()[1] == ["best: 2 customers, 5", "most allowed by contact_share or budget: 4"]
+    assert ax.get_legend_handles_labels()[1] == [
+        "best: 2 customers, 5 USD",
+        "most allowed by the contact share or budget: 4",
+    ]
     assert ax.get_ylabel() == "expected profit (USD)" and ax.get_lines()[0].get_ydata()[:3].tolist() == [0, 3, 5]
     assert plots.gains_chart({}, **labels("plots.gains_chart")) is None
     plt.close("all")

@@ -71,10 +71,15 @@ def test_one_tag_per_group_and_customer(tagged: pd.DataFrame) -> None:
     assert not tagged.duplicated(["customer_id", "tag_group"]).any()
 
 
+def test_coverage_names_tag_groups_in_words(tagged: pd.DataFrame) -> None:
+    cover = tag_coverage(tagged, customers=4, min_group_size=2)
+    assert {"value tier", "lifecycle"} <= set(cover["tag_group"]) and not cover["tag_group"].str.contains("_").any()
+
+
 def test_coverage_pools_small_tags(tagged: pd.DataFrame) -> None:
     cover = tag_coverage(tagged, customers=4, min_group_size=2).set_index(["tag_group", "tag"])
-    assert cover.loc[("value_tier", "low"), "customers"] == 2
-    assert cover.loc[("value_tier", "other (2 tags)"), "customers"] == 2  # high and mid: 1 customer each
+    assert cover.loc[("value tier", "low"), "customers"] == 2
+    assert cover.loc[("value tier", "other (2 tags)"), "customers"] == 2  # high and mid: 1 customer each
     assert not cover.loc[("lifecycle", "other (4 tags)"), "suppressed"]  # 4 tags of 1 customer, pooled: 4 >= 2
     assert cover.loc[("lifecycle", "other (4 tags)"), "customers"] == 4
     assert cover.loc[("lifecycle", "(all tagged)"), "share_of_customers"] == 1.0

@@ -34,25 +34,41 @@ def _sources() -> Iterator[tuple[str, ast.AST]]:
                 yield f"{path.name} cell {i}", ast.parse(cell.source)
 
 
+#: Calls whose first argument is a text id (``title`` names two: ``<key>.title`` and ``<key>.intro``).
+_KEY_CALLS = ("t", "heading", "labels", "text", "title")
+
+
+def _keys_of(node: ast.Call, func: str) -> tuple[ast.AST, str, list[str]] | None:
+    """The argument that names the text(s), how the scan treats it, and suffixes to add."""
+    if func == "key_figures" and len(node.args) > 1:  # key_figures(values, "<prefix>"): every id under it
+        return node.args[1], "labels", [""]
+    if func in _KEY_CALLS:
+        suffixes = [".title", ".intro"] if func == "title" else [""]
+        return node.args[0], "t" if func in ("text", "title") else func, suffixes
+    return None
+
+
 def _calls() -> list[tuple[str, str, str, bool, set[str]]]:
-    """Every ``t(...)``, ``heading(...)`` and ``labels(...)`` call whose first argument is a literal
-    or an f-string: (where, function, key or f-string prefix, is_prefix, keyword names)."""
+    """Every call that names a text by a literal or an f-string (``t``, ``heading``, ``labels``,
+    ``display.text``, ``display.title``, ``key_figures``): (where, function, key or f-string
+    prefix, is_prefix, keyword names)."""
     found = []
     for where, tree in _sources():
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and node.args):
                 continue
             func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            if func not in ("t", "heading", "labels"):
+            named = _keys_of(node, func)
+            if named is None:
                 continue
-            first = node.args[0]
+            first, func, suffixes = named
             keywords = {k.arg for k in node.keywords if k.arg is not None} - {"language"}
             keywords -= {"level"} if func == "heading" else set()
             if any(k.arg is None for k in node.keywords):
                 keywords.add("**")
             branches = [first.body, first.orelse] if isinstance(first, ast.IfExp) else [first]
             if all(isinstance(b, ast.Constant) and isinstance(b.value, str) for b in branches):
-                found += [(where, func, b.value, False, keywords) for b in branches]
+                found += [(where, func, b.value + end, False, keywords) for b in branches for end in suffixes]
             elif isinstance(first, ast.JoinedStr):
                 pattern = "".join(re.escape(v.value) if isinstance(v, ast.Constant) else "[^.]+" for v in first.values)
                 found.append((where, func, pattern, True, keywords))
@@ -64,9 +80,16 @@ CALLS = _calls()
 #: Modules whose texts come from the table, and the literals of several words each may still hold:
 #: values written to artifacts (tag ids), keys other code matches on, error messages' parts.
 REPORT_MODULES = {
-    "cp_toolkit/display.py": set(),
-    "cp_toolkit/eda.py": {"all customers"},  # the base row's key, which plots.attribute_behaviour finds
-    "cp_toolkit/features.py": set(),
+    "cp_toolkit/clv/report.py": set(),
+    "cp_toolkit/display/numbers.py": set(),
+    "cp_toolkit/display/page.py": set(),
+    "cp_toolkit/display/tables.py": set(),
+    "cp_toolkit/eda/report.py": {"not products"},  # the pooled row's key in features.category_revenue
+    "cp_toolkit/eda/stage.py": {"all customers", "not products"},  # keys other code matches on
+    "cp_toolkit/features.py": {"not products"},  # the pooled row of non-product categories
+    "cp_toolkit/ingest/report.py": set(),
+    "cp_toolkit/run/history.py": set(),
+    "cp_toolkit/segment/report.py": set(),
     "cp_toolkit/ingest/quality.py": set(),
     "cp_toolkit/ingest/tables.py": set(),
     "cp_toolkit/predict/report.py": set(),
@@ -95,7 +118,8 @@ def test_the_scan_finds_the_calls() -> None:
     wheres = {c[0].split(" ")[0] for c in CALLS}
     assert {"cp_toolkit/plots.py"}.isdisjoint(wheres)  # plots take their texts, never look them up
     assert {"cp_toolkit/persona.py", "cp_toolkit/clv/stage.py", "05_clv.ipynb", "02_eda.ipynb"} <= wheres
-    assert set(REPORT_MODULES) | {"cp_toolkit/ingest/stage.py"} <= wheres
+    assert {"display.text", "display.title", "key_figures"} & {c[1] for c in CALLS} == set()  # folded into t/labels
+    assert set(REPORT_MODULES) - {"cp_toolkit/display/numbers.py"} | {"cp_toolkit/ingest/stage.py"} <= wheres
     assert len(CALLS) > 100
 
 
@@ -146,8 +170,8 @@ def test_every_placeholder_is_supplied_by_the_caller(call: tuple[str, str, str, 
 
 def test_templates_filled_by_the_code_give_the_old_english() -> None:
     """A few texts formatted as the code formats them, against the strings of the artifacts."""
-    assert t("eda.headline", revenue=4594146.2, orders=155285, customers=2469, repeat_rate=0.9915) == (
-        "revenue 4,594,146 from 155,285 orders by 2,469 customers; repeat rate 99%"
+    assert t("eda.headline", revenue=4594146.2, orders=155285, customers=2469, repeat_rate=0.9915, currency="USD") == (
+        "revenue 4,594,146 USD from 155,285 orders by 2,469 customers; repeat rate 99%"
     )
     assert t("persona.card.size", customers=1234, customer_share=0.12345, revenue_share=0.5) == (
         "- Size: 1,234 customers (12.3%); revenue share 50.0%"
@@ -175,7 +199,7 @@ def test_plot_sections_match_the_plot_signatures() -> None:
 
 
 #: String literals plots.py may hold: matplotlib keywords and the data key of the base row.
-ALLOWED = {"lower right", "upper right", "all customers"}
+ALLOWED = {"lower right", "upper right", "upper left", "upper center", "all customers"}
 
 
 def test_plots_holds_no_title_or_label_literal() -> None:
@@ -218,9 +242,11 @@ def test_segment_names_are_the_names_in_the_artifacts() -> None:
 def test_a_missing_key_or_field_is_a_clear_error() -> None:
     with pytest.raises(TextKeyError, match="no text 'eda.nothing' in en.yaml"):
         t("eda.nothing")
-    with pytest.raises(TextKeyError, match=r"'eda.headline' needs the fields \['customers', 'repeat_rate'\]"):
+    with pytest.raises(
+        TextKeyError, match=r"'eda.headline' needs the fields \['currency', 'customers', 'repeat_rate'\]"
+    ):
         t("eda.headline", revenue=1.0, orders=2)
-    with pytest.raises(ParameterError, match="language 'xx' has no text table; available: \\['en'\\]"):
+    with pytest.raises(ParameterError, match="language 'xx' has no text table; available: \\['en', 'zh'\\]"):
         text.set_language("xx")
     assert text.get_language() == "en"
 
@@ -297,6 +323,7 @@ def _english_literals(path: Path) -> list[tuple[int, str]]:
         for node in ast.walk(tree)
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
         and re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", node.value)
+        and not re.match(r"\s*<|class=", node.value)  # HTML markup of the presentation layer, not text
         and not re.search(r"\b(SELECT|DESCRIBE|QUALIFY|FROM|CREATE)\b", node.value)
     ]  # fmt: skip
 
@@ -327,13 +354,14 @@ def test_scorecard_rules_read_back_from_their_english() -> None:
     assert text.parse("ingest.scorecard.rule", "a rule of an older version") is None
 
 
-def test_report_tables_keep_their_english() -> None:
-    """The labels moved to the table read as before (or as words where they were column names)."""
+def test_report_tables_name_reasons_in_words_and_keep_column_ids() -> None:
+    """Report tables keep their column ids (the one formatter names them) and show codes in words."""
     from cp_toolkit.ingest.tables import accounting_table, netting_summary
 
-    quality = {"tables": {"transactions": {"rows_in": 5, "rows_kept": 4, "quarantined_by_reason": {"x": 1}}}}
-    assert accounting_table(quality).index.names == ["table", "rows in", "rows kept", "reason"]
-    assert accounting_table(quality).columns.tolist() == ["rows set aside"]
+    quality = {"tables": {"transactions": {"rows_in": 5, "rows_kept": 4, "quarantined_by_reason": {"after_as_of": 1}}}}
+    table = accounting_table(quality)
+    assert table.columns.tolist() == ["table", "rows_in", "rows_kept", "reason", "rows_set_aside"]
+    assert table["reason"].tolist() == [t("ingest.reason.after_as_of")] != ["after_as_of"]
     assert netting_summary(quality) == {
         "cancellations": "not marked in this source (set cancellation_prefix to net them)"
     }
@@ -418,6 +446,18 @@ def test_scorecard_rules_stay_english_in_quality_json_and_show_translated() -> N
     assert rules["uniqueness"] == "share of rows in that are not a duplicate_row"  # artifact: English
     assert rules["timeliness"] == "days from the last kept line to the end of as_of"
     shown = scorecard_table({"scorecard": card.to_dict("records")}).set_index("dimension")
-    assert shown.loc["uniqueness", "规则"] == "非duplicate_row的行占比"
-    assert shown.loc["及时性", "规则"] == "days from the last kept line to the end of as_of"  # English fallback
-    assert shown.loc["及时性", "value"] == 2.0  # two days from the last line to the end of as_of
+    assert shown.loc["uniqueness", "rule"] == "非duplicate_row的行占比"
+    assert shown.loc["及时性", "rule"] == "days from the last kept line to the end of as_of"  # English fallback
+    assert shown.loc["及时性", "value"] == "2"  # two days from the last line to the end of as_of, as shown
+
+
+def test_the_chinese_table_has_every_english_id_with_the_same_fields() -> None:
+    """zh.yaml translates every text: same ids, same placeholders, and Chinese words in each
+    sentence that is more than a placeholder, a model name or a code."""
+    english, chinese = text.table("en"), text.table("zh")
+    assert set(chinese) == set(english)
+    for key, template in english.items():
+        assert text.placeholders(chinese[key]) == text.placeholders(template), key
+    worded = [k for k, v in english.items() if len(re.sub(r"\{[^}]*\}", "", v).split()) >= 4]
+    untranslated = [k for k in worded if not re.search(r"[\u4e00-\u9fff]", chinese[k])]
+    assert not untranslated, untranslated[:10]

@@ -12,6 +12,7 @@ expressions), :mod:`.fitting` (lifetimes' fitters with retries, standard errors)
 from . import btyd
 from .diagnostics import bootstrap_intervals, compare_models
 from .models import TRANSACTION_MODELS, CLVModel, log_likelihood
+from .report import findings, fit_settings
 from .seasonal import SeasonalIndex
 from .simulate import simulate_bgnbd, simulate_pareto_nbd
 from .spend import SpendModel
@@ -24,6 +25,7 @@ from .stage import (
     distribution_table,
     fit_and_validate,
     holdout_table,
+    kpis,
     p_alive_title,
     parameter_table,
     report_notes,
@@ -58,7 +60,10 @@ __all__ = [
     "comparison_table",
     "distribution_table",
     "compare_models",
+    "findings",
     "fit_and_validate",
+    "fit_settings",
+    "kpis",
     "holdout_table",
     "p_alive_title",
     "holdout_metrics",

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from ..errors import DataError
+from ..text import DEFAULT_LANGUAGE, parse, t
 from .summary import REPEAT_MONTH_COLUMNS
 
 __all__ = ["MONTHS", "SeasonalIndex", "check_coverage", "fit_seasonal", "months_covered"]
@@ -87,14 +88,31 @@ def history(summary: pd.DataFrame, unit_days: float) -> tuple[pd.Series, pd.Seri
     return first, first + summary["recency"] * unit, first + summary["T"] * unit
 
 
-def _months_that_fail(thin: list[str]) -> str:
-    """'no month does', 'only Jan does', 'Oct, Nov do not': whichever names fewer months."""
+def _months_that_fail(thin: list[str], language: str = DEFAULT_LANGUAGE) -> str:
+    """'no month does', 'only Jan does', 'Oct, Nov do not': whichever names fewer months (texts
+    ``clv.seasonal.months.*``, in English for the model card)."""
     passing = [m for m in MONTH_ABBR if m not in thin]
     if not passing:
-        return "no month does"
+        return t("clv.seasonal.months.none", language=language)
     if len(passing) < len(thin):
-        return f"only {', '.join(passing)} {'does' if len(passing) == 1 else 'do'}"
-    return f"{', '.join(thin)} {'does' if len(thin) == 1 else 'do'} not"
+        one = len(passing) == 1
+        return t("clv.seasonal.months.only_one" if one else "clv.seasonal.months.only", months=", ".join(passing),
+                 language=language)  # fmt: skip
+    one = len(thin) == 1
+    return t("clv.seasonal.months.not_this" if one else "clv.seasonal.months.not_these", months=", ".join(thin),
+             language=language)  # fmt: skip
+
+
+def coverage_reason(reason: str) -> str:
+    """A coverage reason of the model card (written in English) in the report's language; as it is
+    when it is not one (:func:`cp_toolkit.text.parse`)."""
+    found = parse("clv.seasonal", reason)
+    if found is None or found[0] != "clv.seasonal.coverage":
+        return reason
+    fields = found[1]
+    tail = parse("clv.seasonal.months", fields["months"])
+    months = t(tail[0], **tail[1]) if tail else fields["months"]
+    return t("clv.seasonal.coverage", days=fields["days"], purchases=fields["purchases"], months=months)
 
 
 def check_coverage(summary: pd.DataFrame, unit_days: float) -> None:
@@ -112,9 +130,9 @@ def check_coverage(summary: pd.DataFrame, unit_days: float) -> None:
     thin = [MONTH_ABBR[m - 1] for m in MONTHS[(counts < MIN_MONTH_PURCHASES) | (days < MIN_MONTH_DAYS)]]
     if thin:
         raise DataError(
-            f"a monthly index needs each calendar month covered on {MIN_MONTH_DAYS} days, about two years, "
-            f"with {MIN_MONTH_PURCHASES} repeat purchases; {_months_that_fail(thin)}"
-        )
+            t("clv.seasonal.coverage", days=MIN_MONTH_DAYS, purchases=MIN_MONTH_PURCHASES,
+              months=_months_that_fail(thin), language=DEFAULT_LANGUAGE)
+        )  # fmt: skip
 
 
 def fit_seasonal(

@@ -12,6 +12,7 @@ import pandas as pd
 from ..config import DEFAULTS
 from ..display import MISSING
 from ..errors import DataError, ParameterError
+from ..privacy import deciles_allowed
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, transactions_up_to
 from ..run.pipeline import stage as pipeline_stage
@@ -19,6 +20,7 @@ from ..text import labels, t
 from . import diagnostics
 from .fitting import ConvergenceError
 from .models import TRANSACTION_MODELS, CLVModel, model_label
+from .seasonal import coverage_reason
 from .spend import SpendModel
 from .summary import SUMMARY_COLUMNS, calibration_end, calibration_holdout, holdout_metrics, rfm_summary
 
@@ -143,10 +145,18 @@ def p_alive_title(card: dict[str, Any]) -> str:
     return t("clv.matrix.p_alive" if usable else "clv.matrix.p_alive_unidentified", model=card["purchase_model"])
 
 
-def clv_deciles(table: pd.DataFrame) -> pd.DataFrame:
+def _by_value(segments: pd.DataFrame) -> pd.DataFrame:
+    """Segments from the highest mean CLV down (suppressed ones last)."""
+    if segments.empty or "mean_clv" not in segments:
+        return segments
+    return segments.sort_values("mean_clv", ascending=False, na_position="last", kind="stable")
+
+
+def clv_deciles(table: pd.DataFrame, min_group_size: int = DEFAULTS["min_group_size"]) -> pd.DataFrame:
     """Customers, mean CLV, share of total CLV and mean P(alive) (where the table has it: not when
-    dropout is not identified) per CLV decile (10 = highest)."""
-    if table.empty:
+    dropout is not identified) per CLV decile (10 = highest); empty when a decile would hold fewer
+    than ``min_group_size`` customers."""
+    if table.empty or not deciles_allowed(len(table), min_group_size):
         return pd.DataFrame(columns=["customers", "mean_clv", "clv_share"]).rename_axis("clv_decile")
     decile = np.ceil(table["clv"].rank(method="first", pct=True) * 10).astype(int).rename("clv_decile")
     p_alive = {"mean_p_alive": ("p_alive", "mean")} if "p_alive" in table else {}
@@ -165,6 +175,11 @@ def top_customers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The ``n`` customers of highest CLV, by pseudonymized id."""
     columns = ["frequency", "recency", "T", "monetary", "p_alive", "expected_purchases", "expected_spend", "clv"]
     return table.nlargest(n, "clv")[[c for c in columns if c in table]]
+
+
+def kpis(table: pd.DataFrame) -> dict[str, float]:
+    """Mean CLV, the figure the index compares between runs (empty without a CLV table)."""
+    return {"mean_clv": float(table["clv"].mean())} if len(table) and "clv" in table else {}
 
 
 @dataclass
@@ -433,7 +448,7 @@ def fit_and_validate(
             int(min(summary["frequency"].quantile(0.99), 50)),
             diagnostics.monthly_horizon(time_unit),
         ),
-        segments=boot["segments"],
+        segments=_by_value(boot["segments"]),
     )
 
 
@@ -609,7 +624,7 @@ def _seasonality_notes(season: dict[str, Any]) -> list[str]:
     if season["requested"] == "none":
         return []
     if "reason" in season:
-        return [t("clv.notes.seasonality_unavailable", reason=season["reason"])]
+        return [t("clv.notes.seasonality_unavailable", reason=coverage_reason(season["reason"]))]
     return [t("clv.notes.seasonality_status", status=season["status"])]
 
 
@@ -684,6 +699,7 @@ def run_stage(
     clv_bootstrap_samples: int = DEFAULTS["clv_bootstrap_samples"],
     min_group_size: int = DEFAULTS["min_group_size"],
     seed: int = DEFAULTS["seed"],
+    currency: str = DEFAULTS["currency"],
 ) -> CLVResult:
     """Stage 05: write ``clv.parquet`` and ``clv_model.json``."""
     segments = ensure(run, "segments").set_index("customer_id")["rfm_segment"]
@@ -725,10 +741,12 @@ def run_stage(
             model=card["purchase_model"],
             months=clv_horizon_months,
             mean_clv=result.table["clv"].mean(),
+            currency=currency,
             predicted=h["predicted_total"],
             actual=h["actual_total"],
             error_pct=h["aggregate_error_pct"],
         ),
         notes=report_notes(card, console=True),
+        kpis=kpis(result.table),
     )
     return result

@@ -74,6 +74,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                 "coupon_discount": ["coupon_disc", "coupon_match_disc"],
             },
             "channel": "store",
+            # the R package's preparation script builds the timestamps as New York local time
+            # (data-raw/prep-data.R, tz = "America/New_York"); the Parquet files hold them in UTC
+            "timezone": {"stored": "UTC", "local": "America/New_York"},
         },
         "customers": {"path": _CJ + "demographics.parquet", "columns": {"customer_id": "household_id"}},
         "products": {

@@ -38,8 +38,10 @@ from ..privacy import identifier_columns, pseudonym_key, pseudonymize
 from ..run.artifacts import RunFolder
 from ..run.pipeline import stage
 from ..text import t
+from ..timezones import time_zones
 from .cleaning import excluded_accounts, row_reasons, settle_reasons
 from .quality import scorecard
+from .report import kpis
 from .schema import SchemaError, validate_tables
 from .sources import (
     CHUNK_ROWS,
@@ -383,7 +385,10 @@ class _TransactionStream:
         self.hint = decimal_comma_hint(tally.numbers, f"{where(self.source)} (transactions)")
         if self.hint:
             warnings.warn(self.hint, CPToolkitWarning, stacklevel=3)
-        return _accounting(self.source, tally.rows, rows_kept, by_reason, **({"netting": netting} if netting else {}))
+        zones = {"timezone": time_zones(self.source.get("timezone"))}
+        return _accounting(
+            self.source, tally.rows, rows_kept, by_reason, **zones, **({"netting": netting} if netting else {})
+        )
 
     @property
     def has_orders(self) -> bool:
@@ -766,5 +771,6 @@ def run_stage(
             rows_in=q["rows_in"],
         ),
         rows={t: v["rows_kept"] for t, v in q["tables"].items()},
+        kpis=kpis(q),
     )
     return q

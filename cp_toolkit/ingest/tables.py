@@ -12,23 +12,24 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from ..display import number
 from ..engine import database, parquet_sql
 from ..run.artifacts import RunFolder
 from ..text import parse, t
+from .report import reason_label, table_label
 from .stage import TABLES
 
 __all__ = ["accounting_table", "netting_summary", "preview", "quarantine_sample", "scorecard_table", "table_sizes"]
 
 
 def accounting_table(quality: Mapping[str, Any]) -> pd.DataFrame:
-    """The row accounting of ``quality.json`` as a table: one row per table and reason."""
+    """The row accounting of ``quality.json`` as a table: one row per table and reason (in words)."""
     rows = []
     for table, acc in quality["tables"].items():
-        base = {"table": table, "rows_in": acc["rows_in"], "rows_kept": acc["rows_kept"]}
-        reasons = acc["quarantined_by_reason"] or {"-": 0}
-        rows += [{**base, "reason": r, "rows_set_aside": n} for r, n in reasons.items()]
-    out = pd.DataFrame(rows).set_index(["table", "rows_in", "rows_kept", "reason"])
-    return _headers(out, {c: t(f"ingest.accounting.{c}") for c in [*out.index.names, *out.columns]})
+        base = {"table": table_label(table), "rows_in": acc["rows_in"], "rows_kept": acc["rows_kept"]}
+        reasons = acc["quarantined_by_reason"] or {"": 0}
+        rows += [{**base, "reason": reason_label(r) if r else "", "rows_set_aside": n} for r, n in reasons.items()]
+    return pd.DataFrame(rows, columns=["table", "rows_in", "rows_kept", "reason", "rows_set_aside"])
 
 
 def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,12 +42,17 @@ def netting_summary(quality: Mapping[str, Any]) -> dict[str, Any]:
 
 def scorecard_table(quality: Mapping[str, Any]) -> pd.DataFrame:
     """The data-quality scorecard of ``quality.json`` as a table, its dimensions and rules in the
-    report's language (:func:`cp_toolkit.text.parse` reads the English rules back)."""
-    card = pd.DataFrame(quality["scorecard"])
-    if not card.empty:
-        card["dimension"] = [t(f"ingest.scorecard.dimension.{d}") for d in card["dimension"]]
-        card["rule"] = [_rule(r) for r in card["rule"]]
-    return card.rename(columns={c: t(f"ingest.scorecard.column.{c}") for c in card.columns})
+    report's language (:func:`cp_toolkit.text.parse` reads the English rules back); scores are
+    percentages, timeliness in days; ``flag`` marks a check past its threshold."""
+    card = pd.DataFrame(
+        quality["scorecard"], columns=["table", "column", "dimension", "rule", "value", "threshold", "flag"]
+    )
+    days = card["dimension"] == "timeliness"
+    for name in ("value", "threshold"):
+        card[name] = [number(v, "days" if d else "percent") for v, d in zip(card[name], days, strict=True)]
+    card["dimension"] = [t(f"ingest.scorecard.dimension.{d}") for d in card["dimension"]]
+    card["rule"] = [_rule(r) for r in card["rule"]]
+    return card.sort_values("flag", ascending=False, kind="stable").reset_index(drop=True)  # failed checks first
 
 
 def _rule(sentence: str) -> str:
@@ -58,21 +64,15 @@ def _rule(sentence: str) -> str:
     return t(key, **fields)
 
 
-def _headers(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
-    """``frame`` with its column and index names replaced by ``names`` (name -> shown text)."""
-    return frame.rename(columns=names).rename_axis([names[n] for n in frame.index.names])
-
-
 def table_sizes(run: RunFolder) -> pd.DataFrame:
     """Rows and columns of each table ingest wrote, read from the Parquet footers (no table is loaded)."""
     rows = [
-        {"table": name, "rows": meta.num_rows, "columns": meta.num_columns}
+        {"table": table_label(name), "rows": meta.num_rows, "columns": meta.num_columns}
         for name in (*TABLES, "orders", "quarantine")
         if run.has(name)
         for meta in [pq.ParquetFile(run.file(name)).metadata]
     ]
-    out = pd.DataFrame(rows, columns=["table", "rows", "columns"]).set_index("table")
-    return _headers(out, {c: t(f"ingest.sizes.{c}") for c in [*out.index.names, *out.columns]})
+    return pd.DataFrame(rows, columns=["table", "rows", "columns"])
 
 
 def preview(run: RunFolder, name: str, n: int = 5) -> pd.DataFrame:
@@ -85,9 +85,13 @@ def preview(run: RunFolder, name: str, n: int = 5) -> pd.DataFrame:
 def quarantine_sample(run: RunFolder, per_reason: int = 2) -> pd.DataFrame:
     """The first ``per_reason`` set-aside rows of each table and reason: table, reason, source row."""
     with database() as con:
-        return con.execute(
-            f'SELECT "table", reason, "row" FROM {parquet_sql(run.file("quarantine"))} '
-            'QUALIFY row_number() OVER (PARTITION BY "table", reason ORDER BY source, "row") <= $n '
-            'ORDER BY "table", reason, "row"',
-            {"n": per_reason},
-        ).df()
+        return (
+            con.execute(
+                f'SELECT "table", reason, "row" FROM {parquet_sql(run.file("quarantine"))} '
+                'QUALIFY row_number() OVER (PARTITION BY "table", reason ORDER BY source, "row") <= $n '
+                'ORDER BY "table", reason, "row"',
+                {"n": per_reason},
+            )
+            .df()
+            .assign(reason=lambda d: d["reason"].map(reason_label), table=lambda d: d["table"].map(table_label))
+        )

@@ -22,7 +22,7 @@ from .report import (
     reliability_tables,
     spend_table,
 )
-from .stage import PredictionResult, evaluate, headline, run_stage
+from .stage import PredictionResult, evaluate, headline, kpis, run_stage
 
 __all__ = [
     "PredictionResult",
@@ -35,6 +35,7 @@ __all__ = [
     "findings",
     "gains_tables",
     "headline",
+    "kpis",
     "importance_sentence",
     "lift_table",
     "profit_inputs",

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ..display import MISSING
+from ..privacy import deciles_allowed
+from ..run.artifacts import RunFolder
+from ..run.history import compared
 from ..text import t
-from .stage import RISK_BANDS, PredictionResult
+from .stage import RISK_BANDS, PredictionResult, kpis
 from .stage import scorer_name as _name
 
 __all__ = [
@@ -51,9 +54,10 @@ def _share(x: Any) -> str:
     return MISSING if pd.isna(x) else f"{x:.1%}"
 
 
-def findings(result: PredictionResult, currency: str) -> list[str]:
-    """Three to six sentences that open the report: churn against its baselines with intervals,
-    the top-decile lift, how many customers to contact and why, spend and categories."""
+def findings(result: PredictionResult, currency: str, run: RunFolder | None = None) -> list[str]:
+    """Three to six sentences that open the report: churn against its baselines with intervals
+    (and the share of all customers expected to lapse, with its change since the previous run
+    beside ``run``), the top-decile lift, how many customers to contact and why, spend and categories."""
     out: list[str] = []
     c, split = result.churn, result.metrics["split"]
     if c is not None:
@@ -65,6 +69,7 @@ def findings(result: PredictionResult, currency: str) -> list[str]:
                 rate=float(c.y.mean()),
                 horizon_days=split["horizon_days"],
             )
+            + _expected_clause(result, split["horizon_days"], run)
         )
         out.append(_churn_verdict(c))
         m = c.metrics[c.scored_with]
@@ -79,6 +84,16 @@ def findings(result: PredictionResult, currency: str) -> list[str]:
     if result.categories is not None:
         out.append(_category_sentence(result.categories))
     return out
+
+
+def _expected_clause(result: PredictionResult, horizon_days: int, run: RunFolder | None) -> str:
+    """The share of all customers expected to lapse (the index's key figure) and its change."""
+    figures = kpis(result)
+    if not figures:
+        return ""
+    moved = compared(run, figures).get("share_at_risk") if run is not None else None
+    since = t("display.since_previous", change=moved) if moved else ""
+    return t("predict.finding.expected", share=figures["share_at_risk"], horizon_days=horizon_days, since=since)
 
 
 def _churn_verdict(c: Any) -> str:
@@ -170,10 +185,15 @@ def churn_table(result: PredictionResult) -> pd.DataFrame:
     return pd.DataFrame(rows).T.rename_axis(t("predict.column.scorer"))
 
 
+def _deciles_shown(result: PredictionResult, customers: int) -> bool:
+    """Whether each tenth of the tested customers holds at least the smallest group shown."""
+    return deciles_allowed(customers, result.min_group_size)
+
+
 def lift_table(result: PredictionResult) -> pd.DataFrame:
     """Gains and lift by decile of the churn scorer the predictions use (10 = highest risk first)."""
     c = result.churn
-    if c is None:
+    if c is None or not _deciles_shown(result, len(c.y)):
         return pd.DataFrame()
     g = c.gains[c.scored_with]
     table = pd.DataFrame(
@@ -222,7 +242,7 @@ def category_table(result: PredictionResult) -> pd.DataFrame:
 def deciles_table(result: PredictionResult, currency: str) -> pd.DataFrame:
     """Predicted against actual mean spend by decile of the prediction used (1 = highest predicted)."""
     s = result.spend
-    if s is None:
+    if s is None or not _deciles_shown(result, len(s["y"])):
         return pd.DataFrame()
     table = s["deciles"][s["scored_with"]].set_index("decile")
     table = table.assign(
@@ -311,7 +331,7 @@ def importance_sentence(result: PredictionResult, top: int = 3, floor: float = 0
 def gains_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     """The churn gains table of each scorer by its name (for :func:`cp_toolkit.plots.gains_chart`)."""
     c = result.churn
-    if c is None:
+    if c is None or not _deciles_shown(result, len(c.y)):
         return {}
     return {_name("churn", k): g for k, g in c.gains.items()}
 
@@ -319,7 +339,7 @@ def gains_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
 def reliability_tables(result: PredictionResult) -> dict[str, pd.DataFrame]:
     """The reliability table of each churn scorer that gives probabilities (the recency rule does not)."""
     c = result.churn
-    if c is None:
+    if c is None or not _deciles_shown(result, len(c.y)):
         return {}
     return {_name("churn", k): r for k, r in c.reliability.items()}
 

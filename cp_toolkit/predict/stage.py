@@ -141,6 +141,8 @@ class PredictionResult:
     absent: set[str] = field(default_factory=set)
     #: The toolkit's notes on fitting the baselines (kept in ``prediction_metrics.json``).
     fit_notes: list[str] = field(default_factory=list)
+    #: The smallest group of customers the report may show (its decile tables need ten such groups).
+    min_group_size: int = 1
 
 
 def read_data(run: RunFolder, as_of: str) -> Data:
@@ -560,7 +562,9 @@ def evaluate(run: RunFolder, as_of: str, horizon_days: int, seed: int, contact: 
     """
     data = read_data(run, as_of)
     customers = pd.Index(np.sort(data.orders["customer_id"].unique()), name="customer_id")
-    result = PredictionResult(metrics={}, predictions=_scored_frame(customers))
+    result = PredictionResult(
+        metrics={}, predictions=_scored_frame(customers), min_group_size=int(contact.get("min_group_size", 1))
+    )
     frame = result.predictions
     with threadpool_limits(limits=1):  # OpenMP of the boosting crawls on small data when cores are shared
         try:
@@ -628,6 +632,13 @@ def _part(result: PredictionResult, part: str, fn: Callable[[], Any]) -> Any:
 def scorer_name(part: str, scorer: str) -> str:
     """A scorer of ``part`` (churn, spend, categories) in words, e.g. "recency rule"."""
     return t(f"predict.scorer.{part}.{scorer}")
+
+
+def kpis(result: PredictionResult) -> dict[str, float]:
+    """The share of all customers expected to lapse in the horizon (their mean churn probability),
+    the figure the index compares between runs; empty without churn probabilities."""
+    p = result.predictions["churn_probability"] if "churn_probability" in result.predictions else pd.Series()
+    return {"share_at_risk": float(p.mean())} if p.notna().any() else {}
 
 
 def headline(result: PredictionResult) -> str:
@@ -744,5 +755,5 @@ def run_stage(
     if result.recommendations is not None:
         run.save("category_recommendations", result.recommendations)
     notes = [reason for part, reason in result.skipped.items() if part not in result.absent]
-    run.record_stage("04_prediction", headline(result), notes=list(dict.fromkeys(notes)))
+    run.record_stage("04_prediction", headline(result), notes=list(dict.fromkeys(notes)), kpis=kpis(result))
     return result

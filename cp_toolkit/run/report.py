@@ -31,12 +31,15 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
 from traitlets import Unicode
 from traitlets.config import Config
 
+from ..display import money, number
 from ..errors import CPToolkitError, InterruptedRun, OutputFolderError, ParameterError, StageFailed
 from ..ingest.sources import resolve_paths, resolve_sources, source_label, source_list
-from ..text import t
+from ..text import get_language, set_language, t
+from . import history
 from .artifacts import ARTIFACTS, RunFolder, write_json
 from .console import Console
 from .pipeline import STAGES
@@ -129,10 +132,20 @@ def route_parameters(params: dict[str, Any], notebooks: dict[str, Path]) -> dict
     return {stage: {k: v for k, v in params.items() if k in names} for stage, names in declared.items()}
 
 
+#: The tag of a notebook's cells shown in JupyterLab only (its English title): the report's own
+#: title and text come from the text table of the report's language.
+NOTEBOOK_ONLY = "notebook-only"
+
+
+_REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*")
+
+
 def export_html(notebook: Path, target: Path) -> Path:
-    """Write the executed notebook as HTML with code cells and prompts hidden."""
+    """Write the executed notebook as HTML with code cells, prompts and notebook-only cells hidden."""
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY}), enabled=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    body = _REMOTE_SCRIPT.sub("", body)  # require.js and MathJax from a CDN: unused, and offline a console error
     target.write_text(body, encoding="utf-8")
     return target
 
@@ -188,7 +201,7 @@ def _row_counts(run: RunFolder) -> dict[str, int]:
 
 
 #: The columns of the stage table of ``index.html`` (their headings are ``run.index.column.*``).
-INDEX_COLUMNS = ("stage", "status", "time", "result", "report")
+INDEX_COLUMNS = ("stage", "status", "time", "report")
 
 
 def _status(status: str) -> str:
@@ -196,33 +209,73 @@ def _status(status: str) -> str:
     return html.escape(t(f"run.status.{status}"))
 
 
+def kpi_cards(run: RunFolder) -> str:
+    """The key figures of the run as cards, each with its change since the previous run of the
+    same profile (:mod:`.history`); a sentence says when there is no previous run."""
+    now, previous = history.kpis(run), history.previous_run(run)
+    k = int(run.params.get("min_group_size", 1))
+    if now.get("customers", k) < k:  # a base this small shows no figures
+        return (
+            f"<p class='muted'>{html.escape(t('display.small_base', customers=now['customers'], min_group_size=k))}</p>"
+        )
+    before = history.kpis(previous)
+    cards = []
+    for name, (_, kind) in history.KPIS.items():
+        if name not in now:
+            continue
+        value = money(now[name], run.params.get("currency", "")) if kind == "money" else number(now[name], kind)
+        moved = history.change(now[name], before.get(name), kind)
+        delta = f"<div class='delta'>{html.escape(t('run.index.kpi_change', change=moved))}</div>" if moved else ""
+        cards.append(
+            f"<div class='kpi'><div class='label'>{html.escape(t(f'run.index.kpi.{name}'))}</div>"
+            f"<div class='figure'>{html.escape(value)}</div>{delta}</div>"
+        )
+    compared = (
+        t("run.index.compared_with", run=previous.path.name) if previous is not None else t("run.index.no_previous")
+    )
+    return f"<div class='kpis'>{''.join(cards)}</div><p class='muted'>{html.escape(compared)}</p>" if cards else ""
+
+
+_INDEX_STYLE = """body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}
+td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}.ok{color:green}
+.failed,.interrupted{color:#b00;font-weight:bold}.running{color:#a60}.muted{color:#666}
+.kpis{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}.kpi{border:1px solid #ddd;border-radius:6px;
+padding:.6em 1em;min-width:10em}.kpi .label{color:#555;font-size:.9em}.kpi .figure{font-size:1.6em;
+font-weight:bold;margin:.2em 0}.kpi .delta{color:#555;font-size:.85em}li{margin:.3em 0}"""
+
+
 def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status: str = "ok") -> Path:
-    """``index.html``: the run's status, then one row per stage with status, time, one-line result and links."""
-    rows = []
+    """``index.html``: the run's key figures as cards (with their change since the previous run),
+    the stage table (status, time, links), then the headline of every stage."""
+    rows, headlines = [], []
+    too_small = history.kpis(run).get("customers", 1) < int(run.params.get("min_group_size", 1))  # no figures
     for s in stages:
         links = " · ".join(
-            f'<a href="{html.escape(f)}">{html.escape(f.rsplit(".", 1)[-1])}</a>'
-            for f in (s["html"], s["notebook"])
+            f'<a href="{html.escape(f)}">{html.escape(t(f"run.index.link.{kind}"))}</a>'
+            for f, kind in ((s["html"], "html"), (s["notebook"], "ipynb"))
             if (run.path / f).exists()
         )
-        stage, state, headline = html.escape(s["stage"]), s["status"], html.escape(s.get("headline", ""))
+        stage, state = html.escape(t(f"run.index.stage.{s['stage']}")), s["status"]
         rows.append(
             f"<tr><td>{stage}</td><td class='{state}'>{_status(state)}</td>"
-            f"<td>{s['seconds']:.1f} s</td><td>{headline}</td><td>{links}</td></tr>"
+            f"<td>{html.escape(t('run.index.seconds', seconds=s['seconds']))}</td><td>{links}</td></tr>"
         )
+        if s.get("headline") and not too_small:
+            headlines.append(f"<li><strong>{stage}</strong>: {html.escape(s['headline'])}</li>")
     data = " · ".join(
         f'<a href="data/{html.escape(f)}">{html.escape(f)}</a>'
         for f in sorted(ARTIFACTS.values())
         if (run.data / f).is_file()
     )
     headings = "".join("<th>" + html.escape(t(f"run.index.column.{c}")) + "</th>" for c in INDEX_COLUMNS)
-    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;
-text-align:left}}.ok{{color:green}}.failed,.interrupted{{color:#b00;font-weight:bold}}.running{{color:#a60}}
-</style></head><body>
+    page = f"""<!DOCTYPE html><html lang="{get_language()}"><head><meta charset="utf-8">
+<title>{html.escape(title)}</title><style>{_INDEX_STYLE}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{t("run.index.status")} <span class='{status}'>{_status(status)}</span></p>
+{kpi_cards(run)}
 <table><tr>{headings}</tr>
-{"".join(rows)}</table><h2>{t("run.index.artifacts")}</h2><p>{data}</p>
+{"".join(rows)}</table>
+<h2>{html.escape(t("run.index.headlines"))}</h2><ul>{"".join(headlines)}</ul>
+<h2>{t("run.index.artifacts")}</h2><p>{data}</p>
 <p><a href="manifest.json">manifest.json</a> ({t("run.index.manifest")})</p>
 </body></html>"""
     path = run.path / "index.html"
@@ -507,6 +560,7 @@ def run_report(
     InterruptedRun
         After shutting the kernel down and writing index and manifest, on Ctrl-C or SIGTERM.
     """
+    set_language(params.get("report_language", "en"))
     console = console or Console()
     notebooks = find_notebooks(notebooks_dir)
     check_kernel(kernel)

@@ -7,6 +7,7 @@ and their choice), :mod:`.tags` (rule-based tags from a YAML table), :mod:`.migr
 
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
 from .migration import find_previous_run, migration
+from .report import cluster_checks, findings, segment_label, tag_rules
 from .rfm import (
     RFM_SEGMENTS,
     check_rules,
@@ -21,6 +22,10 @@ from .stage import SegmentResult, run_stage
 from .tags import TAGS, build_tags, load_definitions, tag_coverage, tag_name
 
 __all__ = [
+    "cluster_checks",
+    "findings",
+    "segment_label",
+    "tag_rules",
     "CLUSTER_FEATURES",
     "RFM_SEGMENTS",
     "BehaviourClusters",

@@ -143,7 +143,8 @@ def cluster_names(lift: pd.DataFrame, features: list[str], language: str = DEFAU
         logs = np.log(row[features].astype(float).clip(lower=1e-9))
         top = logs.abs().sort_values(ascending=False).index[:2]
         level = {f: t(f"segment.cluster.level.{_level(logs[f])}", language=language) for f in top}
-        parts = [t("segment.cluster.part", feature=f, level=level[f], language=language) for f in top]
+        parts = [t("segment.cluster.part", feature=t(f"column.{f}", language=language), level=level[f],
+                   language=language) for f in top]  # fmt: skip
         names[row["cluster"]] = t("segment.cluster.separator", language=language).join(parts)
     return names
 

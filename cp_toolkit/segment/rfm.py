@@ -7,7 +7,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 from ..params import rfm_rule_problems
-from ..privacy import suppress_small_groups
+from ..privacy import complementary_suppression, suppress_small_groups
 from ..text import DEFAULT_LANGUAGE, t
 
 __all__ = ["RFM_SEGMENTS", "check_rules", "quantile_scores", "rf_grid", "rfm_scores", "rfm_segment", "segment_map",
@@ -104,10 +104,21 @@ def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | 
 
 
 def rf_grid(segments: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
-    """Customers per R score (rows, 5 first) and F score (columns); cells under ``min_group_size`` missing."""
+    """Customers per R score (rows, 5 first) and F score (columns); cells under ``min_group_size``
+    missing, and with them the cells that the totals of a row, a column or a segment (published
+    in the segment table) would give away (:func:`cp_toolkit.privacy.complementary_suppression`)."""
     grid = pd.crosstab(segments["r_score"], segments["f_score"]).reindex(index=range(5, 0, -1), columns=range(1, 6))
     grid = grid.fillna(0).rename_axis(index="R score", columns="F score")
-    return grid.where(grid >= min_group_size).astype("float64")
+    cells = [(r, f) for r in grid.index for f in grid.columns]
+    pairs = segments.drop_duplicates(["r_score", "f_score"])
+    segment_cells = pairs.groupby("rfm_segment", observed=True)[["r_score", "f_score"]].apply(
+        lambda d: list(zip(d["r_score"], d["f_score"], strict=True))
+    )
+    totals = [[c for c in cells if c[0] == r] for r in grid.index] + [
+        [c for c in cells if c[1] == f] for f in grid.columns
+    ]
+    hidden = complementary_suppression(grid, grid < min_group_size, totals + list(segment_cells))
+    return grid.mask(hidden).astype("float64")
 
 
 def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_size: int) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from ..errors import CPToolkitWarning, DataError
 from ..features import category_spend, customer_features, profile_features
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
-from ..text import DEFAULT_LANGUAGE, t
+from ..text import DEFAULT_LANGUAGE, localize, t
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .migration import find_previous_run, migration
 from .rfm import check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary, standard_segments
@@ -44,6 +45,8 @@ class SegmentResult:
     segment_map: pd.DataFrame
     #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Share of the customers of both runs who kept their segment (None without an earlier run).
+    stayed: float | None = None
 
     @property
     def cluster_checks(self) -> dict[str, Any]:
@@ -138,6 +141,7 @@ def run_stage(
         skipped["segments"] = t("segment.segments_skipped", reason=suppressed)
     earlier = find_previous_run(run, as_of, previous_run)
     moves: dict[str, pd.DataFrame] = {}  # empty without an earlier run
+    stayed: float | None = None
     note = t("segment.migration.none")
     if earlier is not None:
         before = earlier.load("segments").set_index("customer_id")
@@ -148,10 +152,12 @@ def run_stage(
             warnings.warn(note, CPToolkitWarning, stacklevel=3)
         else:
             moves = migration(before, segments.join(features["monetary"]), min_group_size)
+            both = before.index.intersection(segments.index)
+            stayed = float((before.loc[both, "rfm_segment"] == segments.loc[both, "rfm_segment"]).mean())
             note = t("segment.migration.compared", as_of=earlier.params.get("as_of"), folder=earlier.path.name)
     shown = summary[~summary["suppressed"]]
     top = (
-        t("segment.headline_top", segment=shown.index[0], share=shown["revenue_share"].iloc[0])
+        t("segment.headline_top", segment=localize("segment.rfm", shown.index[0]), share=shown["revenue_share"].iloc[0])
         if len(shown)
         else t("segment.headline_all_suppressed")
     )
@@ -170,10 +176,11 @@ def run_stage(
         t("segment.headline", customers=len(features), segments=summary.shape[0], top=top, clusters=cluster_text),
         **({"notes": list(skipped.values())} if skipped else {}),
     )
+    named = functools.partial(localize, "segment.rfm")  # the report's names; the artifacts keep English
     return SegmentResult(
         features,
         segments,
-        summary,
+        summary.rename(index=named),
         rf_grid(segments, min_group_size),
         table,
         dictionary,
@@ -181,11 +188,12 @@ def run_stage(
         lift,
         names,
         clusters.pca_view(behaviour) if clusters is not None else None,
-        moves,
+        {k: v.rename(index=named, columns=named) for k, v in moves.items()},
         note,
         tags,
         tag_coverage(tags, len(features), min_group_size),
         tag_rules,
         segment_map(rules),
         skipped,
+        stayed=stayed,
     )

@@ -21,7 +21,7 @@ from ..errors import ParameterError
 from ..features import category_shares
 from ..params import tag_definition_problems
 from ..privacy import suppress_small_groups, values_to_pool
-from ..text import t
+from ..text import t, table
 
 __all__ = ["DEFAULT_DEFINITIONS", "TAGS", "build_tags", "load_definitions", "tag_coverage", "tag_name"]
 
@@ -49,6 +49,11 @@ def tag_name(group: str, tag: str, language: str | None = None) -> str:
     if tag not in TAGS.get(group, ()):
         return tag
     return t(f"segment.tag.value.{group}.{re.sub(r'[ -]', '_', tag)}", language=language)
+
+
+def group_name(group: str) -> str:
+    """How a report names a tag group: the text ``segment.tag.group.<group>``, else the id spelt out."""
+    return t(f"segment.tag.group.{group}") if f"segment.tag.group.{group}" in table() else group.replace("_", " ")
 
 
 def load_definitions(path: str | Path | None = None) -> dict[str, Any]:
@@ -239,11 +244,12 @@ def tag_coverage(tags: pd.DataFrame, customers: int, min_group_size: int) -> pd.
         per_tag = counts.xs(group, level="tag_group").sort_values(ascending=False)
         small = per_tag.index.isin(values_to_pool(per_tag, min_group_size))
         shown = per_tag[~small]
-        rows += [{"tag_group": group, "tag": tag_name(group, tag), "customers": n} for tag, n in shown.items()]
+        named = group_name(group)
+        rows += [{"tag_group": named, "tag": tag_name(group, tag), "customers": n} for tag, n in shown.items()]
         if small.any():
             pooled = t("segment.tag.pooled", tags=int(small.sum()))
-            rows.append({"tag_group": group, "tag": pooled, "customers": per_tag[small].sum()})
+            rows.append({"tag_group": named, "tag": pooled, "customers": per_tag[small].sum()})
         tagged = tags.loc[tags["tag_group"] == group, "customer_id"].nunique()
-        rows.append({"tag_group": group, "tag": t("segment.tag.all_tagged"), "customers": tagged})
+        rows.append({"tag_group": named, "tag": t("segment.tag.all_tagged"), "customers": tagged})
     out = pd.DataFrame(rows).assign(share_of_customers=lambda d: d["customers"] / customers)
     return suppress_small_groups(out, "customers", min_group_size, partition=False)  # pooled per group above

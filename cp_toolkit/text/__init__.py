@@ -48,6 +48,7 @@ __all__ = [
     "available_languages",
     "get_language",
     "labels",
+    "localize",
     "not_available",
     "parse",
     "placeholders",
@@ -237,3 +238,18 @@ def parse(prefix: str, sentence: str) -> tuple[str, dict[str, str]] | None:
             if found:
                 return key, found.groupdict()
     return None
+
+
+def localize(prefix: str, english: str) -> str:
+    """A value written in English into an artifact (a segment name) in the selected language:
+    the text of the id directly under ``prefix`` whose English text is ``english``; the value
+    as it is when no id has it (a name the user wrote in their own rule table)."""
+    key = _english_ids(prefix).get(english)
+    return t(key) if key else english
+
+
+@functools.cache
+def _english_ids(prefix: str) -> dict[str, str]:
+    """English text -> id, of the ids directly under ``prefix``."""
+    depth = prefix.count(".") + 1
+    return {v: k for k, v in table(DEFAULT_LANGUAGE).items() if k.startswith(prefix + ".") and k.count(".") == depth}

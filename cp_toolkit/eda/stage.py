@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .config import DEFAULTS
-from .features import category_revenue, category_spend, customer_features, interpurchase_days
-from .privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
-from .run.artifacts import RunFolder
-from .run.pipeline import ensure, stage
-from .text import t
+from ..config import DEFAULTS, PRESET_NON_PRODUCT
+from ..features import category_revenue, category_spend, customer_features, interpurchase_days
+from ..privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_pool
+from ..run.artifacts import RunFolder
+from ..run.pipeline import ensure, stage
+from ..text import t
+from ..timezones import to_local_time
 
 __all__ = [
     "monthly_activity",
@@ -26,7 +28,10 @@ __all__ = [
     "revenue_decomposition",
     "weekday_hour",
     "EDAResult",
+    "category_view",
+    "kpis",
     "run_stage",
+    "transactions_timezone",
 ]
 
 
@@ -182,12 +187,15 @@ def revenue_decomposition(monthly: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def weekday_hour(orders: pd.DataFrame) -> pd.DataFrame:
-    """Orders by weekday (rows, Monday first) and hour of day (columns); a single column (text
-    ``eda.value.all_day``) when the timestamps carry no time of day."""
-    weekday = pd.Categorical(orders["ts"].dt.day_name(), categories=list(calendar.day_name), ordered=True)
-    has_time = bool((orders["ts"] != orders["ts"].dt.normalize()).any())
-    hour = orders["ts"].dt.hour if has_time else pd.Series(t("eda.value.all_day"), index=orders.index)
+def weekday_hour(orders: pd.DataFrame, timezone: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Orders by weekday (rows, Monday first, named in the report's language) and hour of day
+    (columns) in the shops' local time (``timezone``: the transactions' ``{stored, local}`` zones);
+    a single column (text ``eda.value.all_day``) when the timestamps carry no time of day."""
+    ts = to_local_time(orders["ts"], timezone)
+    days = [t(f"eda.weekday.{name.lower()}") for name in calendar.day_name]
+    weekday = pd.Categorical(ts.dt.dayofweek.map(dict(enumerate(days))), categories=days, ordered=True)
+    has_time = bool((ts != ts.dt.normalize()).any())
+    hour = ts.dt.hour if has_time else pd.Series(t("eda.value.all_day"), index=orders.index)
     return pd.crosstab(pd.Series(weekday, index=orders.index, name="weekday"), hour.rename("hour"))
 
 
@@ -206,6 +214,43 @@ class EDAResult:
     weekday_hour: pd.DataFrame
     customers: pd.DataFrame
     attribute_behaviour: pd.DataFrame
+    attribute_ids: pd.Index
+    category_level: str = "category"
+
+
+def kpis(result: EDAResult) -> dict[str, float]:
+    """The report month's active customers, revenue and orders (the calendar month of ``as_of``)
+    and the repeat rate to date: the figures the index compares with the previous run."""
+    last = result.monthly.iloc[-1] if len(result.monthly) else pd.Series(dtype=float)
+    return {
+        "active_customers": int(last.get("active_customers", 0)),
+        "revenue": float(last.get("revenue", 0.0)),
+        "orders": int(last.get("orders", 0)),
+        "repeat_rate": float(result.headline["repeat_rate"]),
+    }
+
+
+def transactions_timezone(quality: Mapping[str, Any]) -> dict[str, str] | None:
+    """The time zones of the transactions (``quality.json``), when every transaction source names the same."""
+    zones = [v.get("timezone") for name, v in quality["tables"].items() if name.split(":")[0] == "transactions"]
+    return zones[0] if zones and all(z == zones[0] for z in zones) else None
+
+
+#: Below this share of product revenue in the top categories, the view is by department.
+MIN_TOP_SHARE = 0.5
+
+
+def category_view(
+    tx: pd.DataFrame, products: pd.DataFrame, top_n: int, non_product: list[str]
+) -> tuple[pd.DataFrame, str]:
+    """The top product categories, or departments when the top categories hold less than
+    :data:`MIN_TOP_SHARE` of product revenue and the products have departments; and the level used."""
+    table = category_revenue(category_spend(tx, products), top_n, non_product)
+    named = table.drop(index=["other", "not products", "unknown"], errors="ignore")["revenue"].sum()
+    product_revenue = table.drop(index=["not products"], errors="ignore")["revenue"].sum()
+    if product_revenue > 0 and named / product_revenue < MIN_TOP_SHARE and "department" in products.columns:
+        return category_revenue(category_spend(tx, products, "department"), top_n, non_product), "department"
+    return table, "category"
 
 
 @stage("02_eda")
@@ -213,6 +258,8 @@ def run_stage(
     run: RunFolder,
     min_group_size: int = DEFAULTS["min_group_size"],
     top_n_categories: int = DEFAULTS["top_n_categories"],
+    non_product_categories: list[str] | None = DEFAULTS["non_product_categories"],
+    currency: str = DEFAULTS["currency"],
 ) -> EDAResult:
     """Stage 02: compute the descriptive tables from the canonical tables."""
     tx = ensure(run, "transactions")
@@ -228,18 +275,23 @@ def run_stage(
     }
     monthly = monthly_activity(orders)
     features = customer_features(orders, run.load("quality")["as_of"])
+    if non_product_categories is None:  # the preset's list, as load_params gives it
+        non_product_categories = PRESET_NON_PRODUCT.get(run.params.get("dataset", DEFAULTS["dataset"]), [])
+    categories, level = category_view(tx, ensure(run, "products"), top_n_categories, non_product_categories)
     result = EDAResult(
         orders,
         monthly,
         interpurchase_days(orders),
-        category_revenue(category_spend(tx, ensure(run, "products")), top_n_categories),
+        categories,
         attribute_profile(customers, min_group_size),
         headline,
         cohort_retention(orders, min_group_size),
         revenue_decomposition(monthly),
-        weekday_hour(orders),
+        weekday_hour(orders, transactions_timezone(run.load("quality"))),
         features,
         attribute_breakdown(features, customers, min_group_size),
+        pd.Index(customers["customer_id"]),
+        level,
     )
     run.record_stage(
         "02_eda",
@@ -249,6 +301,8 @@ def run_stage(
             orders=headline["orders"],
             customers=headline["customers"],
             repeat_rate=headline["repeat_rate"],
+            currency=currency,
         ),
+        kpis=kpis(result),
     )
     return result
