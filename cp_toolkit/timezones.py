@@ -8,10 +8,11 @@ are shown in the other).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["time_zones", "to_local_time"]
+__all__ = ["time_zones", "to_local_time", "transactions_timezone"]
 
 
 def time_zones(setting: str | Mapping[str, str] | None) -> dict[str, str] | None:
@@ -19,7 +20,10 @@ def time_zones(setting: str | Mapping[str, str] | None) -> dict[str, str] | None
     the timestamps are local time there); None when the source does not say."""
     if setting is None:
         return None
-    return dict(setting) if isinstance(setting, Mapping) else {"stored": setting, "local": setting}
+    if not isinstance(setting, Mapping):
+        return {"stored": setting, "local": setting}
+    stored, local = setting.get("stored", setting.get("local")), setting.get("local", setting.get("stored"))
+    return {"stored": stored, "local": local}  # one side given: the other is the same zone
 
 
 def to_local_time(values: pd.Series, setting: str | Mapping[str, str] | None) -> pd.Series:
@@ -32,3 +36,10 @@ def to_local_time(values: pd.Series, setting: str | Mapping[str, str] | None) ->
         return values
     stored = values.dt.tz_localize(zones.get("stored", "UTC"), ambiguous="NaT", nonexistent="shift_forward")
     return stored.dt.tz_convert(zones.get("local", "UTC")).dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def transactions_timezone(quality: Mapping[str, Any]) -> dict[str, str] | None:
+    """The time zones of a run's transactions (``quality.json``), when every transaction source
+    names the same; None when one does not say or they differ."""
+    zones = [v.get("timezone") for name, v in quality["tables"].items() if name.split(":")[0] == "transactions"]
+    return zones[0] if zones and zones[0] and all(z == zones[0] for z in zones) else None

@@ -108,3 +108,31 @@ def test_the_previous_run_is_the_latest_finished_earlier_run_of_the_same_profile
     assert compared(now, {"revenue": 110.0}) == {"revenue": "+10.0%"}
     assert previous_run(RunFolder(tmp_path / "2017-10-31_default")) is None
     assert previous_run(RunFolder(tmp_path / "my_run")) is None
+
+
+def test_groups_under_the_minimum_are_blanked_whatever_counts_them() -> None:
+    settings(currency="USD", min_group_size=10)
+    monthly = pd.DataFrame({"revenue": [5000.0, 120.0], "active_customers": [40, 3]},
+                           index=pd.Index(pd.to_datetime(["2017-01-01", "2017-02-01"]), name="month"))  # fmt: skip
+    shown = present(monthly).data
+    assert shown.iloc[1].tolist() == [MISSING, MISSING] and shown.iloc[0, 0] == "5,000"
+    wide = pd.DataFrame({("2016", "customers"): [50, 5, 30], ("2017", "customers"): [40, 30, 30],
+                         ("2017", "revenue"): [1.0, 2.0, 3.0]})  # fmt: skip
+    cells = present(wide).data
+    assert (cells.iloc[1] == MISSING).all() and (cells.iloc[2] == MISSING).all()  # 5, and the next smallest with it
+    assert cells.iloc[0].tolist() == ["50", "40", "1.00"]
+    settings(currency=None, min_group_size=1)
+
+
+def test_two_columns_of_one_name_stay_two() -> None:
+    frame = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    assert present(frame).data.iloc[0].tolist() == ["1", "2"]
+
+
+def test_the_previous_run_parameter_wins_over_the_folder_names(tmp_path: Path) -> None:
+    _finished_run(tmp_path / "2017-10-31_default", {"revenue": 80.0})
+    _finished_run(tmp_path / "2017-11-30_default", {"revenue": 100.0})
+    now = _finished_run(tmp_path / "2017-12-31_default", {"revenue": 110.0})
+    now.record_params({"previous_run": "2017-10-31_default"})
+    assert previous_run(now).path.name == "2017-10-31_default"
+    assert compared(now, {"revenue": 110.0}) == {"revenue": "+37.5%"}

@@ -91,3 +91,18 @@ def test_a_wrong_time_zone_is_refused_with_what_to_write(value: object, problem:
     problems = timezone_problems("sources.transactions.timezone", value)
     assert problems and problem in problems[0]
     assert timezone_problems("timezone", {"stored": "UTC", "local": "Asia/Shanghai"}) == []
+
+
+def test_a_one_sided_time_zone_means_one_zone() -> None:
+    assert time_zones({"local": "America/New_York"}) == {"stored": "America/New_York", "local": "America/New_York"}
+    converted, local = {"stored": "UTC", "local": "America/New_York"}, time_zones("America/New_York")
+    quality = {"tables": {"transactions:web": {"timezone": converted}, "transactions:shop": {"timezone": local}}}
+    assert "does not say" in ingest.time_sentence(quality)  # sources that differ are not converted
+
+
+def test_attribute_coverage_needs_both_groups_of_the_minimum(cj_eda: eda.EDAResult) -> None:
+    from dataclasses import replace
+
+    assert eda.attribute_coverage(replace(cj_eda, min_group_size=10)) is not None
+    assert eda.attribute_coverage(replace(cj_eda, min_group_size=1000)) is None  # 801 with attributes < 1,000
+    assert not any("known for only" in s for s in eda.findings(replace(cj_eda, min_group_size=1000), "USD"))

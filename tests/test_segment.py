@@ -123,3 +123,11 @@ def test_own_rule_tables_are_checked() -> None:
         check_rules({r"[2-5][1-5]": "Some", r"1[2-5]": "Others"})
     with pytest.raises(ValueError, match=r"'55': \['5\[1-5\]', '\[1-5\]5'\]"):
         check_rules({r"5[1-5]": "Recent", r"[1-5]5": "Frequent", r"[1-4][1-4]": "Rest"})
+
+
+def test_an_empty_base_has_an_empty_grid() -> None:
+    from cp_toolkit.segment.rfm import rf_grid
+
+    empty = pd.DataFrame({"r_score": pd.Series(dtype=int), "f_score": pd.Series(dtype=int),
+                          "rfm_segment": pd.Series(dtype=str)})  # fmt: skip
+    assert rf_grid(empty, 10).isna().all().all()

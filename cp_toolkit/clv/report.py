@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..display import money
+from ..privacy import deciles_allowed
 from ..run.artifacts import RunFolder
 from ..run.history import compared
 from ..text import t
@@ -28,7 +29,7 @@ def _value_sentence(result: CLVResult, currency: str, run: RunFolder | None) -> 
 
 def _concentration_sentence(result: CLVResult) -> str | None:
     clv = np.sort(result.table["clv"].dropna().to_numpy())[::-1]
-    if len(clv) < 10 or clv.sum() <= 0:
+    if not deciles_allowed(len(clv), result.min_group_size) or clv.sum() <= 0:  # the top tenth is a group
         return None
     top = clv[: max(1, len(clv) // 10)].sum() / clv.sum()
     return t("clv.finding.concentration", share=top)

@@ -198,6 +198,8 @@ class CLVResult:
     segments: pd.DataFrame
     #: Part of the report -> why it is not shown (what the data lack); empty when all is shown.
     skipped: dict[str, str] = field(default_factory=dict)
+    #: The smallest group of customers the report may describe.
+    min_group_size: int = 1
 
     @property
     def fit_figures(self) -> dict[str, Any]:
@@ -727,6 +729,7 @@ def run_stage(
         clv_args = {"months": clv_horizon_months, "annual_discount_rate": annual_discount_rate, "margin": margin}
         settings = {"model": clv_model, "seasonality": clv_seasonality, "time_unit": clv_time_unit}
         result = skipped_result(orders, str(err), clv_args, settings)
+    result.min_group_size = min_group_size
     card = result.model_card
     run.save("clv", result.table.reset_index())
     run.save("clv_model", card)

@@ -103,18 +103,33 @@ def suppressed_note() -> str:
     return t("display.small_base", customers=small_base() or 0, min_group_size=_state["min_group_size"])
 
 
-def protect(frame: pd.DataFrame, count: str = "customers") -> pd.DataFrame:
+#: Columns that count the customers of a row: the row describes a group of that many.
+COUNT_COLUMNS = ("customers", "active_customers")
+
+
+def protect(frame: pd.DataFrame) -> pd.DataFrame:
     """A table of groups of customers with every group under the smallest group shown blanked,
     and the next smallest with it when the blanked ones could be worked out from a total
-    (:func:`cp_toolkit.privacy.suppress_small_groups`); tables that a stage suppressed already
+    (:func:`cp_toolkit.privacy.suppress_small_groups`), whichever of :data:`COUNT_COLUMNS` (or a
+    column whose last heading level is one) counts them; tables that a stage suppressed already
     (a ``suppressed`` column) or that count no customers are returned as they are."""
     k = int(_state["min_group_size"])
-    if k <= 1 or count not in frame.columns or "suppressed" in frame.columns:
+    leaves = [c[-1] if isinstance(c, tuple) else c for c in frame.columns]
+    counts = [c for c, leaf in zip(frame.columns, leaves, strict=True) if leaf in COUNT_COLUMNS]
+    if k <= 1 or not counts or "suppressed" in leaves:
         return frame
-    counts = pd.to_numeric(frame[count], errors="coerce")
-    if not (counts.dropna() < k).any():
+    out = frame.copy()
+    for column in counts:
+        out[column] = pd.to_numeric(out[column], errors="coerce")
+    smallest = out[counts].min(axis=1).rename("smallest")
+    if not (smallest.dropna() < k).any():
         return frame
-    return suppress_small_groups(frame.assign(**{count: counts}), count, k)
+    leaf = counts[0][-1] if isinstance(counts[0], tuple) else counts[0]
+    partition = leaf == "customers"  # customers of the rows add up to a known total; monthly ones do not
+    hidden = suppress_small_groups(out.assign(smallest=smallest.to_numpy()), "smallest", k, partition)
+    for column in counts:
+        hidden[column] = hidden[column].round().astype("Int64")  # counts stay whole numbers
+    return hidden.drop(columns="smallest")
 
 
 def column_kind(name: object, values: pd.Series | None = None) -> str:
@@ -181,16 +196,17 @@ def _named(value: object) -> object:
 
 
 def _formatted(frame: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFrame, dict[object, str]]:
-    """The cells as strings, and each column's kind."""
-    shown = pd.DataFrame(index=frame.index)
-    found = {}
+    """The cells as strings, and each column's kind (columns taken by position, so that two
+    columns of one name stay two)."""
+    cells, found = {}, {}
     for i, name in enumerate(frame.columns):
         leaf = name[-1] if isinstance(name, tuple) else name
         kind = kinds.get(str(leaf)) or column_kind(leaf, frame.iloc[:, i])
         if kind not in KINDS:
             raise ValueError(f"column {leaf!r}: kind {kind!r} is not one of {KINDS}")
         found[name] = kind
-        shown[name] = [number(_named(v), kind) for v in frame.iloc[:, i]]
+        cells[i] = [number(_named(v), kind) for v in frame.iloc[:, i]]
+    shown = pd.DataFrame(cells, index=frame.index)
     shown.columns = frame.columns
     return shown, found
 
@@ -198,9 +214,27 @@ def _formatted(frame: pd.DataFrame, kinds: Mapping[str, str]) -> tuple[pd.DataFr
 def _relabel(index: pd.Index, kinds: Mapping[object, str]) -> pd.Index:
     """Column headings in words (each level of a MultiIndex)."""
     if isinstance(index, pd.MultiIndex):
-        tuples = [tuple(column_label(part, kinds.get(name, "text")) for part in name) for name in index]
+        tuples = [
+            tuple(
+                column_label(part, kinds.get(name, "text") if j == len(name) - 1 else "text")
+                for j, part in enumerate(name)
+            )
+            for name in index
+        ]
         return pd.MultiIndex.from_tuples(tuples)
     return pd.Index([column_label(name, kinds.get(name, "text")) for name in index])
+
+
+def _unique(columns: pd.Index) -> pd.Index:
+    """Headings made unique for the styler: a repeated one gets `` (2)``, `` (3)`` ..."""
+    if columns.is_unique or isinstance(columns, pd.MultiIndex):
+        return columns
+    seen: dict[str, int] = {}
+    out = []
+    for name in columns:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return pd.Index(out)
 
 
 def _index_shown(frame: pd.DataFrame) -> bool:
@@ -248,7 +282,7 @@ def present(
     marks = {name: frame.pop(name).fillna(False).astype(bool) for name in (flag, "suppressed") if name in frame}
     frame = frame.drop(columns=list(marks), errors="ignore")
     shown, found = _formatted(frame, kinds)
-    shown.columns = _relabel(frame.columns, found)
+    shown.columns = _unique(_relabel(frame.columns, found))
     index_shown = _index_shown(frame)
     if index_shown:
         shown.index = _readable_index(frame.index, kinds)

@@ -21,7 +21,7 @@ def attribute_coverage(result: EDAResult) -> dict[str, Any] | None:
     others' (None when all or none have them)."""
     customers = result.headline["customers"]
     known = result.headline["customers_with_attributes"]
-    if not 0 < known < customers:
+    if min(known, customers - known) < max(result.min_group_size, 1):  # both groups must be large enough
         return None
     revenue = result.customers["monetary"]
     has = revenue.index.isin(result.attribute_ids)
@@ -34,6 +34,8 @@ def _month_sentence(result: EDAResult, currency: str, changes: dict[str, str]) -
     if len(monthly) < 2:
         return None
     last = monthly.iloc[-1]
+    if last["active_customers"] < result.min_group_size:
+        return None
     mean = monthly["revenue"].iloc[:-1].mean()
     return t(
         "eda.finding.month",

@@ -17,7 +17,7 @@ from ..privacy import SUPPRESSED, pool_small_counts, shares_of_shown, values_to_
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage
 from ..text import t
-from ..timezones import to_local_time
+from ..timezones import to_local_time, transactions_timezone
 
 __all__ = [
     "monthly_activity",
@@ -31,7 +31,6 @@ __all__ = [
     "category_view",
     "kpis",
     "run_stage",
-    "transactions_timezone",
 ]
 
 
@@ -216,24 +215,21 @@ class EDAResult:
     attribute_behaviour: pd.DataFrame
     attribute_ids: pd.Index
     category_level: str = "category"
+    #: The smallest group of customers the report may describe.
+    min_group_size: int = 1
 
 
 def kpis(result: EDAResult) -> dict[str, float]:
     """The report month's active customers, revenue and orders (the calendar month of ``as_of``)
     and the repeat rate to date: the figures the index compares with the previous run."""
     last = result.monthly.iloc[-1] if len(result.monthly) else pd.Series(dtype=float)
-    return {
+    month = {
         "active_customers": int(last.get("active_customers", 0)),
         "revenue": float(last.get("revenue", 0.0)),
         "orders": int(last.get("orders", 0)),
-        "repeat_rate": float(result.headline["repeat_rate"]),
     }
-
-
-def transactions_timezone(quality: Mapping[str, Any]) -> dict[str, str] | None:
-    """The time zones of the transactions (``quality.json``), when every transaction source names the same."""
-    zones = [v.get("timezone") for name, v in quality["tables"].items() if name.split(":")[0] == "transactions"]
-    return zones[0] if zones and all(z == zones[0] for z in zones) else None
+    shown = month if month["active_customers"] >= result.min_group_size else {}  # fewer: no figures of them
+    return {**shown, "repeat_rate": float(result.headline["repeat_rate"])}
 
 
 #: Below this share of product revenue in the top categories, the view is by department.
@@ -276,7 +272,7 @@ def run_stage(
     monthly = monthly_activity(orders)
     features = customer_features(orders, run.load("quality")["as_of"])
     if non_product_categories is None:  # the preset's list, as load_params gives it
-        non_product_categories = PRESET_NON_PRODUCT.get(run.params.get("dataset", DEFAULTS["dataset"]), [])
+        non_product_categories = PRESET_NON_PRODUCT.get(run.params.get("dataset", ""), [])
     categories, level = category_view(tx, ensure(run, "products"), top_n_categories, non_product_categories)
     result = EDAResult(
         orders,
@@ -292,6 +288,7 @@ def run_stage(
         attribute_breakdown(features, customers, min_group_size),
         pd.Index(customers["customer_id"]),
         level,
+        min_group_size,
     )
     run.record_stage(
         "02_eda",

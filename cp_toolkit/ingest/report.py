@@ -9,6 +9,7 @@ from ..display import number
 from ..run.artifacts import RunFolder
 from ..run.history import compared
 from ..text import t, table
+from ..timezones import transactions_timezone
 
 __all__ = ["findings", "kpis", "quality_score", "reason_label", "table_label", "time_sentence"]
 
@@ -95,11 +96,9 @@ def _quality_sentence(quality: Mapping[str, Any]) -> str | None:
 def time_sentence(quality: Mapping[str, Any]) -> str:
     """What the transactions' timestamps are: converted from the zone they were stored in to the
     shops' local time, local time of a named zone, or of an unknown zone (hours shown as recorded)."""
-    zones = [v.get("timezone") for name, v in quality["tables"].items() if name.split(":")[0] == "transactions"]
-    known = [z for z in zones if z]
-    if not known or len(known) < len(zones):
+    zone = transactions_timezone(quality)
+    if zone is None:
         return t("ingest.finding.time_unknown")
-    zone = known[0]
     if zone["stored"] != zone["local"]:
         return t("ingest.finding.time_converted", stored=zone["stored"], local=zone["local"])
     return t("ingest.finding.time_local", local=zone["local"])

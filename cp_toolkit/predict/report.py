@@ -72,11 +72,12 @@ def findings(result: PredictionResult, currency: str, run: RunFolder | None = No
             + _expected_clause(result, split["horizon_days"], run)
         )
         out.append(_churn_verdict(c))
-        m = c.metrics[c.scored_with]
-        gains = c.gains[c.scored_with]["gains"].iloc[0]
-        out.append(
-            t("predict.finding.lift", scorer=_name("churn", c.scored_with), lift=m["top_decile_lift"], gains=gains)
-        )
+        if _deciles_shown(result, len(c.y)):  # the top tenth is a group of customers
+            m = c.metrics[c.scored_with]
+            gains = c.gains[c.scored_with]["gains"].iloc[0]
+            out.append(
+                t("predict.finding.lift", scorer=_name("churn", c.scored_with), lift=m["top_decile_lift"], gains=gains)
+            )
     if result.operating is not None:
         out.append(_operating_sentence(result.operating, currency))
     if result.spend is not None:

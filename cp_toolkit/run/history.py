@@ -42,8 +42,14 @@ def _finished(folder: Path) -> bool:
 
 
 def previous_run(run: RunFolder) -> RunFolder | None:
-    """The latest finished run of the same profile beside ``run`` with an earlier date
-    (folders named ``<as_of>_<profile>``, as ``cp-toolkit run`` names them); None when there is none."""
+    """The run to compare with: the ``previous_run`` parameter when the run sets it (relative to
+    the folder holding the run, as for the segment migration), else the latest finished run of the
+    same profile beside ``run`` with an earlier date (folders named ``<as_of>_<profile>``, as
+    ``cp-toolkit run`` names them); None when there is none."""
+    chosen = run.params.get("previous_run")
+    if chosen:
+        folder = Path(chosen) if Path(chosen).is_absolute() else run.path.parent / chosen
+        return RunFolder(folder) if (folder / "stages").is_dir() else None
     found = _NAME.match(run.path.name)
     if not found:
         return None

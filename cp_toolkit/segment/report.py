@@ -10,6 +10,10 @@ from .stage import SegmentResult
 __all__ = ["cluster_checks", "findings", "segment_label", "tag_rules"]
 
 
+#: Mean bootstrap ARI from which clusters are called stable (0.8: "good" agreement in common practice).
+STABLE_ARI = 0.8
+
+
 def segment_label(name: str) -> str:
     """An RFM segment name as written in the artifacts (English) in the report's language."""
     return localize("segment.rfm", name)
@@ -35,7 +39,7 @@ def _slipping_sentence(result: SegmentResult) -> str | None:
     seg = result.segments.set_index("customer_id") if "customer_id" in result.segments else result.segments
     slipping = (seg["f_score"] >= 3) & (seg["r_score"] <= 2)
     revenue = result.features["monetary"]
-    if not slipping.any() or revenue.sum() <= 0:
+    if slipping.sum() < max(result.min_group_size, 1) or revenue.sum() <= 0:
         return None
     share = revenue.reindex(seg.index[slipping]).sum() / revenue.sum()
     return t("segment.finding.slipping", customers=int(slipping.sum()), revenue_share=share)
@@ -45,7 +49,9 @@ def _cluster_sentence(result: SegmentResult) -> str | None:
     if result.clusters is None:
         return None
     checks = result.clusters.summary()
-    return t("segment.finding.clusters", k=checks["k"], ari=checks["bootstrap_ari"]["ari_mean"])
+    ari = checks["bootstrap_ari"]["ari_mean"]
+    stable = ari >= STABLE_ARI
+    return t("segment.finding.clusters" if stable else "segment.finding.clusters_unstable", k=checks["k"], ari=ari)
 
 
 def findings(result: SegmentResult) -> list[str]:

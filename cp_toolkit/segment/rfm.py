@@ -111,13 +111,13 @@ def rf_grid(segments: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
     grid = grid.fillna(0).rename_axis(index="R score", columns="F score")
     cells = [(r, f) for r in grid.index for f in grid.columns]
     pairs = segments.drop_duplicates(["r_score", "f_score"])
-    segment_cells = pairs.groupby("rfm_segment", observed=True)[["r_score", "f_score"]].apply(
-        lambda d: list(zip(d["r_score"], d["f_score"], strict=True))
-    )
+    segment_cells = [
+        list(zip(d["r_score"], d["f_score"], strict=True)) for _, d in pairs.groupby("rfm_segment", observed=True)
+    ]
     totals = [[c for c in cells if c[0] == r] for r in grid.index] + [
         [c for c in cells if c[1] == f] for f in grid.columns
     ]
-    hidden = complementary_suppression(grid, grid < min_group_size, totals + list(segment_cells))
+    hidden = complementary_suppression(grid, grid < min_group_size, totals + segment_cells)
     return grid.mask(hidden).astype("float64")
 
 

@@ -47,6 +47,8 @@ class SegmentResult:
     skipped: dict[str, str] = field(default_factory=dict)
     #: Share of the customers of both runs who kept their segment (None without an earlier run).
     stayed: float | None = None
+    #: The smallest group of customers the report may describe.
+    min_group_size: int = 1
 
     @property
     def cluster_checks(self) -> dict[str, Any]:
@@ -196,4 +198,5 @@ def run_stage(
         segment_map(rules),
         skipped,
         stayed=stayed,
+        min_group_size=min_group_size,
     )
