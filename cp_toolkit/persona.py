@@ -12,7 +12,7 @@ from .features import category_revenue
 from .privacy import values_to_pool
 from .run.artifacts import RunFolder
 from .run.pipeline import ensure, stage
-from .text import labels, localize, t, table
+from .text import labels, localize, t, words
 
 __all__ = [
     "customer_profile",
@@ -193,7 +193,7 @@ def persona_cards(
 
 def _attribute(column: str) -> str:
     """A customer attribute column in words (the texts ``eda.attribute.*``, else with spaces)."""
-    return t(f"eda.attribute.{column}") if f"eda.attribute.{column}" in table() else column.replace("_", " ")
+    return words("eda.attribute", column)
 
 
 def personas_markdown(cards: list[dict[str, Any]], min_group_size: int, note: str = "") -> str:

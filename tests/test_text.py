@@ -42,6 +42,8 @@ def _keys_of(node: ast.Call, func: str) -> tuple[ast.AST, str, list[str]] | None
     """The argument that names the text(s), how the scan treats it, and suffixes to add."""
     if func == "key_figures" and len(node.args) > 1:  # key_figures(values, "<prefix>"): every id under it
         return node.args[1], "labels", [""]
+    if func == "words":  # words("<prefix>", code): any id directly under the prefix
+        return node.args[0], "labels", [""]
     if func in _KEY_CALLS:
         suffixes = [".title", ".intro"] if func == "title" else [""]
         return node.args[0], "t" if func in ("text", "title") else func, suffixes

@@ -7,7 +7,7 @@ import numpy as np
 from ..display import money
 from ..privacy import deciles_allowed
 from ..run.artifacts import RunFolder
-from ..run.history import compared
+from ..run.history import since_previous
 from ..text import t
 from .stage import CLVResult, kpis
 
@@ -16,8 +16,7 @@ __all__ = ["findings", "fit_settings"]
 
 def _value_sentence(result: CLVResult, currency: str, run: RunFolder | None) -> str:
     card = result.model_card["clv"]
-    changes = compared(run, kpis(result.table)) if run is not None else {}
-    since = t("display.since_previous", change=changes["mean_clv"]) if "mean_clv" in changes else ""
+    since = since_previous(run, kpis(result.table), "mean_clv")
     return t(
         "clv.finding.value",
         months=card["horizon_months"],

@@ -14,8 +14,7 @@ from IPython.display import HTML, Markdown, display
 
 from ..config import DEFAULTS
 from ..run.artifacts import RunFolder
-from ..text import set_language, t
-from ..text import table as text_table
+from ..text import set_language, t, words
 from .numbers import number
 from .tables import Table, column_kind, present, settings, small_base, suppressed_note
 
@@ -90,17 +89,12 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 _LIBRARIES = ("lifetimes", "sklearn", "pandas", "numpy", "scipy", "matplotlib", "seaborn", "duckdb", "pyarrow")
 
 
-def _label(key: str) -> str:
-    """The text ``key``, else its last part spelt out (a figure a newer stage added without a text)."""
-    return t(key) if key in text_table() else key.rsplit(".", 1)[-1].replace("_", " ")
-
-
 def key_figures(values: Mapping[str, Any], labels: str, kinds: Mapping[str, str] | None = None) -> Table:
     """A (figure, value) table from a flat mapping: each figure named by the text ``<labels>.<key>``
     and formatted by its kind (given, else read from its name as a column's would be)."""
     kinds = dict(kinds or {})
     rows = [
-        (_label(f"{labels}.{key}"), number(value, kinds.get(key) or column_kind(key, pd.Series([value]))))
+        (words(labels, key), number(value, kinds.get(key) or column_kind(key, pd.Series([value]))))
         for key, value in values.items()
         if not isinstance(value, Mapping)
     ]

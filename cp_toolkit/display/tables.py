@@ -22,8 +22,7 @@ import pandas as pd
 
 from ..config import DEFAULTS
 from ..privacy import suppress_small_groups
-from ..text import localize, t
-from ..text import table as text_table
+from ..text import localize, t, words
 from .numbers import KINDS, is_missing, number
 
 __all__ = [
@@ -161,7 +160,7 @@ def _numbers_only(values: pd.Series) -> bool:
 def column_label(name: object, kind: str = "text", currency: str | None = None) -> str:
     """The heading of a column: the text ``column.<name>`` when there is one, else the name as it
     is (a heading a stage already wrote in words); money headings carry the currency."""
-    label = t(f"column.{name}") if f"column.{name}" in text_table() else str(name)
+    label = words("column", name)
     unit = currency if currency is not None else _state["currency"]
     return f"{label} ({unit})" if kind == "money" and unit else label
 

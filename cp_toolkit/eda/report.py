@@ -9,7 +9,7 @@ import pandas as pd
 from ..config import DEFAULTS
 from ..display import money, number
 from ..run.artifacts import RunFolder
-from ..run.history import compared
+from ..run.history import since_previous
 from ..text import t
 from .stage import EDAResult, kpis
 
@@ -29,7 +29,7 @@ def attribute_coverage(result: EDAResult) -> dict[str, Any] | None:
     return {"known": known, "customers": customers, "share": known / customers, "ratio": float(ratio)}
 
 
-def _month_sentence(result: EDAResult, currency: str, changes: dict[str, str]) -> str | None:
+def _month_sentence(result: EDAResult, currency: str, run: RunFolder | None) -> str | None:
     monthly = result.monthly
     if len(monthly) < 2:
         return None
@@ -43,13 +43,8 @@ def _month_sentence(result: EDAResult, currency: str, changes: dict[str, str]) -
         active=number(last["active_customers"], "count"),
         revenue=money(last["revenue"], currency),
         against_mean=last["revenue"] / mean - 1 if mean > 0 else 0.0,
-        since=_since(changes, "revenue"),
+        since=since_previous(run, kpis(result), "revenue"),
     )
-
-
-def _since(changes: dict[str, str], name: str) -> str:
-    """`` (+3.2% on the previous run)``, or nothing when there is no previous run."""
-    return t("display.since_previous", change=changes[name]) if name in changes else ""
 
 
 def _coverage_sentence(result: EDAResult) -> str | None:
@@ -93,7 +88,6 @@ def findings(result: EDAResult, currency: str, run: RunFolder | None = None) -> 
     run : RunFolder, optional
         This run: the report month is compared with the previous run of the same profile beside it.
     """
-    changes = compared(run, kpis(result)) if run is not None else {}
     head = result.headline
     gaps = result.interpurchase
     sentences = [
@@ -106,7 +100,7 @@ def findings(result: EDAResult, currency: str, run: RunFolder | None = None) -> 
             last=number(result.orders["ts"].max().normalize(), "date"),
             repeat_rate=head["repeat_rate"],
         ),
-        _month_sentence(result, currency, changes),
+        _month_sentence(result, currency, run),
         t(
             "eda.finding.rhythm",
             median_order=money(head["median_order_value"], currency),

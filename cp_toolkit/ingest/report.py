@@ -8,7 +8,7 @@ from typing import Any
 from ..display import number
 from ..run.artifacts import RunFolder
 from ..run.history import compared
-from ..text import t, table
+from ..text import t, table, words
 from ..timezones import transactions_timezone
 
 __all__ = ["findings", "kpis", "quality_score", "reason_label", "table_label", "time_sentence"]
@@ -31,13 +31,13 @@ def table_label(name: str) -> str:
     """A table of the accounting in words: ``transactions`` or ``transactions:web`` (one of several
     sources) with the table named by the text ``ingest.table.<table>``."""
     table_name, _, source = name.partition(":")
-    shown = t(f"ingest.table.{table_name}") if f"ingest.table.{table_name}" in table() else table_name
+    shown = words("ingest.table", table_name)
     return f"{shown}: {source}" if source else shown
 
 
 def reason_label(code: str) -> str:
     """A quarantine reason code in words (the text ``ingest.reason.<code>``, else the code spelt out)."""
-    return t(f"ingest.reason.{code}") if f"ingest.reason.{code}" in table() else code.replace("_", " ")
+    return words("ingest.reason", code)
 
 
 def _rows_sentence(quality: Mapping[str, Any]) -> str:

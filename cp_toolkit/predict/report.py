@@ -13,7 +13,7 @@ import pandas as pd
 from ..display import MISSING
 from ..privacy import deciles_allowed
 from ..run.artifacts import RunFolder
-from ..run.history import compared
+from ..run.history import since_previous
 from ..text import t
 from .stage import RISK_BANDS, PredictionResult, kpis
 from .stage import scorer_name as _name
@@ -92,8 +92,7 @@ def _expected_clause(result: PredictionResult, horizon_days: int, run: RunFolder
     figures = kpis(result)
     if not figures:
         return ""
-    moved = compared(run, figures).get("share_at_risk") if run is not None else None
-    since = t("display.since_previous", change=moved) if moved else ""
+    since = since_previous(run, figures, "share_at_risk")
     return t("predict.finding.expected", share=figures["share_at_risk"], horizon_days=horizon_days, since=since)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from ..text import t
 from .artifacts import RunFolder
 
-__all__ = ["KPIS", "change", "kpis", "previous_run"]
+__all__ = ["KPIS", "change", "compared", "kpis", "previous_run", "since_previous"]
 
 #: The key figures of a run in the order of the index's cards: name -> (stage, kind).
 KPIS: dict[str, tuple[str, str]] = {
@@ -96,3 +96,10 @@ def compared(run: RunFolder, current: dict[str, Any]) -> dict[str, str]:
         if moved is not None:
             out[name] = moved
     return out
+
+
+def since_previous(run: RunFolder | None, figures: dict[str, Any], name: str) -> str:
+    """`` (+3.2% on the previous run)`` for the key figure ``name`` of ``figures``, for a finding
+    sentence; nothing without a run, a previous run or that figure in both."""
+    moved = compared(run, figures).get(name) if run is not None else None
+    return t("display.since_previous", change=moved) if moved else ""

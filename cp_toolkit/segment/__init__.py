@@ -7,7 +7,7 @@ and their choice), :mod:`.tags` (rule-based tags from a YAML table), :mod:`.migr
 
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
 from .migration import find_previous_run, migration
-from .report import cluster_checks, findings, segment_label, tag_rules
+from .report import cluster_checks, cluster_lifts, findings, segment_label, tag_rules
 from .rfm import (
     RFM_SEGMENTS,
     check_rules,
@@ -23,6 +23,7 @@ from .tags import TAGS, build_tags, load_definitions, tag_coverage, tag_name
 
 __all__ = [
     "cluster_checks",
+    "cluster_lifts",
     "findings",
     "segment_label",
     "tag_rules",

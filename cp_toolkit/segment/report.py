@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..display import Table, present
 from ..text import localize, t
+from .cluster import CLUSTER_FEATURES
 from .stage import SegmentResult
 
-__all__ = ["cluster_checks", "findings", "segment_label", "tag_rules"]
+__all__ = ["cluster_checks", "cluster_lifts", "findings", "segment_label", "tag_rules"]
 
 
 #: Mean bootstrap ARI from which clusters are called stable (0.8: "good" agreement in common practice).
@@ -85,3 +87,9 @@ def tag_rules(definitions: dict[str, object]) -> pd.DataFrame:
     for group, node in definitions.items():
         walk(group, [], node if isinstance(node, dict) else {"": node})
     return pd.DataFrame(rows, columns=["tag_group", "setting", "value"])
+
+
+def cluster_lifts(result: SegmentResult) -> Table:
+    """The clusters' profiles as a table: each feature's mean over the base's (1 = average), so
+    every feature column reads as a ratio, whatever its unit."""
+    return present(result.lift, dict.fromkeys(CLUSTER_FEATURES, "ratio"))

@@ -21,7 +21,7 @@ from ..errors import ParameterError
 from ..features import category_shares
 from ..params import tag_definition_problems
 from ..privacy import suppress_small_groups, values_to_pool
-from ..text import t, table
+from ..text import t, words
 
 __all__ = ["DEFAULT_DEFINITIONS", "TAGS", "build_tags", "load_definitions", "tag_coverage", "tag_name"]
 
@@ -53,7 +53,7 @@ def tag_name(group: str, tag: str, language: str | None = None) -> str:
 
 def group_name(group: str) -> str:
     """How a report names a tag group: the text ``segment.tag.group.<group>``, else the id spelt out."""
-    return t(f"segment.tag.group.{group}") if f"segment.tag.group.{group}" in table() else group.replace("_", " ")
+    return words("segment.tag.group", group)
 
 
 def load_definitions(path: str | Path | None = None) -> dict[str, Any]:

@@ -49,6 +49,7 @@ __all__ = [
     "get_language",
     "labels",
     "localize",
+    "words",
     "not_available",
     "parse",
     "placeholders",
@@ -253,3 +254,10 @@ def _english_ids(prefix: str) -> dict[str, str]:
     """English text -> id, of the ids directly under ``prefix``."""
     depth = prefix.count(".") + 1
     return {v: k for k, v in table(DEFAULT_LANGUAGE).items() if k.startswith(prefix + ".") and k.count(".") == depth}
+
+
+def words(prefix: str, code: object, /) -> str:
+    """A code of the data (a column, a reason, a table, a tag group) in words: the text
+    ``<prefix>.<code>`` when the table has one, else the code with its underscores as spaces."""
+    key = f"{prefix}.{code}"
+    return t(key) if key in table(DEFAULT_LANGUAGE) else str(code).replace("_", " ")
