@@ -57,13 +57,15 @@ class SegmentResult:
 
 
 def fit_clusters(behaviour: pd.DataFrame, seed: int, min_group_size: int) -> BehaviourClusters:
-    """Behavioural clusters of the customers.
+    """Behavioural clusters of the customers, none under ``min_group_size`` (so that the lift table
+    never has to blank a large cluster to protect tiny ones).
 
     Raises
     ------
     DataError
         When there are fewer than two groups of ``min_group_size`` customers (no cluster could be
-        shown), or too few distinct behaviours for two clusters.
+        shown), too few distinct behaviours for two clusters, or fewer than two clusters of
+        ``min_group_size`` left after merging the smaller ones.
     """
     need = 2 * min_group_size
     if len(behaviour) < need:
@@ -72,7 +74,7 @@ def fit_clusters(behaviour: pd.DataFrame, seed: int, min_group_size: int) -> Beh
             f"{min_group_size}); the data have {len(behaviour):,}, so no clusters are formed and the RFM segments "
             "stand alone"
         )
-    return BehaviourClusters(random_state=seed).fit(behaviour)
+    return BehaviourClusters(random_state=seed, min_cluster_size=min_group_size).fit(behaviour)
 
 
 def _no_clusters(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
