@@ -554,6 +554,20 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
     }
 
 
+def _playbook_problems(path: Any) -> list[str]:
+    """What is wrong with a persona playbook file (its own checks, :func:`cp_toolkit.persona.load_playbook`)."""
+    from .errors import ParameterError
+    from .persona.playbook import load_playbook
+
+    if not isinstance(path, str):
+        return [f"persona_playbook: {path!r} is not a path to a YAML file"]
+    try:
+        load_playbook(path)
+    except ParameterError as err:
+        return [f"persona_playbook: {err}"]
+    return []
+
+
 def check_values(
     params: Mapping[str, Any], choices: Mapping[str, tuple[str, ...]], runs_folder: Path | None = None
 ) -> list[str]:
@@ -589,6 +603,8 @@ def check_values(
         problems += rfm_rule_problems(params["rfm_segments"])
     if params["tag_definitions"] is not None:
         problems += _tag_file_problems("tag_definitions", params["tag_definitions"])
+    if params.get("persona_playbook") is not None:
+        problems += _playbook_problems(params["persona_playbook"])
     if params["previous_run"] is not None:
         problems += _previous_run_problems("previous_run", params["previous_run"], runs_folder)
     return problems
