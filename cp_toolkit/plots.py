@@ -652,7 +652,7 @@ def persona_traits(
     ax.set_yticks(y, [_wrap(label, 30) for label in labels], fontsize=9)
     reach = max(1.0, float(np.ceil(np.abs(ratio).max())))
     ticks = np.arange(-reach, reach + 1)
-    ax.set_xticks(ticks, [f"{100 * 2 ** v:,.0f}" for v in ticks])
+    ax.set_xticks(ticks, [f"{100 * 2**v:,.0f}" for v in ticks])
     ax.set_xlim(-reach - 0.1, reach + 0.1)
     ax.set(title=title, xlabel=xlabel)
     ax.title.set_fontsize(10)

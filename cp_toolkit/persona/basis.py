@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ParameterError
@@ -72,9 +71,7 @@ def _weekend_share(orders: pd.DataFrame) -> pd.Series:
     return (orders["ts"].dt.day_of_week >= 5).groupby(orders["customer_id"], observed=True).mean()
 
 
-def behaviour_features(
-    table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFrame
-) -> pd.DataFrame:
+def behaviour_features(table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFrame) -> pd.DataFrame:
     """How each customer shops, with value kept out: the mix of the largest departments, the
     weekend share of orders, basket breadth, regularity, store loyalty, discount and coupon use.
 
@@ -165,7 +162,9 @@ def behaviour_clusters(
     return labels.map(names).rename("persona"), model.summary()
 
 
-def merge_small_cells(cells: pd.Series, groups: pd.Series, min_group_size: int) -> tuple[pd.Series, dict[str, list[str]]]:
+def merge_small_cells(
+    cells: pd.Series, groups: pd.Series, min_group_size: int
+) -> tuple[pd.Series, dict[str, list[str]]]:
     """Merge every cell under ``min_group_size`` into the largest cell of its group (the same
     behaviour cluster), or, when it is alone there, into the largest cell overall; smallest first.
 
@@ -234,7 +233,9 @@ def assign_personas(
         return Basis(basis, cells.rename("persona"), features, checks, merged=merged)
     column = {"rfm": "rfm_segment", "rfm8": "rfm8"}[basis]
     if column not in segments.columns:
-        raise ParameterError(f"persona_basis {basis!r} needs the column {column} in segments.parquet; rerun 03_segmentation")
+        raise ParameterError(
+            f"persona_basis {basis!r} needs the column {column} in segments.parquet; rerun 03_segmentation"
+        )
     groups = segments[column].astype(str)
     cells, merged = merge_small_cells(groups, pd.Series(0, index=groups.index), min_group_size)
     return Basis(basis, cells.rename("persona"), features.iloc[:, :0], merged=merged)

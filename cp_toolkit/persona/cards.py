@@ -62,14 +62,16 @@ def _count_or_none(count: int, min_group_size: int) -> int | None:
     return int(count) if count >= min_group_size else None
 
 
-def _engagement(members: pd.Index, table: pd.DataFrame) -> dict[str, Any]:
-    """Campaign response and coupon use of the members against all customers, where the data have them."""
+def _engagement(members: pd.Index, table: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
+    """Campaign response and coupon use of the members against all customers, where the data have
+    them for at least ``min_group_size`` members."""
     out = {}
     for column in ("campaign_response_rate", "coupon_order_share"):
         if column in table.columns and table[column].notna().any():
             mine = table.loc[table.index.intersection(members), column]
-            out[column] = {"persona": _mean_or_none(mine), "base": _mean_or_none(table[column]),
-                           "known": int(mine.notna().sum())}  # fmt: skip
+            known = int(mine.notna().sum())
+            if known >= min_group_size:  # a rate of fewer members is not shown
+                out[column] = {"persona": _mean_or_none(mine), "base": _mean_or_none(table[column]), "known": known}
     return out
 
 
@@ -153,9 +155,15 @@ def _card(
                 members.loc[members["repeat_buyer"].fillna(False).astype(bool), "p_alive"]
             ),
         },
-        "engagement": _engagement(ids, context["table"]),
-        "traits": distinctive_traits(matrix, traits, pd.Series(inside, index=matrix.index), min_group_size,
-                                     context["shown_traits"], {"category": context["shown_categories"]}),  # fmt: skip
+        "engagement": _engagement(ids, context["table"], min_group_size),
+        "traits": distinctive_traits(
+            matrix,
+            traits,
+            pd.Series(inside, index=matrix.index),
+            min_group_size,
+            context["shown_traits"],
+            {"category": context["shown_categories"]},
+        ),  # fmt: skip
         "coverage": {"attributes_known": None if known is None else _count_or_none(known, min_group_size)},
         "merged": context["merged"].get(key, []),
     }

@@ -101,9 +101,11 @@ def load_playbook(path: str | Path | None = None) -> dict[str, Any]:
     if not isinstance(book, dict) or not isinstance(book.get("actions"), list) or not book["actions"]:
         raise ParameterError(f"persona_playbook {path} needs a list of actions (see {DEFAULT_PLAYBOOK})")
     bands = book.get("value_bands") or {}
-    problems = [] if {"high", "low"} <= set(bands) and bands["low"] < bands["high"] else [
-        f"{path}: value_bands needs high and low, low below high"
-    ]
+    problems = (
+        []
+        if {"high", "low"} <= set(bands) and bands["low"] < bands["high"]
+        else [f"{path}: value_bands needs high and low, low below high"]
+    )
     for action in book["actions"]:
         problems += _problems(action, str(path))
     ids = [a.get("id") for a in book["actions"] if isinstance(a, dict)]

@@ -13,11 +13,15 @@ from .. import plots
 from ..display.numbers import number
 from ..display.page import _inline, figure_html
 from ..display.tables import present
+from ..segment.report import STABLE_ARI
 from ..text import get_language, labels, localize, t
 from .stage import PersonaResult
-from .story import display_name, portrait, story, trait_figure, trait_label, trait_sentence
+from .story import display_name, feature_label, portrait, story, trait_figure, trait_label, trait_sentence
 
 __all__ = ["build_settings", "deck", "findings", "named", "overview"]
+
+#: A silhouette from which clusters are called a clear structure (Kaufman & Rousseeuw's "weak" below 0.25).
+CLEAR_SILHOUETTE = 0.25
 
 
 def named(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -32,6 +36,10 @@ def findings(result: PersonaResult) -> list[str]:
     if not cards:
         return [t("persona.finding.none", min_group_size=result.min_group_size)]
     sentences = [t("persona.finding.count", cards=len(cards), basis=t(f"persona.basis.{result.basis.basis}"))]
+    checks = result.basis.checks
+    if checks and (checks["silhouette"] < CLEAR_SILHOUETTE or checks["bootstrap_ari"]["ari_mean"] < STABLE_ARI):
+        sentences.append(t("persona.finding.tendencies", silhouette=checks["silhouette"],
+                           ari=checks["bootstrap_ari"]["ari_mean"]))  # fmt: skip
     top = max(cards, key=lambda c: c["revenue_share"])
     sentences.append(t("persona.finding.top", name=display_name(top), customers=top["customers"],
                        customer_share=top["customer_share"], revenue_share=top["revenue_share"]))  # fmt: skip
@@ -44,7 +52,9 @@ def findings(result: PersonaResult) -> list[str]:
     distinct = [c for c in cards if c["traits"]]
     if distinct:
         most = max(distinct, key=lambda c: abs(c["traits"][0]["index"] - 100))
-        sentences.append(t("persona.finding.distinct", name=display_name(most), trait=trait_sentence(most["traits"][0])))
+        sentences.append(
+            t("persona.finding.distinct", name=display_name(most), trait=trait_sentence(most["traits"][0]))
+        )
     sentences += result.notes
     return sentences
 
@@ -73,8 +83,15 @@ def _action_text(action: dict[str, Any]) -> str:
 def _traits_table(card: dict[str, Any]) -> str:
     """The card's distinctive traits: the persona's figure against all customers' and the index."""
     frame = pd.DataFrame(
-        [{"trait": trait_label(tr), "this_persona": trait_figure(tr), "all_customers": trait_figure(tr, "base"),
-          "index": f"{tr['index']:,.0f}"} for tr in card["traits"]]  # fmt: skip
+        [
+            {
+                "trait": trait_label(tr),
+                "this_persona": trait_figure(tr),
+                "all_customers": trait_figure(tr, "base"),
+                "index": f"{tr['index']:,.0f}",
+            }
+            for tr in card["traits"]
+        ]  # fmt: skip
     )
     return present(frame).html
 
@@ -82,9 +99,14 @@ def _traits_table(card: dict[str, Any]) -> str:
 def _actions_table(card: dict[str, Any], currency: str) -> str:
     """The card's actions with the customers each concerns and the value at stake."""
     frame = pd.DataFrame(
-        [{"action": _action_text(a), "customers": a["customers"],
-          "clv_at_stake": a["clv_at_stake"] if a["clv_at_stake"] is not None else a["revenue_to_date"]}
-         for a in card["actions"]]  # fmt: skip
+        [
+            {
+                "action": _action_text(a),
+                "customers": a["customers"],
+                "clv_at_stake": a["clv_at_stake"] if a["clv_at_stake"] is not None else a["revenue_to_date"],
+            }
+            for a in card["actions"]
+        ]  # fmt: skip
     )
     if card["actions"] and card["actions"][0]["clv_at_stake"] is None:
         frame = frame.rename(columns={"clv_at_stake": "revenue"})
@@ -111,8 +133,10 @@ def _card_html(card: dict[str, Any], currency: str) -> str:
                            for m in card["merged"])  # fmt: skip
         parts.append(f"<p class='cp-note'>{html.escape(t('persona.card.merged', groups=merged))}</p>")
     if card["traits"]:
-        parts.append(f"<div class='cp-persona-traits'><div>{_chart(card)}</div><div><h3>{t('persona.card.traits_heading')}</h3>"
-                     f"{_traits_table(card)}</div></div>")  # fmt: skip
+        heading = f"<h3>{t('persona.card.traits_heading')}</h3>"
+        parts.append(
+            f"<div class='cp-persona-traits'><div>{_chart(card)}</div><div>{heading}{_traits_table(card)}</div></div>"
+        )
     else:
         parts.append(f"<p>{html.escape(t('persona.card.no_traits'))}</p>")
     parts.append(f"<h3>{t('persona.card.actions_heading')}</h3>{_actions_table(card, currency)}")
@@ -126,7 +150,7 @@ def _engagement_sentence(card: dict[str, Any]) -> str:
     """Campaign response and coupon use against all customers, where the data have them."""
     sentences = []
     for column, figures in card["engagement"].items():
-        if figures["persona"] is not None and figures["known"] >= 1:
+        if figures["persona"] is not None:
             sentences.append(t(f"persona.card.engagement.{column}", persona=number(figures["persona"], "percent"),
                                base=number(figures["base"], "percent")))  # fmt: skip
     return " ".join(sentences)
@@ -156,9 +180,7 @@ def build_settings(result: PersonaResult) -> pd.DataFrame:
     checks = result.basis.checks
     rows = [("basis", t(f"persona.basis.{result.basis.basis}"))]
     if result.basis.features.shape[1]:
-        rows.append(("features", ", ".join(trait_label({"kind": "category" if f.startswith("mix:") else "behaviour",
-                                                          "feature": f[4:] if f.startswith("mix:") else f,
-                                                          "value": None}) for f in result.basis.features.columns)))  # fmt: skip
+        rows.append(("features", ", ".join(map(feature_label, result.basis.features.columns))))
     if checks:
         rows += [
             ("k", f"{checks['k']}"),
@@ -168,4 +190,3 @@ def build_settings(result: PersonaResult) -> pd.DataFrame:
         ]
     rows.append(("min_group_size", f"{result.min_group_size}"))
     return pd.DataFrame({"setting": [t(f"persona.settings.{k}") for k, _ in rows], "value": [v for _, v in rows]})
-

@@ -85,7 +85,9 @@ def _next_action(cards: list[dict[str, Any]], profile: pd.DataFrame) -> pd.DataF
     return pd.concat(rows)
 
 
-def audience(profile: pd.DataFrame, cards: list[dict[str, Any]], tags: pd.DataFrame | None, with_p_alive: bool) -> pd.DataFrame:
+def audience(
+    profile: pd.DataFrame, cards: list[dict[str, Any]], tags: pd.DataFrame | None, with_p_alive: bool
+) -> pd.DataFrame:
     """``audience.csv``: one row per customer with the columns of :data:`AUDIENCE_COLUMNS` (and
     ``p_alive`` when it is usable), figures rounded."""
     tier, joined = _tags_by_customer(tags)
@@ -151,7 +153,11 @@ def run_stage(
     categories = department_shares(spend, None, non_product_categories)
     customers = ensure(run, "customers")
     matrix, traits = trait_matrix(behaviour, table, categories, customers, tags)
-    attributes = customers.set_index("customer_id").notna().any(axis=1) if customers is not None and customers.shape[1] > 1 else None
+    attributes = (
+        customers.set_index("customer_id").notna().any(axis=1)
+        if customers is not None and customers.shape[1] > 1
+        else None
+    )
     context = {
         "basis": basis.basis, "min_group_size": min_group_size, "playbook": book, "shown_traits": SHOWN_TRAITS,
         "shown_categories": persona_categories, "merged": basis.merged, "table": table,
@@ -171,8 +177,8 @@ def run_stage(
     run.save("personas_md", md)
     run.save("audience", crm)
     top = display_name(cards[0]) if cards else t("persona.headline_none")
-    run.record_stage("06_persona", t("persona.headline", shown=len(cards), basis=t(f"persona.basis.{basis.basis}"), top=top),
-                     **({"notes": notes} if notes else {}))  # fmt: skip
+    headline = t("persona.headline", shown=len(cards), basis=t(f"persona.basis.{basis.basis}"), top=top)
+    run.record_stage("06_persona", headline, **({"notes": notes} if notes else {}))
     shown = {"path": "cp_toolkit/persona/playbook.yaml" if persona_playbook is None else book["path"],
              "version": book["version"]}  # fmt: skip
     return PersonaResult(cards, crm, md, basis, currency, notes, min_group_size, shown)

@@ -10,7 +10,16 @@ from ..display.numbers import money, number
 from ..segment.tags import group_name, tag_name
 from ..text import get_language, localize, t, words
 
-__all__ = ["category_words", "display_name", "persona_name", "portrait", "story", "trait_figure", "trait_label", "trait_sentence"]
+__all__ = [
+    "category_words",
+    "display_name",
+    "persona_name",
+    "portrait",
+    "story",
+    "trait_figure",
+    "trait_label",
+    "trait_sentence",
+]
 
 #: Behaviour features with a word for a persona high (or low) on them (texts ``persona.name.<feature>.<direction>``).
 NAMED_BEHAVIOUR = (
@@ -42,8 +51,15 @@ def trait_label(trait: dict[str, Any]) -> str:
     if kind == "tag":
         return t("persona.trait.pair", name=group_name(feature), value=tag_name(feature, value))
     if feature.startswith("channel_share_"):
-        return t("persona.trait.channel", channel=feature[len("channel_share_"):])
+        return t("persona.trait.channel", channel=feature[len("channel_share_") :])
     return words("persona.trait.behaviour", feature)
+
+
+def feature_label(column: str) -> str:
+    """A shopping feature clustered (:func:`cp_toolkit.persona.basis.behaviour_features`) in words."""
+    if column.startswith("mix:"):
+        return trait_label({"kind": "category", "feature": column[4:], "value": None})
+    return trait_label({"kind": "behaviour", "feature": column, "value": None})
 
 
 def trait_figure(trait: dict[str, Any], which: str = "persona") -> str:
@@ -134,8 +150,9 @@ def story(card: dict[str, Any], currency: str) -> str:
         sentences.append(t("persona.story.people", traits=t("persona.story.and").join(map(trait_sentence, people))))
     if coverage.get("attributes_known") is not None:
         sentences.append(t("persona.story.coverage", known=coverage["attributes_known"], members=card["customers"]))
-    sentences.append(t("persona.story.how", mean_orders=b["mean_orders"], lines=number(b["avg_lines_per_order"]),
-                       weekend_share=b["weekend_share"], order_value=money(b["mean_order_value"], currency)))  # fmt: skip
+    lines, order_value = number(b["avg_lines_per_order"]), money(b["mean_order_value"], currency)
+    sentences.append(t("persona.story.how", mean_orders=b["mean_orders"], lines=lines,
+                       weekend_share=b["weekend_share"], order_value=order_value))  # fmt: skip
     habits = [tr for tr in card["traits"] if tr["kind"] == "behaviour"][:2]
     if habits:
         sentences.append(t("persona.story.habits", traits=t("persona.story.and").join(map(trait_sentence, habits))))

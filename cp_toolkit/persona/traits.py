@@ -96,11 +96,17 @@ def trait_matrix(
         for attribute in attributes.columns:
             values = attributes[attribute].reindex(index).astype("string")
             for value in values.dropna().unique():
-                add(Trait("demographic", str(attribute), str(value), "share"), (values == value).astype(float).where(values.notna()))
+                add(
+                    Trait("demographic", str(attribute), str(value), "share"),
+                    (values == value).astype(float).where(values.notna()),
+                )
     if tags is not None and len(tags):
         chosen = tags[tags["tag_group"].isin(TRAIT_TAG_GROUPS)]
         for (group, tag), members in chosen.groupby(["tag_group", "tag"], observed=True):
-            add(Trait("tag", str(group), str(tag), "share"), pd.Series(1.0, index=members["customer_id"].unique()).reindex(index).fillna(0))
+            add(
+                Trait("tag", str(group), str(tag), "share"),
+                pd.Series(1.0, index=members["customer_id"].unique()).reindex(index).fillna(0),
+            )
     return pd.DataFrame(columns, index=index), traits
 
 
