@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..errors import DataError, ParameterError
 from ..segment.cluster import BehaviourClusters
@@ -155,7 +156,8 @@ def behaviour_clusters(
         raise DataError(f"{len(features):,} customers cannot form two groups of {min_group_size}")
     low, high = min(k_range[0], most), min(k_range[1], most)
     model = BehaviourClusters(k_range=(max(low, 2), max(high, 2)), random_state=seed, min_cluster_size=min_group_size)
-    model.fit(features)
+    with threadpool_limits(limits=1):  # K-means on a few thousand rows: threads only wait on each other
+        model.fit(features)
     labels = pd.Series(model.labels_, index=features.index)
     order = labels.value_counts().sort_values(ascending=False, kind="stable").index
     names = {cluster: f"P{i + 1}" for i, cluster in enumerate(order)}
