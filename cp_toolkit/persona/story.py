@@ -88,12 +88,13 @@ def persona_name(traits: list[dict[str, Any]], taken: set[str] | None = None, mo
     """A short name from the persona's most distinctive traits that name something (traits above
     the base first): ``Coupon-clipping, big-basket shoppers``; another trait is added while the
     name is one of ``taken``."""
-    ranked, categories = [], 0
+    ranked, used = [], set()
     for trait in sorted(traits, key=lambda tr: tr["direction"] != "high"):
         adjective = _adjective(trait)
-        if adjective and adjective not in ranked and (trait["kind"] != "category" or not categories):
+        family = trait["kind"] if trait["kind"] != "behaviour" else trait["feature"]
+        if adjective and adjective not in ranked and family not in used:  # one category, one lifecycle stage
             ranked.append(adjective)
-            categories += trait["kind"] == "category"  # one category in a name is enough
+            used.add(family)
     taken = taken or set()
     for n in range(min(most, len(ranked)), len(ranked) + 1):
         name = _join(ranked[:n])
