@@ -179,4 +179,4 @@ def story(card: dict[str, Any], currency: str) -> str:
         )
         sentences.append(t("persona.story.risk", risk=r["mean_churn_probability"],
                            band=t(f"persona.band.risk.{r['band']}"), high=at_high))  # fmt: skip
-    return " ".join(sentences)
+    return t("persona.story.space").join(sentences)
