@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "currency": "USD",
     "previous_run": None,
     "rfm_segments": None,
+    "new_customer_days": 90,  # a first order within this many days of as_of makes a customer New (None: the R x F cell)
     "tag_definitions": None,
     "top_n_categories": 10,
     "persona_categories": 5,

@@ -537,6 +537,7 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "top_n_categories": whole(1),
         "persona_categories": whole(1),
         "horizon_days": whole(1),
+        "new_customer_days": optional(whole(1)),  # null: New is the R x F cell alone
         "seed": whole(0, 2**32 - 1),  # numpy and scikit-learn random states
         **{name: choice(options) for name, options in choices.items()},
         "clv_holdout_fraction": number(0, 1, True, True),

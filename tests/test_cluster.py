@@ -91,9 +91,24 @@ def test_small_clusters_are_merged_when_every_k_has_one() -> None:
     assert model.stability_["ari_mean"] >= 0.9  # refits are mapped to the kept centroids: like with like
 
 
+def test_a_lone_outlier_does_not_leave_a_single_cluster() -> None:
+    """Two groups of 40 and one customer far away: k = 2 (the outlier against the rest) has the best
+    silhouette, but merging its cluster of one leaves a single cluster; the next best, k = 3, merges
+    into the two planted groups."""
+    rng = np.random.default_rng(0)
+    centres = np.log([[10, 30, 3000, 100, 3, 700], [300, 2, 60, 30, 3, 100]])
+    truth = np.repeat([0, 1], 40)
+    values = np.exp(centres[truth] + rng.normal(0, 0.25, (80, len(CLUSTER_FEATURES))))
+    X = pd.DataFrame(np.vstack([values, [[1e6, 1e5, 1e9, 1e8, 1e4, 1e6]]]), columns=CLUSTER_FEATURES)
+    model = BehaviourClusters(k_range=(2, 4), n_bootstrap=3, min_cluster_size=10).fit(X)
+    assert model.scores_["silhouette"].idxmax() == 2 and not model.scores_["accepted"].any()
+    assert model.k_fit_ == 3 and model.k_ == 2 and model.merged_ == 1
+    assert np.bincount(model.labels_).min() >= 10 and adjusted_rand_score(truth, model.labels_[:80]) == 1.0
+
+
 def test_too_few_clusters_after_merging_is_a_data_error() -> None:
     X, _ = with_outliers()
-    with pytest.raises(DataError, match="do not form two behavioural clusters of 500 or more"):
+    with pytest.raises(DataError, match="do not form two behavioural clusters of 500 or more.*whichever k from 2 to 8"):
         BehaviourClusters(n_bootstrap=1, min_cluster_size=500).fit(X)
 
 

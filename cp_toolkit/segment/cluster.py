@@ -66,12 +66,13 @@ class BehaviourClusters(BaseEstimator):
 
         A k is accepted when every cluster of its K-means solution holds ``min_cluster_size``
         customers or more. When no k is, the best k by silhouette is taken and its clusters under
-        ``min_cluster_size`` are merged into their neighbours (:func:`merge_small_clusters`).
+        ``min_cluster_size`` are merged into their neighbours (:func:`merge_small_clusters`); when
+        that leaves fewer than two clusters, the next best k is tried (:meth:`_kept_centres`).
         Clusters are numbered by size, largest first.
 
         Raises :class:`~cp_toolkit.errors.DataError` when the customers show too few distinct
         behaviours for ``k_range[0] + 1`` clusters, or when fewer than two clusters of
-        ``min_cluster_size`` remain after merging. Sets ``scores_`` (per k: inertia, silhouette,
+        ``min_cluster_size`` remain after merging, from any k. Sets ``scores_`` (per k: inertia, silhouette,
         ``smallest`` cluster and whether it is ``accepted``), ``k_``, ``merged_`` (clusters merged
         away), ``centres_`` (the kept centroids, in the scaled space), ``labels_``, ``silhouette_``
         (of the kept clusters), ``agreement_`` (adjusted Rand index of a Gaussian mixture with
@@ -89,9 +90,7 @@ class BehaviourClusters(BaseEstimator):
                 f"{distinct} among {len(Z):,} customers"
             )
         fits = self._fit_each_k(Z, min(self.k_range[1], len(Z) - 1, distinct - 1))
-        accepted = self.scores_[self.scores_["accepted"]]
-        self.k_fit_ = int((accepted if len(accepted) else self.scores_)["silhouette"].idxmax())
-        centres = merge_small_clusters(Z, fits[self.k_fit_].cluster_centers_, self.min_cluster_size)
+        self.k_fit_, centres = self._kept_centres(Z, fits)
         self.centres_ = by_size(Z, centres)
         self.k_, self.merged_ = len(self.centres_), self.k_fit_ - len(self.centres_)
         labels = nearest(Z, self.centres_)
@@ -119,6 +118,21 @@ class BehaviourClusters(BaseEstimator):
                          "accepted": smallest >= self.min_cluster_size})  # fmt: skip
         self.scores_ = pd.DataFrame(rows).set_index("k")
         return fits
+
+    def _kept_centres(self, Z: np.ndarray, fits: dict[int, KMeans]) -> tuple[int, np.ndarray]:
+        """The k kept and its centroids: the accepted k of highest silhouette; when no k is accepted,
+        the k of highest silhouette whose small clusters merge into two or more, its merged centroids
+        (a lone outlier is a cluster of one at every k; merged at the best k, often k = 2, it would
+        leave a single cluster, while a larger k still holds two groups or more)."""
+        accepted = self.scores_[self.scores_["accepted"]]
+        ranked = (accepted if len(accepted) else self.scores_)["silhouette"].sort_values(ascending=False, kind="stable")
+        problem: DataError | None = None
+        for k in ranked.index:
+            try:
+                return int(k), merge_small_clusters(Z, fits[k].cluster_centers_, self.min_cluster_size)
+            except DataError as err:
+                problem = problem or err  # the message of the best k
+        raise DataError(f"{problem}, whichever k from {ranked.index.min()} to {ranked.index.max()} it starts from")
 
     def _stability(self, Z: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """Refit K-means on bootstrap samples and compare its labels of every customer with the clusters.
