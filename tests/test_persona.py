@@ -155,7 +155,10 @@ def test_cards_follow_the_schema_and_show_no_small_count(cj_run) -> None:
 
 def test_audience_is_documented_rounded_and_pseudonymous(cj_run) -> None:
     audience = cj_run.load("audience")
-    assert list(audience.columns) == [c for c in AUDIENCE_COLUMNS if c in audience.columns or c == "p_alive"]
+    expected = [c for c in AUDIENCE_COLUMNS if c in audience.columns]
+    if "p_alive" in audience.columns:  # only where the CLV model identifies dropout, before the CLV
+        expected.insert(expected.index("clv"), "p_alive")
+    assert list(audience.columns) == expected
     assert {"persona", "value_tier", "tags", "churn_risk", "clv", "next_best_action"} <= set(audience.columns)
     assert len(audience) == 2_469 and audience["customer_id"].str.fullmatch(r"c_[0-9a-f]{16}").all()
     assert audience["next_best_action"].notna().all()
@@ -170,3 +173,23 @@ def test_markdown_mirrors_the_cards(cj_run) -> None:
     assert [m for m in re.findall(r"^## (.+)$", markdown, flags=re.M)] == [c["name"] for c in cards]
     for card in cards:
         assert card["portrait"] in markdown and card["story"] in markdown
+
+
+def test_segment_bases_merge_their_small_segments(cj_run) -> None:
+    segments = cj_run.load("segments").set_index("customer_id")
+    for basis, column in (("rfm", "rfm_segment"), ("rfm8", "rfm8")):
+        threshold = int(segments[column].value_counts().median()) + 1  # half the segments are too small
+        chosen = assign_personas(
+            basis, segments, pd.DataFrame(index=segments.index), pd.Series(dtype=str), threshold, 42
+        )
+        sizes = chosen.labels.value_counts()
+        assert sizes.min() >= threshold and sizes.sum() == len(segments)
+        assert set(sizes.index) <= set(segments[column]) and chosen.merged
+
+
+def test_value_x_behaviour_crosses_the_tier_with_the_clusters() -> None:
+    features, _ = _planted((150, 120, 90, 60))
+    tier = pd.Series(np.where(np.arange(len(features)) % 3 == 0, "high", "low"), index=features.index)
+    chosen = assign_personas("value_x_behaviour", pd.DataFrame(index=features.index), features, tier, 10, 42)
+    assert chosen.labels.str.fullmatch(r"(high|low) · P\d").all()
+    assert chosen.labels.value_counts().min() >= 10 and chosen.labels.nunique() == 8
