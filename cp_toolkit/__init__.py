@@ -8,7 +8,8 @@ its own. Beside them: :mod:`~cp_toolkit.run` (run folder, stage registry, paperm
 shared helpers (:mod:`~cp_toolkit.features`, :mod:`~cp_toolkit.privacy`,
 :mod:`~cp_toolkit.engine`, :mod:`~cp_toolkit.plots`, :mod:`~cp_toolkit.display`,
 :mod:`~cp_toolkit.text`), :mod:`~cp_toolkit.config` and :mod:`~cp_toolkit.params` (parameters
-and their checks) and :mod:`~cp_toolkit.errors`.
+and their checks), :mod:`~cp_toolkit.errors`, and :mod:`~cp_toolkit.rekey` (the audience joined
+back to the key holder's own ids).
 
 Submodules and the names below are imported on first use, so ``import cp_toolkit`` (and the
 ``cp-toolkit`` command) loads no pandas, matplotlib, scikit-learn or lifetimes until needed.
@@ -39,7 +40,7 @@ _NAMES = {
     "rfm_segment": "segment",
 }
 _MODULES = ("clv", "config", "display", "eda", "engine", "errors", "features", "ingest", "persona", "plots",
-            "params", "predict", "privacy", "run", "segment", "text", "timezones")  # fmt: skip
+            "params", "predict", "privacy", "rekey", "run", "segment", "text", "timezones")  # fmt: skip
 
 __all__ = sorted([*_NAMES, *_MODULES])
 

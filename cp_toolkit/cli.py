@@ -1,4 +1,6 @@
-"""Command line: ``cp-toolkit run [--params FILE] [--as-of DATE] [--out DIR] [--force] [--debug]``.
+"""Command line: ``cp-toolkit run [--params FILE] [--as-of DATE] [--out DIR] [--force] [--debug]``, and
+``cp-toolkit rekey AUDIENCE_CSV --ids FILE [--id-column NAME] --out OUT_CSV [--keep-pseudonym] [--force]``
+(:mod:`cp_toolkit.rekey`: the audience joined to the key holder's own customer ids).
 
 A user error (:class:`~cp_toolkit.errors.CPToolkitError`) ends the command with one line on
 standard error and the error's exit status: 2 for parameters and the output folder, 1 for a
@@ -17,7 +19,7 @@ from typing import Any
 from .config import load_params
 from .errors import CPToolkitError, InterruptedRun
 from .params import FILE_KEYS
-from .text import t
+from .text import available_languages, set_language, t
 
 __all__ = ["main", "default_notebooks_dir", "absolute_source_paths"]
 
@@ -67,14 +69,75 @@ def _parser() -> argparse.ArgumentParser:
         "is refused all the same)",
     )
     run.add_argument("--debug", action="store_true", help="print the Python traceback of an error")
+    _rekey_parser(sub)
     return parser
+
+
+REKEY_DESCRIPTION = """\
+Join a run's audience.csv (pseudonymized customer ids) to your own CRM customer ids.
+
+For the holder of the pseudonymization key: rekey computes the pseudonym of each id in the ids
+file with the key stage 01 used, keeps the audience rows of those pseudonyms, and writes them with
+your id first, in a column named as in your file, then the audience columns. The key comes from
+CP_TOOLKIT_PSEUDONYM_KEY, or from the file named by CP_TOOLKIT_PSEUDONYM_KEY_FILE, as for
+'cp-toolkit run'; without one rekey refuses to run (a random key would match nothing).
+
+Ids are read as stage 01 reads them: every CSV value as text, spaces around it removed, leading
+zeros kept (00123 is not 123), a whole number written as a float (17850.0) read as 17850. Supply
+the ids stage 01 read (with an identity map: its unified customer_id values). Blank ids are
+skipped; repeated ids are kept once, with a warning. The console shows counts, never ids.
+
+The output holds raw ids: it is refused inside the audience's run folder, inside any run folder
+and inside the project's reports/ folder; an existing file is replaced only with --force. It is
+written atomically (a temporary file, then renamed) and readable by its owner only."""
+
+
+def _rekey_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``rekey`` subcommand and its options."""
+    rekey = sub.add_parser(
+        "rekey",
+        help="join a run's audience.csv to your own customer ids (needs the pseudonymization key)",
+        description=REKEY_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: cp-toolkit rekey reports/2017-12-31_default/data/audience.csv --ids ~/crm/customers.csv "
+        "--id-column crm_id --out ~/crm/audience_2017-12.csv",
+    )
+    rekey.add_argument("audience", type=Path, metavar="AUDIENCE_CSV", help="<run>/data/audience.csv of stage 06")
+    rekey.add_argument(
+        "--ids", type=Path, required=True, metavar="IDS_FILE", help="your customer ids: CSV (.csv, .tsv) or Parquet"
+    )
+    rekey.add_argument(
+        "--id-column",
+        dest="id_column",
+        default="customer_id",
+        metavar="NAME",
+        help="column of IDS_FILE holding the ids; the output's first column gets this name (default: customer_id)",
+    )
+    rekey.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="OUT_CSV",
+        help="the CSV to write, outside run and reports folders",
+    )
+    rekey.add_argument(
+        "--keep-pseudonym",
+        dest="keep_pseudonym",
+        action="store_true",
+        help="keep the pseudonym as a column 'pseudonym' after your id (default: dropped)",
+    )
+    rekey.add_argument("--force", action="store_true", help="replace OUT_CSV when it exists")
+    rekey.add_argument(
+        "--language", choices=available_languages(), default="en", help="language of the console summary (default: en)"
+    )
+    rekey.add_argument("--debug", action="store_true", help="print the Python traceback of an error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cp-toolkit`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        return _rekey(args) if args.command == "rekey" else _run(args)
     except CPToolkitError as err:
         if args.debug:
             traceback.print_exception(err)
@@ -106,6 +169,16 @@ def _run(args: argparse.Namespace) -> int:
 
     run_report(params, out, args.notebooks or default_notebooks_dir(), kernel=args.kernel, force=args.force)
     print(t("run.console.done", index=(out / "index.html").resolve()))
+    return 0
+
+
+def _rekey(args: argparse.Namespace) -> int:
+    """``cp-toolkit rekey``: write the audience rows of the holder's ids, then print the counts."""
+    from .rekey import rekey, summary_lines  # pandas loads only for this command
+
+    set_language(args.language)
+    counts = rekey(args.audience, args.ids, args.out, args.id_column, args.keep_pseudonym, args.force)
+    print("\n".join(summary_lines(counts, args.ids)))
     return 0
 
 

@@ -27,9 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "currency": "USD",
     "previous_run": None,
     "rfm_segments": None,
+    "new_customer_days": 90,  # a first order within this many days of as_of makes a customer New (None: the R x F cell)
     "tag_definitions": None,
     "top_n_categories": 10,
     "persona_categories": 5,
+    "persona_basis": "behaviour",  # behaviour | rfm | rfm8 | value_x_behaviour: what a persona groups
+    "persona_playbook": None,  # a playbook YAML (None: the packaged cp_toolkit/persona/playbook.yaml)
     "horizon_days": 90,
     "seed": 42,
     "zero_amount": "set_aside",
@@ -58,6 +61,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "zero_amount": ("set_aside", "purchase"),
     "clv_model": ("bgnbd", "mbgnbd", "pareto_nbd", "auto"),
     "clv_seasonality": ("auto", "monthly", "none"),
+    "persona_basis": ("behaviour", "rfm", "rfm8", "value_x_behaviour"),
     "clv_time_unit": ("days", "weeks"),
     "purchase_period": ("day", "week"),
     "report_language": ("en", "zh"),

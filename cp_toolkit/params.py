@@ -537,6 +537,7 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "top_n_categories": whole(1),
         "persona_categories": whole(1),
         "horizon_days": whole(1),
+        "new_customer_days": optional(whole(1)),  # null: New is the R x F cell alone
         "seed": whole(0, 2**32 - 1),  # numpy and scikit-learn random states
         **{name: choice(options) for name, options in choices.items()},
         "clv_holdout_fraction": number(0, 1, True, True),
@@ -552,6 +553,20 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "allow_identifiers": text_list,
         "non_product_categories": optional(text_list),
     }
+
+
+def _playbook_problems(path: Any) -> list[str]:
+    """What is wrong with a persona playbook file (its own checks, :func:`cp_toolkit.persona.load_playbook`)."""
+    from .errors import ParameterError
+    from .persona.playbook import load_playbook
+
+    if not isinstance(path, str):
+        return [f"persona_playbook: {path!r} is not a path to a YAML file"]
+    try:
+        load_playbook(path)
+    except ParameterError as err:
+        return [f"persona_playbook: {err}"]
+    return []
 
 
 def check_values(
@@ -589,6 +604,8 @@ def check_values(
         problems += rfm_rule_problems(params["rfm_segments"])
     if params["tag_definitions"] is not None:
         problems += _tag_file_problems("tag_definitions", params["tag_definitions"])
+    if params.get("persona_playbook") is not None:
+        problems += _playbook_problems(params["persona_playbook"])
     if params["previous_run"] is not None:
         problems += _previous_run_problems("previous_run", params["previous_run"], runs_folder)
     return problems

@@ -45,6 +45,7 @@ __all__ = [
     "period_transactions",
     "frequency_recency_heatmap",
     "persona_map",
+    "persona_traits",
     "cohort_heatmap",
     "revenue_factors",
     "weekday_hour_heatmap",
@@ -632,6 +633,40 @@ def persona_map(
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     _place_labels(ax, [c["name"] for c in shown], x, y, np.sqrt(sizes) / 2)
     return ax
+
+
+def persona_traits(
+    labels: list[str], index: list[float], *, title: str, xlabel: str, empty: str, ax: Axes | None = None
+) -> Axes:
+    """A persona's distinctive traits as bars of their index against all customers (100 = all
+    customers) on a log scale, so that twice and half as common are as long; above the base in
+    blue, below in orange, the most distinctive on top."""
+    ax = _ax(ax, (5.2, 0.45 * max(len(labels), 2) + 1.1))
+    if not labels:
+        return _no_data(ax, empty)
+    values = np.asarray(index, dtype=float)
+    ratio = np.log2(values / 100)
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y, ratio, color=np.where(ratio > 0, "#4C72B0", "#DD8452"), height=0.6)
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.set_yticks(y, [_wrap(label, 30) for label in labels], fontsize=9)
+    reach = max(1.0, float(np.ceil(np.abs(ratio).max())))
+    ticks = np.arange(-reach, reach + 1)
+    ax.set_xticks(ticks, [f"{100 * 2**v:,.0f}" for v in ticks])
+    ax.set_xlim(-reach - 0.1, reach + 0.1)
+    ax.set(title=title, xlabel=xlabel)
+    ax.title.set_fontsize(10)
+    return ax
+
+
+def _wrap(label: str, width: int) -> str:
+    """A long label on two lines, broken at the space nearest its middle (CJK text unbroken)."""
+    if len(label) <= width or " " not in label:
+        return label
+    middle = len(label) // 2
+    spaces = [i for i, c in enumerate(label) if c == " "]
+    cut = min(spaces, key=lambda i: abs(i - middle))
+    return label[:cut] + "\n" + label[cut + 1 :]
 
 
 #: Area (points squared) of the biggest persona bubble; the others in proportion to their customers.

@@ -24,6 +24,7 @@ from .errors import CPToolkitWarning, ParameterError
 from .text import t
 
 __all__ = [
+    "as_id",
     "complementary_suppression",
     "deciles_allowed",
     "SUPPRESSED",
@@ -88,6 +89,36 @@ def _looks_identifying(name: str, values: pd.Series, sample: int) -> bool:
     distinct = text.nunique() / len(text)
     unique_text = (len(text) >= 5 and distinct > 0.9) or (len(text) >= 20 and distinct > 0.5)
     return bool(email or phone or unique_text)
+
+
+def as_id(values: pd.Series) -> pd.Series:
+    """Identifiers as stripped strings; empty strings become missing.
+
+    Whole numbers stored as floats (spreadsheet exports write ``17850`` as ``17850.0``, as a
+    number or as text) lose the ``.0``, value by value, so one customer has one id in every
+    source; leading zeros and other text stay as they are. Stage 01 pseudonymizes these strings,
+    and ``cp-toolkit rekey`` reads a key holder's ids through the same function, so that both
+    hash the same text.
+
+    Parameters
+    ----------
+    values : Series
+        Raw identifiers as read (text, integers, or floats).
+
+    Returns
+    -------
+    Series of string
+        The identifiers as text; blank or missing ones are missing.
+    """
+    if pd.api.types.is_float_dtype(values):
+        finite = values[np.isfinite(values)]
+        if len(finite) == values.notna().sum() and (finite == np.round(finite)).all():
+            values = values.astype("Int64")
+    out = values.astype("string").str.strip()
+    dotted = out.str.contains(".", regex=False).fillna(False)
+    if dotted.any():
+        out = out.mask(dotted, out[dotted].str.replace(r"^(\d+)\.0+$", r"\1", regex=True))
+    return out.mask(out == "")
 
 
 def pseudonym_key() -> bytes:

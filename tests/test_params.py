@@ -38,6 +38,10 @@ BAD = {
             "contact_budget: 'cheap' is not allowed; use a number >= 0 (a total cost",
         ],
     ),
+    "new_customer_days": (
+        "new_customer_days: 0\n",
+        ["new_customer_days: 0 is not allowed; use a whole number >= 1"],
+    ),
     "float_for_whole": ("min_group_size: 2.5\n", ["min_group_size: 2.5 is not allowed; use a whole number >= 1"]),
     "bool_for_number": ("clv_bootstrap_samples: true\n", ["clv_bootstrap_samples: True is not allowed"]),
     "bad_date": ("as_of: 2017-13-40\n", ["as_of: '2017-13-40' is not a date; write it as \"YYYY-MM-DD\""]),
@@ -162,6 +166,18 @@ def test_bad_parameter_file_exits_2_fast_without_a_run_folder(case: str, tmp_pat
     assert done.stderr.startswith(f"cp-toolkit: {params}")
     for line in expected:
         assert _fill(line, tmp_path, out) in done.stderr, f"{case}: {done.stderr}"
+
+
+def test_new_customer_days_may_be_null(tmp_path: Path) -> None:
+    """null leaves New to the R x F cell; a whole number of days is a window of the first order."""
+    params = tmp_path / "p.yaml"
+    params.write_text("new_customer_days: null\n")
+    assert load_params(params)["new_customer_days"] is None
+    params.write_text("new_customer_days: 30\n")
+    assert load_params(params)["new_customer_days"] == 30
+    params.write_text("new_customer_days: 30.5\n")
+    with pytest.raises(ParameterError, match=r"new_customer_days: 30.5 is not allowed; use a whole number >= 1"):
+        load_params(params)
 
 
 def test_all_problems_are_listed_one_per_line(tmp_path: Path) -> None:

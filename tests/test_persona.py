@@ -1,48 +1,195 @@
-"""Persona cards: sizes add up, small groups are suppressed, no raw ids."""
+"""Personas: planted behaviour recovered, distinctive traits only, no small group, the playbook's
+choices and its checks, the deck's artifacts (schema, audience, Markdown)."""
 
 from __future__ import annotations
 
-from cp_toolkit.persona import customer_profile, persona_cards
+import itertools
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from cp_toolkit.errors import ParameterError
+from cp_toolkit.persona import AUDIENCE_COLUMNS, assign_personas, choose_actions, distinctive_traits, load_playbook
+from cp_toolkit.persona.basis import merge_small_cells
+from cp_toolkit.persona.playbook import ALL_RISKS, INTENT_RISKS, VALUE_BANDS
+from cp_toolkit.persona.traits import Trait
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = json.loads((ROOT / "cp_toolkit" / "persona" / "personas.schema.json").read_text(encoding="utf-8"))
 
 
-def test_cards_cover_every_customer(cj_run) -> None:
-    cards = cj_run.load("personas")["cards"]
-    assert sum(c["customers"] for c in cards if not c["suppressed"]) == 2_469
-    assert abs(sum(c["revenue_share"] for c in cards) - 1) < 1e-9
-    loyal = next(c for c in cards if c["name"] == "Loyal")
-    assert loyal["top_categories"] and loyal["demographics"]["age"]["known"] >= 10
-    audience = cj_run.load("audience")
-    assert len(audience) == 2_469 and audience["customer_id"].str.fullmatch(r"c_[0-9a-f]{16}").all()
+def _planted(sizes: tuple[int, ...], seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers of four shopping styles: fresh-food, drugstore quick trips, coupon stock-up and
+    weekend meat buyers (department mix, basket, coupons, weekend share), with noise."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([
+        # produce, drug, meat, grocery, basket, coupons, weekend
+        [0.35, 0.05, 0.10, 0.50, 10, 0.02, 0.25],
+        [0.05, 0.45, 0.05, 0.45, 4, 0.02, 0.25],
+        [0.10, 0.10, 0.10, 0.70, 22, 0.30, 0.25],
+        [0.08, 0.05, 0.40, 0.47, 12, 0.03, 0.70],
+    ])  # fmt: skip
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    values = centres[truth] * rng.normal(1, 0.12, (len(truth), centres.shape[1]))
+    columns = ["mix:PRODUCE", "mix:DRUG GM", "mix:MEAT", "mix:GROCERY", "avg_lines_per_order",
+               "coupon_order_share", "weekend_share"]  # fmt: skip
+    index = pd.Index([f"c_{i:016x}" for i in range(len(truth))], name="customer_id")
+    return pd.DataFrame(values.clip(0), columns=columns, index=index), truth
 
 
-def test_small_groups_are_suppressed(cj_run) -> None:
-    profile = customer_profile(*(cj_run.load(n) for n in ("segments", "features", "predictions", "clv")))
-    sizes = profile["rfm_segment"].value_counts()
-    threshold = int(sizes.median()) + 1
-    cards = persona_cards(
-        profile,
-        cj_run.load("category_spend"),
-        cj_run.load("customers"),
-        min_group_size=threshold,
+def test_planted_behaviour_groups_are_recovered() -> None:
+    features, truth = _planted((150, 120, 90, 60))
+    basis = assign_personas("behaviour", pd.DataFrame(index=features.index), features, pd.Series(dtype=str), 10, 42)
+    assert basis.basis == "behaviour" and basis.checks["k"] == 4
+    assert adjusted_rand_score(truth, basis.labels.reindex(features.index)) >= 0.9
+    assert basis.labels.value_counts().index[0] == "P1"  # numbered largest first
+
+
+def test_no_persona_is_smaller_than_the_threshold() -> None:
+    """Three far-out customers would form clusters of 1 and 2: they are merged, never shown alone."""
+    features, _ = _planted((100, 100, 100))
+    features.iloc[:3] = [[0.0, 0.0, 0.0, 0.0, 400, 1.0, 1.0]] * 3
+    basis = assign_personas("behaviour", pd.DataFrame(index=features.index), features, pd.Series(dtype=str), 25, 42)
+    assert basis.labels.value_counts().min() >= 25
+
+
+def test_small_cells_merge_into_their_behaviour_group() -> None:
+    cells = pd.Series(["high · P1"] * 3 + ["low · P1"] * 30 + ["high · P2"] * 20 + ["low · P2"] * 12)
+    groups = cells.str[-2:]
+    merged, record = merge_small_cells(cells, groups, 10)
+    assert merged.value_counts().to_dict() == {"low · P1": 33, "high · P2": 20, "low · P2": 12}
+    assert record == {"low · P1": ["high · P1"]}
+
+
+def test_a_trait_at_the_base_rate_is_never_distinctive() -> None:
+    """400 customers, a persona of 100: 'planted' is twice as common in it, 'base_rate' exactly as
+    common as among all customers, 'rare' twice as common but held by only 6 members."""
+    members = pd.Series([True] * 100 + [False] * 300)
+    planted = np.r_[np.ones(60), np.zeros(40), np.ones(90), np.zeros(210)]
+    base_rate = np.r_[np.ones(30), np.zeros(70), np.ones(90), np.zeros(210)]
+    rare = np.r_[np.ones(6), np.zeros(94), np.ones(9), np.zeros(291)]
+    matrix = pd.DataFrame({"tag:a=planted": planted, "tag:a=base": base_rate, "tag:a=rare": rare})
+    traits = {k: Trait("tag", "a", k.split("=")[1], "share") for k in matrix}
+    shown = distinctive_traits(matrix, traits, members, min_group_size=10)
+    assert [t["key"] for t in shown] == ["tag:a=planted"]
+    assert shown[0]["index"] == pytest.approx(100 * 0.6 / 0.375) and shown[0]["direction"] == "high"
+
+
+def test_a_trait_whose_other_members_are_few_is_left_out() -> None:
+    """95 of 100 members have it: showing 95% would tell that 5 members lack it."""
+    members = pd.Series([True] * 100 + [False] * 300)
+    matrix = pd.DataFrame({"tag:a=x": np.r_[np.ones(95), np.zeros(5), np.ones(60), np.zeros(240)]})
+    assert distinctive_traits(matrix, {"tag:a=x": Trait("tag", "a", "x", "share")}, members, 10) == []
+
+
+@pytest.fixture(scope="module")
+def book() -> dict:
+    return load_playbook()
+
+
+@pytest.mark.parametrize(
+    ("value", "risk", "traits", "high_risk", "expected"),
+    [
+        ("high", "low", set(), 0, ["reward_best", "grow_mid", "keep_engaged"]),
+        ("high", "high", set(), 50, ["protect_valuable", "win_back_high_risk_members", "keep_engaged"]),
+        ("low", "high", set(), 5, ["low_cost_reactivation", "keep_engaged"]),
+        ("low", "low", {"behaviour:coupon_order_share:high"}, 0, ["deal_led", "grow_low", "keep_engaged"]),
+        ("mid", "unknown", {"tag:lifecycle=new:high"}, 0, ["onboard_new", "grow_mid", "keep_engaged"]),
+    ],
+)
+def test_the_playbook_chooses_on_bands_and_traits(book, value, risk, traits, high_risk, expected) -> None:
+    chosen = choose_actions(book, value, risk, traits, {"all": 200, "high_risk": high_risk}, 10)
+    assert [a["id"] for a in chosen] == expected
+
+
+def test_actions_never_contradict_the_risk(book) -> None:
+    """Every band and every combination of the playbook's traits: 2 to 4 actions, and none whose
+    intent the persona's risk rules out (win-back only at medium or high risk or for the members
+    at high risk, rewards only at low risk, growth never at high risk)."""
+    keys = sorted({k for a in book["actions"] for k in (a.get("when") or {}).get("traits", [])})
+    for value, risk in itertools.product(VALUE_BANDS, sorted(ALL_RISKS)):
+        for n in (0, 1, 2):
+            for traits in itertools.combinations(keys, n):
+                chosen = choose_actions(book, value, risk, set(traits), {"all": 100, "high_risk": 20}, 10)
+                assert 2 <= len(chosen) <= 4, (value, risk, traits)
+                for action in chosen:
+                    assert action["audience"] == "high_risk" or risk in INTENT_RISKS[action["intent"]]
+
+
+def test_a_contradicting_playbook_is_refused(tmp_path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text(
+        "version: 1\nvalue_bands: {high: 1.25, low: 0.8}\nactions:\n"
+        "  - {id: strongest_offer, intent: win_back, audience: all, when: {value: [high]}, text: {en: a, zh: b}}\n",
+        encoding="utf-8",
     )
-    hidden = {c["name"] for c in cards if c["suppressed"]}
-    assert hidden == set(sizes[sizes < threshold].index)
-    assert all(c["customers"] is None for c in cards if c["suppressed"])
+    with pytest.raises(ParameterError, match=r"book\.yaml action 'strongest_offer'.*win_back.*restrict when\.risk"):
+        load_playbook(path)
+
+
+def test_cards_follow_the_schema_and_show_no_small_count(cj_run) -> None:
+    data = cj_run.load("personas")
+    jsonschema.validate(data, SCHEMA)
+    cards, floor = data["cards"], data["min_group_size"]
+    assert data["basis"] == "behaviour" and 3 <= len(cards) <= 8
+    assert sum(c["customers"] for c in cards) == 2_469
+    assert abs(sum(c["revenue_share"] for c in cards) - 1) < 1e-9
+    assert len({c["name"] for c in cards}) == len(cards) and len({c["names"]["zh"] for c in cards}) == len(cards)
     for card in cards:
-        for attr in card.get("demographics", {}).values():
-            assert attr["known"] >= threshold
-            rest = attr["known"] - round(attr["share"] * attr["known"])  # members with another value
-            assert rest == 0 or rest >= threshold
+        counts = [card["customers"], card["risk"]["high_risk_customers"], card["coverage"]["attributes_known"],
+                  *(a["customers"] for a in card["actions"]), *(t["known"] for t in card["traits"]),
+                  *(e["known"] for e in card["engagement"].values())]  # fmt: skip
+        assert all(c is None or c >= floor for c in counts), card["key"]
+        assert all(abs(t["index"] - 100) > 10 and t["p_value"] < 0.01 for t in card["traits"])
+        assert not any(
+            t["kind"] == "category" and t["feature"] in ("COUPON/MISC ITEMS", "FUEL") for t in card["traits"]
+        )
+        assert 2 <= len(card["actions"]) <= 4
 
 
-def test_a_dominant_value_never_implies_a_small_remainder() -> None:
-    """12 members known: 11 of one age and 1 of another. 'Age X, 11 of 12' would tell that one
-    member differs, so the card leaves age out; a region all 12 share is shown."""
-    import pandas as pd
+def test_audience_is_documented_rounded_and_pseudonymous(cj_run) -> None:
+    audience = cj_run.load("audience")
+    expected = [c for c in AUDIENCE_COLUMNS if c in audience.columns]
+    if "p_alive" in audience.columns:  # only where the CLV model identifies dropout, before the CLV
+        expected.insert(expected.index("clv"), "p_alive")
+    assert list(audience.columns) == expected
+    assert {"persona", "value_tier", "tags", "churn_risk", "clv", "next_best_action"} <= set(audience.columns)
+    assert len(audience) == 2_469 and audience["customer_id"].str.fullmatch(r"c_[0-9a-f]{16}").all()
+    assert audience["next_best_action"].notna().all()
+    assert (audience["clv"].dropna() == audience["clv"].dropna().round(2)).all()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{c}`" in readme for c in AUDIENCE_COLUMNS)
 
-    from cp_toolkit.persona import _dominant_attributes
 
-    members = pd.DataFrame({"customer_id": [f"c{i}" for i in range(12)]})
-    customers = members.assign(age=["35-44"] * 11 + ["65+"], region="N")
-    shown = _dominant_attributes(members, customers, min_group_size=10)
-    assert shown == {"region": {"value": "N", "share": 1.0, "known": 12}}
+def test_markdown_mirrors_the_cards(cj_run) -> None:
+    cards = cj_run.load("personas")["cards"]
+    markdown = cj_run.load("personas_md")
+    assert [m for m in re.findall(r"^## (.+)$", markdown, flags=re.M)] == [c["name"] for c in cards]
+    for card in cards:
+        assert card["portrait"] in markdown and card["story"] in markdown
+
+
+def test_segment_bases_merge_their_small_segments(cj_run) -> None:
+    segments = cj_run.load("segments").set_index("customer_id")
+    for basis, column in (("rfm", "rfm_segment"), ("rfm8", "rfm8")):
+        threshold = int(segments[column].value_counts().median()) + 1  # half the segments are too small
+        chosen = assign_personas(
+            basis, segments, pd.DataFrame(index=segments.index), pd.Series(dtype=str), threshold, 42
+        )
+        sizes = chosen.labels.value_counts()
+        assert sizes.min() >= threshold and sizes.sum() == len(segments)
+        assert set(sizes.index) <= set(segments[column]) and chosen.merged
+
+
+def test_value_x_behaviour_crosses_the_tier_with_the_clusters() -> None:
+    features, _ = _planted((150, 120, 90, 60))
+    tier = pd.Series(np.where(np.arange(len(features)) % 3 == 0, "high", "low"), index=features.index)
+    chosen = assign_personas("value_x_behaviour", pd.DataFrame(index=features.index), features, tier, 10, 42)
+    assert chosen.labels.str.fullmatch(r"(high|low) · P\d").all()
+    assert chosen.labels.value_counts().min() >= 10 and chosen.labels.nunique() == 8

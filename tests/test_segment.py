@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from cp_toolkit.features import customer_features
-from cp_toolkit.segment import RFM_SEGMENTS, quantile_scores, rfm_segment, segment_map, standard_segments
+from cp_toolkit.segment import RFM8_CLASSES, RFM_SEGMENTS, quantile_scores, rfm_segment, segment_map, standard_segments
+from cp_toolkit.text import t
 
 from .conftest import orders_frame
 
@@ -131,3 +132,98 @@ def test_an_empty_base_has_an_empty_grid() -> None:
     empty = pd.DataFrame({"r_score": pd.Series(dtype=int), "f_score": pd.Series(dtype=int),
                           "rfm_segment": pd.Series(dtype=str)})  # fmt: skip
     assert rf_grid(empty, 10).isna().all().all()
+
+
+def _eight_customers() -> pd.DataFrame:
+    """One customer per RFM class: recency 10 or 100 days (mean 55), 8 or 2 orders (mean 5),
+    revenue 500 or 100 (mean 300)."""
+    return pd.DataFrame(
+        {
+            "recency_days": [10.0, 10, 100, 100, 10, 10, 100, 100],
+            "frequency": [8, 2, 8, 2, 8, 2, 8, 2],
+            "monetary": [500.0, 500, 500, 500, 100, 100, 100, 100],
+            "avg_order_value": [62.5, 250, 62.5, 250, 12.5, 50, 12.5, 50],
+        },
+        index=pd.Index(list("abcdefgh"), name="customer_id"),
+    )
+
+
+def test_rfm8_one_customer_per_class() -> None:
+    from cp_toolkit.segment import rfm8_class
+
+    classes = rfm8_class(_eight_customers())
+    assert classes.name == "rfm8" and classes.to_dict() == {
+        "a": "Important value",  # recent, frequent, high revenue
+        "b": "Important to develop",  # recent, infrequent, high revenue
+        "c": "Important to retain",  # not recent, frequent, high revenue
+        "d": "Important to win back",
+        "e": "General value",
+        "f": "General to develop",
+        "g": "General to retain",
+        "h": "General to win back",
+    }
+    assert rfm8_class(_eight_customers(), language="zh")["a"] == "重要价值客户"
+
+
+def test_rfm8_a_value_equal_to_the_mean_is_low() -> None:
+    """Recency 10, 20, 30 (mean 20), orders 1, 2, 3 (mean 2), revenue 5, 10, 15 (mean 10): the middle
+    customer equals every mean, so R, F and M are all low (R high needs a recency below the mean)."""
+    from cp_toolkit.segment import rfm8_class
+
+    features = pd.DataFrame({"recency_days": [10.0, 20, 30], "frequency": [1, 2, 3], "monetary": [5.0, 10, 15]})
+    assert rfm8_class(features).tolist() == ["General to develop", "General to win back", "Important to retain"]
+
+
+def test_rfm8_summary_and_its_suppression() -> None:
+    from cp_toolkit.segment import rfm8_class, rfm8_summary, segment_summary
+
+    features = pd.concat([_eight_customers()] * 2).set_axis([f"c{i}" for i in range(16)])  # two per class
+    segments = pd.DataFrame({"rfm8": rfm8_class(features), "rfm_segment": ["A"] * 8 + ["B"] * 8}, index=features.index)
+    table = rfm8_summary(segments, features, min_group_size=2)
+    assert table.index.name == "segment" and len(table) == 8 and not table["suppressed"].any()
+    value = table.loc["Important value"]
+    assert value["customers"] == 2 and value["customer_share"] == 2 / 16
+    assert value["revenue_share"] == pytest.approx(1000 / 4800) and value["revenue_per_customer"] == 500
+    assert value["recency_days"] == 10 and value["orders"] == 8
+    assert list(table.columns) == ["customers", "customer_share", "revenue", "revenue_share", "recency_days", "orders",
+                                   "revenue_per_customer", "suppressed"]  # fmt: skip
+    assert rfm8_summary(segments, features, min_group_size=3)["suppressed"].all()  # every class holds 2
+    # the R x F table keeps its own columns: the function is one, the column and the means differ
+    rf = segment_summary(segments, features, min_group_size=2)
+    assert rf.index.name == "rfm_segment" and "avg_order_value" in rf and "revenue_per_customer" not in rf
+
+
+def test_new_is_named_by_the_first_order() -> None:
+    from cp_toolkit.segment import name_new_customers
+
+    rules = standard_segments()
+    by_cell = pd.Series(["New", "New", "Loyal", "Hibernating", "Champions", "Promising"], index=list("xyzwvu"))
+    tenure = pd.Series([200.0, 30, 60, 90, 90.5, 400], index=list("xyzwvu"))
+    named = name_new_customers(by_cell, tenure, rules, 90)
+    # x: in the New cell but first bought 200 days ago; z, w: first order within 90 days (90 included)
+    assert named.to_dict() == {"x": "Promising", "y": "New", "z": "New", "w": "New", "v": "Champions",
+                               "u": "Promising"}  # fmt: skip
+    assert name_new_customers(by_cell, tenure, rules, None).equals(by_cell)  # null: the R x F cell decides
+    own = {r"[4-5][4-5]": "Best", r"[4-5][1-3]|[1-3][1-5]": "New"}  # no Promising: not the standard names
+    assert name_new_customers(by_cell, tenure, own, 90).equals(by_cell)
+
+
+def test_the_grid_protects_new_and_promising_together() -> None:
+    """New and Promising share their customers, so their cells (51 and 41) form one published total:
+    with 41 under the minimum, 51 is blanked too, although it is the largest cell of its row and column."""
+    from cp_toolkit.segment.rfm import rf_grid
+
+    counts = {(r, f): 50 + 5 * r + f for r in range(1, 6) for f in range(1, 6)} | {(4, 1): 5, (5, 1): 100}
+    rows = [(r, f) for (r, f), n in counts.items() for _ in range(n)]
+    segments = pd.DataFrame(rows, columns=["r_score", "f_score"])
+    grid = rf_grid(segments, 10)
+    assert pd.isna(grid.loc[4, 1]) and pd.isna(grid.loc[5, 1])
+    assert grid.notna().to_numpy().sum() > 0
+
+
+def test_default_run_new_and_rfm8(cj_run) -> None:
+    seg = cj_run.load("segments").set_index("customer_id")
+    tenure = cj_run.load("features").set_index("customer_id")["tenure_days"].reindex(seg.index)
+    new = seg["rfm_segment"] == "New"
+    assert (new == (tenure <= 90)).all()  # New: a first order in the last 90 days, and all of them
+    assert set(seg["rfm8"]) <= {t(f"segment.rfm8.{c}", language="en") for c in RFM8_CLASSES.values()}

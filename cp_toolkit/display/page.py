@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import html as htmllib
+import io
 import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 from IPython import get_ipython
 from IPython.display import HTML, Markdown, display
+from matplotlib.axes import Axes
 
 from ..config import DEFAULTS
 from ..run.artifacts import RunFolder
@@ -21,6 +25,7 @@ from .tables import Table, column_kind, present, settings, small_base, suppresse
 __all__ = [
     "appendix",
     "configure_display",
+    "figure_html",
     "findings",
     "heading",
     "key_figures",
@@ -153,6 +158,16 @@ def findings(sentences: list[str]) -> HTML:
         sentences = [suppressed_note()]
     items = "".join(f"<li>{_inline(s)}</li>" for s in sentences if s)
     return HTML(f"<div class='cp-findings'><h2>{t('display.findings')}</h2><ul>{items}</ul></div>{STYLE}")
+
+
+def figure_html(ax: Axes, alt: str = "") -> str:
+    """A chart as an ``<img>`` embedded in HTML (PNG), for a chart that belongs inside a block of
+    the page (a persona card) rather than below a cell; the figure is closed."""
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"<img src='data:image/png;base64,{data}' alt='{htmllib.escape(alt, quote=True)}'>"
 
 
 def appendix() -> Markdown:

@@ -56,11 +56,21 @@ COLUMN_KINDS: dict[str, str] = {
             "revenue_per_customer",
             "spend",
             "predicted_spend",
+            "clv_at_stake",
         ],
         "money",
     ),
     **dict.fromkeys(
-        ["share", "repeat_rate", "p_alive", "mean_p_alive", "churn_probability", "threshold_share"], "percent"
+        [
+            "share",
+            "repeat_rate",
+            "p_alive",
+            "mean_p_alive",
+            "churn_probability",
+            "mean_churn_probability",
+            "threshold_share",
+        ],
+        "percent",
     ),
     **dict.fromkeys(["recency_days", "tenure_days", "interpurchase_days", "mean_interpurchase_days"], "days"),
     **dict.fromkeys(["lift", "orders_per_customer", "avg_lines_per_order", "mean_frequency"], "ratio"),

@@ -34,6 +34,7 @@ from ..engine import database
 from ..errors import CPToolkitWarning, SourceError
 from ..features import DISCOUNT_COLUMNS
 from ..params import merged_sources
+from ..privacy import as_id  # the id text stage 01 hashes, shared with `cp-toolkit rekey`
 
 __all__ = [
     "CHUNK_ROWS",
@@ -429,24 +430,6 @@ def map_columns(raw: pd.DataFrame, spec: Mapping[str, Any], table: str) -> pd.Da
             f"add them under 'columns:' (canonical: source column)"
         )
     return out
-
-
-def as_id(values: pd.Series) -> pd.Series:
-    """Identifiers as stripped strings; empty strings become missing.
-
-    Whole numbers stored as floats (spreadsheet exports write ``17850`` as ``17850.0``, as a
-    number or as text) lose the ``.0``, value by value, so one customer has one id in every
-    source; leading zeros and other text stay as they are.
-    """
-    if pd.api.types.is_float_dtype(values):
-        finite = values[np.isfinite(values)]
-        if len(finite) == values.notna().sum() and (finite == np.round(finite)).all():
-            values = values.astype("Int64")
-    out = values.astype("string").str.strip()
-    dotted = out.str.contains(".", regex=False).fillna(False)
-    if dotted.any():
-        out = out.mask(dotted, out[dotted].str.replace(r"^(\d+)\.0+$", r"\1", regex=True))
-    return out.mask(out == "")
 
 
 def _to_number(values: pd.Series, decimal: str = ".", thousands: str | None = None) -> pd.Series:

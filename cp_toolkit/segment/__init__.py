@@ -1,17 +1,21 @@
 """Stage 03, segmentation: RFM segments, behavioural clusters, tags and migration as of ``as_of``.
 
-Modules: :mod:`.rfm` (scores and the named R x F map), :mod:`.cluster` (behavioural clusters
-and their choice), :mod:`.tags` (rule-based tags from a YAML table), :mod:`.migration`
-(movement between segments since an earlier run) and :mod:`.stage` (``run_stage``).
+Modules: :mod:`.rfm` (scores, the named R x F map and the 8 RFM classes), :mod:`.cluster`
+(behavioural clusters and their choice), :mod:`.tags` (rule-based tags from a YAML table),
+:mod:`.migration` (movement between segments since an earlier run) and :mod:`.stage` (``run_stage``).
 """
 
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, lift_table
 from .migration import find_previous_run, migration
 from .report import cluster_checks, cluster_lifts, findings, segment_label, tag_rules
 from .rfm import (
+    RFM8_CLASSES,
     RFM_SEGMENTS,
     check_rules,
+    name_new_customers,
     quantile_scores,
+    rfm8_class,
+    rfm8_summary,
     rfm_scores,
     rfm_segment,
     segment_map,
@@ -28,6 +32,7 @@ __all__ = [
     "segment_label",
     "tag_rules",
     "CLUSTER_FEATURES",
+    "RFM8_CLASSES",
     "RFM_SEGMENTS",
     "BehaviourClusters",
     "SegmentResult",
@@ -39,6 +44,9 @@ __all__ = [
     "load_definitions",
     "migration",
     "quantile_scores",
+    "name_new_customers",
+    "rfm8_class",
+    "rfm8_summary",
     "rfm_scores",
     "rfm_segment",
     "run_stage",

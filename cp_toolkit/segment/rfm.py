@@ -1,4 +1,5 @@
-"""RFM scores (quintiles) and the named R x F segment map."""
+"""RFM scores (quintiles), the named R x F segment map (New named by the first order) and the
+8 RFM classes (R, F and M each high or low against the base's mean)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from ..params import rfm_rule_problems
 from ..privacy import complementary_suppression, suppress_small_groups
 from ..text import DEFAULT_LANGUAGE, t
 
-__all__ = ["RFM_SEGMENTS", "check_rules", "quantile_scores", "rf_grid", "rfm_scores", "rfm_segment", "segment_map",
-           "segment_summary", "standard_segments"]  # fmt: skip
+__all__ = ["RFM8_CLASSES", "RFM8_MEANS", "RFM_SEGMENTS", "SEGMENT_MEANS", "check_rules", "name_new_customers",
+           "new_and_promising", "new_by_first_order", "quantile_scores", "rf_grid", "rfm8_class", "rfm8_summary",
+           "rfm_scores", "rfm_segment", "segment_map", "segment_summary", "standard_segments"]  # fmt: skip
 
 
 #: The standard R x F segment map: regular expression on "<R><F>" -> segment id; the segment's
@@ -29,6 +31,27 @@ RFM_SEGMENTS: dict[str, str] = {
     r"[4-5][2-3]": "potential_loyalists",
     r"5[4-5]": "champions",
 }
+
+
+#: The 8 RFM classes: (R high, F high, M high) -> class id; the class's name is the text
+#: ``segment.rfm8.<id>``. R is high for a recency below the base's mean (a recent buyer), F and M
+#: for a frequency and a revenue above it; a value equal to the mean is low.
+RFM8_CLASSES: dict[tuple[bool, bool, bool], str] = {
+    (True, True, True): "important_value",
+    (True, False, True): "important_develop",
+    (False, True, True): "important_retain",
+    (False, False, True): "important_winback",
+    (True, True, False): "general_value",
+    (True, False, False): "general_develop",
+    (False, True, False): "general_retain",
+    (False, False, False): "general_winback",
+}
+
+#: The mean behaviour a segment table shows: column of the table -> feature averaged.
+SEGMENT_MEANS: dict[str, str] = {"recency_days": "recency_days", "orders": "frequency",
+                                 "avg_order_value": "avg_order_value"}  # fmt: skip
+#: The same for the 8 RFM classes, which are split on revenue per customer (M).
+RFM8_MEANS: dict[str, str] = {"recency_days": "recency_days", "orders": "frequency", "revenue_per_customer": "monetary"}
 
 
 def standard_segments(language: str = DEFAULT_LANGUAGE) -> dict[str, str]:
@@ -103,36 +126,142 @@ def rfm_segment(r_score: pd.Series, f_score: pd.Series, rules: dict[str, str] | 
     return out
 
 
-def rf_grid(segments: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+def new_and_promising() -> tuple[str, str]:
+    """The English names of the standard segments New and Promising (as written to the artifacts)."""
+    return t("segment.rfm.new", language=DEFAULT_LANGUAGE), t("segment.rfm.promising", language=DEFAULT_LANGUAGE)
+
+
+def new_by_first_order(rules: dict[str, str], new_customer_days: int | None) -> bool:
+    """Whether :func:`name_new_customers` names New by the first order: a window is set and the rule
+    table names both New and Promising with their standard names."""
+    return new_customer_days is not None and set(new_and_promising()) <= set(rules.values())
+
+
+def name_new_customers(
+    segments: pd.Series, tenure_days: pd.Series, rules: dict[str, str], new_customer_days: int | None
+) -> pd.Series:
+    """Name New the customers whose first order lies within ``new_customer_days`` days of the end of
+    ``as_of``, whatever their R x F cell, and Promising those the R x F rules call New whose first
+    order is older: the names then say what customers did (an R x F cell of recent, infrequent
+    buyers also holds old customers who rarely buy).
+
+    Parameters
+    ----------
+    segments : Series
+        Each customer's segment by the R x F rules (:func:`rfm_segment`).
+    tenure_days : Series
+        Days from each customer's first order to the end of ``as_of`` (same index).
+    rules : dict
+        The rule table the segments come from. Only a table that names both New and Promising
+        with their standard (English) names is changed; another is returned as it is.
+    new_customer_days : int or None
+        The window of a first order that makes a customer New; None leaves the segments as they are.
+
+    Returns
+    -------
+    Series
+        The segment names.
+    """
+    if not new_by_first_order(rules, new_customer_days):
+        return segments
+    new, promising = new_and_promising()
+    recent = tenure_days.reindex(segments.index) <= new_customer_days
+    return segments.mask(recent, new).mask(~recent & (segments == new), promising)
+
+
+def rf_grid(segments: pd.DataFrame, min_group_size: int, rules: dict[str, str] | None = None) -> pd.DataFrame:
     """Customers per R score (rows, 5 first) and F score (columns); cells under ``min_group_size``
     missing, and with them the cells that the totals of a row, a column or a segment (published
-    in the segment table) would give away (:func:`cp_toolkit.privacy.complementary_suppression`)."""
+    in the segment table) would give away (:func:`cp_toolkit.privacy.complementary_suppression`).
+
+    A segment's cells are those the rule table (``rules``, default :func:`standard_segments`)
+    gives it. As New customers are named by their first order (:func:`name_new_customers`), the
+    cells of New and Promising are also taken together: the two segments share their customers.
+    """
     grid = pd.crosstab(segments["r_score"], segments["f_score"]).reindex(index=range(5, 0, -1), columns=range(1, 6))
     grid = grid.fillna(0).rename_axis(index="R score", columns="F score")
     cells = [(r, f) for r in grid.index for f in grid.columns]
-    pairs = segments.drop_duplicates(["r_score", "f_score"])
-    segment_cells = [
-        list(zip(d["r_score"], d["f_score"], strict=True)) for _, d in pairs.groupby("rfm_segment", observed=True)
-    ]
+    pairs = segments[["r_score", "f_score"]].drop_duplicates()
+    named = rfm_segment(pairs["r_score"], pairs["f_score"], rules).to_numpy()
+    region = {name: list(zip(d["r_score"], d["f_score"], strict=True)) for name, d in pairs.groupby(named)}
+    shared = [c for name in new_and_promising() for c in region.get(name, [])]
     totals = [[c for c in cells if c[0] == r] for r in grid.index] + [
         [c for c in cells if c[1] == f] for f in grid.columns
     ]
-    hidden = complementary_suppression(grid, grid < min_group_size, totals + segment_cells)
+    hidden = complementary_suppression(grid, grid < min_group_size, totals + list(region.values()) + [shared])
     return grid.mask(hidden).astype("float64")
 
 
-def segment_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
-    """Size, revenue share and mean behaviour of each segment; small segments suppressed."""
-    df = features.join(segments[["rfm_segment"]])
-    g = df.groupby("rfm_segment", observed=True)
+def rfm8_class(features: pd.DataFrame, language: str = DEFAULT_LANGUAGE) -> pd.Series:
+    """Each customer's class of the 8 RFM classes (:data:`RFM8_CLASSES`).
+
+    Parameters
+    ----------
+    features : DataFrame
+        ``recency_days``, ``frequency`` and ``monetary`` per customer.
+    language : str
+        Language of the names (English by default: the names are written to ``segments.parquet``).
+
+    Returns
+    -------
+    Series of str
+        The name of the class (text ``segment.rfm8.<id>``), named ``rfm8``. R is high when the
+        recency is below the base's mean, F and M when frequency and revenue are above it; a
+        value equal to the mean is low.
+    """
+    high = zip(
+        features["recency_days"] < features["recency_days"].mean(),
+        features["frequency"] > features["frequency"].mean(),
+        features["monetary"] > features["monetary"].mean(),
+        strict=True,
+    )
+    names = {key: t(f"segment.rfm8.{cid}", language=language) for key, cid in RFM8_CLASSES.items()}
+    return pd.Series([names[key] for key in high], index=features.index, dtype="string", name="rfm8")
+
+
+def segment_summary(
+    segments: pd.DataFrame,
+    features: pd.DataFrame,
+    min_group_size: int,
+    column: str = "rfm_segment",
+    means: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Size, revenue share and mean behaviour of each segment, largest revenue first; small
+    segments suppressed (:func:`cp_toolkit.privacy.suppress_small_groups`).
+
+    Parameters
+    ----------
+    segments : DataFrame
+        The segment of each customer in ``column``.
+    features : DataFrame
+        ``frequency``, ``monetary`` and the features ``means`` averages, per customer.
+    min_group_size : int
+        Smallest segment shown.
+    column : str
+        The column of ``segments`` that names the segment (``rfm_segment``, ``rfm8``).
+    means : dict, optional
+        Column of the table -> feature averaged per segment (default :data:`SEGMENT_MEANS`).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by segment: customers, customer_share, revenue, revenue_share, the means, suppressed.
+    """
+    means = SEGMENT_MEANS if means is None else means
+    df = features.join(segments[[column]])
+    g = df.groupby(column, observed=True)
     out = g.agg(
         customers=("frequency", "size"),
         revenue=("monetary", "sum"),
-        recency_days=("recency_days", "mean"),
-        orders=("frequency", "mean"),
-        avg_order_value=("avg_order_value", "mean"),
+        **{name: (feature, "mean") for name, feature in means.items()},
     )
     out.insert(1, "customer_share", out["customers"] / out["customers"].sum())
     out.insert(3, "revenue_share", out["revenue"] / out["revenue"].sum())
     out = out.sort_values("revenue", ascending=False)
     return suppress_small_groups(out, "customers", min_group_size)
+
+
+def rfm8_summary(segments: pd.DataFrame, features: pd.DataFrame, min_group_size: int) -> pd.DataFrame:
+    """:func:`segment_summary` of the 8 RFM classes (column ``rfm8``): customers, shares of customers
+    and revenue, mean recency, orders and revenue per customer; the index is named ``segment``."""
+    return segment_summary(segments, features, min_group_size, "rfm8", RFM8_MEANS).rename_axis("segment")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..config import DEFAULTS
 from ..errors import CPToolkitWarning, DataError
@@ -17,7 +18,19 @@ from ..run.pipeline import ensure, stage, transactions_up_to
 from ..text import DEFAULT_LANGUAGE, localize, t
 from .cluster import CLUSTER_FEATURES, BehaviourClusters, cluster_labels, cluster_names, lift_table
 from .migration import find_previous_run, migration
-from .rfm import check_rules, rf_grid, rfm_scores, rfm_segment, segment_map, segment_summary, standard_segments
+from .rfm import (
+    check_rules,
+    name_new_customers,
+    new_by_first_order,
+    rf_grid,
+    rfm8_class,
+    rfm8_summary,
+    rfm_scores,
+    rfm_segment,
+    segment_map,
+    segment_summary,
+    standard_segments,
+)
 from .tags import build_tags, load_definitions, tag_coverage
 
 __all__ = ["SegmentResult", "fit_clusters", "run_stage"]
@@ -49,6 +62,10 @@ class SegmentResult:
     stayed: float | None = None
     #: The smallest group of customers the report may describe.
     min_group_size: int = 1
+    #: The 8 RFM classes (:func:`~cp_toolkit.segment.rfm.rfm8_summary`), named in the report's language.
+    rfm8_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: What New means when it is named by the first order (None when the R x F cell decides).
+    new_note: str | None = None
 
     @property
     def cluster_checks(self) -> dict[str, Any]:
@@ -57,13 +74,15 @@ class SegmentResult:
 
 
 def fit_clusters(behaviour: pd.DataFrame, seed: int, min_group_size: int) -> BehaviourClusters:
-    """Behavioural clusters of the customers.
+    """Behavioural clusters of the customers, none under ``min_group_size`` (so that the lift table
+    never has to blank a large cluster to protect tiny ones).
 
     Raises
     ------
     DataError
         When there are fewer than two groups of ``min_group_size`` customers (no cluster could be
-        shown), or too few distinct behaviours for two clusters.
+        shown), too few distinct behaviours for two clusters, or fewer than two clusters of
+        ``min_group_size`` left after merging the smaller ones.
     """
     need = 2 * min_group_size
     if len(behaviour) < need:
@@ -72,7 +91,8 @@ def fit_clusters(behaviour: pd.DataFrame, seed: int, min_group_size: int) -> Beh
             f"{min_group_size}); the data have {len(behaviour):,}, so no clusters are formed and the RFM segments "
             "stand alone"
         )
-    return BehaviourClusters(random_state=seed).fit(behaviour)
+    with threadpool_limits(limits=1):  # K-means on a few thousand rows: threads only wait on each other
+        return BehaviourClusters(random_state=seed, min_cluster_size=min_group_size).fit(behaviour)
 
 
 def _no_clusters(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -98,17 +118,23 @@ def run_stage(
     tag_definitions: str | None = None,
     top_n_categories: int = DEFAULTS["top_n_categories"],
     rfm_segments: dict[str, str] | None = None,
+    new_customer_days: int | None = DEFAULTS["new_customer_days"],
 ) -> SegmentResult:
-    """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment and behavioural
-    cluster of every customer), ``tags.parquet`` (rules in ``tag_definitions``, default the
-    packaged ``tags.yaml``) and ``category_spend.parquet`` (revenue per customer and product
-    category); compare with the previous run when there is one."""
+    """Stage 03: write ``features.parquet``, ``segments.parquet`` (RFM segment, class of the 8 RFM
+    classes and behavioural cluster of every customer; with the standard segments, New are the
+    customers whose first order lies within ``new_customer_days`` of ``as_of``), ``tags.parquet``
+    (rules in ``tag_definitions``, default the packaged ``tags.yaml``) and ``category_spend.parquet``
+    (revenue per customer and product category); compare with the previous run when there is one."""
     orders = transactions_up_to(run, as_of, "orders")
     features = customer_features(orders, as_of)
     rules = standard_segments() if rfm_segments is None else dict(rfm_segments)
     check_rules(rules)
     scores = rfm_scores(features)
-    segments = scores.assign(rfm_segment=rfm_segment(scores["r_score"], scores["f_score"], rules))
+    by_cell = rfm_segment(scores["r_score"], scores["f_score"], rules)
+    segments = scores.assign(
+        rfm_segment=name_new_customers(by_cell, features["tenure_days"], rules, new_customer_days),
+        rfm8=rfm8_class(features),
+    )
     behaviour = features[CLUSTER_FEATURES]
     skipped: dict[str, str] = {}
     try:
@@ -179,11 +205,12 @@ def run_stage(
         **({"notes": list(skipped.values())} if skipped else {}),
     )
     named = functools.partial(localize, "segment.rfm")  # the report's names; the artifacts keep English
+    named8 = functools.partial(localize, "segment.rfm8")
     return SegmentResult(
         features,
         segments,
         summary.rename(index=named),
-        rf_grid(segments, min_group_size),
+        rf_grid(segments, min_group_size, rules),
         table,
         dictionary,
         clusters,
@@ -199,4 +226,8 @@ def run_stage(
         skipped,
         stayed=stayed,
         min_group_size=min_group_size,
+        rfm8_summary=rfm8_summary(segments, features, min_group_size).rename(index=named8),
+        new_note=t("segment.text.new_customers", days=new_customer_days, as_of=as_of)
+        if new_by_first_order(rules, new_customer_days)
+        else None,
     )

@@ -31,10 +31,11 @@ fields again, and the report shows it in the selected language.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "TextKeyError",
     "available_languages",
     "get_language",
+    "in_language",
     "labels",
     "localize",
     "words",
@@ -97,6 +99,18 @@ def set_language(code: str) -> None:
 def get_language() -> str:
     """The language :func:`t` uses when a call names none."""
     return _state["language"]
+
+
+@contextlib.contextmanager
+def in_language(code: str) -> Iterator[None]:
+    """Select ``code`` for the calls inside the ``with`` block, then the language before it
+    (e.g. English texts written into an artifact while the report is in Chinese)."""
+    before = get_language()
+    set_language(code)
+    try:
+        yield
+    finally:
+        set_language(before)
 
 
 def _flatten(node: Mapping[Any, Any], path: str, source: Path) -> dict[str, str]:

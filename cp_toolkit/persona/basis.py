@@ -1,0 +1,243 @@
+"""Who belongs to which persona: shopping-behaviour features (value kept out), behavioural clusters
+on them, and the other bases (R x F segments, RFM-8 classes, value tier x behaviour)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from ..errors import DataError, ParameterError
+from ..segment.cluster import BehaviourClusters
+
+__all__ = [
+    "BASES",
+    "Basis",
+    "behaviour_features",
+    "department_shares",
+    "merge_small_cells",
+    "assign_personas",
+]
+
+#: The bases personas can be built on (the parameter ``persona_basis``).
+BASES = ("behaviour", "rfm", "rfm8", "value_x_behaviour")
+
+#: Columns of the stage 03 feature table that describe how a customer shops (not how much):
+#: basket breadth, regularity, store loyalty, discounts and coupons. Present ones are used.
+SHOPPING_COLUMNS = (
+    "avg_lines_per_order",
+    "interpurchase_cv",
+    "main_store_share",
+    "savings_rate",
+    "discount_line_share",
+    "coupon_order_share",
+)
+#: A department (or category) gets a mix column when it holds at least this share of product revenue.
+MIX_MIN_SHARE = 0.02
+#: At most this many mix columns (the largest departments), so that the mix does not drown the rest.
+MIX_MAX_COLUMNS = 8
+
+
+def department_shares(
+    spend: pd.DataFrame, products: pd.DataFrame | None, non_product: list[str] | tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Each customer's share of product revenue per department (per category where the products
+    have no department), the non-product categories (coupons, fuel ...) left out; rows add up to 1
+    (customers who bought only non-products have no row).
+
+    Parameters
+    ----------
+    spend : DataFrame
+        :func:`cp_toolkit.features.category_spend` (``customer_id``, ``category``, ``revenue``).
+    products : DataFrame or None
+        The product table; its ``department`` of each category (the most common one) groups the
+        categories.
+    non_product : sequence of str
+        Categories or departments that are not products.
+    """
+    spend = spend[~spend["category"].isin(list(non_product)) & (spend["revenue"] > 0)]
+    if products is not None and {"category", "department"} <= set(products.columns) and len(products):
+        known = products.dropna(subset=["category", "department"])
+        department = known.groupby("category")["department"].agg(lambda d: d.mode().iloc[0])
+        spend = spend.assign(category=spend["category"].map(department).fillna(spend["category"]))
+        spend = spend[~spend["category"].isin(list(non_product))]
+    wide = spend.pivot_table(index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0)
+    return wide.div(wide.sum(axis=1), axis=0).rename_axis(columns=None)
+
+
+def _weekend_share(orders: pd.DataFrame) -> pd.Series:
+    """Share of each customer's orders placed on a Saturday or Sunday."""
+    return (orders["ts"].dt.day_of_week >= 5).groupby(orders["customer_id"], observed=True).mean()
+
+
+def behaviour_features(table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFrame) -> pd.DataFrame:
+    """How each customer shops, with value kept out: the mix of the largest departments, the
+    weekend share of orders, basket breadth, regularity, store loyalty, discount and coupon use.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The stage 03 feature table (``features.parquet``), indexed by ``customer_id``.
+    orders : DataFrame
+        The customers' orders up to ``as_of``.
+    mix : DataFrame
+        :func:`department_shares`.
+
+    Returns
+    -------
+    DataFrame
+        One row per customer of ``table``; only columns that vary. Missing values (regularity of
+        customers with fewer than three orders, a mix for customers without products) are the
+        column's median, so that a missing value reads as "typical", never as an extreme.
+    """
+    out = pd.DataFrame(index=table.index)
+    if len(mix.columns):
+        overall = mix.reindex(table.index).mean()
+        top = overall[overall >= MIX_MIN_SHARE].nlargest(MIX_MAX_COLUMNS).index
+        for department in top:
+            out[f"mix:{department}"] = mix[department].reindex(table.index)
+    out["weekend_share"] = _weekend_share(orders).reindex(table.index)
+    for column in SHOPPING_COLUMNS:
+        if column in table.columns:
+            out[column] = table[column]
+    out = out.join(table.filter(like="channel_share_").iloc[:, 1:])  # one channel is the rest of the others
+    out = out.astype(float)
+    out = out.fillna(out.median())
+    return out.loc[:, out.nunique() > 1]
+
+
+@dataclass
+class Basis:
+    """The persona of every customer and how it was found.
+
+    Attributes
+    ----------
+    basis : str
+        The basis used (one of :data:`BASES`).
+    labels : Series
+        Persona key of every customer (``P1``, ``P2`` ... or a segment name).
+    features : DataFrame
+        The behaviour features (empty for the R x F and RFM-8 bases).
+    checks : dict
+        For clusters: k, silhouette, bootstrap stability, clusters merged; else empty.
+    note : str
+        Why another basis than the one asked for was used ("" when none).
+    merged : dict
+        Persona key -> the groups merged into it because they were under ``min_group_size``.
+    """
+
+    basis: str
+    labels: pd.Series
+    features: pd.DataFrame
+    checks: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+    merged: dict[str, list[str]] = field(default_factory=dict)
+
+
+def behaviour_clusters(
+    features: pd.DataFrame, min_group_size: int, seed: int, k_range: tuple[int, int]
+) -> tuple[pd.Series, dict[str, Any]]:
+    """Behavioural clusters of the customers (:class:`~cp_toolkit.segment.cluster.BehaviourClusters`:
+    k by silhouette, none under ``min_group_size``, bootstrap stability), labelled ``P1``, ``P2``
+    ... largest first.
+
+    Raises
+    ------
+    DataError
+        When the customers are too few for two clusters of ``min_group_size``, or show too few
+        distinct behaviours.
+    """
+    if features.shape[1] < 2:
+        raise DataError("the data describe fewer than two aspects of how customers shop")
+    most = len(features) // max(min_group_size, 1)
+    if most < 2:
+        raise DataError(f"{len(features):,} customers cannot form two groups of {min_group_size}")
+    low, high = min(k_range[0], most), min(k_range[1], most)
+    model = BehaviourClusters(k_range=(max(low, 2), max(high, 2)), random_state=seed, min_cluster_size=min_group_size)
+    with threadpool_limits(limits=1):  # K-means on a few thousand rows: threads only wait on each other
+        model.fit(features)
+    labels = pd.Series(model.labels_, index=features.index)
+    order = labels.value_counts().sort_values(ascending=False, kind="stable").index
+    names = {cluster: f"P{i + 1}" for i, cluster in enumerate(order)}
+    return labels.map(names).rename("persona"), model.summary()
+
+
+def merge_small_cells(
+    cells: pd.Series, groups: pd.Series, min_group_size: int
+) -> tuple[pd.Series, dict[str, list[str]]]:
+    """Merge every cell under ``min_group_size`` into the largest cell of its group (the same
+    behaviour cluster), or, when it is alone there, into the largest cell overall; smallest first.
+
+    Parameters
+    ----------
+    cells : Series
+        Cell of every customer (e.g. ``"high · P2"``).
+    groups : Series
+        The group of every customer whose cells may be merged first (e.g. the behaviour cluster).
+
+    Returns
+    -------
+    cells, merged : Series, dict
+        The cells after merging, and for each cell that absorbed others their names.
+    """
+    cells = cells.astype(str).copy()
+    merged: dict[str, list[str]] = {}
+    while True:
+        sizes = cells.value_counts()
+        small = sizes[sizes < min_group_size]
+        if small.empty or len(sizes) == 1:
+            return cells, merged
+        cell = small.sort_values(kind="stable").index[0]
+        members = cells == cell
+        peers = cells[(groups == groups[members].iloc[0]) & ~members].value_counts()
+        target = peers.index[0] if len(peers) else sizes.drop(cell).index[0]
+        cells[members] = target
+        merged.setdefault(target, []).extend([cell, *merged.pop(cell, [])])
+
+
+def assign_personas(
+    basis: str,
+    segments: pd.DataFrame,
+    features: pd.DataFrame,
+    value_tier: pd.Series,
+    min_group_size: int,
+    seed: int,
+    k_range: tuple[int, int] = (3, 8),
+) -> Basis:
+    """The persona of every customer on ``basis``.
+
+    ``behaviour`` clusters how customers shop; when the data are too thin for it (too few
+    customers or aspects of behaviour), the R x F segments stand in and ``note`` says why.
+    ``rfm`` and ``rfm8`` take stage 03's segments; ``value_x_behaviour`` crosses the value tier
+    (stage 03's ``value_tier`` tag) with the behaviour clusters. Groups under ``min_group_size``
+    are merged, so that no persona has to be suppressed.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown basis, or ``rfm8`` when the segments have no RFM-8 class.
+    """
+    if basis not in BASES:
+        raise ParameterError(f"persona_basis must be one of {', '.join(BASES)}, not {basis!r}")
+    if basis in ("behaviour", "value_x_behaviour"):
+        try:
+            labels, checks = behaviour_clusters(features, min_group_size, seed, k_range)
+        except DataError as err:
+            fallback = assign_personas("rfm", segments, features, value_tier, min_group_size, seed, k_range)
+            fallback.note = str(err)
+            return fallback
+        if basis == "behaviour":
+            return Basis(basis, labels, features, checks)
+        tier = value_tier.reindex(labels.index).fillna("low").astype(str)
+        cells, merged = merge_small_cells(tier + " · " + labels, labels, min_group_size)
+        return Basis(basis, cells.rename("persona"), features, checks, merged=merged)
+    column = {"rfm": "rfm_segment", "rfm8": "rfm8"}[basis]
+    if column not in segments.columns:
+        raise ParameterError(
+            f"persona_basis {basis!r} needs the column {column} in segments.parquet; rerun 03_segmentation"
+        )
+    groups = segments[column].astype(str)
+    cells, merged = merge_small_cells(groups, pd.Series(0, index=groups.index), min_group_size)
+    return Basis(basis, cells.rename("persona"), features.iloc[:, :0], merged=merged)
