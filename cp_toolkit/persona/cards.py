@@ -166,6 +166,7 @@ def _card(
         ),  # fmt: skip
         "coverage": {"attributes_known": None if known is None else _count_or_none(known, min_group_size)},
         "merged": context["merged"].get(key, []),
+        "categories_known": any(tr.kind == "category" for tr in traits.values()),
     }
     card["actions"] = _actions(members, card, context["playbook"], min_group_size)
     return card

@@ -163,7 +163,7 @@ def story(card: dict[str, Any], currency: str) -> str:
             t("persona.story.category", category=category_words(tr["feature"]), index=tr["index"]) for tr in buys
         )
         sentences.append(t("persona.story.buys", categories=names))
-    else:
+    elif card.get("categories_known", True):
         sentences.append(t("persona.story.buys_like_base"))
     if v["mean_clv"] is not None:
         sentences.append(t("persona.story.worth", clv=money(v["mean_clv"], currency), clv_share=v["clv_share"],
