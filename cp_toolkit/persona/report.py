@@ -163,8 +163,19 @@ DECK_STYLE = """<style>
 .cp-persona p{max-width:60em;line-height:1.45}.cp-note{color:#555;font-size:.95em}
 .cp-persona-traits{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
 .cp-persona-traits img{max-width:100%}
-@media print{.cp-persona{break-before:page;page-break-before:always}.cp-persona img{max-width:90%}
- .jp-InputArea,.jp-InputPrompt,.jp-OutputPrompt{display:none}}
+@media print{
+ @page{size:A4;margin:12mm}
+ body{font-size:9pt}
+ .jp-OutputArea-output,.jp-RenderedHTMLCommon{overflow:visible!important}
+ table.cp-table{font-size:8pt;width:100%;table-layout:auto}
+ table.cp-table td,table.cp-table th{white-space:normal!important}
+ .cp-persona{break-before:page;page-break-before:always;margin:0}
+ .cp-persona h2{margin:.2em 0}.cp-persona h3{margin:.4em 0 .2em;font-size:10pt}
+ .cp-persona p{margin:.3em 0}
+ .cp-persona-traits{flex-wrap:nowrap;gap:1em}
+ .cp-persona-traits>div:first-child{flex:0 0 52%}.cp-persona-traits>div:last-child{flex:1 1 48%}
+ .cp-persona-traits img{width:100%}
+}
 </style>"""
 
 
