@@ -16,6 +16,7 @@ __all__ = [
     "BASES",
     "Basis",
     "behaviour_features",
+    "clustering_view",
     "department_shares",
     "merge_small_cells",
     "assign_personas",
@@ -34,6 +35,8 @@ SHOPPING_COLUMNS = (
     "discount_line_share",
     "coupon_order_share",
 )
+#: Behaviour columns that are shares of a customer's orders (shrunk before clustering, :func:`clustering_view`).
+ORDER_SHARES = ("weekend_share", "main_store_share", "coupon_order_share")
 #: A department (or category) gets a mix column when it holds at least this share of product revenue.
 MIX_MIN_SHARE = 0.02
 #: At most this many mix columns (the largest departments), so that the mix does not drown the rest.
@@ -106,6 +109,32 @@ def behaviour_features(table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFr
     out = out.astype(float)
     out = out.fillna(out.median())
     return out.loc[:, out.nunique() > 1]
+
+
+#: Orders' worth of the base rate a customer's share of orders is pulled towards before clustering
+#: (``(k + m p) / (n + m)``): one order says little about a habit, so a one-order customer's 0% or
+#: 100% weekend share does not make a "weekend" group of its own.
+PRIOR_ORDERS = 5.0
+
+
+def clustering_view(behaviour: pd.DataFrame, orders: pd.Series) -> pd.DataFrame:
+    """The behaviour features as clustered: each share of orders (weekend, main store, coupon,
+    channel) shrunk towards the base's mean by :data:`PRIOR_ORDERS` orders.
+
+    Parameters
+    ----------
+    behaviour : DataFrame
+        :func:`behaviour_features`.
+    orders : Series
+        Each customer's number of orders (``frequency``).
+    """
+    out = behaviour.copy()
+    n = orders.reindex(out.index).fillna(0).to_numpy(dtype=float)
+    for column in out.columns:
+        if column in ORDER_SHARES or column.startswith("channel_share_"):
+            prior = out[column].mean()
+            out[column] = (out[column] * n + PRIOR_ORDERS * prior) / (n + PRIOR_ORDERS)
+    return out
 
 
 @dataclass

@@ -12,7 +12,7 @@ from ..config import DEFAULTS, PRESET_NON_PRODUCT
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
 from ..text import t
-from .basis import Basis, assign_personas, behaviour_features, department_shares
+from .basis import Basis, assign_personas, behaviour_features, clustering_view, department_shares
 from .cards import customer_profile, p_alive_note, persona_cards, personas_markdown
 from .playbook import load_playbook
 from .story import display_name
@@ -147,7 +147,8 @@ def run_stage(
     behaviour = behaviour_features(table, orders, department_shares(spend, products, non_product_categories))
     tags = ensure(run, "tags")
     tier, _ = _tags_by_customer(tags)
-    basis = assign_personas(persona_basis, segments.set_index("customer_id"), behaviour, tier, min_group_size, seed)
+    view = clustering_view(behaviour, table["frequency"])
+    basis = assign_personas(persona_basis, segments.set_index("customer_id"), view, tier, min_group_size, seed)
     if basis.note:
         notes.append(t("persona.basis_fallback", asked=persona_basis, reason=basis.note))
     categories = department_shares(spend, None, non_product_categories)
