@@ -160,8 +160,9 @@ def _run(args: argparse.Namespace) -> int:
     runs_folder = args.out.parent if args.out else Path("reports")  # where a relative previous_run is
     params = load_params(params_file, as_of=args.as_of, runs_folder=runs_folder)
     params["sources"] = absolute_source_paths(params["sources"], Path.cwd())
-    if params["tag_definitions"]:  # checked from here; the notebooks run in their own folder
-        params["tag_definitions"] = str(Path(params["tag_definitions"]).expanduser().resolve())
+    for name in ("tag_definitions", "persona_playbook"):  # checked from here; the notebooks run in their own folder
+        if params.get(name):
+            params[name] = str(Path(params[name]).expanduser().resolve())
     profile = params_file.stem if params_file else "default"
     out = args.out or Path("reports") / f"{params['as_of']}_{profile}"
     print(t("run.console.start", profile=profile, as_of=params["as_of"], out=out), flush=True)

@@ -12,6 +12,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
 from ..privacy import suppress_small_groups
@@ -61,6 +62,7 @@ class BehaviourClusters(BaseEstimator):
         """log1p of the (non-negative) behaviour, then the scaler fitted in :meth:`fit`."""
         return self.scaler_.transform(np.log1p(X.clip(lower=0).fillna(0).to_numpy(dtype=float)))
 
+    @threadpool_limits.wrap(limits=1)  # K-means on a few thousand rows: threads only wait on each other
     def fit(self, X: pd.DataFrame) -> BehaviourClusters:
         """Try every k in ``k_range`` and keep the best by silhouette among the accepted ones; returns ``self``.
 
