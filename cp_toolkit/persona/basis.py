@@ -120,14 +120,20 @@ def behaviour_features(table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFr
 #: (``(k + m p) / (n + m)``): one order says little about a habit, so a one-order customer's 0% or
 #: 100% weekend share does not make a "weekend" group of its own.
 PRIOR_ORDERS = 5.0
+#: An order share whose spread is less than this much habit (:func:`reliability`) is not clustered:
+#: most customers bought too few times for it to say how they shop (CDNOW's weekend share: 0.04;
+#: Complete Journey's: 0.48).
+MIN_RELIABILITY = 0.25
 
 
 def clustering_view(behaviour: pd.DataFrame, orders: pd.Series) -> pd.DataFrame:
     """The behaviour features as clustered.
 
-    Each share of orders (weekend, main store, coupon, channel) is shrunk towards the base's mean
-    by :data:`PRIOR_ORDERS` orders, and the regularity towards its median by as many gaps between
-    orders, so that a customer's few orders do not make an extreme; a feature unknown for more
+    Each share of orders (weekend, main store, coupon, channel) is left out when it is mostly the
+    noise of customers' few orders (:func:`reliability` under :data:`MIN_RELIABILITY`), else
+    shrunk towards the base's mean by :data:`PRIOR_ORDERS` orders, and the regularity towards its
+    median by as many gaps between orders, so that a customer's few orders do not make an
+    extreme; a feature unknown for more
     than half of the customers (regularity where most bought once or twice) or the same for all
     is left out; what remains unknown is the median.
 
@@ -142,11 +148,26 @@ def clustering_view(behaviour: pd.DataFrame, orders: pd.Series) -> pd.DataFrame:
     n = orders.reindex(out.index).fillna(0).to_numpy(dtype=float)
     for column in out.columns:
         if column in ORDER_SHARES or column.startswith("channel_share_"):
+            if reliability(out[column], n) < MIN_RELIABILITY:
+                out = out.drop(columns=column)
+                continue
             out[column] = _shrunk(out[column], out[column].mean(), n)
         elif column == "interpurchase_cv":
             out[column] = _shrunk(out[column], out[column].median(), np.maximum(n - 1, 0))
     out = out.fillna(out.median())
     return out.loc[:, out.nunique() > 1]
+
+
+def reliability(shares: pd.Series, orders: np.ndarray) -> float:
+    """The share of the spread of customers' order shares that is not the chance of their few
+    orders: ``1 - mean(p (1 - p) / n) / var(share)``, with ``p`` the base's share and ``n`` each
+    customer's orders (classical test theory's reliability; 1 = all habit, 0 = all chance)."""
+    known = shares.notna().to_numpy() & (orders > 0)
+    values, n = shares.to_numpy(dtype=float)[known], orders[known]
+    if len(values) < 2 or values.var(ddof=1) == 0:
+        return 0.0
+    p = values.mean()
+    return float(1 - np.mean(p * (1 - p) / n) / values.var(ddof=1))
 
 
 def _shrunk(values: pd.Series, prior: float, weight: np.ndarray) -> pd.Series:
@@ -196,7 +217,10 @@ def behaviour_clusters(
         distinct behaviours.
     """
     if features.shape[1] < 2:
-        raise DataError("the data describe fewer than two aspects of how customers shop")
+        raise DataError(
+            "the data describe fewer than two aspects of how customers shop (the others are unknown for most "
+            "customers, or mostly the chance of their few orders)"
+        )
     most = len(features) // max(min_group_size, 1)
     if most < 2:
         raise DataError(f"{len(features):,} customers cannot form two groups of {min_group_size}")
