@@ -38,7 +38,7 @@ AUDIENCE_COLUMNS = {
     "churn_risk": "low, medium or high (stage 04's bands)",
     "clv": "expected value over the CLV horizon (stage 05), in the run's currency, 2 decimals",
     "next_best_action": (
-        "the id of the persona's first action for the customer (for one at high risk: an action for members at high risk)"
+        "the id of the persona's first action for the customer (for one at high risk: an action for those at high risk)"
     ),
     "next_best_action_text": "that action in words (English)",
 }
