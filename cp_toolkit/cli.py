@@ -49,6 +49,7 @@ def absolute_source_paths(sources: dict[str, Any], base: Path) -> dict[str, Any]
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line: ``run`` and ``rekey``, with their options."""
     parser = argparse.ArgumentParser(prog="cp-toolkit", description="Customer-profiling reports from transactions.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the six notebooks and write reports/<run>/")

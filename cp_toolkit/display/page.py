@@ -28,6 +28,7 @@ __all__ = [
     "figure_html",
     "findings",
     "heading",
+    "inline_html",
     "key_figures",
     "notes",
     "paragraph",
@@ -156,7 +157,7 @@ def findings(sentences: list[str]) -> HTML:
     """What the report found, first on its page: a framed list of 3-6 generated sentences."""
     if small_base() is not None:
         sentences = [suppressed_note()]
-    items = "".join(f"<li>{_inline(s)}</li>" for s in sentences if s)
+    items = "".join(f"<li>{inline_html(s)}</li>" for s in sentences if s)
     return HTML(f"<div class='cp-findings'><h2>{t('display.findings')}</h2><ul>{items}</ul></div>{STYLE}")
 
 
@@ -175,7 +176,7 @@ def appendix() -> Markdown:
     return Markdown(f"## {t('display.appendix')}\n\n{t('display.appendix_intro')}")
 
 
-def _inline(sentence: str) -> str:
+def inline_html(sentence: str) -> str:
     """A sentence with Markdown bold (``**...**``) and italics (``*...*``) as HTML, everything else escaped."""
     escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", htmllib.escape(sentence))
     return re.sub(r"(?<![\w*])\*(\S.*?)\*(?![\w*])", r"<em>\1</em>", escaped)

@@ -213,9 +213,10 @@ def persona_cards(
         for key, members in profile.groupby("persona", observed=True)
     ]
     cards.sort(key=lambda c: -c["revenue_share"])
+    clusters = _cluster_traits(profile, matrix, traits, context) if context["basis"] == "value_x_behaviour" else {}
     for language in available_languages():
         with in_language(language):
-            _name(cards, language)
+            _name(cards, language, clusters)
     with in_language("en"):  # the artifact's words are English; reports rewrite them in their language
         for card in cards:
             card["name"] = card["names"]["en"]
@@ -224,18 +225,35 @@ def persona_cards(
     return cards
 
 
-def _name(cards: list[dict[str, Any]], language: str) -> None:
-    """Name every card in ``language`` (``names[language]``): a generated name from its traits,
-    distinct from the names before it; the segment's name on the R x F and RFM-8 bases."""
+def _cluster_traits(
+    profile: pd.DataFrame, matrix: pd.DataFrame, traits: dict[str, Trait], context: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """The distinctive traits of each behaviour cluster of a value x behaviour basis (all its
+    cells together), so that a cluster has one name in every tier."""
+    cluster = profile.set_index("customer_id")["persona"].str.split(TIER_SEPARATOR).str[-1]
+    return {
+        str(c): distinctive_traits(
+            matrix, traits, cluster.reindex(matrix.index) == c, context["min_group_size"], context["shown_traits"]
+        )  # fmt: skip
+        for c in cluster.dropna().unique()
+        if c != OTHER
+    }
+
+
+def _name(cards: list[dict[str, Any]], language: str, clusters: dict[str, list[dict[str, Any]]]) -> None:
+    """Name every card in ``language`` (``names[language]``): a generated name from its traits
+    (from its cluster's, after its value tier, on the value x behaviour basis), distinct from the
+    names before it; the segment's name on the R x F and RFM-8 bases."""
     taken: set[str] = set()
+    named = {c: persona_name(tr) for c, tr in clusters.items()}
     for card in cards:
         if card["basis"] in ("rfm", "rfm8") or card["key"] == OTHER:
             name = display_name(card)
+        elif TIER_SEPARATOR in card["key"] and card["key"].split(TIER_SEPARATOR)[1] in named:
+            tier, cluster = card["key"].split(TIER_SEPARATOR)
+            name = t("persona.name.tiered", tier=words("persona.name.tier", tier), name=named[cluster])
         else:
             name = persona_name(card["traits"], taken)
-            if card["basis"] == "value_x_behaviour" and TIER_SEPARATOR in card["key"]:
-                tier = card["key"].split(TIER_SEPARATOR)[0]
-                name = t("persona.name.tiered", tier=words("persona.name.tier", tier), name=name)
         taken.add(name)
         card.setdefault("names", {})[language] = name
 

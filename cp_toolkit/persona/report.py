@@ -11,7 +11,7 @@ from IPython.display import HTML
 
 from .. import plots
 from ..display.numbers import number
-from ..display.page import _inline, figure_html
+from ..display.page import figure_html, inline_html
 from ..display.tables import present
 from ..segment.report import STABLE_ARI
 from ..text import labels, localize, t
@@ -122,8 +122,8 @@ def _card_html(card: dict[str, Any], currency: str) -> str:
     """One persona card: name, portrait, story, traits (chart and table), actions, engagement."""
     parts = [
         f"<h2>{html.escape(display_name(card))}</h2>",
-        f"<p class='cp-portrait'>{_inline(portrait(card))}</p>",
-        f"<p>{_inline(story(card, currency))}</p>",
+        f"<p class='cp-portrait'>{inline_html(portrait(card))}</p>",
+        f"<p>{inline_html(story(card, currency))}</p>",
     ]
     merged = _merged_note(card)
     if merged:

@@ -145,7 +145,7 @@ def _how(behaviour: dict[str, Any], currency: str) -> str:
         parts.append(t("persona.story.basket", lines=number(behaviour["avg_lines_per_order"])))
     parts.append(t("persona.story.order_value", order_value=money(behaviour["mean_order_value"], currency)))
     if behaviour.get("weekend_share") is not None:
-        parts.append(t("persona.story.weekend", weekend_share=behaviour["weekend_share"]))
+        parts.append(t("persona.story.weekend", weekend_share=number(behaviour["weekend_share"], "percent")))
     return t("persona.story.how", parts=t("persona.story.clauses").join(parts))
 
 

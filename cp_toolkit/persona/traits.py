@@ -80,6 +80,7 @@ def trait_matrix(
     traits: dict[str, Trait] = {}
 
     def add(trait: Trait, values: pd.Series) -> None:
+        """One column of the matrix: the trait's value of every customer."""
         traits[trait.key] = trait
         columns[trait.key] = values.reindex(index).astype(float)
 
