@@ -179,9 +179,23 @@ def distinctive_traits(
         if row is not None and row["p_value"] * len(candidates) < ALPHA:
             out.append({"key": key, **row})
     out.sort(key=lambda r: -abs(r["effect"]))
+    out = _one_tag_per_group(out)
     most = most or {}
     kept = [r for i, r in enumerate(out) if sum(o["kind"] == r["kind"] for o in out[:i]) < most.get(r["kind"], shown)]
     return _without_small_remainders(kept[:shown], matrix, members, min_group_size)
+
+
+def _one_tag_per_group(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The first (most distinctive) tag of each tag group: more responders, not also fewer non-responders."""
+    seen: set[object] = set()
+    out = []
+    for row in rows:
+        if row["kind"] == "tag":
+            if row["feature"] in seen:
+                continue
+            seen.add(row["feature"])
+        out.append(row)
+    return out
 
 
 def _testable(values: pd.Series, members: pd.Series, min_group_size: int) -> bool:
