@@ -8,19 +8,20 @@ import io
 import re
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython import get_ipython
 from IPython.display import HTML, Markdown, display
-from matplotlib.axes import Axes
 
 from ..config import DEFAULTS
 from ..run.artifacts import RunFolder
 from ..text import set_language, t, words
 from .numbers import number
 from .tables import Table, column_kind, present, settings, small_base, suppressed_note
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = [
     "appendix",
@@ -164,6 +165,8 @@ def findings(sentences: list[str]) -> HTML:
 def figure_html(ax: Axes, alt: str = "") -> str:
     """A chart as an ``<img>`` embedded in HTML (PNG), for a chart that belongs inside a block of
     the page (a persona card) rather than below a cell; the figure is closed."""
+    import matplotlib.pyplot as plt  # charts load matplotlib, the tables do not
+
     buffer = io.BytesIO()
     ax.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(ax.figure)

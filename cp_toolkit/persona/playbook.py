@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from ..errors import ParameterError
-from ..predict.stage import RISK_BANDS, RISK_EDGES
+from ..predict.operating import RISK_BANDS, RISK_EDGES
 from ..text import get_language
 
 __all__ = ["AUDIENCES", "action_text", "INTENT_RISKS", "choose_actions", "load_playbook", "risk_band", "value_band"]

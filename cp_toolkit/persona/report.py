@@ -13,7 +13,7 @@ from .. import plots
 from ..display.numbers import number
 from ..display.page import figure_html, inline_html
 from ..display.tables import present
-from ..segment.report import STABLE_ARI
+from ..segment.cluster import STABLE_ARI
 from ..text import labels, localize, t
 from .playbook import action_text
 from .stage import PersonaResult

@@ -18,11 +18,15 @@ from ..errors import DataError
 from ..privacy import suppress_small_groups
 from ..text import DEFAULT_LANGUAGE, t
 
-__all__ = ["CLUSTER_FEATURES", "BehaviourClusters", "by_size", "cluster_labels", "cluster_names", "lift_table",
+__all__ = ["STABLE_ARI", "CLUSTER_FEATURES", "BehaviourClusters", "by_size", "cluster_labels", "cluster_names", "lift_table",
            "merge_small_clusters", "nearest"]  # fmt: skip
 
 #: Behaviour columns of :func:`cp_toolkit.features.customer_features` the clusters are built on.
 CLUSTER_FEATURES = ["recency_days", "frequency", "monetary", "avg_order_value", "avg_lines_per_order", "tenure_days"]
+
+
+#: Mean bootstrap ARI from which clusters are called stable (0.8: "good" agreement in common practice).
+STABLE_ARI = 0.8
 
 
 class BehaviourClusters(BaseEstimator):
