@@ -18,8 +18,8 @@ from ..errors import DataError
 from ..privacy import suppress_small_groups
 from ..text import DEFAULT_LANGUAGE, t
 
-__all__ = ["STABLE_ARI", "CLUSTER_FEATURES", "BehaviourClusters", "by_size", "cluster_labels", "cluster_names", "lift_table",
-           "merge_small_clusters", "nearest"]  # fmt: skip
+__all__ = ["CLUSTER_FEATURES", "STABLE_ARI", "BehaviourClusters", "by_size", "cluster_labels", "cluster_names",
+           "lift_table", "merge_small_clusters", "nearest"]  # fmt: skip
 
 #: Behaviour columns of :func:`cp_toolkit.features.customer_features` the clusters are built on.
 CLUSTER_FEATURES = ["recency_days", "frequency", "monetary", "avg_order_value", "avg_lines_per_order", "tenure_days"]
