@@ -178,16 +178,21 @@ def test_markdown_mirrors_the_cards(cj_run) -> None:
         assert card["portrait"] in markdown and card["story"] in markdown
 
 
-def test_segment_bases_merge_their_small_segments(cj_run) -> None:
+def test_segment_bases_pool_their_small_segments_as_stage_03_hides_them(cj_run) -> None:
+    from cp_toolkit.privacy import values_to_pool
+
     segments = cj_run.load("segments").set_index("customer_id")
     for basis, column in (("rfm", "rfm_segment"), ("rfm8", "rfm8")):
-        threshold = int(segments[column].value_counts().median()) + 1  # half the segments are too small
+        counts = segments[column].value_counts()
+        threshold = int(counts.median()) + 1  # half the segments are too small
         chosen = assign_personas(
             basis, segments, pd.DataFrame(index=segments.index), pd.Series(dtype=str), threshold, 42
         )
         sizes = chosen.labels.value_counts()
         assert sizes.min() >= threshold and sizes.sum() == len(segments)
-        assert set(sizes.index) <= set(segments[column]) and chosen.merged
+        pooled = sorted(values_to_pool(counts, threshold))
+        assert chosen.merged == {"other": pooled} and sizes["other"] == counts[pooled].sum()
+        assert sizes.drop("other").to_dict() == counts.drop(pooled).to_dict()  # the shown ones as stage 03 shows them
 
 
 def test_value_x_behaviour_crosses_the_tier_with_the_clusters() -> None:

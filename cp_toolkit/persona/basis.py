@@ -249,8 +249,8 @@ def merge_small_cells(
     cells : Series
         Cell of every customer (e.g. ``"high · P2"``, or an R x F segment).
     groups : Series
-        The group of every customer within which small cells join a larger one first (one group
-        for all: straight to the pool).
+        The group of every customer within which small cells join a larger one first (the cells
+        themselves: straight to the pool).
 
     Returns
     -------
@@ -317,5 +317,5 @@ def assign_personas(
             f"persona_basis {basis!r} needs the column {column} in segments.parquet; rerun 03_segmentation"
         )
     groups = segments[column].astype(str)
-    cells, merged = merge_small_cells(groups, pd.Series(0, index=groups.index), min_group_size)  # pooled
+    cells, merged = merge_small_cells(groups, groups, min_group_size)  # each segment its own group: pooled
     return Basis(basis, cells.rename("persona"), features.iloc[:, :0], merged=merged)

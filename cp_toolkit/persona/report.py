@@ -36,8 +36,12 @@ def findings(result: PersonaResult) -> list[str]:
     cards = result.cards
     if not cards:
         return [t("persona.finding.none", min_group_size=result.min_group_size)]
-    count = "persona.finding.count_one" if len(cards) == 1 else "persona.finding.count"
-    sentences = [t(count, cards=len(cards), basis=t(f"persona.basis.{result.basis.basis}"))]
+    basis = t(f"persona.basis.{result.basis.basis}")
+    sentences = [
+        t("persona.finding.count_one", basis=basis)
+        if len(cards) == 1
+        else t("persona.finding.count", cards=len(cards), basis=basis)
+    ]
     checks = result.basis.checks
     if checks and (checks["silhouette"] < CLEAR_SILHOUETTE or checks["bootstrap_ari"]["ari_mean"] < STABLE_ARI):
         sentences.append(t("persona.finding.tendencies", silhouette=checks["silhouette"],
@@ -74,6 +78,8 @@ def overview(result: PersonaResult) -> pd.DataFrame:
             "first_action": action_text(c["actions"][0]) if c["actions"] else "",
         })  # fmt: skip
     out = pd.DataFrame(rows)
+    if out.empty:
+        return out
     return out.drop(columns=[c for c in ("mean_clv", "mean_churn_probability") if out[c].isna().all()])
 
 
@@ -195,7 +201,7 @@ def method(result: PersonaResult) -> str:
     """How the personas were built, for the basis used, and where the actions come from."""
     return " ".join([
         t(f"persona.deck.built.{result.basis.basis}"),
-        t("persona.deck.built.actions", path=result.playbook["path"], version=result.playbook["version"]),
+        t("persona.deck.playbook_used", path=result.playbook["path"], version=result.playbook["version"]),
     ])  # fmt: skip
 
 
