@@ -164,7 +164,7 @@ def _engagement_sentence(card: dict[str, Any]) -> str:
         if figures["persona"] is not None:
             sentences.append(t(f"persona.card.engagement.{column}", persona=number(figures["persona"], "percent"),
                                base=number(figures["base"], "percent")))  # fmt: skip
-    return " ".join(sentences)
+    return t("persona.story.space").join(sentences)
 
 
 #: Print: one card per page, never split; the screen: the chart beside its table where there is room.
@@ -199,7 +199,7 @@ def deck(result: PersonaResult) -> HTML:
 
 def method(result: PersonaResult) -> str:
     """How the personas were built, for the basis used, and where the actions come from."""
-    return " ".join([
+    return t("persona.story.space").join([
         t(f"persona.deck.built.{result.basis.basis}"),
         t("persona.deck.playbook_used", path=result.playbook["path"], version=result.playbook["version"]),
     ])  # fmt: skip

@@ -175,7 +175,7 @@ def run_stage(
     }  # fmt: skip
     cards = persona_cards(profile, basis.labels, matrix, traits, context, currency)
     profile = profile.assign(persona=profile["customer_id"].map(basis.labels))
-    md = personas_markdown(cards, currency, " ".join(notes))
+    md = personas_markdown(cards, currency, t("persona.story.space").join(notes))
     crm = audience(profile, cards, tags, book, with_p_alive=not note)
     run.save("personas", {
         "schema_version": SCHEMA_VERSION, "basis": basis.basis, "basis_asked": persona_basis,
