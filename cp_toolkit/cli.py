@@ -49,6 +49,7 @@ def absolute_source_paths(sources: dict[str, Any], base: Path) -> dict[str, Any]
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The command line: ``run`` and ``rekey``, with their options."""
     parser = argparse.ArgumentParser(prog="cp-toolkit", description="Customer-profiling reports from transactions.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the six notebooks and write reports/<run>/")
@@ -160,8 +161,9 @@ def _run(args: argparse.Namespace) -> int:
     runs_folder = args.out.parent if args.out else Path("reports")  # where a relative previous_run is
     params = load_params(params_file, as_of=args.as_of, runs_folder=runs_folder)
     params["sources"] = absolute_source_paths(params["sources"], Path.cwd())
-    if params["tag_definitions"]:  # checked from here; the notebooks run in their own folder
-        params["tag_definitions"] = str(Path(params["tag_definitions"]).expanduser().resolve())
+    for name in ("tag_definitions", "persona_playbook"):  # checked from here; the notebooks run in their own folder
+        if params.get(name):
+            params[name] = str(Path(params[name]).expanduser().resolve())
     profile = params_file.stem if params_file else "default"
     out = args.out or Path("reports") / f"{params['as_of']}_{profile}"
     print(t("run.console.start", profile=profile, as_of=params["as_of"], out=out), flush=True)

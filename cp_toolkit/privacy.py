@@ -8,12 +8,16 @@ across runs. No mapping back to raw identifiers is ever written.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ __all__ = [
     "SUPPRESSED",
     "identifier_columns",
     "pool_small_counts",
+    "protect_cells",
     "values_to_pool",
     "shares_of_shown",
     "pseudonym_key",
@@ -239,6 +244,125 @@ def complementary_suppression(
                 hidden.loc[min(shown, key=lambda c: counts.loc[c])] = True
                 changed = True
     return hidden
+
+
+def protect_cells(parts: pd.Series, hidden: pd.DataFrame, totals: list[list[Any]], min_size: int) -> pd.DataFrame:
+    """Hide more cells of a table of counts until what is published about it pins down no group of
+    1 to ``min_size - 1`` customers, however many figures a reader adds up or subtracts.
+
+    The cells split into parts, the customers of each group in the cell (a segment's customers in
+    an R x F cell); a cell may hold several groups. Published are the shown cells, the total of
+    every row and of every column, and the combined customers of each list of groups in
+    ``totals``; a reader knows which parts there can be (those of ``parts``, empty ones included)
+    and that no other part holds anyone. The small groups are the hidden cells, the parts of cells
+    shared by several groups, and the hidden share of each row, column and total, that hold 1 to
+    ``min_size - 1`` customers. One is protected when some table of whole, non-negative numbers
+    giving the same published figures has it empty, or holding ``min_size`` or more: the reader
+    cannot even tell that it is a small group. For each one that is not, integer programming finds
+    the shown cells that protect it at the least cost (customers hidden), customers then moving
+    between parts without changing a published figure. Hiding a cell publishes less, so a group
+    once protected stays so; the loop ends when all are.
+
+    Parameters
+    ----------
+    parts : Series
+        Customers per (row, column, group): every part there can be, empty or not.
+    hidden : DataFrame of bool
+        The cells hidden so far (indexed by the rows and columns of ``parts``).
+    totals : list of list
+        Groups whose combined customers are published (one group, or several pooled).
+    min_size : int
+        Smallest group a reader may know of.
+
+    Returns
+    -------
+    DataFrame of bool
+        The cells to hide: every cell when the row, column and group totals alone pin a small
+        group down (the table cannot protect it; blank, at least it adds nothing).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    hidden = hidden.copy()
+    if parts.empty:
+        return hidden
+    keys = list(parts.index)
+    values = parts.to_numpy(dtype="float64")
+    cells = list(dict.fromkeys(key[:2] for key in keys))
+    member = {cell: np.array([key[:2] == cell for key in keys]) for cell in cells}
+    lines = [(i, label) for i in (0, 1) for label in dict.fromkeys(key[i] for key in keys)]
+    laws = [np.array([key[i] == label for key in keys]) for i, label in lines]
+    # a cell, and so each of its parts, holds at most the customers of its row and of its column
+    line = {key: values[law].sum() for key, law in zip(lines, laws, strict=True)}
+    most = {cell: min(line[0, cell[0]], line[1, cell[1]]) for cell in cells}
+    laws += [np.array([key[2] in names for key in keys]) for names in map(set, totals) if names]
+    fixed = np.array(laws, dtype="float64")
+    n = len(keys)
+    shared = {cell for cell in cells if (values[member[cell]] > 0).sum() > 1}  # customers of several groups
+
+    def cheapest(small: np.ndarray) -> list[tuple[Any, Any]] | None:
+        """The shown cells of least customers to hide so that a table with the same published figures
+        has 0, or ``min_size`` or more, customers in ``small``; None if even hiding all does not."""
+        shown = [cell for cell in cells if not hidden.loc[cell]]
+        m = len(shown)
+        flow, switch = np.zeros((m, n + m)), np.zeros((m, n + m))
+        for j, cell in enumerate(shown):  # the moves in a shown cell add up to 0 unless it is hidden
+            flow[j, :n], switch[j, n + j] = member[cell], most[cell]
+        rules = [
+            LinearConstraint(np.hstack([fixed, np.zeros((len(fixed), m))]), 0, 0),
+            LinearConstraint(flow + switch, lb=0),
+            LinearConstraint(flow - switch, ub=0),
+        ]
+        cost = np.concatenate([np.zeros(n), [values[member[cell]].sum() for cell in shown]])
+        cap = np.array([most[key[:2]] for key in keys])
+        bounds = Bounds(np.concatenate([-values, np.zeros(m)]), np.concatenate([cap - values, np.ones(m)]))
+        held = small @ values
+        best = None
+        for low, high in ((min_size - held, np.inf), (-held, -held)):  # to min_size or more, or to none
+            goal = LinearConstraint(np.concatenate([small, np.zeros(m)]), low, high)
+            with _quiet_stdout():
+                found = milp(cost, constraints=[*rules, goal], integrality=np.ones(n + m), bounds=bounds)
+            if found.status == 0 and (best is None or found.fun < best.fun):
+                best = found
+        return None if best is None else [cell for j, cell in enumerate(shown) if best.x[n + j] > 0.5]
+
+    while True:
+        covered = np.array([bool(hidden.loc[key[:2]]) for key in keys])
+        groups = [member[cell] for cell in cells if hidden.loc[cell]]
+        groups += [np.array([other == key for other in keys]) for key in keys if key[:2] in shared]
+        groups += [law & covered for law in laws]
+        more = False
+        for group in groups:
+            if not 0 < values[group].sum() < min_size:
+                continue
+            extra = cheapest(group.astype("float64"))
+            if extra is None:
+                return hidden | True
+            for cell in extra:
+                hidden.loc[cell] = more = True
+        if not more:
+            return hidden
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Send what C code prints to the standard output to the null device meanwhile: HiGHS 1.12
+    (the solver of :func:`scipy.optimize.milp`) prints a debugging line from some problems."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        with contextlib.suppress(OSError, AttributeError, TypeError):  # no C library to flush (not POSIX)
+            ctypes.CDLL(None).fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def deciles_allowed(customers: int, min_size: int, groups: int = 10) -> bool:

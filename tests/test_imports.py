@@ -47,8 +47,15 @@ def _stage_of(module: Path) -> str | None:
 
 
 #: Model libraries of a stage that other stages may use: stage 04's baselines are stage 05's
-#: BG/NBD and Gamma-Gamma (its customer summary and fitted models), never its stage code.
-LIBRARIES = {("clv", "models"), ("clv", "summary")}
+#: BG/NBD and Gamma-Gamma (its customer summary and fitted models), stage 06 clusters with stage
+#: 03's estimator and bands risk as stage 04 does; never a stage's stage code.
+LIBRARIES = {
+    ("clv", "models"),
+    ("clv", "summary"),
+    ("predict", "operating"),  # the churn-risk bands, which persona playbooks use too
+    ("segment", "cluster"),  # the behavioural clustering estimator, which personas use too
+    ("segment", "tags"),  # tag names in words
+}
 
 
 def _imported_stages(module: Path) -> set[str]:
@@ -85,5 +92,6 @@ def test_only_the_registry_imports_every_stage() -> None:
     assert _imported_stages(PACKAGE / "run" / "pipeline.py") == STAGE_MODULES
     shared = [m for m in PACKAGE.rglob("*.py") if _stage_of(m) is None and m.parent == PACKAGE]
     found = {str(m.name): sorted(_imported_stages(m)) for m in shared if _imported_stages(m)}
-    # the parameter check reads the vocabulary of source descriptions (presets, keys) from ingest
-    assert found == {"params.py": ["ingest"]}
+    # the parameter check reads the vocabulary of source descriptions (presets, keys) from ingest,
+    # and checks a persona playbook by the rules stage 06 loads it with
+    assert found == {"params.py": ["ingest", "persona"]}

@@ -59,12 +59,15 @@ def test_no_persona_is_smaller_than_the_threshold() -> None:
     assert basis.labels.value_counts().min() >= 25
 
 
-def test_small_cells_merge_into_their_behaviour_group() -> None:
-    cells = pd.Series(["high · P1"] * 3 + ["low · P1"] * 30 + ["high · P2"] * 20 + ["low · P2"] * 12)
-    groups = cells.str[-2:]
-    merged, record = merge_small_cells(cells, groups, 10)
-    assert merged.value_counts().to_dict() == {"low · P1": 33, "high · P2": 20, "low · P2": 12}
-    assert record == {"low · P1": ["high · P1"]}
+def test_small_cells_join_their_tier_or_the_pool() -> None:
+    """'high · P1' (3) joins the largest high cell; the mid tier (4 + 5) is too small as a whole:
+    its cells are pooled as 'other', with the smallest cell shown (12) so the pool is not 9."""
+    cells = pd.Series(["high · P1"] * 3 + ["high · P2"] * 30 + ["mid · P1"] * 4 + ["mid · P2"] * 5 + ["low · P1"] * 12
+                      + ["low · P2"] * 40)  # fmt: skip
+    tiers = cells.str.split(" · ").str[0]
+    merged, record = merge_small_cells(cells, tiers, 10)
+    assert merged.value_counts().to_dict() == {"low · P2": 40, "high · P2": 33, "other": 21}
+    assert record == {"high · P2": ["high · P1"], "other": ["low · P1", "mid · P1", "mid · P2"]}
 
 
 def test_a_trait_at_the_base_rate_is_never_distinctive() -> None:
@@ -175,16 +178,21 @@ def test_markdown_mirrors_the_cards(cj_run) -> None:
         assert card["portrait"] in markdown and card["story"] in markdown
 
 
-def test_segment_bases_merge_their_small_segments(cj_run) -> None:
+def test_segment_bases_pool_their_small_segments_as_stage_03_hides_them(cj_run) -> None:
+    from cp_toolkit.privacy import values_to_pool
+
     segments = cj_run.load("segments").set_index("customer_id")
     for basis, column in (("rfm", "rfm_segment"), ("rfm8", "rfm8")):
-        threshold = int(segments[column].value_counts().median()) + 1  # half the segments are too small
+        counts = segments[column].value_counts()
+        threshold = int(counts.median()) + 1  # half the segments are too small
         chosen = assign_personas(
             basis, segments, pd.DataFrame(index=segments.index), pd.Series(dtype=str), threshold, 42
         )
         sizes = chosen.labels.value_counts()
         assert sizes.min() >= threshold and sizes.sum() == len(segments)
-        assert set(sizes.index) <= set(segments[column]) and chosen.merged
+        pooled = sorted(values_to_pool(counts, threshold))
+        assert chosen.merged == {"other": pooled} and sizes["other"] == counts[pooled].sum()
+        assert sizes.drop("other").to_dict() == counts.drop(pooled).to_dict()  # the shown ones as stage 03 shows them
 
 
 def test_value_x_behaviour_crosses_the_tier_with_the_clusters() -> None:
@@ -193,3 +201,89 @@ def test_value_x_behaviour_crosses_the_tier_with_the_clusters() -> None:
     chosen = assign_personas("value_x_behaviour", pd.DataFrame(index=features.index), features, tier, 10, 42)
     assert chosen.labels.str.fullmatch(r"(high|low) · P\d").all()
     assert chosen.labels.value_counts().min() >= 10 and chosen.labels.nunique() == 8
+
+
+def test_shown_values_never_count_the_rest_of_an_attribute() -> None:
+    """Members 100: ages a (60), b (35) and c (5). Showing a and b would leave c's 5 members to
+    subtraction, so the smaller shown value goes too."""
+    members = pd.Series([True] * 100 + [False] * 300)
+    age = np.r_[["a"] * 60, ["b"] * 35, ["c"] * 5, ["a"] * 30, ["b"] * 30, ["c"] * 240]
+    matrix = pd.DataFrame({f"demographic:age={v}": (age == v).astype(float) for v in "abc"})
+    traits = {k: Trait("demographic", "age", k[-1], "share") for k in matrix}
+    shown = distinctive_traits(matrix, traits, members, 10)
+    assert [t["key"] for t in shown] == ["demographic:age=a"]
+
+
+def test_a_trait_held_by_few_other_customers_is_left_out() -> None:
+    """60 of 100 members and 4 of 300 other customers have it: all customers' share would count the 4."""
+    members = pd.Series([True] * 100 + [False] * 300)
+    flag = np.r_[np.ones(60), np.zeros(40), np.ones(4), np.zeros(296)]
+    matrix = pd.DataFrame({"tag:a=x": flag})
+    assert distinctive_traits(matrix, {"tag:a=x": Trait("tag", "a", "x", "share")}, members, 10) == []
+
+
+def test_a_measure_far_below_the_base_is_a_trait() -> None:
+    """No member uses coupons: 'orders with a coupon, low' is the trait a full-price action needs."""
+    rng = np.random.default_rng(1)
+    members = pd.Series([True] * 100 + [False] * 300)
+    share = np.r_[np.zeros(100), rng.uniform(0.05, 0.4, 300)]
+    matrix = pd.DataFrame({"behaviour:coupon_order_share": share})
+    traits = {"behaviour:coupon_order_share": Trait("behaviour", "coupon_order_share", None, "share")}
+    shown = distinctive_traits(matrix, traits, members, 10)
+    assert [(t["key"], t["direction"]) for t in shown] == [("behaviour:coupon_order_share", "low")]
+
+
+def test_actions_of_one_group_are_exclusive(book) -> None:
+    """Saving more on discounts but using fewer coupons: a deal offer, never also 'protect the margin'."""
+    traits = {"behaviour:savings_rate:high", "behaviour:discount_line_share:low"}
+    chosen = [a["id"] for a in choose_actions(book, "mid", "low", traits, {"all": 100, "high_risk": 0}, 10)]
+    assert "deal_led" in chosen and "full_price" not in chosen
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (
+            "{id: x, intent: reward, audience: high_risk, when: {}, text: {en: a}}",
+            r"reward action.*members at high risk",
+        ),
+        (
+            "{id: x, intent: engage, audience: all, when: {traits: [coupons]}, text: {en: a}}",
+            r"when\.traits are written",
+        ),
+        (
+            "{id: x, intent: engage, audience: all, when: {risk: []}, text: {en: a}}",
+            r"when\.risk is not a non-empty list",
+        ),
+    ],
+)
+def test_a_malformed_playbook_is_refused(tmp_path, action: str, message: str) -> None:
+    path = tmp_path / "book.yaml"
+    fallback = "  - {id: all, intent: engage, audience: all, text: {en: b}}\n"
+    path.write_text(f"value_bands: {{high: 1.25, low: 0.8}}\nactions:\n  - {action}\n{fallback}", encoding="utf-8")
+    with pytest.raises(ParameterError, match=message):
+        load_playbook(path)
+
+
+def test_a_playbook_needs_a_fallback_and_may_be_english_only(tmp_path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text("value_bands: {high: 1.25, low: 0.8}\nactions:\n"
+                    "  - {id: a, intent: engage, audience: all, when: {value: [high]}, text: {en: a}}\n",
+                    encoding="utf-8")  # fmt: skip
+    with pytest.raises(ParameterError, match="no when"):
+        load_playbook(path)
+    path.write_text(path.read_text(encoding="utf-8") + "  - {id: b, intent: engage, audience: all, text: {en: b}}\n",
+                    encoding="utf-8")  # fmt: skip
+    assert [a["id"] for a in load_playbook(path)["actions"]] == ["a", "b"]
+
+
+def test_members_at_high_risk_get_a_high_risk_action(cj_run) -> None:
+    """Every customer at high risk gets an action that may be used at high risk (a win-back where
+    the persona's bands allow one), never a reward or growth offer."""
+    from cp_toolkit.persona.playbook import INTENT_RISKS
+
+    audience = cj_run.load("audience")
+    intents = {a["id"]: a["intent"] for a in load_playbook()["actions"]}
+    high = audience[audience["churn_risk"] == "high"]
+    assert len(high) and all("high" in INTENT_RISKS[intents[a]] for a in high["next_best_action"])
+    assert (high["next_best_action"] == "win_back_high_risk_members").mean() > 0.9

@@ -7,6 +7,7 @@ whose groups are under it, and no individual customer anywhere.
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -172,3 +173,19 @@ def test_a_published_total_never_gives_a_hidden_cell_away() -> None:
     assert hidden.loc[5, 2] and hidden.loc[5, 1]  # 18 hidden with the 5 (segment total)
     for cells in segments + rows + columns:
         assert sum(hidden.loc[c] for c in cells) != 1  # no total leaves a single hidden cell
+
+
+def test_persona_artifacts_describe_no_small_group(small_run: tuple[int, Path]) -> None:
+    """personas.json: no persona under the minimum (none at all for a base under it), and no
+    count on a card between 1 and the minimum - 1, nor one that leaves such a remainder."""
+    customers, out = small_run
+    data = json.loads((out / "data" / "personas.json").read_text(encoding="utf-8"))
+    if customers < MIN_GROUP:
+        assert data["cards"] == []
+    for card in data["cards"]:
+        members = card["customers"]
+        counts = [card["risk"]["high_risk_customers"], card["coverage"]["attributes_known"],
+                  *(a["customers"] for a in card["actions"]), *(tr["known"] for tr in card["traits"])]  # fmt: skip
+        assert members >= MIN_GROUP
+        for count in (c for c in counts if c is not None):
+            assert not 0 < count < MIN_GROUP and not 0 < members - count < MIN_GROUP, (card["key"], count)

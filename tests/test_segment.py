@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -208,17 +209,150 @@ def test_new_is_named_by_the_first_order() -> None:
     assert name_new_customers(by_cell, tenure, own, 90).equals(by_cell)
 
 
+def _cells(counts: dict[tuple[int, int], int]) -> pd.DataFrame:
+    """One row per customer of each cell, named by the standard rules."""
+    segments = pd.DataFrame([(r, f) for (r, f), n in counts.items() for _ in range(n)], columns=["r_score", "f_score"])
+    return segments.assign(rfm_segment=rfm_segment(segments["r_score"], segments["f_score"]))
+
+
+def _rename(segments: pd.DataFrame, cell: tuple[int, int], name: str, n: int) -> pd.DataFrame:
+    """Name ``n`` customers of ``cell`` ``name`` (as :func:`name_new_customers` does)."""
+    at = segments.index[(segments["r_score"] == cell[0]) & (segments["f_score"] == cell[1])][:n]
+    assert len(at) == n
+    return segments.assign(rfm_segment=segments["rfm_segment"].mask(segments.index.isin(at), name))
+
+
+def _what_a_reader_can_tell(segments: pd.DataFrame, grid: pd.DataFrame, k: int) -> dict[tuple, tuple[int, int, int]]:
+    """Brute force, apart from the grid's own code: every hidden cell and every segment's part of a
+    shared cell that holds 1 to k - 1 customers -> (customers, least, most) that tables of whole,
+    non-negative numbers agreeing with everything published can give it. Published: the shown
+    cells, every row and column total, the segment table (its shown segments, the suppressed ones
+    together, none for the segments it does not list). The reader knows the rules (a cell may hold
+    its own segment) and which other cells each segment reaches."""
+    from scipy.optimize import LinearConstraint, milp
+
+    from cp_toolkit.privacy import values_to_pool
+
+    parts = segments.groupby(["r_score", "f_score", "rfm_segment"]).size()
+    sizes = parts.groupby(level=2).sum()
+    for r in range(1, 6):
+        for f in range(1, 6):
+            own = (r, f, rfm_segment(pd.Series([r]), pd.Series([f]))[0])
+            parts[own] = parts.get(own, 0)
+    keys, x = list(parts.index), parts.to_numpy(dtype=float)
+
+    def where(test) -> np.ndarray:
+        return np.array([test(*key) for key in keys], dtype=float)
+
+    shown = grid.stack(future_stack=True).dropna().index
+    pooled = set(values_to_pool(sizes, k))
+    laws = [where(lambda r, f, s, c=c: (r, f) == c) for c in shown]
+    laws += [where(lambda r, f, s, i=i, j=j: (r, f)[j] == i) for i in range(1, 6) for j in (0, 1)]
+    laws += [where(lambda r, f, s, n=n: s == n) for n in parts.index.unique(2) if n not in pooled]
+    laws += [where(lambda r, f, s: s in pooled)]
+    a = np.array(laws)
+    known = LinearConstraint(a, a @ x, a @ x)
+    whole = np.ones(len(keys))
+    cells = [(r, f) for r, f, _ in keys]
+    small = {(r, f): where(lambda r_, f_, s, c=(r, f): (r_, f_) == c) for r, f in set(cells) if pd.isna(grid.loc[r, f])}
+    small |= {key: where(lambda *k, key=key: k == key) for key in keys if cells.count(key[:2]) > 1}
+    out = {}
+    for item, w in small.items():
+        held = int(w @ x)
+        if 0 < held < k:
+            least = milp(w, constraints=known, integrality=whole).fun
+            most = -milp(-w, constraints=known, integrality=whole).fun
+            out[item] = (held, round(least), round(most))
+    return out
+
+
+def _leak() -> pd.DataFrame:
+    """The leak of the review: cell 33 holds 111 Need attention and 9 New (a first order within
+    the window); 51 holds 42 New and 15 older customers named Promising."""
+    counts = {(r, f): 40 + 3 * r + 2 * f for r in range(1, 6) for f in range(1, 6)} | {(3, 3): 120}
+    segments = _rename(_cells(counts), (3, 3), "New", 9)
+    return _rename(segments, (5, 1), "Promising", 15)
+
+
+def test_a_cell_shared_by_segments_does_not_give_a_part_away() -> None:
+    """Need attention (111, only in cell 33) is published by the segment table: a cell 33 shown at
+    120 gave the 9 New customers in it away. The cell is hidden with enough others that the 9 can
+    be anything from 0 to 10 or more, and no other small group can be worked out either."""
+    from cp_toolkit.segment import segment_summary
+    from cp_toolkit.segment.rfm import rf_grid
+
+    segments = _leak()
+    features = pd.DataFrame({"frequency": 1, "monetary": 1.0}, index=segments.index)
+    table = segment_summary(segments, features, 10, means={})
+    assert table.loc["Need attention", "customers"] == 111 and table.loc["New", "customers"] == 51  # published
+    grid = rf_grid(segments, 10)
+    assert pd.isna(grid.loc[3, 3])
+    for line in (grid.loc[3], grid[3]):  # another cell hidden in its row and in its column
+        assert line.isna().sum() >= 2
+    told = _what_a_reader_can_tell(segments, grid, 10)
+    held, least, most = told[(3, 3, "New")]
+    assert held == 9 and least < most  # at least two values fit what is published
+    for item, (held, least, most) in told.items():
+        assert least == 0 or most >= 10, f"{item}: {held} customers, known to be {least} to {most}"
+    assert grid.notna().to_numpy().sum() >= 12  # not blank throughout
+
+
+def test_the_grid_of_old_totals_would_have_given_it_away() -> None:
+    """The same table protected as before (each segment taken as whole cells, two hidden cells to a
+    total) still lets a reader pin the 9 New of cell 33: a row minus a segment lying inside it."""
+    from cp_toolkit.privacy import complementary_suppression
+
+    segments = _leak()
+    grid = pd.crosstab(segments["r_score"], segments["f_score"]).sort_index(ascending=False)
+    cells = [(r, f) for r in grid.index for f in grid.columns]
+    reach = segments.groupby("rfm_segment").apply(lambda d: sorted(set(zip(d["r_score"], d["f_score"], strict=True))))
+    totals = [[c for c in cells if c[i] == v] for i in (0, 1) for v in range(1, 6)] + list(reach)
+    hidden = grid < 10
+    hidden.loc[3, 3] = True  # the shared cell with a small part, hidden
+    old = grid.mask(complementary_suppression(grid, hidden, totals))
+    assert _what_a_reader_can_tell(segments, old, 10)[(3, 3, "New")] == (9, 9, 9)
+
+
 def test_the_grid_protects_new_and_promising_together() -> None:
-    """New and Promising share their customers, so their cells (51 and 41) form one published total:
-    with 41 under the minimum, 51 is blanked too, although it is the largest cell of its row and column."""
+    """New and Promising share cell 51 (its older customers are Promising): with Promising's 5
+    customers of cell 41 hidden, 51 is blanked too, although it is the largest cell of its row and
+    column, or 51 less New's total would give the 5 away."""
     from cp_toolkit.segment.rfm import rf_grid
 
     counts = {(r, f): 50 + 5 * r + f for r in range(1, 6) for f in range(1, 6)} | {(4, 1): 5, (5, 1): 100}
-    rows = [(r, f) for (r, f), n in counts.items() for _ in range(n)]
-    segments = pd.DataFrame(rows, columns=["r_score", "f_score"])
+    segments = _rename(_cells(counts), (5, 1), "Promising", 20)
     grid = rf_grid(segments, 10)
     assert pd.isna(grid.loc[4, 1]) and pd.isna(grid.loc[5, 1])
     assert grid.notna().to_numpy().sum() > 0
+    assert all(least == 0 or most >= 10 for _, least, most in _what_a_reader_can_tell(segments, grid, 10).values())
+
+
+def test_a_grid_without_small_groups_shows_every_cell() -> None:
+    """One segment to a cell and every cell of 10 or more: nothing to hide, as before."""
+    from cp_toolkit.segment.rfm import rf_grid
+
+    counts = {(r, f): 40 + 3 * r + 2 * f for r in range(1, 6) for f in range(1, 6)}
+    grid = rf_grid(_cells(counts), 10)
+    assert grid.notna().all().all() and grid.loc[5, 1] == 57 and grid.to_numpy().sum() == sum(counts.values())
+    segments = _cells(counts).drop(columns="rfm_segment")  # named by the rules
+    assert rf_grid(segments, 10).equals(grid)
+
+
+@pytest.mark.parametrize("seed", [0, 8, 12, 22])
+def test_no_small_group_can_be_worked_out_from_a_random_grid(seed: int) -> None:
+    """Uneven random bases, New spread over the recent cells: whatever the grid hides, a reader
+    with every published figure pins no group of 1 to 9 customers (seeds where the old grid did)."""
+    from cp_toolkit.segment.rfm import rf_grid
+
+    rng = np.random.default_rng(seed)
+    cell = rng.choice(25, size=1000, p=rng.dirichlet(np.full(25, 0.7)))
+    segments = pd.DataFrame({"r_score": 5 - cell // 5, "f_score": 1 + cell % 5})
+    named = rfm_segment(segments["r_score"], segments["f_score"])
+    recent = rng.random(len(segments)) < np.where(segments["r_score"] >= 4, 0.15, 0.03)
+    segments["rfm_segment"] = named.mask(recent, "New").mask(~recent & (named == "New"), "Promising")
+    grid = rf_grid(segments, 10)
+    for item, (held, least, most) in _what_a_reader_can_tell(segments, grid, 10).items():
+        assert least == 0 or most >= 10, f"{item}: {held} customers, known to be {least} to {most}"
 
 
 def test_default_run_new_and_rfm8(cj_run) -> None:

@@ -8,13 +8,11 @@ import io
 import re
 import warnings
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython import get_ipython
 from IPython.display import HTML, Markdown, display
-from matplotlib.axes import Axes
 
 from ..config import DEFAULTS
 from ..run.artifacts import RunFolder
@@ -22,12 +20,16 @@ from ..text import set_language, t, words
 from .numbers import number
 from .tables import Table, column_kind, present, settings, small_base, suppressed_note
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
 __all__ = [
     "appendix",
     "configure_display",
     "figure_html",
     "findings",
     "heading",
+    "inline_html",
     "key_figures",
     "notes",
     "paragraph",
@@ -156,13 +158,15 @@ def findings(sentences: list[str]) -> HTML:
     """What the report found, first on its page: a framed list of 3-6 generated sentences."""
     if small_base() is not None:
         sentences = [suppressed_note()]
-    items = "".join(f"<li>{_inline(s)}</li>" for s in sentences if s)
+    items = "".join(f"<li>{inline_html(s)}</li>" for s in sentences if s)
     return HTML(f"<div class='cp-findings'><h2>{t('display.findings')}</h2><ul>{items}</ul></div>{STYLE}")
 
 
 def figure_html(ax: Axes, alt: str = "") -> str:
     """A chart as an ``<img>`` embedded in HTML (PNG), for a chart that belongs inside a block of
     the page (a persona card) rather than below a cell; the figure is closed."""
+    import matplotlib.pyplot as plt  # charts load matplotlib, the tables do not
+
     buffer = io.BytesIO()
     ax.figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(ax.figure)
@@ -175,7 +179,7 @@ def appendix() -> Markdown:
     return Markdown(f"## {t('display.appendix')}\n\n{t('display.appendix_intro')}")
 
 
-def _inline(sentence: str) -> str:
+def inline_html(sentence: str) -> str:
     """A sentence with Markdown bold (``**...**``) and italics (``*...*``) as HTML, everything else escaped."""
     escaped = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", htmllib.escape(sentence))
     return re.sub(r"(?<![\w*])\*(\S.*?)\*(?![\w*])", r"<em>\1</em>", escaped)

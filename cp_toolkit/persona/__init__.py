@@ -9,7 +9,7 @@ behaviour), ``traits`` (what sets a persona apart), ``story`` (name, portrait, s
 from .basis import BASES, Basis, assign_personas, behaviour_features, department_shares
 from .cards import customer_profile, p_alive_note, persona_cards, personas_markdown
 from .playbook import choose_actions, load_playbook, risk_band, value_band
-from .report import build_settings, deck, findings, named, overview
+from .report import build_settings, deck, findings, method, named, overview
 from .stage import AUDIENCE_COLUMNS, PersonaResult, audience, run_stage
 from .traits import distinctive_traits, trait_matrix
 
@@ -29,6 +29,7 @@ __all__ = [
     "distinctive_traits",
     "findings",
     "load_playbook",
+    "method",
     "named",
     "overview",
     "p_alive_note",

@@ -6,21 +6,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ..errors import DataError, ParameterError
+from ..privacy import values_to_pool
 from ..segment.cluster import BehaviourClusters
 
 __all__ = [
     "BASES",
     "Basis",
     "behaviour_features",
+    "clustering_view",
     "department_shares",
     "merge_small_cells",
     "assign_personas",
 ]
 
+#: The persona of the customers of groups too small to show on their own.
+OTHER = "other"
+#: Between the value tier and the behaviour cluster in a value x behaviour key (``high · P2``).
+TIER_SEPARATOR = " · "
+#: Why value x behaviour fell back to behaviour alone.
+TIERS_MISSING = "the value_tier tags are missing (tag_definitions without value_tier)"
 #: The bases personas can be built on (the parameter ``persona_basis``).
 BASES = ("behaviour", "rfm", "rfm8", "value_x_behaviour")
 
@@ -34,6 +42,8 @@ SHOPPING_COLUMNS = (
     "discount_line_share",
     "coupon_order_share",
 )
+#: Behaviour columns that are shares of a customer's orders (shrunk before clustering, :func:`clustering_view`).
+ORDER_SHARES = ("weekend_share", "main_store_share", "coupon_order_share")
 #: A department (or category) gets a mix column when it holds at least this share of product revenue.
 MIX_MIN_SHARE = 0.02
 #: At most this many mix columns (the largest departments), so that the mix does not drown the rest.
@@ -88,9 +98,9 @@ def behaviour_features(table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFr
     Returns
     -------
     DataFrame
-        One row per customer of ``table``; only columns that vary. Missing values (regularity of
-        customers with fewer than three orders, a mix for customers without products) are the
-        column's median, so that a missing value reads as "typical", never as an extreme.
+        One row per customer of ``table``, missing where a figure is unknown (the regularity of a
+        customer with fewer than three orders, the mix of one without products):
+        :func:`clustering_view` fills them for the clusters, the traits leave them out.
     """
     out = pd.DataFrame(index=table.index)
     if len(mix.columns):
@@ -103,9 +113,66 @@ def behaviour_features(table: pd.DataFrame, orders: pd.DataFrame, mix: pd.DataFr
         if column in table.columns:
             out[column] = table[column]
     out = out.join(table.filter(like="channel_share_").iloc[:, 1:])  # one channel is the rest of the others
-    out = out.astype(float)
+    return out.astype(float)
+
+
+#: Orders' worth of the base rate a customer's share of orders is pulled towards before clustering
+#: (``(k + m p) / (n + m)``): one order says little about a habit, so a one-order customer's 0% or
+#: 100% weekend share does not make a "weekend" group of its own.
+PRIOR_ORDERS = 5.0
+#: An order share whose spread is less than this much habit (:func:`reliability`) is not clustered:
+#: most customers bought too few times for it to say how they shop (CDNOW's weekend share: 0.04;
+#: Complete Journey's: 0.48).
+MIN_RELIABILITY = 0.25
+
+
+def clustering_view(behaviour: pd.DataFrame, orders: pd.Series) -> pd.DataFrame:
+    """The behaviour features as clustered.
+
+    Each share of orders (weekend, main store, coupon, channel) is left out when it is mostly the
+    noise of customers' few orders (:func:`reliability` under :data:`MIN_RELIABILITY`), else
+    shrunk towards the base's mean by :data:`PRIOR_ORDERS` orders, and the regularity towards its
+    median by as many gaps between orders, so that a customer's few orders do not make an
+    extreme; a feature unknown for more
+    than half of the customers (regularity where most bought once or twice) or the same for all
+    is left out; what remains unknown is the median.
+
+    Parameters
+    ----------
+    behaviour : DataFrame
+        :func:`behaviour_features`.
+    orders : Series
+        Each customer's number of orders (``frequency``).
+    """
+    out = behaviour.loc[:, behaviour.notna().mean() > 0.5].copy()
+    n = orders.reindex(out.index).fillna(0).to_numpy(dtype=float)
+    for column in out.columns:
+        if column in ORDER_SHARES or column.startswith("channel_share_"):
+            if reliability(out[column], n) < MIN_RELIABILITY:
+                out = out.drop(columns=column)
+                continue
+            out[column] = _shrunk(out[column], out[column].mean(), n)
+        elif column == "interpurchase_cv":
+            out[column] = _shrunk(out[column], out[column].median(), np.maximum(n - 1, 0))
     out = out.fillna(out.median())
     return out.loc[:, out.nunique() > 1]
+
+
+def reliability(shares: pd.Series, orders: np.ndarray) -> float:
+    """The share of the spread of customers' order shares that is not the chance of their few
+    orders: ``1 - mean(p (1 - p) / n) / var(share)``, with ``p`` the base's share and ``n`` each
+    customer's orders (classical test theory's reliability; 1 = all habit, 0 = all chance)."""
+    known = shares.notna().to_numpy() & (orders > 0)
+    values, n = shares.to_numpy(dtype=float)[known], orders[known]
+    if len(values) < 2 or values.var(ddof=1) == 0:
+        return 0.0
+    p = values.mean()
+    return float(1 - np.mean(p * (1 - p) / n) / values.var(ddof=1))
+
+
+def _shrunk(values: pd.Series, prior: float, weight: np.ndarray) -> pd.Series:
+    """``(values * weight + PRIOR_ORDERS * prior) / (weight + PRIOR_ORDERS)``; the prior where unknown."""
+    return (values.fillna(prior) * weight + PRIOR_ORDERS * prior) / (weight + PRIOR_ORDERS)
 
 
 @dataclass
@@ -150,14 +217,16 @@ def behaviour_clusters(
         distinct behaviours.
     """
     if features.shape[1] < 2:
-        raise DataError("the data describe fewer than two aspects of how customers shop")
+        raise DataError(
+            "the data describe fewer than two aspects of how customers shop (the others are unknown for most "
+            "customers, or mostly the chance of their few orders)"
+        )
     most = len(features) // max(min_group_size, 1)
     if most < 2:
         raise DataError(f"{len(features):,} customers cannot form two groups of {min_group_size}")
     low, high = min(k_range[0], most), min(k_range[1], most)
     model = BehaviourClusters(k_range=(max(low, 2), max(high, 2)), random_state=seed, min_cluster_size=min_group_size)
-    with threadpool_limits(limits=1):  # K-means on a few thousand rows: threads only wait on each other
-        model.fit(features)
+    model.fit(features)
     labels = pd.Series(model.labels_, index=features.index)
     order = labels.value_counts().sort_values(ascending=False, kind="stable").index
     names = {cluster: f"P{i + 1}" for i, cluster in enumerate(order)}
@@ -167,34 +236,41 @@ def behaviour_clusters(
 def merge_small_cells(
     cells: pd.Series, groups: pd.Series, min_group_size: int
 ) -> tuple[pd.Series, dict[str, list[str]]]:
-    """Merge every cell under ``min_group_size`` into the largest cell of its group (the same
-    behaviour cluster), or, when it is alone there, into the largest cell overall; smallest first.
+    """Make every cell hold ``min_group_size`` customers without giving a small one away.
+
+    Within each group (a value tier), a cell under ``min_group_size`` joins the largest cell of
+    its group, so the group's published total still adds up from its personas. What stays small
+    (a group whose cells together are too few) is pooled as :data:`OTHER` with the smallest cells
+    of :func:`cp_toolkit.privacy.values_to_pool`, the rule stage 03 hides segments by, so that
+    no persona total minus a published total counts a small cell.
 
     Parameters
     ----------
     cells : Series
-        Cell of every customer (e.g. ``"high · P2"``).
+        Cell of every customer (e.g. ``"high · P2"``, or an R x F segment).
     groups : Series
-        The group of every customer whose cells may be merged first (e.g. the behaviour cluster).
+        The group of every customer within which small cells join a larger one first (the cells
+        themselves: straight to the pool).
 
     Returns
     -------
     cells, merged : Series, dict
-        The cells after merging, and for each cell that absorbed others their names.
+        The cells after merging, and for each cell that took others in their names.
     """
     cells = cells.astype(str).copy()
     merged: dict[str, list[str]] = {}
-    while True:
-        sizes = cells.value_counts()
-        small = sizes[sizes < min_group_size]
-        if small.empty or len(sizes) == 1:
-            return cells, merged
-        cell = small.sort_values(kind="stable").index[0]
-        members = cells == cell
-        peers = cells[(groups == groups[members].iloc[0]) & ~members].value_counts()
-        target = peers.index[0] if len(peers) else sizes.drop(cell).index[0]
-        cells[members] = target
-        merged.setdefault(target, []).extend([cell, *merged.pop(cell, [])])
+    for _, members in cells.groupby(groups, observed=True):
+        sizes = members.value_counts()
+        large = sizes[sizes >= min_group_size]
+        if len(large) and len(large) < len(sizes):
+            small = sizes.index[sizes < min_group_size]
+            cells[members.index[members.isin(small)]] = large.index[0]
+            merged.setdefault(str(large.index[0]), []).extend(map(str, small))
+    pooled = values_to_pool(cells.value_counts(), min_group_size)
+    if len(pooled):
+        cells[cells.isin(pooled)] = OTHER
+        merged[OTHER] = sorted(str(p) for p in pooled)
+    return cells, merged
 
 
 def assign_personas(
@@ -230,8 +306,10 @@ def assign_personas(
             return fallback
         if basis == "behaviour":
             return Basis(basis, labels, features, checks)
-        tier = value_tier.reindex(labels.index).fillna("low").astype(str)
-        cells, merged = merge_small_cells(tier + " · " + labels, labels, min_group_size)
+        tier = value_tier.reindex(labels.index)
+        if tier.isna().any():  # no value tier tags (a custom tag file without them)
+            return Basis("behaviour", labels, features, checks, note=TIERS_MISSING)
+        cells, merged = merge_small_cells(tier.astype(str) + TIER_SEPARATOR + labels, tier, min_group_size)
         return Basis(basis, cells.rename("persona"), features, checks, merged=merged)
     column = {"rfm": "rfm_segment", "rfm8": "rfm8"}[basis]
     if column not in segments.columns:
@@ -239,5 +317,5 @@ def assign_personas(
             f"persona_basis {basis!r} needs the column {column} in segments.parquet; rerun 03_segmentation"
         )
     groups = segments[column].astype(str)
-    cells, merged = merge_small_cells(groups, pd.Series(0, index=groups.index), min_group_size)
+    cells, merged = merge_small_cells(groups, groups, min_group_size)  # each segment its own group: pooled
     return Basis(basis, cells.rename("persona"), features.iloc[:, :0], merged=merged)

@@ -8,12 +8,13 @@ from typing import Any
 import pandas as pd
 
 from ..display.numbers import money
-from ..text import available_languages, get_language, in_language, t
-from .playbook import choose_actions, risk_band, value_band
+from ..text import available_languages, in_language, t, words
+from .basis import OTHER, TIER_SEPARATOR
+from .playbook import action_text, choose_actions, risk_band, value_band
 from .story import display_name, persona_name, portrait, story, trait_sentence
 from .traits import Trait, distinctive_traits
 
-__all__ = ["customer_profile", "p_alive_note", "persona_cards", "personas_markdown"]
+__all__ = ["at_high_risk", "customer_profile", "p_alive_note", "persona_cards", "personas_markdown"]
 
 
 def customer_profile(
@@ -57,9 +58,15 @@ def _share_or_none(part: float, whole: float) -> float | None:
     return float(part / whole) if pd.notna(whole) and whole != 0 else None
 
 
-def _count_or_none(count: int, min_group_size: int) -> int | None:
-    """A count of customers, or None when it is under ``min_group_size`` (never published)."""
-    return int(count) if count >= min_group_size else None
+def _count_or_none(count: int, members: int, min_group_size: int) -> int | None:
+    """A count of a persona's ``members``, or None when it or the members it leaves out number
+    1 to ``min_group_size - 1`` (either would be counted by subtraction)."""
+    return None if any(0 < c < min_group_size for c in (count, members - count)) else int(count)
+
+
+def at_high_risk(members: pd.DataFrame) -> pd.Series:
+    """Whether each customer is in stage 04's high churn-risk band (False where churn is not scored)."""
+    return (members["churn_risk"] == "high").fillna(False).astype(bool)
 
 
 def _engagement(members: pd.Index, table: pd.DataFrame, min_group_size: int) -> dict[str, Any]:
@@ -70,7 +77,7 @@ def _engagement(members: pd.Index, table: pd.DataFrame, min_group_size: int) -> 
         if column in table.columns and table[column].notna().any():
             mine = table.loc[table.index.intersection(members), column]
             known = int(mine.notna().sum())
-            if known >= min_group_size:  # a rate of fewer members is not shown
+            if _count_or_none(known, len(members), min_group_size) is not None and known:
                 out[column] = {"persona": _mean_or_none(mine), "base": _mean_or_none(table[column]), "known": known}
     return out
 
@@ -86,8 +93,7 @@ def _actions(
     members: pd.DataFrame, card: dict[str, Any], book: dict[str, Any], min_group_size: int
 ) -> list[dict[str, Any]]:
     """The playbook's actions for the card, each with the customers it concerns and their value."""
-    at_high = members["churn_risk"] == "high"
-    audiences = {"all": members, "high_risk": members[at_high.fillna(False).astype(bool)]}
+    audiences = {"all": members, "high_risk": members[at_high_risk(members)]}
     traits = {f"{tr['key']}:{tr['direction']}" for tr in card["traits"]}
     chosen = choose_actions(
         book, card["value"]["band"], card["risk"]["band"], traits, {k: len(v) for k, v in audiences.items()},
@@ -146,7 +152,7 @@ def _card(
         "risk": {
             "mean_churn_probability": churn,
             "band": risk_band(churn),
-            "high_risk_customers": _count_or_none(int((members["churn_risk"] == "high").sum()), min_group_size)
+            "high_risk_customers": _count_or_none(int(at_high_risk(members).sum()), len(members), min_group_size)
             if churn is not None
             else None,
             # BG/NBD cannot lose a customer before the first repeat purchase: P(alive) is 1 for
@@ -164,7 +170,9 @@ def _card(
             context["shown_traits"],
             {"category": context["shown_categories"]},
         ),  # fmt: skip
-        "coverage": {"attributes_known": None if known is None else _count_or_none(known, min_group_size)},
+        "coverage": {
+            "attributes_known": None if known is None else _count_or_none(known, len(members), min_group_size)
+        },
         "merged": context["merged"].get(key, []),
         "categories_known": any(tr.kind == "category" for tr in traits.values()),
     }
@@ -205,9 +213,10 @@ def persona_cards(
         for key, members in profile.groupby("persona", observed=True)
     ]
     cards.sort(key=lambda c: -c["revenue_share"])
+    clusters = _cluster_traits(profile, matrix, traits, context) if context["basis"] == "value_x_behaviour" else {}
     for language in available_languages():
         with in_language(language):
-            _name(cards, language)
+            _name(cards, language, clusters)
     with in_language("en"):  # the artifact's words are English; reports rewrite them in their language
         for card in cards:
             card["name"] = card["names"]["en"]
@@ -216,18 +225,35 @@ def persona_cards(
     return cards
 
 
-def _name(cards: list[dict[str, Any]], language: str) -> None:
-    """Name every card in ``language`` (``names[language]``): a generated name from its traits,
-    distinct from the names before it; the segment's name on the R x F and RFM-8 bases."""
+def _cluster_traits(
+    profile: pd.DataFrame, matrix: pd.DataFrame, traits: dict[str, Trait], context: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """The distinctive traits of each behaviour cluster of a value x behaviour basis (all its
+    cells together), so that a cluster has one name in every tier."""
+    cluster = profile.set_index("customer_id")["persona"].str.split(TIER_SEPARATOR).str[-1]
+    return {
+        str(c): distinctive_traits(
+            matrix, traits, cluster.reindex(matrix.index) == c, context["min_group_size"], context["shown_traits"]
+        )  # fmt: skip
+        for c in cluster.dropna().unique()
+        if c != OTHER
+    }
+
+
+def _name(cards: list[dict[str, Any]], language: str, clusters: dict[str, list[dict[str, Any]]]) -> None:
+    """Name every card in ``language`` (``names[language]``): a generated name from its traits
+    (from its cluster's, after its value tier, on the value x behaviour basis), distinct from the
+    names before it; the segment's name on the R x F and RFM-8 bases."""
     taken: set[str] = set()
+    named = {c: persona_name(tr) for c, tr in clusters.items()}
     for card in cards:
-        if card["basis"] in ("rfm", "rfm8"):
+        if card["basis"] in ("rfm", "rfm8") or card["key"] == OTHER:
             name = display_name(card)
+        elif TIER_SEPARATOR in card["key"] and card["key"].split(TIER_SEPARATOR)[1] in named:
+            tier, cluster = card["key"].split(TIER_SEPARATOR)
+            name = t("persona.name.tiered", tier=words("persona.name.tier", tier), name=named[cluster])
         else:
             name = persona_name(card["traits"], taken)
-            if card["basis"] == "value_x_behaviour":
-                tier = card["key"].split(" · ")[0]
-                name = t("persona.name.tiered", tier=t(f"persona.name.tier.{tier}"), name=name)
         taken.add(name)
         card.setdefault("names", {})[language] = name
 
@@ -246,7 +272,7 @@ def personas_markdown(cards: list[dict[str, Any]], currency: str, note: str = ""
 
 def action_sentence(action: dict[str, Any], currency: str) -> str:
     """An action in the report's language with the customers it concerns and the value at stake."""
-    text = action["text"].get(get_language(), action["text"]["en"])  # a user's playbook may be English only
+    text = action_text(action)
     if action["clv_at_stake"] is not None:
         return t("persona.card.action_clv", action=text, customers=action["customers"],
                  clv=money(action["clv_at_stake"], currency))  # fmt: skip

@@ -11,14 +11,15 @@ from IPython.display import HTML
 
 from .. import plots
 from ..display.numbers import number
-from ..display.page import _inline, figure_html
+from ..display.page import figure_html, inline_html
 from ..display.tables import present
-from ..segment.report import STABLE_ARI
-from ..text import get_language, labels, localize, t
+from ..segment.cluster import STABLE_ARI
+from ..text import labels, localize, t
+from .playbook import action_text
 from .stage import PersonaResult
 from .story import display_name, feature_label, portrait, story, trait_figure, trait_label, trait_sentence
 
-__all__ = ["build_settings", "deck", "findings", "named", "overview"]
+__all__ = ["build_settings", "deck", "findings", "method", "named", "overview"]
 
 #: A silhouette from which clusters are called a clear structure (Kaufman & Rousseeuw's "weak" below 0.25).
 CLEAR_SILHOUETTE = 0.25
@@ -26,7 +27,7 @@ CLEAR_SILHOUETTE = 0.25
 
 def named(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cards with their names in the report's language (for the persona map)."""
-    return [{**c, "name": display_name(c), "suppressed": False} for c in cards]
+    return [{**c, "name": display_name(c), "suppressed": False} for c in cards]  # the map's card layout
 
 
 def findings(result: PersonaResult) -> list[str]:
@@ -35,7 +36,12 @@ def findings(result: PersonaResult) -> list[str]:
     cards = result.cards
     if not cards:
         return [t("persona.finding.none", min_group_size=result.min_group_size)]
-    sentences = [t("persona.finding.count", cards=len(cards), basis=t(f"persona.basis.{result.basis.basis}"))]
+    basis = t(f"persona.basis.{result.basis.basis}")
+    sentences = [
+        t("persona.finding.count_one", basis=basis)
+        if len(cards) == 1
+        else t("persona.finding.count", cards=len(cards), basis=basis)
+    ]
     checks = result.basis.checks
     if checks and (checks["silhouette"] < CLEAR_SILHOUETTE or checks["bootstrap_ari"]["ari_mean"] < STABLE_ARI):
         sentences.append(t("persona.finding.tendencies", silhouette=checks["silhouette"],
@@ -69,15 +75,12 @@ def overview(result: PersonaResult) -> pd.DataFrame:
             "value_band": t(f"persona.band.value.{c['value']['band']}"),
             "mean_churn_probability": c["risk"]["mean_churn_probability"],
             "risk_band": t(f"persona.band.risk.{c['risk']['band']}"),
-            "first_action": _action_text(c["actions"][0]) if c["actions"] else "",
+            "first_action": action_text(c["actions"][0]) if c["actions"] else "",
         })  # fmt: skip
     out = pd.DataFrame(rows)
+    if out.empty:
+        return out
     return out.drop(columns=[c for c in ("mean_clv", "mean_churn_probability") if out[c].isna().all()])
-
-
-def _action_text(action: dict[str, Any]) -> str:
-    """An action's sentence in the report's language."""
-    return action["text"].get(get_language(), action["text"]["en"])
 
 
 def _traits_table(card: dict[str, Any]) -> str:
@@ -101,7 +104,7 @@ def _actions_table(card: dict[str, Any], currency: str) -> str:
     frame = pd.DataFrame(
         [
             {
-                "action": _action_text(a),
+                "action": action_text(a),
                 "customers": a["customers"],
                 "clv_at_stake": a["clv_at_stake"] if a["clv_at_stake"] is not None else a["revenue_to_date"],
             }
@@ -125,13 +128,12 @@ def _card_html(card: dict[str, Any], currency: str) -> str:
     """One persona card: name, portrait, story, traits (chart and table), actions, engagement."""
     parts = [
         f"<h2>{html.escape(display_name(card))}</h2>",
-        f"<p class='cp-portrait'>{_inline(portrait(card))}</p>",
-        f"<p>{_inline(story(card, currency))}</p>",
+        f"<p class='cp-portrait'>{inline_html(portrait(card))}</p>",
+        f"<p>{inline_html(story(card, currency))}</p>",
     ]
-    if card["merged"]:
-        merged = ", ".join(localize(f"segment.{card['basis']}", m) if card["basis"] in ("rfm", "rfm8") else m
-                           for m in card["merged"])  # fmt: skip
-        parts.append(f"<p class='cp-note'>{html.escape(t('persona.card.merged', groups=merged))}</p>")
+    merged = _merged_note(card)
+    if merged:
+        parts.append(f"<p class='cp-note'>{html.escape(merged)}</p>")
     if card["traits"]:
         heading = f"<h3>{t('persona.card.traits_heading')}</h3>"
         parts.append(
@@ -146,6 +148,15 @@ def _card_html(card: dict[str, Any], currency: str) -> str:
     return f"<section class='cp-persona'>{''.join(parts)}</section>"
 
 
+def _merged_note(card: dict[str, Any]) -> str:
+    """Which groups too small to show a persona took in: segments by name, cells without."""
+    if not card["merged"]:
+        return ""
+    if card["basis"] not in ("rfm", "rfm8"):
+        return t("persona.card.merged_cells")
+    return t("persona.card.merged", groups=", ".join(localize(f"segment.{card['basis']}", m) for m in card["merged"]))
+
+
 def _engagement_sentence(card: dict[str, Any]) -> str:
     """Campaign response and coupon use against all customers, where the data have them."""
     sentences = []
@@ -153,7 +164,7 @@ def _engagement_sentence(card: dict[str, Any]) -> str:
         if figures["persona"] is not None:
             sentences.append(t(f"persona.card.engagement.{column}", persona=number(figures["persona"], "percent"),
                                base=number(figures["base"], "percent")))  # fmt: skip
-    return " ".join(sentences)
+    return t("persona.story.space").join(sentences)
 
 
 #: Print: one card per page, never split; the screen: the chart beside its table where there is room.
@@ -163,8 +174,19 @@ DECK_STYLE = """<style>
 .cp-persona p{max-width:60em;line-height:1.45}.cp-note{color:#555;font-size:.95em}
 .cp-persona-traits{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
 .cp-persona-traits img{max-width:100%}
-@media print{.cp-persona{break-before:page;page-break-before:always}.cp-persona img{max-width:90%}
- .jp-InputArea,.jp-InputPrompt,.jp-OutputPrompt{display:none}}
+@media print{
+ @page{size:A4;margin:12mm}
+ body{font-size:9pt}
+ .jp-OutputArea-output,.jp-RenderedHTMLCommon{overflow:visible!important}
+ table.cp-table{font-size:8pt;width:100%;table-layout:auto}
+ table.cp-table td,table.cp-table th{white-space:normal!important}
+ .cp-persona{break-before:page;page-break-before:always;margin:0}
+ .cp-persona h2{margin:.2em 0}.cp-persona h3{margin:.4em 0 .2em;font-size:10pt}
+ .cp-persona p{margin:.3em 0}
+ .cp-persona-traits{flex-wrap:nowrap;gap:1em}
+ .cp-persona-traits>div:first-child{flex:0 0 52%}.cp-persona-traits>div:last-child{flex:1 1 48%}
+ .cp-persona-traits img{width:100%}
+}
 </style>"""
 
 
@@ -173,6 +195,14 @@ def deck(result: PersonaResult) -> HTML:
     if not result.cards:
         return HTML("")
     return HTML(DECK_STYLE + "".join(_card_html(c, result.currency) for c in result.cards))
+
+
+def method(result: PersonaResult) -> str:
+    """How the personas were built, for the basis used, and where the actions come from."""
+    return t("persona.story.space").join([
+        t(f"persona.deck.built.{result.basis.basis}"),
+        t("persona.deck.playbook_used", path=result.playbook["path"], version=result.playbook["version"]),
+    ])  # fmt: skip
 
 
 def build_settings(result: PersonaResult) -> pd.DataFrame:

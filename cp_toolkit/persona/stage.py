@@ -12,9 +12,9 @@ from ..config import DEFAULTS, PRESET_NON_PRODUCT
 from ..run.artifacts import RunFolder
 from ..run.pipeline import ensure, stage, transactions_up_to
 from ..text import t
-from .basis import Basis, assign_personas, behaviour_features, department_shares
-from .cards import customer_profile, p_alive_note, persona_cards, personas_markdown
-from .playbook import load_playbook
+from .basis import Basis, assign_personas, behaviour_features, clustering_view, department_shares
+from .cards import at_high_risk, customer_profile, p_alive_note, persona_cards, personas_markdown
+from .playbook import INTENT_RISKS, choose_actions, load_playbook
 from .story import display_name
 from .traits import trait_matrix
 
@@ -37,7 +37,9 @@ AUDIENCE_COLUMNS = {
     "churn_probability": "probability of no order within the horizon (stage 04), 3 decimals",
     "churn_risk": "low, medium or high (stage 04's bands)",
     "clv": "expected value over the CLV horizon (stage 05), in the run's currency, 2 decimals",
-    "next_best_action": "the id of the first action of the persona's playbook actions that concerns the customer",
+    "next_best_action": (
+        "the id of the persona's first action for the customer (for one at high risk: an action for those at high risk)"
+    ),
     "next_best_action_text": "that action in words (English)",
 }
 
@@ -67,26 +69,39 @@ def _tags_by_customer(tags: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
     return tier, joined
 
 
-def _next_action(cards: list[dict[str, Any]], profile: pd.DataFrame) -> pd.DataFrame:
-    """Each customer's first action of their persona that concerns them (``high_risk`` actions only
-    the members at high risk)."""
+def _next_action(cards: list[dict[str, Any]], profile: pd.DataFrame, book: dict[str, Any]) -> pd.DataFrame:
+    """Each customer's next best action: the persona's first action for all members; for a member
+    at high risk the playbook's first action for members at high risk that applies to the persona
+    (however few they are: the audience is one row per customer, not a published count), else
+    its first action for all members that may be used at high risk."""
     rows = []
     for card in cards:
         members = profile[profile["persona"] == card["key"]]
-        high = (members["churn_risk"] == "high").fillna(False).astype(bool)
-        for who, mask in (("all", ~high), ("high_risk", high)):
-            action = next((a for a in card["actions"] if a["audience"] in ("all", who)), None)
-            if action is not None and mask.any():
+        high = at_high_risk(members)
+        traits = {f"{tr['key']}:{tr['direction']}" for tr in card["traits"]}
+        applies = choose_actions(book, card["value"]["band"], card["risk"]["band"], traits,
+                                 {"all": len(members), "high_risk": 1}, 1, most=len(book["actions"]))  # fmt: skip
+        choices = {
+            "all": [a for a in card["actions"] if a["audience"] == "all"],
+            "high": [a for a in applies if a.get("audience") == "high_risk"]
+            + [a for a in applies if a.get("audience", "all") == "all" and "high" in INTENT_RISKS[a["intent"]]],
+        }
+        for mask, options in ((~high, choices["all"]), (high, choices["high"])):
+            if options and mask.any():
                 rows.append(pd.DataFrame({"customer_id": members.loc[mask, "customer_id"],
-                                          "next_best_action": action["id"],
-                                          "next_best_action_text": action["text"]["en"]}))  # fmt: skip
+                                          "next_best_action": options[0]["id"],
+                                          "next_best_action_text": options[0]["text"]["en"]}))  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=["customer_id", "next_best_action", "next_best_action_text"])
     return pd.concat(rows)
 
 
 def audience(
-    profile: pd.DataFrame, cards: list[dict[str, Any]], tags: pd.DataFrame | None, with_p_alive: bool
+    profile: pd.DataFrame,
+    cards: list[dict[str, Any]],
+    tags: pd.DataFrame | None,
+    book: dict[str, Any],
+    with_p_alive: bool,
 ) -> pd.DataFrame:
     """``audience.csv``: one row per customer with the columns of :data:`AUDIENCE_COLUMNS` (and
     ``p_alive`` when it is usable), figures rounded."""
@@ -99,7 +114,7 @@ def audience(
         churn_probability=profile["churn_probability"].round(3),
         clv=profile["clv"].round(2),
         p_alive=profile["p_alive"].round(3),
-    ).merge(_next_action(cards, profile), on="customer_id", how="left")
+    ).merge(_next_action(cards, profile, book), on="customer_id", how="left")
     columns = [c for c in AUDIENCE_COLUMNS if c in out.columns]
     if with_p_alive:
         columns.insert(columns.index("clv"), "p_alive")
@@ -130,47 +145,41 @@ def run_stage(
         Most categories among a card's distinctive traits.
     """
     book = load_playbook(persona_playbook)
-    clv_model = ensure(run, "clv_model")
+    clv_model, predictions = ensure(run, "clv_model"), ensure(run, "predictions")
     note = p_alive_note(clv_model)
-    predictions = ensure(run, "predictions")
     segments, features = ensure(run, "segments"), ensure(run, "features")
     profile = customer_profile(segments, features, predictions, ensure(run, "clv"))
-    notes = [note] if clv_model.get("skipped") else []
+    notes = [note] if note else []
     if predictions.empty or predictions["churn_probability"].isna().all():
         notes.append(t("persona.churn_not_shown"))
     if non_product_categories is None:
         non_product_categories = PRESET_NON_PRODUCT.get(run.params.get("dataset", ""), [])
-    table = features.set_index("customer_id")
-    orders = transactions_up_to(run, run.params.get("as_of") or run.load("quality")["as_of"], "orders")
-    orders = orders[orders["customer_id"].isin(table.index)]
-    spend, products = ensure(run, "category_spend"), ensure(run, "products")
-    behaviour = behaviour_features(table, orders, department_shares(spend, products, non_product_categories))
+    table, behaviour, categories = _shopping(run, features, non_product_categories)
     tags = ensure(run, "tags")
     tier, _ = _tags_by_customer(tags)
-    basis = assign_personas(persona_basis, segments.set_index("customer_id"), behaviour, tier, min_group_size, seed)
+    view = clustering_view(behaviour, table["frequency"])
+    if len(table) < min_group_size:  # no persona could be shown: none is formed
+        basis = Basis(persona_basis, pd.Series(dtype="string", name="persona"), view)
+    else:
+        basis = assign_personas(persona_basis, segments.set_index("customer_id"), view, tier, min_group_size, seed)
     if basis.note:
-        notes.append(t("persona.basis_fallback", asked=persona_basis, reason=basis.note))
-    categories = department_shares(spend, None, non_product_categories)
+        notes.append(t("persona.basis_fallback", asked=t(f"persona.basis.{persona_basis}"), reason=basis.note,
+                       used=t(f"persona.basis.{basis.basis}")))  # fmt: skip
     customers = ensure(run, "customers")
     matrix, traits = trait_matrix(behaviour, table, categories, customers, tags)
-    attributes = (
-        customers.set_index("customer_id").notna().any(axis=1)
-        if customers is not None and customers.shape[1] > 1
-        else None
-    )
     context = {
         "basis": basis.basis, "min_group_size": min_group_size, "playbook": book, "shown_traits": SHOWN_TRAITS,
         "shown_categories": persona_categories, "merged": basis.merged, "table": table,
         "behaviour_summary": behaviour.reindex(columns=["avg_lines_per_order", "weekend_share"]),
-        "attributes_known": attributes,
+        "attributes_known": _attributes_known(customers),
     }  # fmt: skip
     cards = persona_cards(profile, basis.labels, matrix, traits, context, currency)
     profile = profile.assign(persona=profile["customer_id"].map(basis.labels))
-    md = personas_markdown(cards, currency, " ".join(notes) if notes else note)
-    crm = audience(profile, cards, tags, with_p_alive=not note)
+    md = personas_markdown(cards, currency, t("persona.story.space").join(notes))
+    crm = audience(profile, cards, tags, book, with_p_alive=not note)
     run.save("personas", {
         "schema_version": SCHEMA_VERSION, "basis": basis.basis, "basis_asked": persona_basis,
-        "basis_note": basis.note, "checks": basis.checks, "behaviour_features": list(behaviour.columns),
+        "basis_note": basis.note, "checks": basis.checks, "behaviour_features": list(basis.features.columns),
         "min_group_size": min_group_size, "currency": currency, "p_alive_note": note,
         "playbook": {"path": persona_playbook, "version": book["version"]}, "cards": cards,
     })  # fmt: skip
@@ -182,3 +191,23 @@ def run_stage(
     shown = {"path": "cp_toolkit/persona/playbook.yaml" if persona_playbook is None else book["path"],
              "version": book["version"]}  # fmt: skip
     return PersonaResult(cards, crm, md, basis, currency, notes, min_group_size, shown)
+
+
+def _shopping(
+    run: RunFolder, features: pd.DataFrame, non_product: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The stage 03 feature table (by customer), the behaviour features and each customer's
+    category shares of product spend."""
+    table = features.set_index("customer_id")
+    orders = transactions_up_to(run, run.params.get("as_of") or run.load("quality")["as_of"], "orders")
+    orders = orders[orders["customer_id"].isin(table.index)]
+    spend, products = ensure(run, "category_spend"), ensure(run, "products")
+    behaviour = behaviour_features(table, orders, department_shares(spend, products, non_product))
+    return table, behaviour, department_shares(spend, None, non_product)
+
+
+def _attributes_known(customers: pd.DataFrame | None) -> pd.Series | None:
+    """Whether any attribute of each customer is known (None without customer attributes)."""
+    if customers is None or customers.shape[1] < 2:
+        return None
+    return customers.set_index("customer_id").notna().any(axis=1)

@@ -9,6 +9,7 @@ from typing import Any
 from ..display.numbers import money, number
 from ..segment.tags import group_name, tag_name
 from ..text import get_language, localize, t, words
+from .basis import OTHER
 
 __all__ = [
     "category_words",
@@ -21,6 +22,8 @@ __all__ = [
     "trait_sentence",
 ]
 
+#: Behaviour features that say one thing in a name (a persona is not "deal-seeking, promotion-led").
+NAME_FAMILY = {"savings_rate": "discounts", "discount_line_share": "discounts"}
 #: Behaviour features with a word for a persona high (or low) on them (texts ``persona.name.<feature>.<direction>``).
 NAMED_BEHAVIOUR = (
     "avg_lines_per_order",
@@ -38,7 +41,7 @@ def category_words(category: str) -> str:
     """A category or department as the data spell it, in a reader's case: ``DRUG GM`` -> ``Drug GM``."""
     if category != category.upper():
         return category
-    return re.sub(r"[A-Z]{3,}", lambda m: m.group(0).capitalize(), category)
+    return re.sub(r"[^\W\d_]{3,}", lambda m: m.group(0).capitalize(), category)
 
 
 def trait_label(trait: dict[str, Any]) -> str:
@@ -79,7 +82,7 @@ def _adjective(trait: dict[str, Any]) -> str | None:
         return t("persona.name.category", category=category_words(trait["feature"]))
     if trait["kind"] == "behaviour" and trait["feature"] in NAMED_BEHAVIOUR:
         return t(f"persona.name.{trait['feature']}.{trait['direction']}")
-    if trait["kind"] == "tag" and trait["feature"] == "lifecycle" and trait["direction"] == "high":
+    if trait["kind"] == "tag" and trait["feature"] == "lifecycle" and trait["persona"] >= 0.5:  # most of them
         return t("persona.name.lifecycle", stage=tag_name("lifecycle", trait["value"]))
     return None
 
@@ -89,9 +92,9 @@ def persona_name(traits: list[dict[str, Any]], taken: set[str] | None = None, mo
     the base first): ``Coupon-clipping, big-basket shoppers``; another trait is added while the
     name is one of ``taken``."""
     ranked, used = [], set()
-    for trait in sorted(traits, key=lambda tr: tr["direction"] != "high"):
+    for trait in _above_first(traits):
         adjective = _adjective(trait)
-        family = trait["kind"] if trait["kind"] != "behaviour" else trait["feature"]
+        family = trait["kind"] if trait["kind"] != "behaviour" else NAME_FAMILY.get(trait["feature"], trait["feature"])
         if adjective and adjective not in ranked and family not in used:  # one category, one lifecycle stage
             ranked.append(adjective)
             used.add(family)
@@ -106,6 +109,11 @@ def persona_name(traits: list[dict[str, Any]], taken: set[str] | None = None, mo
     return name if name not in taken else f"{name} ({i})"
 
 
+def _above_first(traits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The traits above the base first, each side in its order."""
+    return sorted(traits, key=lambda tr: tr["direction"] != "high")
+
+
 def _join(adjectives: list[str]) -> str:
     """The adjectives as a name (``persona.name.shoppers``), the first letter upper case."""
     if not adjectives:
@@ -118,15 +126,32 @@ def display_name(card: dict[str, Any]) -> str:
     """The card's name in the report's language: a segment name localized, else the name generated
     from its traits (with its value tier in front for the value x behaviour basis)."""
     basis = card.get("basis", "behaviour")
+    if card["key"] == OTHER:
+        return t("persona.name.other")
     if basis in ("rfm", "rfm8"):
         return localize(f"segment.{basis}", card["key"])
     return card["names"].get(get_language(), card["name"])
 
 
+def _portrayed(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The two traits the portrait names (the story does not repeat them)."""
+    return _above_first(card["traits"])[:2]
+
+
+def _how(behaviour: dict[str, Any], currency: str) -> str:
+    """How they shop: orders, basket and its value, weekend share (the figures the data have)."""
+    parts = [t("persona.story.orders", mean_orders=behaviour["mean_orders"])]
+    if behaviour.get("avg_lines_per_order") is not None:
+        parts.append(t("persona.story.basket", lines=number(behaviour["avg_lines_per_order"])))
+    parts.append(t("persona.story.order_value", order_value=money(behaviour["mean_order_value"], currency)))
+    if behaviour.get("weekend_share") is not None:
+        parts.append(t("persona.story.weekend", weekend_share=number(behaviour["weekend_share"], "percent")))
+    return t("persona.story.how", parts=t("persona.story.clauses").join(parts))
+
+
 def portrait(card: dict[str, Any]) -> str:
     """One line: size, share of revenue and the two most distinctive traits (those above the base first)."""
-    first = sorted(card["traits"], key=lambda tr: tr["direction"] != "high")[:2]
-    shown = [trait_sentence(tr) for tr in first]
+    shown = [trait_sentence(tr) for tr in _portrayed(card)]
     return t(
         "persona.portrait",
         customers=card["customers"],
@@ -137,6 +162,7 @@ def portrait(card: dict[str, Any]) -> str:
 
 
 def _traits_of(card: dict[str, Any], kind: str, direction: str = "high", most: int = 2) -> list[dict[str, Any]]:
+    """The card's first ``most`` traits of a kind and direction."""
     return [tr for tr in card["traits"] if tr["kind"] == kind and tr["direction"] == direction][:most]
 
 
@@ -151,10 +177,9 @@ def story(card: dict[str, Any], currency: str) -> str:
         sentences.append(t("persona.story.people", traits=t("persona.story.and").join(map(trait_sentence, people))))
     if coverage.get("attributes_known") is not None:
         sentences.append(t("persona.story.coverage", known=coverage["attributes_known"], members=card["customers"]))
-    lines, order_value = number(b["avg_lines_per_order"]), money(b["mean_order_value"], currency)
-    sentences.append(t("persona.story.how", mean_orders=b["mean_orders"], lines=lines,
-                       weekend_share=b["weekend_share"], order_value=order_value))  # fmt: skip
-    habits = [tr for tr in card["traits"] if tr["kind"] == "behaviour"][:2]
+    sentences.append(_how(b, currency))
+    portrayed = {tr["key"] for tr in _portrayed(card)}
+    habits = [tr for tr in card["traits"] if tr["kind"] == "behaviour" and tr["key"] not in portrayed][:2]
     if habits:
         sentences.append(t("persona.story.habits", traits=t("persona.story.and").join(map(trait_sentence, habits))))
     buys = _traits_of(card, "category", most=3)
@@ -172,11 +197,12 @@ def story(card: dict[str, Any], currency: str) -> str:
         sentences.append(t("persona.story.worth_revenue", revenue_share=card["revenue_share"],
                            band=t(f"persona.band.value.{v['band']}")))  # fmt: skip
     if r["mean_churn_probability"] is not None:
+        count = r.get("high_risk_customers")
         at_high = (
-            t("persona.story.high_risk", customers=r["high_risk_customers"])
-            if r.get("high_risk_customers")
-            else t("persona.story.high_risk_few")
-        )
+            t("persona.story.high_risk_few") if count is None
+            else t("persona.story.high_risk_none") if count == 0
+            else t("persona.story.high_risk", customers=count)
+        )  # fmt: skip
         sentences.append(t("persona.story.risk", risk=r["mean_churn_probability"],
                            band=t(f"persona.band.risk.{r['band']}"), high=at_high))  # fmt: skip
     return t("persona.story.space").join(sentences)

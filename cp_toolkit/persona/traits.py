@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,7 @@ def trait_matrix(
     traits: dict[str, Trait] = {}
 
     def add(trait: Trait, values: pd.Series) -> None:
+        """One column of the matrix: the trait's value of every customer."""
         traits[trait.key] = trait
         columns[trait.key] = values.reindex(index).astype(float)
 
@@ -124,7 +126,9 @@ def _p_value(inside: pd.Series, outside: pd.Series) -> float:
     (0 or 1 when neither group varies)."""
     if inside.nunique() < 2 and outside.nunique() < 2:
         return 0.0 if inside.iloc[0] != outside.iloc[0] else 1.0
-    return float(stats.ttest_ind(inside, outside, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly constant values: scipy warns of precision, the p-value stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(inside, outside, equal_var=False).pvalue)
 
 
 def distinctive_traits(
@@ -140,11 +144,12 @@ def distinctive_traits(
     For every trait the persona's mean (a share for a yes/no) is compared with all customers'
     (``index`` = 100 x persona / all) and tested against the other customers (Welch's t-test,
     Bonferroni over the traits tested). A trait is kept when its index lies further than
-    :data:`NEAR_BASE` points from 100, the test is significant at :data:`ALPHA`, and it rests on
-    at least ``min_group_size`` members (members known, members with it, and members known
-    without it, unless none); a category only when the persona spends more on it than all
-    customers and at least :data:`MIN_CATEGORY_SHARE` of its spend. Ranked by the standardized
-    difference (``effect``, Cohen's d), largest first.
+    :data:`NEAR_BASE` points from 100, the test is significant at :data:`ALPHA`, and no count a
+    reader could work out from it lies between 1 and ``min_group_size - 1`` (members known and
+    unknown; for a yes/no, members with it and without it and other customers with it; for the
+    values of one attribute or tag group, those with none of the values shown); a category only
+    when the persona spends more on it than all customers and at least :data:`MIN_CATEGORY_SHARE`
+    of its spend. Ranked by the standardized difference (``effect``, Cohen's d), largest first.
 
     Parameters
     ----------
@@ -167,35 +172,90 @@ def distinctive_traits(
         ``effect``.
     """
     members = members.reindex(matrix.index).fillna(False).astype(bool)
-    rows, tested = [], 0
-    for key, values in matrix.items():
-        inside, outside = values[members].dropna(), values[~members].dropna()
-        base = values.mean()
-        if len(inside) < min_group_size or len(outside) < 2 or not base > 0:
-            continue
-        tested += 1
-        index = 100 * inside.mean() / base
-        flag = bool(values.dropna().isin([0.0, 1.0]).all())
-        having = int((inside > 0).sum())
-        lacking = len(inside) - having if flag else 0
-        if abs(index - 100) <= NEAR_BASE or having < min_group_size or 0 < lacking < min_group_size:
-            continue
-        if traits[key].kind == "category" and (index < 100 or inside.mean() < MIN_CATEGORY_SHARE):
-            continue
-        rows.append((key, inside, outside, base, index))
+    candidates = [(key, values) for key, values in matrix.items() if _testable(values, members, min_group_size)]
     out = []
-    for key, inside, outside, base, index in rows:
-        p_value = _p_value(inside, outside)
-        if not p_value * tested < ALPHA:
-            continue
-        trait = traits[key]
-        out.append({
-            "key": key, "kind": trait.kind, "feature": trait.feature, "value": trait.value, "unit": trait.unit,
-            "persona": float(inside.mean()), "base": float(base), "index": float(index),
-            "direction": "high" if index > 100 else "low", "known": len(inside), "p_value": p_value,
-            "effect": _effect(inside, outside),
-        })  # fmt: skip
+    for key, values in candidates:
+        row = _trait(traits[key], values, members, min_group_size)
+        if row is not None and row["p_value"] * len(candidates) < ALPHA:
+            out.append({"key": key, **row})
     out.sort(key=lambda r: -abs(r["effect"]))
+    out = _one_tag_per_group(out)
     most = most or {}
     kept = [r for i, r in enumerate(out) if sum(o["kind"] == r["kind"] for o in out[:i]) < most.get(r["kind"], shown)]
-    return kept[:shown]
+    return _without_small_remainders(kept[:shown], matrix, members, min_group_size)
+
+
+def _one_tag_per_group(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The first (most distinctive) tag of each tag group: more responders, not also fewer non-responders."""
+    seen: set[object] = set()
+    out = []
+    for row in rows:
+        if row["kind"] == "tag":
+            if row["feature"] in seen:
+                continue
+            seen.add(row["feature"])
+        out.append(row)
+    return out
+
+
+def _testable(values: pd.Series, members: pd.Series, min_group_size: int) -> bool:
+    """Whether a trait can be tested for a persona: known for ``min_group_size`` members, for two
+    other customers, and present in the base (the Bonferroni count is of these)."""
+    return values[members].notna().sum() >= min_group_size and values[~members].notna().sum() >= 2 and values.mean() > 0
+
+
+def _small(count: int, min_group_size: int) -> bool:
+    """A count a reader must not learn: between 1 and ``min_group_size - 1``."""
+    return 0 < count < min_group_size
+
+
+def _trait(trait: Trait, values: pd.Series, members: pd.Series, min_group_size: int) -> dict[str, object] | None:
+    """One trait's figures for the persona, or None when it is near the base, a category below
+    the persona's spend floor, or would let a reader count fewer than ``min_group_size`` customers:
+    members unknown, members with it (a yes/no), members without it, or other customers with it."""
+    inside, outside = values[members].dropna(), values[~members].dropna()
+    base = values.mean()
+    index = 100 * inside.mean() / base
+    if abs(index - 100) <= NEAR_BASE:
+        return None
+    if trait.kind == "category" and (index < 100 or inside.mean() < MIN_CATEGORY_SHARE):
+        return None
+    counts = [int(members.sum()) - len(inside)]  # members whose value is unknown
+    having = int((inside > 0).sum())
+    if inside.isin([0.0, 1.0]).all():  # 0 or 1 for every member (a yes/no, or one order each): the mean counts them
+        counts += [having, len(inside) - having]
+    if (
+        values.dropna().isin([0.0, 1.0]).all()
+    ):  # a yes/no: it must be shared, and all customers' share counts the others
+        counts.append(int((outside > 0).sum()))
+        if having < min_group_size:
+            return None
+    if any(_small(c, min_group_size) for c in counts):
+        return None
+    return {
+        "kind": trait.kind, "feature": trait.feature, "value": trait.value, "unit": trait.unit,
+        "persona": float(inside.mean()), "base": float(base), "index": float(index),
+        "direction": "high" if index > 100 else "low", "known": len(inside),
+        "p_value": _p_value(inside, outside), "effect": _effect(inside, outside),
+    }  # fmt: skip
+
+
+def _without_small_remainders(
+    shown: list[dict[str, object]], matrix: pd.DataFrame, members: pd.Series, min_group_size: int
+) -> list[dict[str, object]]:
+    """Leave out the smallest shown value of an attribute or tag group while the members known but
+    with none of its shown values (or the other customers likewise) number 1 to ``min_group_size - 1``:
+    the shown shares would count them by subtraction."""
+    out = list(shown)
+    for kind, feature in {(r["kind"], r["feature"]) for r in shown if r["value"] is not None}:
+        while True:
+            group = [r for r in out if (r["kind"], r["feature"]) == (kind, feature)]
+            if not group:
+                break
+            flags = matrix[[r["key"] for r in group]]
+            known = flags.notna().all(axis=1)
+            rest = (flags.fillna(0).sum(axis=1) == 0) & known
+            if not any(_small(int(rest[side].sum()), min_group_size) for side in (members, ~members)):
+                break
+            out.remove(min(group, key=lambda r: r["persona"]))
+    return out

@@ -19,7 +19,20 @@ import pandas as pd
 from ..config import DEFAULTS
 from ..privacy import suppress_small_groups
 
-__all__ = ["assign_bands", "best_contact_count", "contact_grid", "contact_limit", "contact_list", "profit_curve"]
+__all__ = [
+    "RISK_BANDS",
+    "RISK_EDGES",
+    "assign_bands",
+    "best_contact_count",
+    "contact_grid",
+    "contact_limit",
+    "contact_list",
+    "profit_curve",
+]
+
+#: Edges of the churn risk bands low / medium / high (probability of no order in the horizon).
+RISK_EDGES = (0.0, 0.2, 0.5, 1.0)
+RISK_BANDS = ("low", "medium", "high")
 
 
 def _series(values: Any, name: str) -> pd.Series:

@@ -34,7 +34,16 @@ from ..text import t
 from . import categories as C
 from .churn import ChurnSelector, bgnbd_no_purchase
 from .evaluation import classification_metrics, gains_table, paired_bootstrap, reliability_table, top_decile_lift
-from .operating import assign_bands, best_contact_count, contact_grid, contact_limit, contact_list, profit_curve
+from .operating import (
+    RISK_BANDS,
+    RISK_EDGES,
+    assign_bands,
+    best_contact_count,
+    contact_grid,
+    contact_limit,
+    contact_list,
+    profit_curve,
+)
 from .spend import SpendSelector, clv_expected_spend, decile_table, spend_metrics
 from .windows import (
     ProfileSpec,
@@ -68,9 +77,6 @@ FOLDS = 3
 #: Most rows of the stacked history windows the models are chosen and fitted on (a large base is
 #: sampled by customer; the test window and the scores always cover every customer).
 MAX_HISTORY_ROWS = 40_000
-#: Edges of the churn risk bands low / medium / high (probability of no order in the horizon).
-RISK_EDGES = (0.0, 0.2, 0.5, 1.0)
-RISK_BANDS = ("low", "medium", "high")
 #: Value bands of the contact grid: thirds of the customers' value.
 VALUE_BANDS = ("low", "medium", "high")
 CHURN_BASELINES = ("recency", "bgnbd")

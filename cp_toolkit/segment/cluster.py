@@ -12,16 +12,21 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
 from ..privacy import suppress_small_groups
 from ..text import DEFAULT_LANGUAGE, t
 
-__all__ = ["CLUSTER_FEATURES", "BehaviourClusters", "by_size", "cluster_labels", "cluster_names", "lift_table",
-           "merge_small_clusters", "nearest"]  # fmt: skip
+__all__ = ["CLUSTER_FEATURES", "STABLE_ARI", "BehaviourClusters", "by_size", "cluster_labels", "cluster_names",
+           "lift_table", "merge_small_clusters", "nearest"]  # fmt: skip
 
 #: Behaviour columns of :func:`cp_toolkit.features.customer_features` the clusters are built on.
 CLUSTER_FEATURES = ["recency_days", "frequency", "monetary", "avg_order_value", "avg_lines_per_order", "tenure_days"]
+
+
+#: Mean bootstrap ARI from which clusters are called stable (0.8: "good" agreement in common practice).
+STABLE_ARI = 0.8
 
 
 class BehaviourClusters(BaseEstimator):
@@ -61,6 +66,7 @@ class BehaviourClusters(BaseEstimator):
         """log1p of the (non-negative) behaviour, then the scaler fitted in :meth:`fit`."""
         return self.scaler_.transform(np.log1p(X.clip(lower=0).fillna(0).to_numpy(dtype=float)))
 
+    @threadpool_limits.wrap(limits=1)  # K-means on a few thousand rows: threads only wait on each other
     def fit(self, X: pd.DataFrame) -> BehaviourClusters:
         """Try every k in ``k_range`` and keep the best by silhouette among the accepted ones; returns ``self``.
 

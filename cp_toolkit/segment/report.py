@@ -6,14 +6,10 @@ import pandas as pd
 
 from ..display import Table, present
 from ..text import localize, t
-from .cluster import CLUSTER_FEATURES
+from .cluster import CLUSTER_FEATURES, STABLE_ARI
 from .stage import SegmentResult
 
 __all__ = ["cluster_checks", "cluster_lifts", "findings", "segment_label", "tag_rules"]
-
-
-#: Mean bootstrap ARI from which clusters are called stable (0.8: "good" agreement in common practice).
-STABLE_ARI = 0.8
 
 
 def segment_label(name: str) -> str:

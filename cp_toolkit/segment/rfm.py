@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import ParameterError
 from ..params import rfm_rule_problems
-from ..privacy import complementary_suppression, suppress_small_groups
+from ..privacy import protect_cells, suppress_small_groups, values_to_pool
 from ..text import DEFAULT_LANGUAGE, t
 
 __all__ = ["RFM8_CLASSES", "RFM8_MEANS", "RFM_SEGMENTS", "SEGMENT_MEANS", "check_rules", "name_new_customers",
@@ -171,24 +171,44 @@ def name_new_customers(
 
 def rf_grid(segments: pd.DataFrame, min_group_size: int, rules: dict[str, str] | None = None) -> pd.DataFrame:
     """Customers per R score (rows, 5 first) and F score (columns); cells under ``min_group_size``
-    missing, and with them the cells that the totals of a row, a column or a segment (published
-    in the segment table) would give away (:func:`cp_toolkit.privacy.complementary_suppression`).
+    missing, and with them every cell that would let a reader work out a smaller group from the
+    figures published beside the grid (:func:`cp_toolkit.privacy.protect_cells`).
 
-    A segment's cells are those the rule table (``rules``, default :func:`standard_segments`)
-    gives it. As New customers are named by their first order (:func:`name_new_customers`), the
-    cells of New and Promising are also taken together: the two segments share their customers.
+    A cell can hold customers of several segments: New are named by their first order whatever
+    their cell (:func:`name_new_customers`), so a cell may hold 111 Need attention and 9 New. A
+    segment's total in the segment table (:func:`segment_summary`) sums its own customers in each
+    cell, not whole cells: Need attention published at 111 and found only in that cell, the cell
+    shown at 120 gives the 9 New away. Complementary suppression with one segment to a cell cannot
+    see this; nor does hiding such a cell with a second hidden cell in each of its totals suffice,
+    as totals nest (a row minus a segment that lies inside it leaves the cell alone).
+
+    So the figures are taken as they are. The unknowns are the parts, each segment's customers in
+    each cell (``rfm_segment``; without that column, the segments of the rule table ``rules``,
+    default :func:`standard_segments`), with an empty part for each cell's own segment by the rules,
+    which a reader expects there. Known are the shown cells (each the sum of its parts), the total
+    of every row and column, every segment's total that the segment table shows, the total of the
+    segments it suppresses together (:func:`cp_toolkit.privacy.values_to_pool`: the base minus the
+    others), and none for a segment of the rules that it does not list. Each hidden cell, part of a
+    shared cell and hidden share of a row, column or total with 1 to ``min_group_size - 1``
+    customers must fit those figures with none or with ``min_group_size`` or more: integer
+    programming finds the fewest customers' worth of cells to hide until each does.
     """
+    rules = standard_segments() if rules is None else rules
     grid = pd.crosstab(segments["r_score"], segments["f_score"]).reindex(index=range(5, 0, -1), columns=range(1, 6))
     grid = grid.fillna(0).rename_axis(index="R score", columns="F score")
-    cells = [(r, f) for r in grid.index for f in grid.columns]
-    pairs = segments[["r_score", "f_score"]].drop_duplicates()
-    named = rfm_segment(pairs["r_score"], pairs["f_score"], rules).to_numpy()
-    region = {name: list(zip(d["r_score"], d["f_score"], strict=True)) for name, d in pairs.groupby(named)}
-    shared = [c for name in new_and_promising() for c in region.get(name, [])]
-    totals = [[c for c in cells if c[0] == r] for r in grid.index] + [
-        [c for c in cells if c[1] == f] for f in grid.columns
-    ]
-    hidden = complementary_suppression(grid, grid < min_group_size, totals + list(region.values()) + [shared])
+    if "rfm_segment" in segments:
+        names = segments["rfm_segment"].astype("string")
+    else:
+        names = rfm_segment(segments["r_score"], segments["f_score"], rules)
+    observed = segments.groupby(["r_score", "f_score", names.rename("segment")]).size()
+    sizes = observed.groupby(level="segment").sum()  # as the segment table counts them
+    pooled = list(values_to_pool(sizes, min_group_size))
+    r, f = pd.Series([r for r in range(1, 6) for _ in range(5)]), pd.Series([f for _ in range(5) for f in range(1, 6)])
+    expected = pd.MultiIndex.from_arrays([r, f, rfm_segment(r, f, rules)], names=observed.index.names)
+    parts = observed.add(pd.Series(0, index=expected), fill_value=0).astype("int64")
+    unlisted = [[name] for name in parts.index.unique("segment") if name not in sizes.index]
+    totals = [[name] for name in sizes.index if name not in pooled] + [pooled] + unlisted
+    hidden = protect_cells(parts, grid < min_group_size, totals, min_group_size)
     return grid.mask(hidden).astype("float64")
 
 

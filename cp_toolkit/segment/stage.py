@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ..config import DEFAULTS
 from ..errors import CPToolkitWarning, DataError
@@ -91,8 +90,7 @@ def fit_clusters(behaviour: pd.DataFrame, seed: int, min_group_size: int) -> Beh
             f"{min_group_size}); the data have {len(behaviour):,}, so no clusters are formed and the RFM segments "
             "stand alone"
         )
-    with threadpool_limits(limits=1):  # K-means on a few thousand rows: threads only wait on each other
-        return BehaviourClusters(random_state=seed, min_cluster_size=min_group_size).fit(behaviour)
+    return BehaviourClusters(random_state=seed, min_cluster_size=min_group_size).fit(behaviour)
 
 
 def _no_clusters(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
