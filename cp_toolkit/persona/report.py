@@ -154,7 +154,10 @@ def _merged_note(card: dict[str, Any]) -> str:
         return ""
     if card["basis"] not in ("rfm", "rfm8"):
         return t("persona.card.merged_cells")
-    return t("persona.card.merged", groups=", ".join(localize(f"segment.{card['basis']}", m) for m in card["merged"]))
+    return t(
+        "persona.card.merged",
+        groups=t("persona.name.separator").join(localize(f"segment.{card['basis']}", m) for m in card["merged"]),
+    )
 
 
 def _engagement_sentence(card: dict[str, Any]) -> str:
