@@ -617,7 +617,7 @@ def persona_map(
     shown = [
         c
         for c in cards
-        if not c["suppressed"] and None not in (c["risk"]["mean_churn_probability"], c["value"]["mean_clv"])
+        if not c.get("suppressed") and None not in (c["risk"]["mean_churn_probability"], c["value"]["mean_clv"])
     ]
     if not shown:
         return _no_data(ax, empty)

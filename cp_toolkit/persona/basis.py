@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ParameterError
+from ..features import category_shares
 from ..privacy import values_to_pool
 from ..segment.cluster import BehaviourClusters
 
@@ -73,8 +74,7 @@ def department_shares(
         department = known.groupby("category")["department"].agg(lambda d: d.mode().iloc[0])
         spend = spend.assign(category=spend["category"].map(department).fillna(spend["category"]))
         spend = spend[~spend["category"].isin(list(non_product))]
-    wide = spend.pivot_table(index="customer_id", columns="category", values="revenue", aggfunc="sum", fill_value=0)
-    return wide.div(wide.sum(axis=1), axis=0).rename_axis(columns=None)
+    return category_shares(spend).rename_axis(columns=None)
 
 
 def _weekend_share(orders: pd.DataFrame) -> pd.Series:

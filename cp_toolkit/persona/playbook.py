@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from ..errors import ParameterError
-from ..predict.operating import RISK_BANDS, RISK_EDGES
+from ..predict.operating import RISK_BANDS, RISK_EDGES, assign_bands
 from ..text import get_language
 
 __all__ = ["AUDIENCES", "action_text", "INTENT_RISKS", "choose_actions", "load_playbook", "risk_band", "value_band"]
@@ -49,10 +49,8 @@ def risk_band(mean_churn_probability: float | None) -> str:
     without one."""
     if mean_churn_probability is None:
         return "unknown"
-    for band, upper in zip(RISK_BANDS, RISK_EDGES[1:], strict=True):
-        if mean_churn_probability < upper:
-            return band
-    return RISK_BANDS[-1]
+    band, _ = assign_bands([mean_churn_probability], list(RISK_EDGES))
+    return RISK_BANDS[band[0] - 1]
 
 
 #: A trait condition: ``<kind>:<feature>[=<value>]:<high|low>``.

@@ -27,7 +27,7 @@ CLEAR_SILHOUETTE = 0.25
 
 def named(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cards with their names in the report's language (for the persona map)."""
-    return [{**c, "name": display_name(c), "suppressed": False} for c in cards]  # the map's card layout
+    return [{**c, "name": display_name(c)} for c in cards]
 
 
 def findings(result: PersonaResult) -> list[str]:
