@@ -40,7 +40,7 @@ from ..errors import CPToolkitError, InterruptedRun, OutputFolderError, Paramete
 from ..ingest.sources import resolve_paths, resolve_sources, source_label, source_list
 from ..text import get_language, set_language, t
 from . import history
-from .artifacts import ARTIFACTS, RunFolder, write_json
+from .artifacts import ARTIFACTS, RunFolder, write_json, write_text
 from .console import Console
 from .pipeline import STAGES
 from .safety import KERNEL_LOG, FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
@@ -146,8 +146,7 @@ def export_html(notebook: Path, target: Path) -> Path:
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={NOTEBOOK_ONLY}), enabled=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     body = _REMOTE_SCRIPT.sub("", body)  # require.js and MathJax from a CDN: unused, and offline a console error
-    target.write_text(body, encoding="utf-8")
-    return target
+    return write_text(target, body)
 
 
 def _sha256(path: Path) -> str:
@@ -278,9 +277,7 @@ def write_index(run: RunFolder, stages: list[dict[str, Any]], title: str, status
 <h2>{t("run.index.artifacts")}</h2><p>{data}</p>
 <p><a href="manifest.json">manifest.json</a> ({t("run.index.manifest")})</p>
 </body></html>"""
-    path = run.path / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(run.path / "index.html", page)
 
 
 class Interrupted(KeyboardInterrupt):
