@@ -101,9 +101,13 @@ def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixtur
     )
     # the statement that raised (from the traceback), not the cell's last line
     assert re.search(r"failed in cell \d+ \('clv = cp\.clv\.run_stage\(run, as_of=as_of, clv_model=clv_model, ", err)
-    # one line for the error, one for the report; no kernel or third-party warning, no traceback
-    assert err.splitlines()[1:] == [f"cp-toolkit: partial report in {tmp_path / 'run' / 'index.html'}"]
-    assert len(err.splitlines()) == 2 and "Traceback" not in err
+    # the error, where the failed run is kept and how to resume; no kernel or third-party warning, no traceback
+    failed = tmp_path / "run.failed"
+    assert err.splitlines()[1:] == [
+        f"cp-toolkit: the failed run is kept in {failed}; the page of the failing stage is {failed / '05_clv.html'}",
+        "cp-toolkit: after fixing the cause, rerun with --from 05_clv to reuse the stages that succeeded",
+    ]
+    assert "Traceback" not in err
     lines = captured.out.splitlines()
     assert [line.split()[:3] for line in lines[1:]] == [
         ["[1/6]", "01_ingest", "ok"],
@@ -112,9 +116,29 @@ def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixtur
         ["[4/6]", "04_prediction", "ok"],
         ["[5/6]", "05_clv", "failed"],
     ]
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    manifest = json.loads((failed / "manifest.json").read_text())
     assert manifest["status"] == "failed" and [s["status"] for s in manifest["stages"]][-2:] == ["ok", "failed"]
-    assert not (tmp_path / "run" / "06_persona.html").exists()
+    assert not (failed / "06_persona.html").exists() and not (tmp_path / "run").exists()
+    page = (failed / "05_clv.html").read_text(encoding="utf-8")
+    assert page.index("05 · Lifetime value failed") < page.index("clv_calibration_end 1990-01-01 must lie between")
+
+    # fixed: --from 05_clv reuses stages 01-04 of the failed run (same inputs, parameters and code)
+    params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30"}))
+    args = ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")]
+    assert main([*args, "--from", "05_clv"]) == 0
+    lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.split()[:3] for line in lines] == [
+        ["[1/6]", "01_ingest", "reused"],
+        ["[2/6]", "02_eda", "reused"],
+        ["[3/6]", "03_segmentation", "reused"],
+        ["[4/6]", "04_prediction", "reused"],
+        ["[5/6]", "05_clv", "ok"],
+        ["[6/6]", "06_persona", "ok"],
+    ]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and not failed.exists()
+    assert all((tmp_path / "run" / f"{stage}.html").is_file() for stage in STAGES)
+    assert str(failed) not in (tmp_path / "run" / "01_ingest.ipynb").read_text(encoding="utf-8")  # relocated
 
 
 def test_a_user_error_is_one_line_and_debug_shows_the_traceback(

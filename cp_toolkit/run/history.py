@@ -17,7 +17,7 @@ import pandas as pd
 from ..text import t
 from .artifacts import RunFolder
 
-__all__ = ["KPIS", "change", "compared", "kpis", "previous_run", "since_previous"]
+__all__ = ["KPIS", "change", "compared", "kpis", "previous_folder", "previous_run", "since_previous"]
 
 #: The key figures of a run in the order of the index's cards: name -> (stage, kind).
 KPIS: dict[str, tuple[str, str]] = {
@@ -41,25 +41,31 @@ def _finished(folder: Path) -> bool:
         return False
 
 
-def previous_run(run: RunFolder) -> RunFolder | None:
-    """The run to compare with: the ``previous_run`` parameter when the run sets it (relative to
-    the folder holding the run, as for the segment migration), else the latest finished run of the
-    same profile beside ``run`` with an earlier date (folders named ``<as_of>_<profile>``, as
-    ``cp-toolkit run`` names them); None when there is none."""
-    chosen = run.params.get("previous_run")
-    if chosen:
-        folder = Path(chosen) if Path(chosen).is_absolute() else run.path.parent / chosen
-        return RunFolder(folder) if (folder / "stages").is_dir() else None
-    found = _NAME.match(run.path.name)
+def previous_folder(folder: Path) -> Path | None:
+    """The latest finished run of the same profile beside ``folder`` with an earlier date
+    (folders named ``<as_of>_<profile>``, as ``cp-toolkit run`` names them); None when there is none."""
+    found = _NAME.match(folder.name)
     if not found:
         return None
     date, profile = found.groups()
     earlier = sorted(
         (m.group(1), p)
-        for p in run.path.parent.glob(f"*_{profile}")
+        for p in folder.parent.glob(f"*_{profile}")
         if (m := _NAME.match(p.name)) and m.group(2) == profile and m.group(1) < date and _finished(p)
     )
-    return RunFolder(earlier[-1][1]) if earlier else None
+    return earlier[-1][1] if earlier else None
+
+
+def previous_run(run: RunFolder) -> RunFolder | None:
+    """The run to compare with: the ``previous_run`` parameter when the run sets it (relative to
+    the folder holding the run, as for the segment migration; ``cp-toolkit run`` sets it to
+    :func:`previous_folder` of its target), else :func:`previous_folder`; None when there is none."""
+    chosen = run.params.get("previous_run")
+    if chosen:
+        folder = Path(chosen) if Path(chosen).is_absolute() else run.path.parent / chosen
+        return RunFolder(folder) if (folder / "stages").is_dir() else None
+    folder = previous_folder(run.path)
+    return RunFolder(folder) if folder else None
 
 
 def kpis(run: RunFolder | None) -> dict[str, float]:
