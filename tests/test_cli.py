@@ -85,6 +85,51 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
         assert ids.str.fullmatch(r"c_[0-9a-f]{16}").all()
 
 
+#: Keys of stage summaries and JSON artifacts that record when or how long, not what.
+TIMES = {"seconds", "created", "finished", "elapsed", "duration", "started"}
+
+
+def _without_times(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _without_times(v) for k, v in obj.items() if k not in TIMES and not k.endswith("_seconds")}
+    if isinstance(obj, list):
+        return [_without_times(v) for v in obj]
+    return obj
+
+
+_FIGURE = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+
+
+def test_the_same_inputs_parameters_and_key_give_the_same_run(cdnow_report, tmp_path: Path) -> None:
+    """Determinism: a second run of the CDNOW profile (same key, from conftest) writes the same
+    artifacts (Parquet by value, JSON apart from times, text byte for byte) and the same figures."""
+    import pandas as pd
+
+    code, first = cdnow_report
+    second = tmp_path / "again"
+    args = ["run", "--params", str(ROOT / "params" / "cdnow.yaml"), "--notebooks", str(ROOT / "notebooks")]
+    assert code == 0 and main([*args, "--out", str(second)]) == 0
+    files = sorted(p.relative_to(first) for p in (first / "data").iterdir())
+    assert files == sorted(p.relative_to(second) for p in (second / "data").iterdir()) and len(files) >= 15
+    for rel in files:
+        if rel.suffix == ".parquet":
+            pd.testing.assert_frame_equal(pd.read_parquet(first / rel), pd.read_parquet(second / rel), obj=str(rel))
+        elif rel.suffix == ".json":
+            a, b = (json.loads((run / rel).read_text(encoding="utf-8")) for run in (first, second))
+            assert _without_times(a) == _without_times(b), rel
+        else:
+            assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    for stage in STAGES:
+        a, b = (json.loads((run / "stages" / f"{stage}.json").read_text(encoding="utf-8")) for run in (first, second))
+        assert _without_times(a) == _without_times(b), stage
+        figures = [_FIGURE.findall((run / f"{stage}.html").read_text(encoding="utf-8")) for run in (first, second)]
+        assert figures[0] == figures[1], f"{stage}: the figures differ"
+    fingerprints = [
+        [s["fingerprint"] for s in json.loads((r / "manifest.json").read_text())["stages"]] for r in (first, second)
+    ]
+    assert fingerprints[0] == fingerprints[1]
+
+
 def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     params = tmp_path / "bad.yaml"
     # a calibration end before the first purchase: only the data can tell
