@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from ..display import is_missing, money, number
 from ..text import t
 from .artifacts import RunFolder
 
-__all__ = ["KPIS", "change", "compared", "kpis", "previous_folder", "previous_run", "since_previous"]
+__all__ = ["KPIS", "SIGNED", "change", "compared", "kpi_text", "kpis", "previous_folder", "previous_run", "since_previous"]
 
 #: The key figures of a run in the order of the index's cards: name -> (stage, kind).
 KPIS: dict[str, tuple[str, str]] = {
@@ -28,8 +29,12 @@ KPIS: dict[str, tuple[str, str]] = {
     "repeat_rate": ("02_eda", "percent"),
     "share_at_risk": ("04_prediction", "percent"),
     "mean_clv": ("05_clv", "money"),
+    "holdout_error": ("05_clv", "percent"),
     "quality_score": ("01_ingest", "percent"),
 }
+
+#: The key figures that may go either way from zero (an error), shown with their sign: ``+0.8%``.
+SIGNED = frozenset({"holdout_error"})
 
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})_(.+)$")
 
@@ -76,6 +81,24 @@ def kpis(run: RunFolder | None) -> dict[str, float]:
     for stage in dict.fromkeys(stage for stage, _ in KPIS.values()):
         out.update(run.stage_summary(stage).get("kpis", {}))
     return out
+
+
+def kpi_text(name: str, value: float, currency: str = "") -> str:
+    """The key figure ``name`` as a card or a table shows it: money with ``currency``, a share as a
+    percentage, a count with separators; a figure of :data:`SIGNED` with its sign (``+0.8%``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`KPIS` (another name reads as a count).
+    value : float
+        The figure; a missing one reads as :data:`~cp_toolkit.display.MISSING`.
+    currency : str
+        The unit of money figures.
+    """
+    kind = KPIS.get(name, ("", "count"))[1]
+    shown = money(value, currency) if kind == "money" and currency else number(value, kind)
+    return f"+{shown}" if name in SIGNED and not is_missing(value) and value > 0 else shown
 
 
 def change(now: float | None, before: float | None, kind: str) -> str | None:

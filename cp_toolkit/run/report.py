@@ -36,7 +36,6 @@ from traitlets import Unicode
 from traitlets.config import Config
 
 from ..config import RUNNER_PARAMETERS
-from ..display import money, number
 from ..errors import CPToolkitError, InterruptedRun, OutputFolderError, ParameterError, StageFailed, StaleUpstream
 from ..text import get_language, set_language, t
 from . import history
@@ -232,7 +231,7 @@ def kpi_cards(run: RunFolder) -> str:
     for name, (_, kind) in history.KPIS.items():
         if name not in now:
             continue
-        value = money(now[name], run.params.get("currency", "")) if kind == "money" else number(now[name], kind)
+        value = history.kpi_text(name, now[name], run.params.get("currency", ""))
         moved = history.change(now[name], before.get(name), kind)
         delta = f"<div class='delta'>{html.escape(t('run.index.kpi_change', change=moved))}</div>" if moved else ""
         cards.append(
