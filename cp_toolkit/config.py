@@ -16,7 +16,15 @@ from typing import Any
 from .errors import ParameterError
 from .params import check_values, read_yaml, unknown_keys
 
-__all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "PRESET_NON_PRODUCT", "RUNNER_PARAMETERS", "SERIES_PERIODS", "load_params"]
+__all__ = [
+    "CHOICES",
+    "DEFAULTS",
+    "PRESET_CURRENCY",
+    "PRESET_NON_PRODUCT",
+    "RUNNER_PARAMETERS",
+    "SERIES_PERIODS",
+    "load_params",
+]
 
 #: The default profile: the embedded Complete Journey data as of 2017-12-31.
 DEFAULTS: dict[str, Any] = {

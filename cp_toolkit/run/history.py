@@ -18,7 +18,17 @@ from ..display import is_missing, money, number
 from ..text import t
 from .artifacts import RunFolder
 
-__all__ = ["KPIS", "SIGNED", "change", "compared", "kpi_text", "kpis", "previous_folder", "previous_run", "since_previous"]
+__all__ = [
+    "KPIS",
+    "SIGNED",
+    "change",
+    "compared",
+    "kpi_text",
+    "kpis",
+    "previous_folder",
+    "previous_run",
+    "since_previous",
+]
 
 #: The key figures of a run in the order of the index's cards: name -> (stage, kind).
 KPIS: dict[str, tuple[str, str]] = {

@@ -37,7 +37,7 @@ def latest_folder(reports: Path) -> Path:
 
 
 def _kind(folder: Path) -> str | None:
-    """"run" (a run folder or its failed run), "series" (a folder of runs), else None."""
+    """ "run" (a run folder or its failed run), "series" (a folder of runs), else None."""
     if read_manifest(folder) or read_manifest(Workspace(folder).failed):
         return "run"
     if any(read_manifest(p) for p in folder.glob("*") if p.is_dir()):
@@ -82,9 +82,13 @@ def _run_lines(target: Path, params: dict[str, Any] | None, notebooks: dict[str,
     """A run's heading and one line per stage."""
     work = Workspace(target)
     published, failed = read_manifest(target), read_manifest(work.failed)
-    latest, folder = (failed, work.failed) if failed.get("created", "") >= published.get("created", "") else (
-        published,
-        target,
+    latest, folder = (
+        (failed, work.failed)
+        if failed.get("created", "") >= published.get("created", "")
+        else (
+            published,
+            target,
+        )
     )
     set_language((params or latest.get("parameters") or {}).get("report_language", "en"))
     lines = [
@@ -105,6 +109,8 @@ def _run_lines(target: Path, params: dict[str, Any] | None, notebooks: dict[str,
         entry = states.get(stage, {})
         state = entry.get("status", "not_run")
         reasons = rerun_reasons(stage, latest, current) if current else []
-        verdict = t("run.status_command.rerun", reasons="; ".join(reasons)) if reasons else t("run.status_command.up_to_date")
+        verdict = (
+            t("run.status_command.rerun", reasons="; ".join(reasons)) if reasons else t("run.status_command.up_to_date")
+        )
         lines.append(t("run.status_command.stage", stage=stage, state=t(f"run.status.{state}"), verdict=verdict))
     return lines
