@@ -39,7 +39,8 @@ def csv_params(tmp_path: Path, source: Path, kind: str = "csv") -> Path:
     columns = "{customer_id: customer, order_id: order, ts: day, amount: amount}"
     return params_file(
         tmp_path,
-        f"dataset: custom\nas_of: '2024-03-31'\nsources:\n  transactions:\n    path: {source}\n    columns: {columns}\n",
+        f"dataset: custom\nas_of: '2024-03-31'\nsources:\n  transactions:\n"
+        f"    path: {source}\n    columns: {columns}\n",
     )
 
 
