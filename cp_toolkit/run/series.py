@@ -60,7 +60,7 @@ def period_ends(first: str, last: str, every: str) -> list[str]:
 
 @dataclass
 class SeriesSummary:
-    """What a series run did: the periods it ran, skipped and saw fail."""
+    """What a series run did: the periods it ran (failed ones too), skipped and saw fail."""
 
     entries: list[SeriesEntry]
     ran: list[str] = field(default_factory=list)
@@ -196,9 +196,9 @@ def run_series(
                 summary.skipped.append(end)
                 continue
             console.line(t("run.series_console.period", as_of=end, out=target))
+            summary.ran.append(end)
             try:
                 run_report(period, target, notebooks_dir, kernel=kernel, console=console, force=force, wait=wait)
-                summary.ran.append(end)
             except InterruptedRun:
                 summary.failed.append(end)
                 _write_page(folder, ends, profile, flags, params)
