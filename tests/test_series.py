@@ -36,7 +36,8 @@ run.record_stage("04_prediction", "stub", kpis={"share_at_risk": 0.1})""",
 @pytest.mark.parametrize(
     ("first", "last", "every", "ends"),
     [
-        ("2017-07-31", "2017-12-31", "month", ["2017-07-31", "2017-08-31", "2017-09-30", "2017-10-31", "2017-11-30", "2017-12-31"]),
+        ("2017-07-31", "2017-12-31", "month", [f"2017-{d}" for d in ("07-31", "08-31", "09-30", "10-31", "11-30")]
+         + ["2017-12-31"]),
         ("2017-07-15", "2017-09-30", "month", ["2017-07-31", "2017-08-31", "2017-09-30"]),
         ("2017-01-01", "2017-12-31", "quarter", ["2017-03-31", "2017-06-30", "2017-09-30", "2017-12-31"]),
         ("2017-12-03", "2017-12-31", "week", ["2017-12-03", "2017-12-10", "2017-12-17", "2017-12-24", "2017-12-31"]),
@@ -99,7 +100,8 @@ def test_a_broken_month_then_a_rerun_of_only_that_month(tmp_path: Path, capsys) 
     assert "cp-toolkit: series: 3 ok, 0 failed (1 run now, 2 already done)" in out
     # March compared itself with January; now February exists, so March is flagged, not rerun
     assert (
-        "period 2024-03-31 already done; skipped (--force runs it again). Changed since it ran: its parameters changed: previous_run"
+        "period 2024-03-31 already done; skipped (--force runs it again). "
+        "Changed since it ran: its parameters changed: previous_run"
         in out
     )
     assert snapshot(folder / "2024-01-31_params") == january and not (folder / "2024-02-29_params.failed").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import platform
 import re
 import signal
@@ -120,7 +121,8 @@ def find_notebooks(notebooks_dir: str | Path) -> dict[str, Path]:
 
 
 def route_parameters(params: dict[str, Any], notebooks: dict[str, Path]) -> dict[str, dict[str, Any]]:
-    """Give each notebook the parameters its ``parameters`` cell declares.
+    """Give each notebook the parameters its ``parameters`` cell declares (the runner's own,
+    :data:`~cp_toolkit.config.RUNNER_PARAMETERS`, go to none).
 
     Raises
     ------
@@ -128,7 +130,7 @@ def route_parameters(params: dict[str, Any], notebooks: dict[str, Path]) -> dict
         When a parameter is declared by no notebook (papermill would only warn).
     """
     declared = {stage: set(pm.inspect_notebook(str(nb))) for stage, nb in notebooks.items()}
-    unused = sorted(set(params) - set().union(*declared.values()))
+    unused = sorted(set(params) - set().union(*declared.values()) - set(RUNNER_PARAMETERS))
     if unused:
         raise ParameterError(f"parameter(s) {unused} are declared in no notebook; remove or rename them")
     return {stage: {k: v for k, v in params.items() if k in names} for stage, names in declared.items()}
@@ -238,10 +240,19 @@ def kpi_cards(run: RunFolder) -> str:
             f"<div class='kpi'><div class='label'>{html.escape(t(f'run.index.kpi.{name}'))}</div>"
             f"<div class='figure'>{html.escape(value)}</div>{delta}</div>"
         )
-    compared = (
-        t("run.index.compared_with", run=previous.path.name) if previous is not None else t("run.index.no_previous")
+    return (
+        f"<div class='kpis'>{''.join(cards)}</div><p class='muted'>{_compared_with(run, previous)}</p>" if cards else ""
     )
-    return f"<div class='kpis'>{''.join(cards)}</div><p class='muted'>{html.escape(compared)}</p>" if cards else ""
+
+
+def _compared_with(run: RunFolder, previous: RunFolder | None) -> str:
+    """The sentence naming the run compared with, its name a link to its index (HTML)."""
+    if previous is None:
+        return html.escape(t("run.index.no_previous"))
+    marker = "\x00"
+    sentence = html.escape(t("run.index.compared_with", run=marker))
+    href = html.escape(os.path.relpath(previous.path / "index.html", run.path))
+    return sentence.replace(marker, f'<a href="{href}">{html.escape(previous.path.name)}</a>')
 
 
 _INDEX_STYLE = """body{font-family:sans-serif;margin:2em;max-width:70em;color:#222}
@@ -687,7 +698,7 @@ def current_state(params: dict[str, Any], target: Path, notebooks: dict[str, Pat
     fingerprint (:mod:`.fingerprint`)."""
     previous = params.get("previous_run") or history.previous_folder(target)
     params = {**params, "previous_run": str(previous) if previous else None}
-    routed = route_parameters({k: v for k, v in params.items() if k not in ("run_dir", *RUNNER_PARAMETERS)}, notebooks)
+    routed = route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks)
     inputs = input_fingerprints(params)
     return {
         "parameters": params,

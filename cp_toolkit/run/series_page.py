@@ -185,7 +185,7 @@ def _flag_sentences(entries: list[SeriesEntry], min_group_size: int) -> list[str
     return out
 
 
-def findings(entries: list[SeriesEntry], currency: str = "", min_group_size: int = 1) -> list[str]:
+def findings(entries: list[SeriesEntry], currency: str = "", min_group_size: int = 10) -> list[str]:
     """The sentences the page opens with: how many periods ran and how, each failure with its
     error, the move of the key figures, the notes of the runs."""
     if not entries:
@@ -235,7 +235,7 @@ def _runs_table(entries: list[SeriesEntry]) -> str:
     return f"<table><tr>{headings}</tr>{''.join(rows)}</table>"
 
 
-def kpi_frame(entries: list[SeriesEntry], min_group_size: int = 1) -> pd.DataFrame:
+def kpi_frame(entries: list[SeriesEntry], min_group_size: int = 10) -> pd.DataFrame:
     """The key figures of the periods whose figures are shown: one row per period (indexed by its
     short date), one column per key figure of :data:`~cp_toolkit.run.history.KPIS` that any has;
     NaN where a period has no figure."""
@@ -247,7 +247,7 @@ def kpi_frame(entries: list[SeriesEntry], min_group_size: int = 1) -> pd.DataFra
     )
 
 
-def segment_frame(entries: list[SeriesEntry], min_group_size: int = 1) -> pd.DataFrame:
+def segment_frame(entries: list[SeriesEntry], min_group_size: int = 10) -> pd.DataFrame:
     """Customers of each RFM segment (named in the report's language) per period, as
     :func:`kpi_frame`; NaN for a hidden segment and where the period shows no figures."""
     rows = [e.segment_sizes if _shows_figures(e, min_group_size) else {} for e in entries]
@@ -350,7 +350,7 @@ def _kpi_title(name: str, currency: str) -> str:
 
 
 def write_series_index(
-    folder: Path, entries: list[SeriesEntry], title: str, currency: str = "", min_group_size: int = 1
+    folder: Path, entries: list[SeriesEntry], title: str, currency: str = "", min_group_size: int = 10
 ) -> Path:
     """Write ``folder/index.html``, the page of a series of runs (atomically), in the language
     already selected (:func:`~cp_toolkit.text.set_language`).
