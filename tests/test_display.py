@@ -153,3 +153,7 @@ def test_the_clv_holdout_error_is_a_signed_share_and_its_card_shows_the_sign(tmp
     cards = kpi_cards(now)
     assert "CLV model&#x27;s holdout error</div><div class='figure'>+0.8%</div>" in cards
     assert "+2.0 pts on the previous run" in cards  # from -1.2% to +0.8%
+    from cp_toolkit.run.history import kpi_text
+
+    assert [kpi_text("holdout_error", v) for v in (-0.0001, 0.0, -0.003)] == ["0.0%", "0%", "-0.3%"]
+    assert kpi_text("mean_clv", -5.0, "USD") == "-5.00 USD"  # only a signed figure loses a sign that rounds away

@@ -116,6 +116,7 @@ def test_a_killed_kernel_is_a_clear_error_not_a_hang(good_run, tmp_path: Path, c
     assert time.monotonic() - start < 120
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("cp-toolkit: stage 03_segmentation: the notebook's kernel died (out of memory, or killed)")
+    assert ".partial" not in "".join(err)  # paths name where the failed run is kept
     assert snapshot(out) == before and manifest(tmp_path / "run.failed")["stages"][-1]["status"] == "failed"
 
 

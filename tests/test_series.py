@@ -101,8 +101,7 @@ def test_a_broken_month_then_a_rerun_of_only_that_month(tmp_path: Path, capsys) 
     # March compared itself with January; now February exists, so March is flagged, not rerun
     assert (
         "period 2024-03-31 already done; skipped (--force runs it again). "
-        "Changed since it ran: its parameters changed: previous_run"
-        in out
+        "Changed since it ran: its parameters changed: previous_run" in out
     )
     assert snapshot(folder / "2024-01-31_params") == january and not (folder / "2024-02-29_params.failed").exists()
     page = _visible(folder / "index.html")

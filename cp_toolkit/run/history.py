@@ -108,7 +108,11 @@ def kpi_text(name: str, value: float, currency: str = "") -> str:
     """
     kind = KPIS.get(name, ("", "count"))[1]
     shown = money(value, currency) if kind == "money" and currency else number(value, kind)
-    return f"+{shown}" if name in SIGNED and not is_missing(value) and value > 0 else shown
+    if name not in SIGNED or is_missing(value):
+        return shown
+    if not shown.lstrip("-").strip("0.%"):  # rounds to zero: no sign, "0.0%" rather than "-0.0%"
+        return shown.lstrip("-")
+    return f"+{shown}" if value > 0 else shown
 
 
 def change(now: float | None, before: float | None, kind: str) -> str | None:

@@ -458,9 +458,9 @@ def run_stage_notebook(
     except CellTimeoutError as err:
         failure = _timeout_error(stage, err, timeout)
     except DeadKernelError:
-        failure = StageFailed(
-            f"stage {stage}: the notebook's kernel died (out of memory, or killed); see {run.path / KERNEL_LOG}"
-        )
+        log = run.path / KERNEL_LOG
+        see = f"; its own output is in {log}" if log.is_file() and log.stat().st_size else ""
+        failure = StageFailed(f"stage {stage}: the notebook's kernel died (out of memory, or killed){see}")
     except Interrupted as err:
         failure = err
     except (CPToolkitError, OSError):
@@ -769,6 +769,7 @@ def _run_locked(
         work.publish(keep=plan.foreign)
         return manifest
     kept = work.keep_failed()
+    failure.args = tuple(str(a).replace(str(work.partial), str(kept)) for a in failure.args)  # paths as kept
     failed_stage = next((s["stage"] for s in manifest["stages"] if s["status"] in ("failed", "interrupted")), None)
     page = kept / (
         f"{failed_stage}.html" if failed_stage and (kept / f"{failed_stage}.html").is_file() else "index.html"
