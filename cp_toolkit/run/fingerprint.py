@@ -184,9 +184,11 @@ def rerun_reasons(
     if old.get("notebook") != new["notebook"]:
         reasons.append("its notebook changed")
     if old.get("code") != new["code"]:
-        was = (recorded.get("versions") or {}).get("cp_toolkit", "?")
-        reasons.append(f"the cp_toolkit code changed (run with {was}, now {current['code']['version']}, other source)")
-    if old.get("upstream") != new["upstream"]:
+        was, now = (recorded.get("versions") or {}).get("cp_toolkit", "?"), current["code"]["version"]
+        reasons.append(
+            f"the cp_toolkit code changed ({was} → {now})" if was != now else f"the cp_toolkit {now} code was edited"
+        )
+    if old.get("upstream") != new["upstream"] and not reasons:  # its own reasons say enough
         reasons.append("an earlier stage it reads (" + ", ".join(upstream(stage)) + ") runs again")
     return reasons or ["its fingerprint changed"]
 

@@ -65,13 +65,15 @@ class Workspace:
             raise folder_error(self.target.parent, err, "create the run's work folder in") from err
 
     def copy_in(self, source: Path, files: Iterable[str]) -> list[str]:
-        """Copy ``files`` (relative paths) of an earlier run folder into the work folder; returns
-        those copied (a stage without an optional artifact has fewer)."""
+        """Copy ``files`` (relative paths) of an earlier run folder into the work folder, the path
+        of ``source`` in their text rewritten to the work folder's; returns those copied (a stage
+        without an optional artifact has fewer)."""
         copied = []
         for rel in files:
             if (source / rel).is_file():
                 (self.partial / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source / rel, self.partial / rel)
+                _rewrite(self.partial / rel, str(source), str(self.partial))
                 copied.append(rel)
         return copied
 
@@ -121,10 +123,13 @@ def _keep_empty_folders(old: Path, new: Path) -> None:
 def _relocate(folder: Path, destination: Path) -> None:
     """Rewrite the path of ``folder`` to ``destination`` in its text files (papermill's
     ``run_dir`` in the executed notebooks, paths in messages), before the folder is renamed."""
-    old, new = str(folder), str(destination)
     for path in folder.rglob("*"):
-        if path.suffix in TEXT_SUFFIXES or path.name == KERNEL_LOG:
-            if path.is_file() and not path.is_symlink():
-                text = path.read_text(encoding="utf-8", errors="surrogateescape")
-                if old in text:
-                    path.write_text(text.replace(old, new), encoding="utf-8", errors="surrogateescape")
+        _rewrite(path, str(folder), str(destination))
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in a text file of a run folder (other files are left alone)."""
+    if (path.suffix in TEXT_SUFFIXES or path.name == KERNEL_LOG) and path.is_file() and not path.is_symlink():
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if old in text:
+            path.write_text(text.replace(old, new), encoding="utf-8", errors="surrogateescape")
