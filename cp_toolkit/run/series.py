@@ -22,10 +22,9 @@ from ..text import set_language, t
 from . import history
 from .artifacts import RunFolder
 from .console import Console
-from .fingerprint import rerun_reasons
 from .lock import RunLock
 from .pipeline import STAGES
-from .report import current_state, find_notebooks, read_manifest, run_report
+from .report import current_state, find_notebooks, read_manifest, run_report, stale_stages
 from .series_page import SeriesEntry, write_series_index
 from .workspace import Workspace
 
@@ -49,7 +48,12 @@ def period_ends(first: str, last: str, every: str) -> list[str]:
     try:
         start, end = pd.Timestamp(first), pd.Timestamp(last)
     except ValueError as err:
-        raise ParameterError(f"--as-of {first}..{last}: {err}; give two dates, e.g. 2017-07-31..2017-12-31") from err
+        start = end = pd.NaT
+        reason = f"{err}; "
+    else:
+        reason = ""
+    if pd.isna(start) or pd.isna(end):
+        raise ParameterError(f"--as-of {first}..{last}: {reason}give two dates, e.g. 2017-07-31..2017-12-31")
     if start > end:
         raise ParameterError(f"--as-of {first}..{last}: the first date is after the last")
     ends = pd.date_range(start, end, freq=FREQUENCIES[every])
@@ -85,13 +89,12 @@ def _latest(target: Path) -> tuple[Path | None, dict[str, Any]]:
 def changed_since(target: Path, params: dict[str, Any], notebooks: dict[str, Path]) -> list[str]:
     """Why the published run in ``target`` would not be the same today: each stage's reasons
     (:func:`~cp_toolkit.run.fingerprint.rerun_reasons`), without repeats; empty when none."""
-    recorded = read_manifest(target)
-    current = current_state(params, target, notebooks)
-    reasons = [r for stage in STAGES for r in rerun_reasons(stage, recorded, current)]
+    stale = stale_stages(read_manifest(target), current_state(params, target, notebooks), list(STAGES))
+    reasons = [r for stage in STAGES for r in stale[stage]]
     return [r for r in dict.fromkeys(reasons) if not r.startswith("an earlier stage")]
 
 
-def _entry(target: Path, as_of: str, flags: list[str]) -> SeriesEntry:
+def _entry(target: Path, as_of: str, flags: list[str], min_group_size: int) -> SeriesEntry:
     """The page's entry of one period, from what its folders hold."""
     folder, manifest = _latest(target)
     if folder is None:
@@ -102,36 +105,44 @@ def _entry(target: Path, as_of: str, flags: list[str]) -> SeriesEntry:
     shown = target if (target / "manifest.json").is_file() else None  # a failed rerun leaves the published run
     if folder != target and shown is not None:
         flags = [*flags, t("run.series_flag.published_kept")]
-    before = (read_manifest(shown).get("parameters") or {}).get("previous_run") if shown else None
+    recorded = (read_manifest(shown).get("parameters") or {}) if shown else {}
+    before = recorded.get("previous_run")
     run = RunFolder(shown) if shown else None
+    sizes = run.stage_summary("03_segmentation").get("segment_sizes", {}) if run else {}
+    if sizes and int(recorded.get("min_group_size", 1)) < min_group_size:  # hidden under a smaller threshold
+        sizes, flags = {}, [*flags, t("run.series_flag.smaller_groups", min_group_size=recorded["min_group_size"])]
     return SeriesEntry(
         as_of=as_of,
         name=target.name,
         status=status,
         link=f"{folder.name}/{page}",
         kpis=history.kpis(run),
-        segment_sizes=run.stage_summary("03_segmentation").get("segment_sizes", {}) if run else {},
+        segment_sizes=sizes,
         compared_with=Path(before).name if before else None,
         flags=flags,
         error=manifest.get("error"),
     )
 
 
-def series_entries(folder: Path, ends: list[str], profile: str, flags: dict[str, list[str]]) -> list[SeriesEntry]:
-    """The page's entries of every period end of a series folder."""
-    return [_entry(folder / f"{end}_{profile}", end, flags.get(end, [])) for end in ends]
+def series_entries(
+    folder: Path, ends: list[str], profile: str, flags: dict[str, list[str]], min_group_size: int
+) -> list[SeriesEntry]:
+    """The page's entries of every period end of a series folder (a run's segment sizes only when
+    it hid groups under ``min_group_size`` at least)."""
+    return [_entry(folder / f"{end}_{profile}", end, flags.get(end, []), min_group_size) for end in ends]
 
 
 def _write_page(
     folder: Path, ends: list[str], profile: str, flags: dict[str, list[str]], params: dict[str, Any]
 ) -> Path:
     """The series page, from the folders as they are now."""
+    k = int(params.get("min_group_size", 1))
     return write_series_index(
         folder,
-        series_entries(folder, ends, profile, flags),
+        series_entries(folder, ends, profile, flags, k),
         t("run.series.title", series=folder.name),
         currency=params.get("currency", ""),
-        min_group_size=int(params.get("min_group_size", 1)),
+        min_group_size=k,
     )
 
 
@@ -208,7 +219,7 @@ def run_series(
                 console.line(t("run.series_console.failed", as_of=end, error=err))
             _write_page(folder, ends, profile, flags, params)
         page = _write_page(folder, ends, profile, flags, params)
-    summary.entries = series_entries(folder, ends, profile, flags)
+    summary.entries = series_entries(folder, ends, profile, flags, int(params.get("min_group_size", 1)))
     counts = pd.Series([e.status for e in summary.entries]).value_counts()
     console.line(
         t(

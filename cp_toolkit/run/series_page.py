@@ -32,7 +32,7 @@ from .report import _INDEX_STYLE
 __all__ = ["STATUSES", "TREND_KPIS", "SeriesEntry", "findings", "kpi_frame", "segment_frame", "write_series_index"]
 
 #: The statuses of a period, in the order the page counts them.
-STATUSES = ("ok", "failed", "interrupted", "not_run")
+STATUSES = ("ok", "partial", "failed", "interrupted", "not_run")
 #: The key figures whose move from the first to the last good period the findings state.
 TREND_KPIS = ("customers", "revenue", "share_at_risk", "mean_clv")
 #: The columns of the runs table (their headings are ``run.series.column.*``).
@@ -211,9 +211,11 @@ def _link(entry: SeriesEntry) -> str:
     an interrupted run wrote."""
     if not entry.link:
         return MISSING
-    word = {"ok": t("run.series.link.report"), "interrupted": t("run.series.link.partial")}.get(
-        entry.status, t("run.series.link.failed_stage")
-    )
+    word = {
+        "ok": t("run.series.link.report"),
+        "partial": t("run.series.link.report"),
+        "interrupted": t("run.series.link.partial"),
+    }.get(entry.status, t("run.series.link.failed_stage"))
     return f'<a href="{html.escape(entry.link, quote=True)}">{html.escape(word)}</a>'
 
 

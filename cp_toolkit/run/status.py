@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ParameterError
+from ..errors import CPToolkitError, ParameterError
 from ..text import set_language, t
-from .fingerprint import rerun_reasons
 from .pipeline import STAGES
-from .report import current_state, find_notebooks, read_manifest
+from .report import current_state, find_notebooks, read_manifest, stale_stages
 from .workspace import Workspace
 
 __all__ = ["describe", "latest_folder"]
@@ -70,7 +69,13 @@ def describe(folder: Path, params: dict[str, Any] | None, notebooks_dir: Path) -
         raise ParameterError(f"{folder} holds no run of cp-toolkit; give a run or series folder")
     notebooks = find_notebooks(notebooks_dir)
     if kind == "series":
-        runs = sorted({p.name.removesuffix(".failed") for p in folder.glob("*") if p.is_dir() and _kind(p)})
+        runs = sorted(
+            {
+                p.name.removesuffix(".failed")
+                for p in folder.glob("*")
+                if p.is_dir() and not p.name.startswith(".") and _kind(p)
+            }
+        )
         lines = [t("run.status_command.series", folder=folder, n=len(runs))]
         for name in runs:
             lines += ["", *_run_lines(folder / name, params, notebooks)]
@@ -102,13 +107,18 @@ def _run_lines(target: Path, params: dict[str, Any] | None, notebooks: dict[str,
     ]
     if folder != target and published:
         lines.append(t("run.status_command.published", folder=target, status=t(f"run.status.{published['status']}")))
-    wanted = {**(latest.get("parameters") or {}), **(params or {})}
-    current = current_state(wanted, target, notebooks) if wanted else None
+    recorded = latest.get("parameters") or {}
+    wanted = {**recorded, **(params or {}), "as_of": recorded.get("as_of"), "previous_run": None}  # as a rerun
+    try:
+        current = current_state(wanted, target, notebooks) if recorded else None
+    except CPToolkitError as err:  # e.g. an input file gone since
+        return [*lines, t("run.status_command.cannot_compare", error=err)]
     states = {s["stage"]: s for s in latest.get("stages", [])}
+    stale = stale_stages(latest, current, list(STAGES)) if current else {}
     for stage in STAGES:
         entry = states.get(stage, {})
         state = entry.get("status", "not_run")
-        reasons = rerun_reasons(stage, latest, current) if current else []
+        reasons = stale.get(stage, [])
         verdict = (
             t("run.status_command.rerun", reasons="; ".join(reasons)) if reasons else t("run.status_command.up_to_date")
         )

@@ -2,7 +2,7 @@
 
 A run of ``reports/<name>`` works in ``reports/.<name>.partial/``. When every stage has ended ok
 the work folder takes the target's name (the previous run of that name is removed only then; files
-no run wrote, kept with ``--force``, move into the new folder); when a stage fails or the run is
+no run wrote move into the new folder); when a stage fails or the run is
 interrupted the work folder becomes ``reports/<name>.failed/`` and the previous run of that name
 stays as it was. Paths recorded inside the pages and notebooks (papermill's ``run_dir``) are
 rewritten from the work folder to where the run ends up.
@@ -77,24 +77,45 @@ class Workspace:
                 copied.append(rel)
         return copied
 
-    def publish(self, keep: Iterable[str] = ()) -> Path:
-        """Give the work folder the target's name; the previous run of that name and its failed
-        run are removed, ``keep`` (files no run wrote, relative to the target) move in."""
-        old = self.target.parent / f".{self.target.name}.old"
+    @property
+    def old(self) -> Path:
+        """Where the previous run waits while the work folder takes its name: ``.<name>.old``."""
+        return self.target.parent / f".{self.target.name}.old"
+
+    def recover(self) -> bool:
+        """Put back a previous run that a publish cut short (a killed process) left as
+        ``.<name>.old`` with no run under the target's name; whether there was one."""
+        if self.old.is_dir() and not self.target.exists():
+            try:
+                os.replace(self.old, self.target)
+            except OSError as err:
+                raise folder_error(self.target, err, "put back the previous run as") from err
+            return True
+        return False
+
+    def publish(self, ours: set[str]) -> Path:
+        """Give the work folder the target's name. The previous run of that name (``ours``: the
+        files its manifest lists) and the failed run are removed; every other file in the target,
+        however it got there, moves into the new run. When the renaming fails or is interrupted,
+        the previous run is put back and the error raised (the work folder stays)."""
+        _relocate(self.partial, self.target)
+        shutil.rmtree(self.old, ignore_errors=True)
+        moved = False
         try:
-            _relocate(self.partial, self.target)
-            shutil.rmtree(old, ignore_errors=True)
             if self.target.exists():
-                os.replace(self.target, old)
+                os.replace(self.target, self.old)
+                moved = True
             os.replace(self.partial, self.target)
-            for rel in keep:
-                (self.target / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(old / rel, self.target / rel)
-            _keep_empty_folders(old, self.target)
-            shutil.rmtree(old, ignore_errors=True)
-            shutil.rmtree(self.failed, ignore_errors=True)
-        except OSError as err:
-            raise folder_error(self.target, err, "publish the run as") from err
+        except BaseException as err:  # Ctrl-C or SIGTERM too: never leave the target without a run
+            if moved and not self.target.exists():
+                os.replace(self.old, self.target)
+            _rewrite_all(self.partial, str(self.target), str(self.partial))
+            if isinstance(err, OSError):
+                raise folder_error(self.target, err, "publish the run as") from err
+            raise
+        if moved:
+            _move_others(self.old, self.target, ours)
+        shutil.rmtree(self.failed, ignore_errors=True)
         return self.target
 
     def keep_failed(self) -> Path:
@@ -112,19 +133,39 @@ class Workspace:
         shutil.rmtree(self.partial, ignore_errors=True)
 
 
-def _keep_empty_folders(old: Path, new: Path) -> None:
-    """Recreate in ``new`` the empty folders of ``old`` (a user's, never a run's)."""
-    if old.is_dir():
-        for folder in old.rglob("*"):
-            if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
-                (new / folder.relative_to(old)).mkdir(parents=True, exist_ok=True)
+def _move_others(old: Path, new: Path, ours: set[str]) -> None:
+    """Move into ``new`` everything in ``old`` that is not one of ``ours`` (files, links, empty
+    folders a user put there), then remove ``old``; a name the new run also has gets ``.kept``.
+    ``old`` stays when something could not be moved, so that nothing is lost."""
+    for root, dirs, files in os.walk(old):
+        base = Path(root).relative_to(old)
+        links = [d for d in dirs if (Path(root) / d).is_symlink()]
+        empty = [d for d in dirs if d not in links and not any((Path(root) / d).iterdir())]
+        for name in [*files, *links, *empty]:
+            rel = (base / name).as_posix()
+            if rel in ours:
+                continue
+            dest = new / rel
+            dest = dest.with_name(dest.name + ".kept") if dest.exists() or dest.is_symlink() else dest
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(Path(root) / name, dest)
+            except OSError:
+                continue
+    if not any(p.is_file() or p.is_symlink() for p in old.rglob("*") if p.relative_to(old).as_posix() not in ours):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _relocate(folder: Path, destination: Path) -> None:
     """Rewrite the path of ``folder`` to ``destination`` in its text files (papermill's
     ``run_dir`` in the executed notebooks, paths in messages), before the folder is renamed."""
+    _rewrite_all(folder, str(folder), str(destination))
+
+
+def _rewrite_all(folder: Path, old: str, new: str) -> None:
+    """:func:`_rewrite` every file of ``folder``."""
     for path in folder.rglob("*"):
-        _rewrite(path, str(folder), str(destination))
+        _rewrite(path, old, new)
 
 
 def _rewrite(path: Path, old: str, new: str) -> None:
