@@ -1,9 +1,12 @@
 """Run the six notebooks with papermill and assemble ``reports/<run>/``.
 
 The run folder gets, per stage, the executed ``NN_<stage>.ipynb`` and ``NN_<stage>.html``
-(code hidden, figures embedded), plus ``index.html`` and ``manifest.json``. The manifest says
-"running" before stage 01 and its final status ("ok", "failed" or "interrupted") is written
-last; its ``files`` lists what the run wrote, the only files a later run deletes
+(code hidden, figures embedded), plus ``index.html`` and ``manifest.json``. A run holds the
+folder's lock (:mod:`.lock`), works beside it and publishes it only when every stage succeeded,
+else keeps it as ``<run>.failed`` (:mod:`.workspace`). The manifest says "running" before stage
+01 and its final status ("ok", "partial", "failed" or "interrupted") is written last, with each
+stage's fingerprint (:mod:`.fingerprint`), on which ``--only`` and ``--from`` reuse the earlier
+stages; its ``files`` lists what the run wrote, the only files a later run removes
 (:mod:`.safety`). Ctrl-C and SIGTERM shut the kernel down and end the run as "interrupted".
 """
 
