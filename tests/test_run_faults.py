@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,13 +63,20 @@ def sales(path: Path, rows: int = 40) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One finished run of the stubs, copied by :func:`good_run` (stub runs take seconds each)."""
+    root = tmp_path_factory.mktemp("template")
+    notebooks, out = stub_notebooks(root / "nb"), root / "run"
+    assert cli("--params", params_file(root), "--out", out, "--notebooks", notebooks) == 0
+    return out, notebooks
+
+
 @pytest.fixture()
-def good_run(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+def good_run(template: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
     """A finished run of the stubs in tmp_path/run: (run folder, notebooks, its files)."""
-    notebooks = stub_notebooks(tmp_path / "nb")
-    out = tmp_path / "run"
-    assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", notebooks) == 0
-    return out, notebooks, snapshot(out)
+    out = Path(shutil.copytree(template[0], tmp_path / "run"))
+    return out, Path(shutil.copytree(template[1], tmp_path / "nb")), snapshot(out)
 
 
 # -- the fault table of issue 15 ----------------------------------------------------------------
