@@ -98,13 +98,13 @@ def test_a_broken_month_then_a_rerun_of_only_that_month(tmp_path: Path, capsys) 
     (tmp_path / "broken-2024-02-29").unlink()  # the fix
     assert _series(tmp_path, params, notebooks) == 0
     out = capsys.readouterr().out
-    assert "cp-toolkit: period 2024-01-31 already done; skipped (--force runs it again)." in out
+    assert "cp-toolkit: period 2024-01-31 already done; skipped (--force runs it again)\n" in out
     assert "cp-toolkit: period 2024-02-29 into " in out and "period 2024-03-31 into" not in out
     assert "cp-toolkit: series: 3 ok, 0 failed (1 run now, 2 already done)" in out
     # March compared itself with January; now February exists, so March is flagged, not rerun
     assert (
-        "period 2024-03-31 already done; skipped (--force runs it again). "
-        "Changed since it ran: the run it compares with is now 2024-02-29_params (was 2024-01-31_params);" in out
+        "period 2024-03-31 already done; skipped, but changed since it ran: "
+        "the run it compares with is now 2024-02-29_params (was 2024-01-31_params) (--force runs it again)" in out
     )
     assert snapshot(folder / "2024-01-31_params") == january and not (folder / "2024-02-29_params.failed").exists()
     page = _visible(folder / "index.html")
@@ -123,12 +123,12 @@ def test_a_changed_input_under_finished_months_is_flagged(tmp_path: Path, capsys
     capsys.readouterr()
     assert _series(tmp_path, params, notebooks, last=TWO) == 0
     out = capsys.readouterr().out
-    assert out.count(f"Changed since it ran: its input files changed: transactions ({source})") == 2
+    assert out.count(f"changed since it ran: its input files changed: transactions ({source})") == 2
     assert {p.name: snapshot(p) for p in folder.iterdir() if p.is_dir()} == before  # nothing rerun
     assert "its input files changed" in _visible(folder / "index.html")
     assert _series(tmp_path, params, notebooks, "--force", last=TWO) == 0
     out = capsys.readouterr().out
-    assert "(2 run now, 0 already done)" in out and "Changed since it ran" not in out
+    assert "(2 run now, 0 already done)" in out and "changed since it ran" not in out
     assert main(["status", str(folder), "--notebooks", str(notebooks)]) == 0
     status = capsys.readouterr().out
     assert status.startswith(f"series {folder.absolute()}: 2 runs") and "would run again" not in status

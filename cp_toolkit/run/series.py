@@ -200,10 +200,14 @@ def run_series(
             target = folder / f"{end}_{profile}"
             period = {**params, "as_of": end, "previous_run": None}
             if not force and read_manifest(target).get("status") == "ok" and _latest(target)[0] == target:
-                reasons = changed_since(target, period, notebooks)
+                reasons = "; ".join(changed_since(target, period, notebooks))
                 if reasons:
-                    flags[end] = [t("run.series_flag.changed", reasons="; ".join(reasons))]
-                console.line(t("run.series_console.skipped", as_of=end, flag=flags.get(end, [""])[0]).rstrip())
+                    flags[end] = [t("run.series_flag.changed", reasons=reasons)]
+                console.line(
+                    t("run.series_console.skipped_changed", as_of=end, reasons=reasons)
+                    if reasons
+                    else t("run.series_console.skipped", as_of=end)
+                )
                 summary.skipped.append(end)
                 continue
             console.line(t("run.series_console.period", as_of=end, out=target))
