@@ -16,7 +16,15 @@ from typing import Any
 from .errors import ParameterError
 from .params import check_values, read_yaml, unknown_keys
 
-__all__ = ["CHOICES", "DEFAULTS", "PRESET_CURRENCY", "PRESET_NON_PRODUCT", "load_params"]
+__all__ = [
+    "CHOICES",
+    "DEFAULTS",
+    "PRESET_CURRENCY",
+    "PRESET_NON_PRODUCT",
+    "RUNNER_PARAMETERS",
+    "SERIES_PERIODS",
+    "load_params",
+]
 
 #: The default profile: the embedded Complete Journey data as of 2017-12-31.
 DEFAULTS: dict[str, Any] = {
@@ -53,7 +61,14 @@ DEFAULTS: dict[str, Any] = {
     "save_rate": 0.1,  # share of contacted would-be lapsers that the contact keeps
     "report_language": "en",  # en | zh: the language of every report, the index and the console
     "non_product_categories": None,  # categories/departments that are not products (None: the preset's)
+    "cell_timeout": 3600,  # seconds one notebook cell may run before the run stops it (None: no limit)
 }
+
+#: The periods a series of runs may step by (``cp-toolkit run --every``).
+SERIES_PERIODS: tuple[str, ...] = ("week", "month", "quarter")
+
+#: Parameters of the runner itself (``cp-toolkit run``), which no notebook declares.
+RUNNER_PARAMETERS: tuple[str, ...] = ("cell_timeout",)
 
 
 #: Parameters that take one of a few words.

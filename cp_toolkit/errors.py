@@ -4,7 +4,7 @@ Every error raised on user input is a :class:`CPToolkitError` whose message name
 wrong (file, key, column, row) and what to change. The command line catches the base class,
 prints the message in one line and exits with :attr:`CPToolkitError.exit_code`: 2 for input
 that was refused before anything ran (parameters, the output folder), 1 for a run that started
-and failed, 130 (143 for SIGTERM) for an interrupted run.
+and failed, 130 (143 for SIGTERM) for an interrupted run, 75 when another run holds the lock.
 
 The kinds about input also subclass :class:`ValueError` (:class:`OSError` for the output
 folder), so code that catches the built-in kinds keeps working. :class:`CPToolkitWarning`
@@ -20,9 +20,11 @@ __all__ = [
     "InterruptedRun",
     "OutputFolderError",
     "ParameterError",
+    "RunLocked",
     "SchemaError",
     "SourceError",
     "StageFailed",
+    "StaleUpstream",
 ]
 
 
@@ -65,6 +67,18 @@ class InterruptedRun(CPToolkitError):
     """A run stopped by Ctrl-C or SIGTERM."""
 
     exit_code = 130
+
+
+class RunLocked(CPToolkitError):
+    """Another run holds the lock of the output folder or series; the message names it."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class StaleUpstream(CPToolkitError):
+    """``--only`` or ``--from`` would reuse a stage whose inputs, parameters or code have changed."""
+
+    exit_code = 2
 
 
 class CPToolkitWarning(UserWarning):

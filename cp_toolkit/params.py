@@ -552,6 +552,7 @@ def _checks(choices: Mapping[str, tuple[str, ...]]) -> dict[str, Callable[[str, 
         "save_rate": number(0, 1, False, False, " (a share: 0.1 keeps 10% of contacted would-be lapsers)"),
         "allow_identifiers": text_list,
         "non_product_categories": optional(text_list),
+        "cell_timeout": optional(whole(1)),  # null: a cell may run for ever
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ __all__ = [
     "reliability_diagram",
     "gains_chart",
     "profit_curve",
+    "kpi_trends",
+    "segment_trends",
 ]
 
 _THOUSANDS = FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -988,6 +990,103 @@ def profit_curve(
     ax.yaxis.set_major_formatter(_THOUSANDS)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.legend()
+    return ax
+
+
+#: The light red band behind a period that did not run to the end, in the charts of a series.
+_GAP_COLOR = "#f2b8b5"
+#: Most period labels an x axis of a series shows (every k-th beyond that).
+_MAX_PERIOD_TICKS = 10
+
+
+def _period_axis(ax: Axes, periods: list[str], missing: Sequence[bool]) -> None:
+    """The x axis of a series chart: one slot per period, labelled with the caller's texts (every
+    k-th when there are many), and a band over each period that did not run, its label in red."""
+    step = -(-len(periods) // _MAX_PERIOD_TICKS)
+    ax.set_xlim(-0.5, len(periods) - 0.5)
+    ticks = range(0, len(periods), step)  # at 45 degrees, labels of any length stay clear of each other
+    ax.set_xticks(ticks, [periods[i] for i in ticks], rotation=45, ha="right", rotation_mode="anchor")
+    for i, gap in enumerate(missing):
+        if gap:
+            ax.axvspan(i - 0.45, i + 0.45, color=_GAP_COLOR, alpha=0.5, linewidth=0, zorder=0)
+            if i % step == 0:
+                ax.get_xticklabels()[i // step].set_color("#b00")
+
+
+def _kind_axis(axis: Axis, kind: str, values: np.ndarray) -> None:
+    """Ticks of a key figure's axis by its kind: percentages, whole counts, money with separators
+    (two decimals when every amount is under 100)."""
+    if kind == "percent":
+        _percent_axis(axis, nbins=4)
+    elif kind == "money" and np.nanmax(np.abs(values)) < 100:
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.2f}"))
+    else:
+        axis.set_major_locator(MaxNLocator(nbins=4, integer=kind == "count"))
+        axis.set_major_formatter(_THOUSANDS)
+
+
+def kpi_trends(
+    frame: pd.DataFrame,
+    *,
+    kinds: Mapping[str, str],
+    names: Mapping[str, str],
+    empty: str,
+    missing: Sequence[bool] | None = None,
+    axes: np.ndarray | None = None,
+    ncols: int = 3,
+) -> np.ndarray:
+    """Key figures of a series of runs over its periods: one small panel per column of ``frame``
+    that has a figure, titled with its name in ``names`` and its axis read by its kind in
+    ``kinds`` (``money``, ``percent``, ``count``).
+
+    ``frame`` is indexed by the periods' labels (texts, in order), one column per key figure; a
+    missing figure (NaN) is a gap in the line. ``missing`` flags the periods that did not run to
+    the end, drawn as a light red band. Returns the array of Axes (one panel saying ``empty``
+    when no figure is there)."""
+    shown = [c for c in frame.columns if frame[c].notna().any()]
+    ncols = max(1, min(ncols, len(shown)))
+    if axes is None:
+        use_cjk_font()
+        nrows = max(1, -(-len(shown) // ncols))
+        axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 2.7 * nrows), squeeze=False)[1]
+    periods = [str(p) for p in frame.index]
+    gaps = list(missing) if missing is not None else [False] * len(periods)
+    for name, ax in zip(shown, np.ravel(axes), strict=False):
+        values = frame[name].to_numpy(dtype="float64")
+        ax.plot(range(len(values)), values, marker="o", color="#4C72B0")
+        _period_axis(ax, periods, gaps)
+        _kind_axis(ax.yaxis, kinds.get(name, "count"), values)
+        ax.set_title(_wrap(names.get(name, _words(name, None)), 34), fontsize=10)
+        ax.grid(axis="y", color="#eee")
+    return _finish_grid(axes, len(shown), empty)
+
+
+def segment_trends(
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    ylabel: str,
+    empty: str,
+    missing: Sequence[bool] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Customers of each segment over the periods of a series: a line per column of ``frame``
+    (indexed by the periods' labels; a segment not shown in a period is NaN, a gap), the legend
+    beside the axes; ``missing`` flags the periods that did not run (a light red band)."""
+    ax = _ax(ax, (9, 4.2))
+    data = frame.loc[:, frame.notna().any()]
+    if data.empty:
+        return _no_data(ax, empty)
+    palette = sns.color_palette("tab10" if data.shape[1] <= 10 else "husl", data.shape[1])
+    for column, color in zip(data.columns, palette, strict=True):
+        ax.plot(range(len(data)), data[column].to_numpy(dtype="float64"), marker="o", color=color, label=column)
+    periods = [str(p) for p in frame.index]
+    _period_axis(ax, periods, list(missing) if missing is not None else [False] * len(periods))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.yaxis.set_major_formatter(_THOUSANDS)
+    ax.set_ylim(bottom=0)
+    ax.set(title=title, ylabel=ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax
 
 

@@ -85,10 +85,57 @@ def test_no_raw_customer_id_in_reports(cdnow_report) -> None:
         assert ids.str.fullmatch(r"c_[0-9a-f]{16}").all()
 
 
-def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+#: Keys of stage summaries and JSON artifacts that record when or how long, not what.
+TIMES = {"seconds", "created", "finished", "elapsed", "duration", "started"}
+
+
+def _without_times(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {k: _without_times(v) for k, v in obj.items() if k not in TIMES and not k.endswith("_seconds")}
+    if isinstance(obj, list):
+        return [_without_times(v) for v in obj]
+    return obj
+
+
+_FIGURE = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=]+)")
+
+
+def assert_same_run(first: Path, second: Path) -> None:
+    """Two runs wrote the same artifacts (Parquet by value, JSON apart from times, text byte for
+    byte), the same stage summaries and figures, and have the same fingerprints."""
+    import pandas as pd
+
+    files = sorted(p.relative_to(first) for p in (first / "data").iterdir())
+    assert files == sorted(p.relative_to(second) for p in (second / "data").iterdir()) and len(files) >= 15
+    for rel in files:
+        if rel.suffix == ".parquet":
+            pd.testing.assert_frame_equal(pd.read_parquet(first / rel), pd.read_parquet(second / rel), obj=str(rel))
+        elif rel.suffix == ".json":
+            a, b = (json.loads((run / rel).read_text(encoding="utf-8")) for run in (first, second))
+            assert _without_times(a) == _without_times(b), rel
+        else:
+            assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    for stage in STAGES:
+        a, b = (json.loads((run / "stages" / f"{stage}.json").read_text(encoding="utf-8")) for run in (first, second))
+        assert _without_times(a) == _without_times(b), stage
+        figures = [_FIGURE.findall((run / f"{stage}.html").read_text(encoding="utf-8")) for run in (first, second)]
+        assert figures[0] == figures[1] and figures[0], f"{stage}: the figures differ"
+    fingerprints = [
+        [s["fingerprint"] for s in json.loads((r / "manifest.json").read_text())["stages"]] for r in (first, second)
+    ]
+    assert fingerprints[0] == fingerprints[1]
+
+
+def test_a_failed_run_then_resumed_is_the_same_as_a_full_run(
+    cdnow_report, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A stage that fails keeps the run as <name>.failed; fixed, ``--from`` reuses the stages that
+    ran, and the run is the same as the CDNOW profile run at once (determinism of the stages run
+    twice, and of the reused ones)."""
+    profile = yaml.safe_load((ROOT / "params" / "cdnow.yaml").read_text())
     params = tmp_path / "bad.yaml"
     # a calibration end before the first purchase: only the data can tell
-    params.write_text(yaml.safe_dump({"dataset": "cdnow", "as_of": "1998-06-30", "clv_calibration_end": "1990-01-01"}))
+    params.write_text(yaml.safe_dump({**profile, "clv_calibration_end": "1990-01-01"}))
     code = main(
         ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")]
     )
@@ -101,9 +148,13 @@ def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixtur
     )
     # the statement that raised (from the traceback), not the cell's last line
     assert re.search(r"failed in cell \d+ \('clv = cp\.clv\.run_stage\(run, as_of=as_of, clv_model=clv_model, ", err)
-    # one line for the error, one for the report; no kernel or third-party warning, no traceback
-    assert err.splitlines()[1:] == [f"cp-toolkit: partial report in {tmp_path / 'run' / 'index.html'}"]
-    assert len(err.splitlines()) == 2 and "Traceback" not in err
+    # the error, where the failed run is kept and how to resume; no kernel or third-party warning, no traceback
+    failed = tmp_path / "run.failed"
+    assert err.splitlines()[1:] == [
+        f"cp-toolkit: the failed run is kept in {failed}; the page of the failing stage is {failed / '05_clv.html'}",
+        "cp-toolkit: after fixing the cause, rerun with --from 05_clv to reuse the stages that succeeded",
+    ]
+    assert "Traceback" not in err
     lines = captured.out.splitlines()
     assert [line.split()[:3] for line in lines[1:]] == [
         ["[1/6]", "01_ingest", "ok"],
@@ -112,9 +163,32 @@ def test_failing_stage_stops_the_run(tmp_path: Path, capfd: pytest.CaptureFixtur
         ["[4/6]", "04_prediction", "ok"],
         ["[5/6]", "05_clv", "failed"],
     ]
-    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    manifest = json.loads((failed / "manifest.json").read_text())
     assert manifest["status"] == "failed" and [s["status"] for s in manifest["stages"]][-2:] == ["ok", "failed"]
-    assert not (tmp_path / "run" / "06_persona.html").exists()
+    assert not (failed / "06_persona.html").exists() and not (tmp_path / "run").exists()
+    page = (failed / "05_clv.html").read_text(encoding="utf-8")
+    assert page.index("05 · Lifetime value failed") < page.index("clv_calibration_end 1990-01-01 must lie between")
+
+    # fixed: --from 05_clv reuses stages 01-04 of the failed run (same inputs, parameters and code)
+    params.write_text(yaml.safe_dump(profile))
+    args = ["run", "--params", str(params), "--out", str(tmp_path / "run"), "--notebooks", str(ROOT / "notebooks")]
+    assert main([*args, "--from", "05_clv"]) == 0
+    lines = [line for line in capfd.readouterr().out.splitlines() if line.startswith("[")]
+    assert [line.split()[:3] for line in lines] == [
+        ["[1/6]", "01_ingest", "reused"],
+        ["[2/6]", "02_eda", "reused"],
+        ["[3/6]", "03_segmentation", "reused"],
+        ["[4/6]", "04_prediction", "reused"],
+        ["[5/6]", "05_clv", "ok"],
+        ["[6/6]", "06_persona", "ok"],
+    ]
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and not failed.exists()
+    assert all((tmp_path / "run" / f"{stage}.html").is_file() for stage in STAGES)
+    assert str(failed) not in (tmp_path / "run" / "01_ingest.ipynb").read_text(encoding="utf-8")  # relocated
+    code, first = cdnow_report
+    assert code == 0
+    assert_same_run(first, tmp_path / "run")
 
 
 def test_a_user_error_is_one_line_and_debug_shows_the_traceback(

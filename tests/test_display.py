@@ -136,3 +136,24 @@ def test_the_previous_run_parameter_wins_over_the_folder_names(tmp_path: Path) -
     now.record_params({"previous_run": "2017-10-31_default"})
     assert previous_run(now).path.name == "2017-10-31_default"
     assert compared(now, {"revenue": 110.0}) == {"revenue": "+37.5%"}
+
+
+def test_the_clv_holdout_error_is_a_signed_share_and_its_card_shows_the_sign(tmp_path: Path) -> None:
+    from cp_toolkit.clv import kpis as clv_kpis
+    from cp_toolkit.run.report import kpi_cards
+
+    table = pd.DataFrame({"clv": [10.0, 30.0]})
+    assert clv_kpis(table, {"holdout": {"aggregate_error_pct": 0.8}}) == {"mean_clv": 20.0, "holdout_error": 0.008}
+    assert clv_kpis(table, {"holdout": {}}) == clv_kpis(table) == {"mean_clv": 20.0}  # no holdout check: no figure
+    before = RunFolder(tmp_path / "2017-11-30_default")
+    before.record_stage("05_clv", "headline", kpis={"mean_clv": 20.0, "holdout_error": -0.012})
+    (before.path / "manifest.json").write_text(json.dumps({"status": "ok"}), encoding="utf-8")
+    now = RunFolder(tmp_path / "2017-12-31_default")
+    now.record_stage("05_clv", "headline", kpis={"mean_clv": 20.0, "holdout_error": 0.008})
+    cards = kpi_cards(now)
+    assert "CLV model&#x27;s holdout error</div><div class='figure'>+0.8%</div>" in cards
+    assert "+2.0 pts on the previous run" in cards  # from -1.2% to +0.8%
+    from cp_toolkit.run.history import kpi_text
+
+    assert [kpi_text("holdout_error", v) for v in (-0.0001, 0.0, -0.003)] == ["0.0%", "0%", "-0.3%"]
+    assert kpi_text("mean_clv", -5.0, "USD") == "-5.00 USD"  # only a signed figure loses a sign that rounds away

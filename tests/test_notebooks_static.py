@@ -10,7 +10,7 @@ import papermill as pm
 import pytest
 import yaml
 
-from cp_toolkit.config import DEFAULTS, load_params
+from cp_toolkit.config import DEFAULTS, RUNNER_PARAMETERS, load_params
 from cp_toolkit.run.pipeline import STAGES
 from cp_toolkit.run.report import find_notebooks, route_parameters
 
@@ -86,14 +86,14 @@ def test_every_yaml_key_is_declared_by_a_notebook(path: Path) -> None:
     notebooks = find_notebooks(ROOT / "notebooks")
     routed = route_parameters(load_params(path), notebooks)
     received = set().union(*(set(p) for p in routed.values()))
-    assert keys <= received, f"{path.name}: {sorted(keys - received)} reach no notebook"
+    assert keys - set(RUNNER_PARAMETERS) <= received, f"{path.name}: {sorted(keys - received)} reach no notebook"
     for stage, nb in notebooks.items():
         assert set(routed[stage]) <= set(pm.inspect_notebook(str(nb)))
 
 
 def test_every_default_parameter_is_declared_somewhere() -> None:
     declared = set().union(*(set(pm.inspect_notebook(str(p))) for p in NOTEBOOKS))
-    assert set(DEFAULTS) <= declared
+    assert set(DEFAULTS) - set(RUNNER_PARAMETERS) <= declared and not set(RUNNER_PARAMETERS) & declared
 
 
 def _readme_parameter_table() -> dict[str, tuple[str, str]]:
@@ -115,7 +115,8 @@ def test_readme_parameter_table_matches_the_notebooks() -> None:
         for name, info in pm.inspect_notebook(str(path)).items():
             declared.setdefault(name, []).append(path.stem[:2])
             assert table[name][0] == info["default"], f"README default of {name}"
-    assert set(table) == set(declared)
+    assert set(table) == set(declared) | set(RUNNER_PARAMETERS)
+    assert all(table[name][1] == "runner" for name in RUNNER_PARAMETERS)
     for name, stages in declared.items():
         listed = table[name][1]
         assert listed == ", ".join(stages) or (listed == "01–06" and len(stages) == 6), f"README notebooks of {name}"

@@ -314,3 +314,67 @@ def test_plot_functions_draw_chinese_texts_without_a_warning(tmp_path: Path) -> 
         ax = plots.period_transactions(table, title="校准期复购次数", xlabel="复购周期数", ylabel="客户数",
                                        actual="实际", expected="预测", pooled_fmt="占客户 {share:.0%}")  # fmt: skip
         ax.figure.savefig(tmp_path / "periods.png", bbox_inches="tight")
+
+
+# ------------------------------------------------------------------------------------------------
+# Series of runs: a panel per key figure, a gap and a band for a period that did not run
+
+PERIODS = ["31 Jul 2017", "31 Aug 2017", "30 Sep 2017", "31 Oct 2017", "30 Nov 2017", "31 Dec 2017"]
+
+
+def test_kpi_trends_draw_a_panel_per_figure_with_a_gap_where_a_period_failed() -> None:
+    frame = pd.DataFrame(
+        {
+            "customers": [2400, 2420, np.nan, 2450, 2460, 2469],
+            "revenue": [380000, 390000, np.nan, 400000, 405000, 410000],
+            "share_at_risk": [0.21, 0.22, np.nan, 0.23, 0.25, 0.26],
+            "orders": np.nan,  # no period has it: no panel
+        },
+        index=PERIODS,
+    )
+    kinds = {"customers": "count", "revenue": "money", "share_at_risk": "percent", "orders": "count"}
+    names = {"customers": "customers", "revenue": "revenue (USD)", "share_at_risk": "expected to lapse"}
+    missing = [False, False, True, False, False, False]
+    axes = plots.kpi_trends(frame, kinds=kinds, names=names, missing=missing, **labels("plots.kpi_trends"))
+    fig = axes.ravel()[0].figure
+    fig.canvas.draw()
+    used = [ax for ax in axes.ravel() if ax.axison]
+    assert [ax.get_title() for ax in used] == ["customers", "revenue (USD)", "expected to lapse"]
+    for ax in used:
+        assert np.isnan(ax.lines[0].get_ydata()[2])  # a gap, not a line drawn through the failed month
+        (band,) = ax.patches
+        assert band.get_x() < 2 < band.get_x() + band.get_width()
+        ticks = _ticks(ax.xaxis)
+        assert [t.get_text() for t in ticks] == PERIODS and ticks[2].get_color() == "#b00"
+        # labels at 45 degrees: apart when the tick spacing across their slant exceeds a line of text
+        spacing = np.diff(ax.transData.transform([(0, 0), (1, 0)])[:, 0])[0]
+        assert (
+            ticks[0].get_rotation() == 45 and spacing * np.sin(np.pi / 4) > 1.3 * ticks[0].get_fontsize() * fig.dpi / 72
+        )
+    assert all(t.get_text().endswith("%") for t in _ticks(used[2].yaxis))
+    assert any("," in t.get_text() for t in _ticks(used[1].yaxis))
+    every = [t for ax in used for t in [*_ticks(ax.yaxis), ax.title]]
+    assert not _collisions(_boxes(fig, every))
+
+
+def test_kpi_trends_of_one_period_or_of_none_draw_without_error() -> None:
+    one = pd.DataFrame({"customers": [2469.0]}, index=PERIODS[:1])
+    axes = plots.kpi_trends(one, kinds={}, names={}, **labels("plots.kpi_trends"))
+    assert axes.size == 1 and axes.ravel()[0].lines[0].get_ydata()[0] == 2469
+    empty = pd.DataFrame({"customers": [np.nan, np.nan]}, index=PERIODS[:2])
+    (ax,) = plots.kpi_trends(empty, kinds={}, names={}, missing=[True, True], **labels("plots.kpi_trends")).ravel()
+    assert not ax.axison and ax.texts[0].get_text() == labels("plots.kpi_trends")["empty"]
+
+
+def test_segment_trends_skip_hidden_segments_and_keep_the_legend_beside_the_axes() -> None:
+    frame = pd.DataFrame(
+        {"Champions": [400, np.nan, 410], "New": [np.nan, np.nan, np.nan], "At risk": [300, np.nan, 290]},
+        index=PERIODS[:3],
+    )
+    ax = plots.segment_trends(frame, missing=[False, True, False], **labels("plots.segment_trends"))
+    fig = ax.figure
+    fig.canvas.draw()
+    assert [line.get_label() for line in ax.lines] == ["Champions", "At risk"]  # New is hidden in every period
+    legend = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    assert legend.x0 > ax.get_window_extent().x1
+    assert ax.get_ylim()[0] == 0 and len(ax.patches) == 1

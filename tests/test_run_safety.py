@@ -192,8 +192,12 @@ def test_a_full_disk_inside_a_stage_is_an_output_folder_error(tmp_path: Path, ca
     assert err[0].startswith('cp-toolkit: stage 02_eda failed in cell 2 ("raise OSError(28, ')
     assert "OSError: [Errno 28] No space left on device: " in err[0]
     assert err[0].endswith("orders.parquet'; free space or choose a folder you can write to with --out")
-    assert err[1] == f"cp-toolkit: partial report in {out / 'index.html'}"
-    assert manifest(out)["status"] == "failed"
+    failed = tmp_path / "run.failed"
+    assert err[1:] == [
+        f"cp-toolkit: the failed run is kept in {failed}; the page of the failing stage is {failed / '02_eda.html'}",
+        "cp-toolkit: after fixing the cause, rerun with --from 02_eda to reuse the stages that succeeded",
+    ]
+    assert manifest(failed)["status"] == "failed" and not out.exists()
 
 
 # -- a failed stage ---------------------------------------------------------------------------
@@ -218,17 +222,26 @@ def test_a_failed_stage_names_the_statement_that_raised(tmp_path: Path, capfd) -
         "cp-toolkit: stage 03_segmentation failed in cell 3 ('path = run.file(name)'): "
         "KeyError: \"unknown artifact 'no_such_artifact'; known: ['audience', "
     )
-    assert err[1:] == [f"cp-toolkit: partial report in {out / 'index.html'}"]  # no kernel warning either
+    failed = tmp_path / "run.failed"
+    assert err[1:] == [  # no kernel warning either
+        f"cp-toolkit: the failed run is kept in {failed}; the page of the failing stage is "
+        f"{failed / '03_segmentation.html'}",
+        "cp-toolkit: after fixing the cause, rerun with --from 03_segmentation to reuse the stages that succeeded",
+    ]
     lines = captured.out.splitlines()[1:]
     assert [line.split()[:3] for line in lines] == [
         ["[1/6]", "01_ingest", "ok"],
         ["[2/6]", "02_eda", "ok"],
         ["[3/6]", "03_segmentation", "failed"],
     ]
-    written = manifest(out)
+    written = manifest(failed)
     assert written["status"] == "failed" and [s["status"] for s in written["stages"]] == ["ok", "ok", "failed"]
-    assert "03_segmentation.html" in written["files"] and not (out / "04_prediction.html").exists()
-    assert "Run status: <span class='failed'>failed</span>" in (out / "index.html").read_text(encoding="utf-8")
+    assert "03_segmentation.html" in written["files"] and not (failed / "04_prediction.html").exists()
+    assert "Run status: <span class='failed'>failed</span>" in (failed / "index.html").read_text(encoding="utf-8")
+    page = (failed / "03_segmentation.html").read_text(encoding="utf-8")
+    assert page.index("03 · Segments failed") < page.index("KeyError") and "An Exception was encountered" not in page
+    assert "--from 03_segmentation reuses the stages that succeeded" in page
+    assert not out.exists() and not (tmp_path / ".run.partial").exists()
 
     assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", notebooks, "--debug") == 1
     assert "Traceback (most recent call last)" in capfd.readouterr().err
@@ -292,27 +305,33 @@ def test_ctrl_c_ends_the_run_as_interrupted(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = _start(tmp_path, out, stub_notebooks(tmp_path / "nb", {"01_ingest": SLEEP}))
     kernel = _wait_for_kernel(tmp_path, proc)
-    assert list(out.glob(".ingest-*/ingest.duckdb")) and manifest(out)["status"] == "running"
+    work = tmp_path / ".run.partial"
+    assert list(work.glob(".ingest-*/ingest.duckdb")) and manifest(work)["status"] == "running"
+    assert not out.exists()  # the run works beside its target
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130
+    failed = tmp_path / "run.failed"
     assert stderr.splitlines() == [
         "cp-toolkit: run interrupted by Ctrl-C (SIGINT) during stage 01_ingest; the kernel was shut down",
-        f"cp-toolkit: partial report in {out / 'index.html'}",
+        f"cp-toolkit: the failed run is kept in {failed}; the page of the failing stage is {failed / '01_ingest.html'}",
     ]
-    written = manifest(out)
+    written = manifest(failed)
     assert written["status"] == "interrupted" and [s["status"] for s in written["stages"]] == ["interrupted"]
-    assert not list(out.glob(".ingest-*")) and _gone(kernel)
-    assert "Run status: <span class='interrupted'>" in (out / "index.html").read_text(encoding="utf-8")
+    assert not list(failed.glob(".ingest-*")) and _gone(kernel) and not work.exists() and not out.exists()
+    assert "Run status: <span class='interrupted'>" in (failed / "index.html").read_text(encoding="utf-8")
+    assert "01 · The data was interrupted" in (failed / "01_ingest.html").read_text(encoding="utf-8")
 
 
-def test_sigterm_during_a_rerun_leaves_no_stale_ok(tmp_path: Path, stubs: Path) -> None:
+def test_sigterm_during_a_rerun_leaves_the_previous_run_untouched(tmp_path: Path, stubs: Path) -> None:
     out = tmp_path / "run"
     assert cli("--params", params_file(tmp_path), "--out", out, "--notebooks", stubs) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     proc = _start(tmp_path, out, stub_notebooks(tmp_path / "nb", {"02_eda": SLEEP}))
     kernel = _wait_for_kernel(tmp_path, proc)
-    assert manifest(out)["status"] == "running"
-    assert not (out / "06_persona.html").exists() and not (out / "stages" / "06_persona.json").exists()
+    work = tmp_path / ".run.partial"
+    assert manifest(work)["status"] == "running" and manifest(out)["status"] == "ok"
+    assert not (work / "06_persona.html").exists() and not (work / "stages" / "06_persona.json").exists()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143
@@ -323,13 +342,15 @@ def test_sigterm_during_a_rerun_leaves_no_stale_ok(tmp_path: Path, stubs: Path) 
         ["[1/6]", "01_ingest", "ok"],
         ["[2/6]", "02_eda", "interrupted"],
     ]
-    written = manifest(out)
+    failed = tmp_path / "run.failed"
+    written = manifest(failed)
     assert written["status"] == "interrupted"
     assert [(s["stage"], s["status"]) for s in written["stages"]] == [("01_ingest", "ok"), ("02_eda", "interrupted")]
-    index = (out / "index.html").read_text(encoding="utf-8")
+    index = (failed / "index.html").read_text(encoding="utf-8")
     assert "03_segmentation" not in index and "<td class='ok'>ok</td>" in index
-    assert not list(out.glob(".ingest-*")) and _gone(kernel)
-    assert not any((out / f"{s}.html").exists() for s in STAGES[2:])  # the earlier run's are gone
+    assert not list(failed.glob(".ingest-*")) and _gone(kernel) and not work.exists()
+    assert not any((failed / f"{s}.html").exists() for s in STAGES[2:])
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # untouched
 
 
 # -- console ----------------------------------------------------------------------------------

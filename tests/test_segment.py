@@ -194,6 +194,25 @@ def test_rfm8_summary_and_its_suppression() -> None:
     assert rf.index.name == "rfm_segment" and "avg_order_value" in rf and "revenue_per_customer" not in rf
 
 
+def test_segment_sizes_record_only_the_counts_the_report_shows() -> None:
+    """A segment under the minimum is recorded without its count, and so is the smallest one shown
+    beside it when the hidden ones together would still be under the minimum (the total minus the
+    counts shown would give them away)."""
+    from cp_toolkit.segment import segment_sizes, segment_summary
+
+    sizes = {"A": 30, "B": 12, "C": 3}  # C alone is small; C + B = 15 >= 10 hides both
+    features = pd.DataFrame(
+        {"frequency": 1, "monetary": 10.0, "recency_days": 5.0, "avg_order_value": 10.0},
+        index=[f"c{i}" for i in range(sum(sizes.values()))],
+    )
+    segments = pd.DataFrame(
+        {"rfm_segment": [name for name, n in sizes.items() for _ in range(n)]}, index=features.index
+    )
+    assert segment_sizes(segment_summary(segments, features, min_group_size=10)) == {"A": 30, "B": None, "C": None}
+    assert segment_sizes(segment_summary(segments, features, min_group_size=3)) == sizes
+    assert segment_sizes(segment_summary(segments, features, min_group_size=100)) == dict.fromkeys(sizes)
+
+
 def test_new_is_named_by_the_first_order() -> None:
     from cp_toolkit.segment import name_new_customers
 

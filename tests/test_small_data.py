@@ -100,6 +100,23 @@ def test_three_customers_keep_rfm_without_clusters_and_plots_say_why(tmp_path: P
     assert skipped({}, "clusters") is None
 
 
+def test_stage_03_records_the_segment_sizes_its_report_shows(tmp_path: Path) -> None:
+    """The summary keeps {segment: customers} for the index of a series; a segment the report
+    hides (under min_group_size) is there without its count."""
+    from cp_toolkit import segment
+
+    run = _run(
+        tmp_path, _csv(tmp_path / "t.csv", _orders(30, 2, start="2020-01-01", step_days=9)), stages=("01_ingest",)
+    )
+    seg = segment.run_stage(run, as_of="2020-12-31", min_group_size=8)
+    sizes = run.stage_summary("03_segmentation")["segment_sizes"]
+    summary = seg.segments["rfm_segment"].value_counts()
+    assert set(sizes) == set(summary.index) and "kpis" not in run.stage_summary("03_segmentation")
+    hidden = {name for name, n in sizes.items() if n is None}
+    assert hidden and hidden >= {name for name, n in summary.items() if n < 8}
+    assert all(sizes[name] == summary[name] >= 8 for name in set(sizes) - hidden)
+
+
 def test_only_one_time_buyers_clv_asks_for_repeat_purchases(tmp_path: Path) -> None:
     rows = _orders(60, 1, start="2019-06-01", step_days=1)
     run = _run(tmp_path, _csv(tmp_path / "once.csv", rows), as_of="2019-12-31")

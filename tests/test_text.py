@@ -91,6 +91,7 @@ REPORT_MODULES = {
     "cp_toolkit/features.py": {"not products"},  # the pooled row of non-product categories
     "cp_toolkit/ingest/report.py": set(),
     "cp_toolkit/run/history.py": set(),
+    "cp_toolkit/run/series_page.py": set(),
     "cp_toolkit/segment/report.py": set(),
     "cp_toolkit/ingest/quality.py": set(),
     "cp_toolkit/ingest/tables.py": set(),

@@ -177,9 +177,15 @@ def top_customers(table: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return table.nlargest(n, "clv")[[c for c in columns if c in table]]
 
 
-def kpis(table: pd.DataFrame) -> dict[str, float]:
-    """Mean CLV, the figure the index compares between runs (empty without a CLV table)."""
-    return {"mean_clv": float(table["clv"].mean())} if len(table) and "clv" in table else {}
+def kpis(table: pd.DataFrame, card: dict[str, Any] | None = None) -> dict[str, float]:
+    """The figures the index compares between runs: mean CLV (none without a CLV table) and, given
+    the model card, the model's aggregate holdout error as a signed share (``0.008`` for +0.8%;
+    none without a holdout check)."""
+    out = {"mean_clv": float(table["clv"].mean())} if len(table) and "clv" in table else {}
+    error = ((card or {}).get("holdout") or {}).get("aggregate_error_pct")
+    if error is not None and np.isfinite(error):
+        out["holdout_error"] = float(error) / 100
+    return out
 
 
 @dataclass
@@ -750,6 +756,6 @@ def run_stage(
             error_pct=h["aggregate_error_pct"],
         ),
         notes=report_notes(card, console=True),
-        kpis=kpis(result.table),
+        kpis=kpis(result.table, card),
     )
     return result

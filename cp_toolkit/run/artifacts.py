@@ -7,6 +7,7 @@ never reads another notebook's state, only these files.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -20,7 +21,7 @@ import pandas as pd
 
 from ..errors import CPToolkitWarning
 
-__all__ = ["ARTIFACTS", "STAGING", "RunFolder", "staging_folders", "write_json"]
+__all__ = ["ARTIFACTS", "STAGING", "RunFolder", "replacing", "staging_folders", "write_json", "write_text"]
 
 #: Artifact name -> file name inside ``<run>/data``.
 ARTIFACTS: dict[str, str] = {
@@ -64,11 +65,37 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented UTF-8 JSON, numpy scalars included, NaN and infinity as null."""
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write to, renamed to ``path`` when the block ends
+    without error and removed otherwise: a reader never sees a half-written file, and a run
+    killed while writing leaves the former file (or none) in place.
+
+    Yields
+    ------
+    Path
+        ``.<name>.<pid>.tmp`` in the folder of ``path`` (created when missing).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_finite(obj), indent=2, default=_json_default, ensure_ascii=False, allow_nan=False)
-    path.write_text(text, encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically (:func:`replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented UTF-8 JSON, numpy scalars included, NaN and infinity as null,
+    atomically (:func:`replacing`)."""
+    write_text(path, json.dumps(_finite(obj), indent=2, default=_json_default, ensure_ascii=False, allow_nan=False))
 
 
 def _finite(obj: Any) -> Any:
@@ -108,15 +135,17 @@ class RunFolder:
         return self.file(name).is_file()
 
     def save(self, name: str, obj: Any) -> Path:
-        """Write a DataFrame (Parquet or CSV), a dict (JSON) or a str (text) artifact."""
+        """Write a DataFrame (Parquet or CSV), a dict (JSON) or a str (text) artifact, atomically
+        (:func:`replacing`)."""
         path = self.file(name)
         if isinstance(obj, pd.DataFrame):
-            if path.suffix == ".csv":
-                obj.to_csv(path, index=False)
-            else:
-                obj.to_parquet(path, index=False)
+            with replacing(path) as tmp:
+                if path.suffix == ".csv":
+                    obj.to_csv(tmp, index=False)
+                else:
+                    obj.to_parquet(tmp, index=False)
         elif isinstance(obj, str):
-            path.write_text(obj, encoding="utf-8")
+            write_text(path, obj)
         else:
             write_json(path, obj)
         return path

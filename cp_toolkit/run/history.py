@@ -14,10 +14,21 @@ from typing import Any
 
 import pandas as pd
 
+from ..display import is_missing, money, number
 from ..text import t
 from .artifacts import RunFolder
 
-__all__ = ["KPIS", "change", "compared", "kpis", "previous_run", "since_previous"]
+__all__ = [
+    "KPIS",
+    "SIGNED",
+    "change",
+    "compared",
+    "kpi_text",
+    "kpis",
+    "previous_folder",
+    "previous_run",
+    "since_previous",
+]
 
 #: The key figures of a run in the order of the index's cards: name -> (stage, kind).
 KPIS: dict[str, tuple[str, str]] = {
@@ -28,8 +39,12 @@ KPIS: dict[str, tuple[str, str]] = {
     "repeat_rate": ("02_eda", "percent"),
     "share_at_risk": ("04_prediction", "percent"),
     "mean_clv": ("05_clv", "money"),
+    "holdout_error": ("05_clv", "percent"),
     "quality_score": ("01_ingest", "percent"),
 }
+
+#: The key figures that may go either way from zero (an error), shown with their sign: ``+0.8%``.
+SIGNED = frozenset({"holdout_error"})
 
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})_(.+)$")
 
@@ -41,25 +56,31 @@ def _finished(folder: Path) -> bool:
         return False
 
 
-def previous_run(run: RunFolder) -> RunFolder | None:
-    """The run to compare with: the ``previous_run`` parameter when the run sets it (relative to
-    the folder holding the run, as for the segment migration), else the latest finished run of the
-    same profile beside ``run`` with an earlier date (folders named ``<as_of>_<profile>``, as
-    ``cp-toolkit run`` names them); None when there is none."""
-    chosen = run.params.get("previous_run")
-    if chosen:
-        folder = Path(chosen) if Path(chosen).is_absolute() else run.path.parent / chosen
-        return RunFolder(folder) if (folder / "stages").is_dir() else None
-    found = _NAME.match(run.path.name)
+def previous_folder(folder: Path) -> Path | None:
+    """The latest finished run of the same profile beside ``folder`` with an earlier date
+    (folders named ``<as_of>_<profile>``, as ``cp-toolkit run`` names them); None when there is none."""
+    found = _NAME.match(folder.name)
     if not found:
         return None
     date, profile = found.groups()
     earlier = sorted(
         (m.group(1), p)
-        for p in run.path.parent.glob(f"*_{profile}")
+        for p in folder.parent.glob(f"*_{profile}")
         if (m := _NAME.match(p.name)) and m.group(2) == profile and m.group(1) < date and _finished(p)
     )
-    return RunFolder(earlier[-1][1]) if earlier else None
+    return earlier[-1][1] if earlier else None
+
+
+def previous_run(run: RunFolder) -> RunFolder | None:
+    """The run to compare with: the ``previous_run`` parameter when the run sets it (relative to
+    the folder holding the run, as for the segment migration; ``cp-toolkit run`` sets it to
+    :func:`previous_folder` of its target), else :func:`previous_folder`; None when there is none."""
+    chosen = run.params.get("previous_run")
+    if chosen:
+        folder = Path(chosen) if Path(chosen).is_absolute() else run.path.parent / chosen
+        return RunFolder(folder) if (folder / "stages").is_dir() else None
+    folder = previous_folder(run.path)
+    return RunFolder(folder) if folder else None
 
 
 def kpis(run: RunFolder | None) -> dict[str, float]:
@@ -70,6 +91,28 @@ def kpis(run: RunFolder | None) -> dict[str, float]:
     for stage in dict.fromkeys(stage for stage, _ in KPIS.values()):
         out.update(run.stage_summary(stage).get("kpis", {}))
     return out
+
+
+def kpi_text(name: str, value: float, currency: str = "") -> str:
+    """The key figure ``name`` as a card or a table shows it: money with ``currency``, a share as a
+    percentage, a count with separators; a figure of :data:`SIGNED` with its sign (``+0.8%``).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`KPIS` (another name reads as a count).
+    value : float
+        The figure; a missing one reads as :data:`~cp_toolkit.display.MISSING`.
+    currency : str
+        The unit of money figures.
+    """
+    kind = KPIS.get(name, ("", "count"))[1]
+    shown = money(value, currency) if kind == "money" and currency else number(value, kind)
+    if name not in SIGNED or is_missing(value):
+        return shown
+    if not shown.lstrip("-").strip("0.%"):  # rounds to zero: no sign, "0.0%" rather than "-0.0%"
+        return shown.lstrip("-")
+    return f"+{shown}" if value > 0 else shown
 
 
 def change(now: float | None, before: float | None, kind: str) -> str | None:

@@ -82,11 +82,14 @@ class FolderPlan:
         Files of the previous run found in the folder (relative paths): the run deletes them.
     staging : list of Path
         Staging folders a killed run left behind.
+    foreign : list of str
+        Files no run wrote (relative paths), accepted with ``--force``: they move into the new run.
     """
 
     folder: Path
     previous: list[str] = field(default_factory=list)
     staging: list[Path] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
 
     def files(self, outputs: set[str]) -> list[str]:
         """The ``files`` of the run's manifest: ``outputs`` the run may write, plus the previous run's
@@ -169,21 +172,18 @@ def _plan_existing(folder: Path, outputs: set[str], force: bool) -> FolderPlan:
     previous = previous_files(folder, outputs)
     ours = previous or set()
     staging = staging_folders(folder) if previous is not None else []
-    if not force:
-        foreign = []
-        for rel in _walk(folder):
-            mine = rel in ours and not (folder / rel).is_symlink()  # a run writes no links
-            if not mine and rel.split("/", 1)[0] not in {s.name for s in staging}:
-                foreign.append(rel)
-                if len(foreign) > QUOTED:
-                    break
-        if foreign:
-            more = " and more" if len(foreign) > QUOTED else ""
-            raise OutputFolderError(
-                f"output folder {folder} holds file(s) that no run of cp-toolkit wrote ({_quote(foreign[:QUOTED])}"
-                f"{more}); choose a new or empty --out, move them away, or pass --force to run beside them "
-                "(they are kept)"
-            )
+    foreign = []
+    for rel in _walk(folder):
+        mine = rel in ours and not (folder / rel).is_symlink()  # a run writes no links
+        if not mine and rel.split("/", 1)[0] not in {s.name for s in staging}:
+            foreign.append(rel)
+    if foreign and not force:
+        more = " and more" if len(foreign) > QUOTED else ""
+        raise OutputFolderError(
+            f"output folder {folder} holds file(s) that no run of cp-toolkit wrote ({_quote(foreign[:QUOTED])}"
+            f"{more}); choose a new or empty --out, move them away, or pass --force to run beside them "
+            "(they are kept)"
+        )
     present = sorted(f for f in ours if (folder / f).is_file() and not (folder / f).is_symlink())
     in_the_way = sorted(f for f in outputs - ours if (folder / f).exists() or (folder / f).is_symlink())
     if in_the_way:  # --force keeps files beside the run, never files where the run writes
@@ -191,4 +191,4 @@ def _plan_existing(folder: Path, outputs: set[str], force: bool) -> FolderPlan:
             f"output folder {folder} holds file(s) that no run of cp-toolkit wrote where this run writes "
             f"({_quote(in_the_way[:QUOTED])}); move them away or choose another --out (--force never overwrites them)"
         )
-    return FolderPlan(folder, previous=present, staging=sorted(staging))
+    return FolderPlan(folder, previous=present, staging=sorted(staging), foreign=foreign)

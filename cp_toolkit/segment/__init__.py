@@ -22,7 +22,7 @@ from .rfm import (
     segment_summary,
     standard_segments,
 )
-from .stage import SegmentResult, run_stage
+from .stage import SegmentResult, run_stage, segment_sizes
 from .tags import TAGS, build_tags, load_definitions, tag_coverage, tag_name
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "rfm_segment",
     "run_stage",
     "segment_map",
+    "segment_sizes",
     "segment_summary",
     "standard_segments",
     "tag_coverage",

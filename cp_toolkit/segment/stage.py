@@ -32,7 +32,7 @@ from .rfm import (
 )
 from .tags import build_tags, load_definitions, tag_coverage
 
-__all__ = ["SegmentResult", "fit_clusters", "run_stage"]
+__all__ = ["SegmentResult", "fit_clusters", "run_stage", "segment_sizes"]
 
 
 @dataclass
@@ -104,6 +104,23 @@ def _suppressed_note(summary: pd.DataFrame, customers: int, min_group_size: int)
     if len(summary) and summary["suppressed"].all():
         return t("segment.all_suppressed", min_group_size=min_group_size, customers=customers)
     return None
+
+
+def segment_sizes(summary: pd.DataFrame) -> dict[str, int | None]:
+    """Customers per RFM segment as the 03 report publishes them (English names, as in the
+    artifacts): a segment the summary suppressed (under ``min_group_size``, or pooled with those so
+    that the total gives none away) is there with None, never its count.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`~cp_toolkit.segment.rfm.segment_summary`, indexed by segment, with ``customers``
+        and ``suppressed``.
+    """
+    return {
+        str(name): None if hidden else int(customers)
+        for name, customers, hidden in zip(summary.index, summary["customers"], summary["suppressed"], strict=True)
+    }
 
 
 @stage("03_segmentation")
@@ -201,6 +218,7 @@ def run_stage(
         "03_segmentation",
         t("segment.headline", customers=len(features), segments=summary.shape[0], top=top, clusters=cluster_text),
         **({"notes": list(skipped.values())} if skipped else {}),
+        segment_sizes=segment_sizes(summary),
     )
     named = functools.partial(localize, "segment.rfm")  # the report's names; the artifacts keep English
     named8 = functools.partial(localize, "segment.rfm8")
