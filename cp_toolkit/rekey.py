@@ -16,7 +16,6 @@ shows counts, never ids.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pandas as pd
 
 from .errors import OutputFolderError, ParameterError, SourceError
 from .privacy import KEY_ENV, KEY_FILE_ENV, as_id, pseudonym_key, pseudonymize
+from .run.artifacts import replacing
 from .text import labels, t
 
 __all__ = [
@@ -375,13 +375,12 @@ def write_atomically(table: pd.DataFrame, out: Path) -> None:
     The file is readable and writable by its owner only (it holds raw ids). A failure leaves
     ``out`` as it was and no temporary file behind.
     """
-    handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            table.to_csv(stream, index=False)
-        os.replace(tmp, out)
+        with replacing(out) as tmp:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # raw ids: the owner's only
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+                table.to_csv(stream, index=False)
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise OutputFolderError(f"cannot write {out}: {err.strerror or err}; choose a folder you can write to") from err
 
 

@@ -13,7 +13,6 @@ stages; its ``files`` lists what the run wrote, the only files a later run remov
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import secrets
@@ -56,7 +55,7 @@ from .fingerprint import (
 from .lock import RunLock
 from .pipeline import STAGES
 from .safety import KERNEL_LOG, FolderPlan, folder_error, input_files, plan_output_folder, run_outputs
-from .workspace import Workspace, stage_files
+from .workspace import Workspace, read_manifest, stage_files
 
 __all__ = [
     "Interrupted",
@@ -549,15 +548,6 @@ def _finish(run: RunFolder, manifest: dict[str, Any], failure: CPToolkitError | 
     except OSError as err:
         return failure or folder_error(run.path, err, "write the manifest in")
     return failure
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """A run folder's ``manifest.json``; empty when it has none (or an unreadable one)."""
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
 
 
 def select_stages(only: str | None = None, start: str | None = None) -> list[str]:

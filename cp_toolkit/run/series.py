@@ -77,15 +77,6 @@ class SeriesSummary:
         return 1 if self.failed else 0
 
 
-def _latest(target: Path) -> tuple[Path | None, dict[str, Any]]:
-    """A period's latest attempt: its failed run when that is newer than the published one."""
-    work = Workspace(target)
-    published, failed = read_manifest(target), read_manifest(work.failed)
-    if failed and failed.get("created", "") >= published.get("created", ""):
-        return work.failed, failed
-    return (target, published) if published else (None, {})
-
-
 def changed_since(target: Path, params: dict[str, Any], notebooks: dict[str, Path]) -> list[str]:
     """Why the published run in ``target`` would not be the same today: each stage's reasons
     (:func:`~cp_toolkit.run.fingerprint.rerun_reasons`), without repeats; empty when none."""
@@ -96,7 +87,7 @@ def changed_since(target: Path, params: dict[str, Any], notebooks: dict[str, Pat
 
 def _entry(target: Path, as_of: str, flags: list[str], min_group_size: int) -> SeriesEntry:
     """The page's entry of one period, from what its folders hold."""
-    folder, manifest = _latest(target)
+    folder, manifest = Workspace(target).latest()
     if folder is None:
         return SeriesEntry(as_of=as_of, name=target.name, status="not_run", flags=flags)
     status = manifest.get("status", "failed")
@@ -199,7 +190,7 @@ def run_series(
         for end in ends:
             target = folder / f"{end}_{profile}"
             period = {**params, "as_of": end, "previous_run": None}
-            if not force and read_manifest(target).get("status") == "ok" and _latest(target)[0] == target:
+            if not force and read_manifest(target).get("status") == "ok" and Workspace(target).latest()[0] == target:
                 reasons = "; ".join(changed_since(target, period, notebooks))
                 if reasons:
                     flags[end] = [t("run.series_flag.changed", reasons=reasons)]

@@ -85,16 +85,9 @@ def describe(folder: Path, params: dict[str, Any] | None, notebooks_dir: Path) -
 
 def _run_lines(target: Path, params: dict[str, Any] | None, notebooks: dict[str, Path]) -> list[str]:
     """A run's heading and one line per stage."""
-    work = Workspace(target)
-    published, failed = read_manifest(target), read_manifest(work.failed)
-    latest, folder = (
-        (failed, work.failed)
-        if failed.get("created", "") >= published.get("created", "")
-        else (
-            published,
-            target,
-        )
-    )
+    found, latest = Workspace(target).latest()
+    folder = found or target
+    published = read_manifest(target)
     set_language((params or latest.get("parameters") or {}).get("report_language", "en"))
     lines = [
         t(

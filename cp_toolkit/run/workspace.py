@@ -10,17 +10,19 @@ rewritten from the work folder to where the run ends up.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .artifacts import ARTIFACTS, RunFolder
 from .pipeline import PRODUCERS
 from .safety import KERNEL_LOG, folder_error
 
-__all__ = ["Workspace", "stage_files"]
+__all__ = ["Workspace", "read_manifest", "stage_files"]
 
 #: Files of a run folder that may hold the work folder's path (text; artifacts in Parquet do not).
 TEXT_SUFFIXES = (".html", ".ipynb", ".json", ".md", ".log")
@@ -31,6 +33,15 @@ def stage_files(stage: str) -> list[str]:
     artifacts."""
     data = [f"data/{ARTIFACTS[name]}" for name, producer in PRODUCERS.items() if producer == stage]
     return [f"{stage}.ipynb", f"{stage}.html", f"stages/{stage}.json", *data]
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A run folder's ``manifest.json``; empty when it has none (or an unreadable one)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,14 @@ class Workspace:
     def failed(self) -> Path:
         """Where a failed or interrupted run is kept: ``<name>.failed`` beside the target."""
         return self.target.parent / f"{self.target.name}.failed"
+
+    def latest(self) -> tuple[Path | None, dict[str, Any]]:
+        """The target's latest attempt and its manifest: the failed run when it is newer than the
+        published one; ``(None, {})`` when there is neither."""
+        published, failed = read_manifest(self.target), read_manifest(self.failed)
+        if failed and failed.get("created", "") >= published.get("created", ""):
+            return self.failed, failed
+        return (self.target, published) if published else (None, {})
 
     def open(self) -> RunFolder:
         """A fresh work folder (one left by a run that died is removed: the lock is held)."""
